@@ -1,0 +1,88 @@
+/* blockbox/driver.h: the versioned driver ABI. A driver is one struct of function
+ * pointers; the executor finds drivers only through a registry (like sqlite3_vfs). */
+#ifndef BLOCKBOX_DRIVER_H
+#define BLOCKBOX_DRIVER_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "../blockbox.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Bumped on any incompatible change of the structs below. A plugin built for
+ * another version is refused with a ConfigurationError. */
+#define BB_DRIVER_ABI_VERSION 1u
+
+/* What a driver is told about a block when it is loaded. All strings stay valid
+ * until the driver's unload is called. */
+typedef struct bb_block_info {
+    const char *code_hash;          /* md5 hex of run code + "\n" + imports */
+    const char *run_code;
+    const char *run_function_name;
+    const char *init_code;          /* may be NULL */
+    const char *init_function_name;
+    const char *const *imports;
+    size_t n_imports;
+    const char *workspace_id;       /* may be NULL */
+    int max_inputs;                 /* runs per worker; 0 unlimited */
+    /* The DESIGN §3 request envelope for this block with the code and no inputs:
+     * what a backend that loads eagerly (runs init) is sent at load time. */
+    const char *load_envelope;
+    size_t load_envelope_len;
+} bb_block_info;
+
+/* One run. Opaque; read it with the accessors below. */
+typedef struct bb_call bb_call;
+
+/* The request envelope (DESIGN §3) of this call. with_code = 0 leaves out the code
+ * (hash-only form, for a backend that already knows the block); with_code = 1 has
+ * everything. The text stays owned by the call. NULL only when out of memory. */
+const char *bb_call_envelope(const bb_call *call, int with_code, size_t *len);
+/* The wall-clock budget of this call in milliseconds. */
+long bb_call_timeout_ms(const bb_call *call);
+
+/* What a run hands back: a DESIGN §3 response envelope as received from the
+ * backend (malloc'd; the core frees it and validates every byte of it). */
+typedef struct bb_reply {
+    char *body;
+    size_t len;
+} bb_reply;
+
+typedef struct bb_driver {
+    unsigned abi_version;   /* BB_DRIVER_ABI_VERSION */
+    const char *name;       /* matched case-insensitively against the mode */
+    const char *summary;    /* one line for `blockbox doctor` and error messages */
+
+    /* Every function returns 0 on success, or -1 with *err set (bb_error_new). */
+    int (*open)(const bb_config *cfg, void **driver_state, bb_error **err);
+    int (*load)(void *driver_state, const bb_block_info *block, void **block_state,
+                bb_error **err);
+    /* Runs of one block never overlap; runs of different blocks may, on any thread. */
+    int (*run)(void *driver_state, void *block_state, const bb_call *call,
+               bb_reply *reply, bb_error **err);
+    void (*unload)(void *driver_state, void *block_state);
+    /* A JSON object (malloc'd text) describing the backend, or NULL. */
+    char *(*describe)(void *driver_state);
+    void (*close)(void *driver_state);
+} bb_driver;
+
+/* Errors for drivers to return. */
+bb_error *bb_error_new(bb_error_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* The registry an executor consults. A plugin shared object named by
+ * BLOCKBOX_DRIVER_PATH (colon separated) exports BB_DRIVER_ENTRY, which is called
+ * with the registry and the ABI version of the library loading it. */
+typedef struct bb_registry bb_registry;
+int bb_registry_add(bb_registry *reg, const bb_driver *driver, bb_error **err);
+
+#define BB_DRIVER_ENTRY "blockbox_driver_entry"
+typedef int (*bb_driver_entry_fn)(bb_registry *reg, unsigned abi_version, bb_error **err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

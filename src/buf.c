@@ -1,0 +1,163 @@
+/* buf.c: the growable byte buffer of buf.h, with a JSON string escaper that the
+ * serializer and the CLI share. */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int bb_buf_reserve(bb_buf *b, size_t extra)
+{
+    if (b->failed)
+        return -1;
+    if (extra > (size_t)-1 / 2 - b->len) {
+        b->failed = 1;
+        return -1;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p) {
+        b->failed = 1;
+        return -1;
+    }
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int bb_buf_append(bb_buf *b, const void *data, size_t len)
+{
+    if (bb_buf_reserve(b, len) < 0)
+        return -1;
+    if (len)
+        memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int bb_buf_puts(bb_buf *b, const char *s) { return bb_buf_append(b, s, strlen(s)); }
+
+int bb_buf_putc(bb_buf *b, char c) { return bb_buf_append(b, &c, 1); }
+
+int bb_buf_printf(bb_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || bb_buf_reserve(b, (size_t)n) < 0) {
+        b->failed = 1;
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid. */
+static size_t utf8_sequence(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned int cp;
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0) { n = 2; cp = c & 0x1F; }
+    else if ((c & 0xF0) == 0xE0) { n = 3; cp = c & 0x0F; }
+    else if ((c & 0xF8) == 0xF0) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+int bb_buf_json_string(bb_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    /* worst case: every byte becomes \u00XX */
+    if (bb_buf_reserve(b, len + 2) < 0)
+        return -1;
+    bb_buf_putc(b, '"');
+    size_t i = 0;
+    while (i < len) {
+        size_t run = i;
+        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+            run++;
+        if (run > i) {
+            bb_buf_append(b, p + i, run - i);
+            i = run;
+            continue;
+        }
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t n = utf8_sequence(p + i, len - i);
+            if (n == 0) {
+                bb_buf_puts(b, "\\ufffd");
+                i++;
+            } else {
+                bb_buf_append(b, p + i, n);
+                i += n;
+            }
+            continue;
+        }
+        switch (c) {
+        case '"': bb_buf_puts(b, "\\\""); break;
+        case '\\': bb_buf_puts(b, "\\\\"); break;
+        case '\n': bb_buf_puts(b, "\\n"); break;
+        case '\r': bb_buf_puts(b, "\\r"); break;
+        case '\t': bb_buf_puts(b, "\\t"); break;
+        default: {
+            char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            bb_buf_append(b, esc, 6);
+        }
+        }
+        i++;
+    }
+    bb_buf_putc(b, '"');
+    return b->failed ? -1 : 0;
+}
+
+char *bb_buf_steal(bb_buf *b, size_t *len)
+{
+    char *out = NULL;
+    if (!b->failed) {
+        if (!b->data)
+            bb_buf_reserve(b, 0);
+        out = b->data;
+        if (out)
+            out[b->len] = '\0';
+        if (len)
+            *len = b->len;
+    } else {
+        free(b->data);
+    }
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+    return out;
+}
+
+void bb_buf_free(bb_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->failed = 0;
+}

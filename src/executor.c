@@ -1,0 +1,407 @@
+/* executor.c: the core. Picks a driver from the registry, checks every request
+ * before a backend sees it and every response before the caller does. */
+#define _GNU_SOURCE
+#include <blockbox/driver.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "error.h"
+#include "registry.h"
+#include "wire.h"
+
+struct bb_executor {
+    bb_config *cfg;
+    bb_registry registry;
+    const bb_driver *driver;
+    void *state;
+    bb_limits limits;
+};
+
+struct bb_block {
+    bb_executor *ex;
+    void *state;
+    pthread_mutex_t lock;   /* runs of one block are serialised */
+    char code_hash[33];
+    char *run_code, *run_name, *init_code, *init_name, *workspace_id;
+    char **imports;
+    size_t n_imports;
+    bb_wire_block wire;
+};
+
+struct bb_call {
+    const bb_block *blk;
+    const char *inputs;
+    size_t inputs_len;
+    const char *context;
+    long timeout_ms;
+    char *envelope[2];      /* [0] hash-only, [1] with code; built on demand */
+    size_t envelope_len[2];
+};
+
+struct bb_result {
+    int ok;
+    char *outputs;
+    char *stdout_text;
+    char *stderr_text;
+    char *denied;
+    bb_error *error;
+};
+
+const char *bb_version(void) { return BLOCKBOX_VERSION; }
+
+/* ---- executor ---------------------------------------------------------- */
+
+bb_executor *bb_executor_new(const bb_config *cfg_in, bb_error **err)
+{
+    bb_config *cfg = cfg_in ? bb_config_clone(cfg_in) : bb_config_from_env(err);
+    if (!cfg) {
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    bb_executor *ex = calloc(1, sizeof *ex);
+    if (!ex) {
+        bb_config_free(cfg);
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    ex->cfg = cfg;
+    bb_limits_default(&ex->limits);
+    ex->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
+    ex->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
+    ex->limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
+    ex->limits.max_depth = (int)cfg->max_depth;
+    if (bb_registry_init(&ex->registry, cfg->driver_path, err) < 0)
+        goto fail;
+    const char *mode = cfg->mode ? cfg->mode : "local";
+    ex->driver = bb_registry_find(&ex->registry, mode);
+    if (!ex->driver) {
+        char *names = bb_registry_names(&ex->registry);
+        bb_fail(err, BB_ERR_CONFIGURATION,
+                "unknown WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE '%s'; known drivers: %s", mode,
+                names ? names : "?");
+        free(names);
+        goto fail;
+    }
+    if (ex->driver->open(ex->cfg, &ex->state, err) < 0) {
+        bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s' failed to open", ex->driver->name);
+        goto fail;
+    }
+    return ex;
+fail:
+    bb_registry_close(&ex->registry);
+    bb_config_free(ex->cfg);
+    free(ex);
+    return NULL;
+}
+
+const char *bb_executor_driver(const bb_executor *ex) { return ex ? ex->driver->name : NULL; }
+
+char *bb_executor_describe(bb_executor *ex)
+{
+    if (!ex)
+        return NULL;
+    if (ex->driver->describe)
+        return ex->driver->describe(ex->state);
+    bb_buf b = {0};
+    bb_buf_puts(&b, "{\"driver\":");
+    bb_buf_json_string(&b, ex->driver->name, strlen(ex->driver->name));
+    bb_buf_puts(&b, "}");
+    return bb_buf_steal(&b, NULL);
+}
+
+void bb_executor_free(bb_executor *ex)
+{
+    if (!ex)
+        return;
+    ex->driver->close(ex->state);
+    bb_registry_close(&ex->registry);
+    bb_config_free(ex->cfg);
+    free(ex);
+}
+
+/* ---- blocks ------------------------------------------------------------ */
+
+static void block_strings_free(bb_block *b)
+{
+    free(b->run_code);
+    free(b->run_name);
+    free(b->init_code);
+    free(b->init_name);
+    free(b->workspace_id);
+    for (size_t i = 0; i < b->n_imports; i++)
+        free(b->imports[i]);
+    free(b->imports);
+}
+
+static char *dup_opt(const char *s, int *oom)
+{
+    if (!s)
+        return NULL;
+    char *d = strdup(s);
+    if (!d)
+        *oom = 1;
+    return d;
+}
+
+static int check_spec(const bb_executor *ex, const bb_block_spec *spec, bb_error **err)
+{
+    if (!spec || !spec->run_code)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "the block has no run code");
+    if (bb_wire_check_code(spec->run_code, "run code", &ex->limits, err) < 0)
+        return -1;
+    const char *p = spec->run_code;
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    if (!*p)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "the run code is empty");
+    if (spec->init_code && bb_wire_check_code(spec->init_code, "init code", &ex->limits, err) < 0)
+        return -1;
+    if (spec->run_function_name &&
+        bb_wire_check_identifier(spec->run_function_name, "run function name", err) < 0)
+        return -1;
+    if (spec->init_function_name &&
+        bb_wire_check_identifier(spec->init_function_name, "init function name", err) < 0)
+        return -1;
+    if (spec->n_imports > 1024)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "too many import lines (%zu)", spec->n_imports);
+    for (size_t i = 0; i < spec->n_imports; i++)
+        if (bb_wire_check_import(spec->imports[i], err) < 0)
+            return -1;
+    if (spec->max_inputs < 0)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "max_inputs must not be negative");
+    return 0;
+}
+
+bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **err)
+{
+    if (!ex) {
+        bb_fail(err, BB_ERR_CONFIGURATION, "no executor");
+        return NULL;
+    }
+    if (check_spec(ex, spec, err) < 0)
+        return NULL;
+    bb_block *b = calloc(1, sizeof *b);
+    if (!b) {
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    int oom = 0;
+    b->ex = ex;
+    b->run_code = dup_opt(spec->run_code, &oom);
+    b->run_name = dup_opt(spec->run_function_name ? spec->run_function_name : "run", &oom);
+    b->init_code = dup_opt(spec->init_code, &oom);
+    b->init_name = dup_opt(spec->init_function_name ? spec->init_function_name : "init", &oom);
+    b->workspace_id = dup_opt(spec->workspace_id ? spec->workspace_id : ex->cfg->workspace_id, &oom);
+    if (spec->n_imports) {
+        b->imports = calloc(spec->n_imports, sizeof *b->imports);
+        if (!b->imports)
+            oom = 1;
+        else
+            for (; b->n_imports < spec->n_imports; b->n_imports++)
+                b->imports[b->n_imports] = dup_opt(spec->imports[b->n_imports], &oom);
+    }
+    if (oom) {
+        block_strings_free(b);
+        free(b);
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    bb_wire_code_hash(b->run_code, (const char *const *)b->imports, b->n_imports, b->code_hash);
+    b->wire = (bb_wire_block){
+        .code_hash = b->code_hash,
+        .run_code = b->run_code,
+        .run_function_name = b->run_name,
+        .init_code = b->init_code,
+        .init_function_name = b->init_name,
+        .imports = (const char *const *)b->imports,
+        .n_imports = b->n_imports,
+    };
+    bb_buf load = {0};
+    if (bb_wire_build_request(&b->wire, 1, NULL, 0, NULL, &load, err) < 0) {
+        bb_buf_free(&load);
+        block_strings_free(b);
+        free(b);
+        return NULL;
+    }
+    bb_block_info info = {
+        .code_hash = b->code_hash,
+        .run_code = b->run_code,
+        .run_function_name = b->run_name,
+        .init_code = b->init_code,
+        .init_function_name = b->init_name,
+        .imports = (const char *const *)b->imports,
+        .n_imports = b->n_imports,
+        .workspace_id = b->workspace_id,
+        .max_inputs = spec->max_inputs ? spec->max_inputs : (int)ex->cfg->max_inputs,
+        .load_envelope = load.data,
+        .load_envelope_len = load.len,
+    };
+    int rc = ex->driver->load(ex->state, &info, &b->state, err);
+    bb_buf_free(&load);
+    if (rc < 0) {
+        bb_fail(err, BB_ERR_INTERNAL, "driver '%s' failed to load the block", ex->driver->name);
+        block_strings_free(b);
+        free(b);
+        return NULL;
+    }
+    pthread_mutex_init(&b->lock, NULL);
+    return b;
+}
+
+const char *bb_block_code_hash(const bb_block *blk) { return blk ? blk->code_hash : NULL; }
+
+void bb_block_free(bb_block *blk)
+{
+    if (!blk)
+        return;
+    blk->ex->driver->unload(blk->ex->state, blk->state);
+    pthread_mutex_destroy(&blk->lock);
+    block_strings_free(blk);
+    free(blk);
+}
+
+/* ---- calls ------------------------------------------------------------- */
+
+const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
+{
+    bb_call *call = (bb_call *)call_in;
+    int k = with_code ? 1 : 0;
+    if (!call->envelope[k]) {
+        bb_buf b = {0};
+        bb_error *e = NULL;
+        if (bb_wire_build_request(&call->blk->wire, k, call->inputs, call->inputs_len,
+                                  call->context, &b, &e) < 0) {
+            bb_error_free(e);
+            bb_buf_free(&b);
+            return NULL;
+        }
+        call->envelope[k] = bb_buf_steal(&b, &call->envelope_len[k]);
+        if (!call->envelope[k])
+            return NULL;
+    }
+    if (len)
+        *len = call->envelope_len[k];
+    return call->envelope[k];
+}
+
+long bb_call_timeout_ms(const bb_call *call) { return call->timeout_ms; }
+
+/* ---- results ----------------------------------------------------------- */
+
+static bb_result *result_new(void)
+{
+    bb_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->stdout_text = strdup("");
+    r->stderr_text = strdup("");
+    r->denied = strdup("");
+    if (!r->stdout_text || !r->stderr_text || !r->denied) {
+        bb_result_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+static bb_result *result_error(bb_result *r, bb_error *e)
+{
+    r->ok = 0;
+    bb_error_free(r->error);
+    r->error = e ? e : bb_error_new(BB_ERR_INTERNAL, "unknown failure");
+    return r;
+}
+
+static void take(char **slot, char **value)
+{
+    if (*value) {
+        free(*slot);
+        *slot = *value;
+        *value = NULL;
+    }
+}
+
+/* Turns a checked response envelope into a result. */
+static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
+{
+    take(&r->stdout_text, &resp->stdout_text);
+    take(&r->stderr_text, &resp->stderr_text);
+    take(&r->denied, &resp->denied_syscalls);
+    if (resp->runtime_version && strcmp(resp->runtime_version, BLOCKBOX_RUNTIME_VERSION) != 0)
+        return result_error(r, bb_error_new(BB_ERR_CONFIGURATION,
+                                            "the backend runs blockbox runtime %.32s, this library "
+                                            "needs %s: redeploy the backend",
+                                            resp->runtime_version, BLOCKBOX_RUNTIME_VERSION));
+    if (resp->success) {
+        r->ok = 1;
+        take(&r->outputs, &resp->result);
+        return r;
+    }
+    return result_error(r, bb_error_block(resp->error_type, resp->error, resp->line_number,
+                                          resp->function_name, resp->traceback));
+}
+
+bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json)
+{
+    bb_result *r = result_new();
+    if (!r)
+        return NULL;
+    if (!blk)
+        return result_error(r, bb_error_new(BB_ERR_INVALID_REQUEST, "no block"));
+    bb_executor *ex = blk->ex;
+    bb_error *err = NULL;
+    if (!inputs_json)
+        inputs_json = "{}";
+    size_t inputs_len = strlen(inputs_json);
+    if (bb_wire_check_inputs(inputs_json, inputs_len, &ex->limits, &err) < 0 ||
+        (context_json && bb_wire_check_context(context_json, &ex->limits, &err) < 0))
+        return result_error(r, err);
+
+    bb_call call = {
+        .blk = blk,
+        .inputs = inputs_json,
+        .inputs_len = inputs_len,
+        .context = context_json,
+        .timeout_ms = (long)(ex->cfg->timeout_s * 1000.0),
+    };
+    bb_reply reply = {0};
+    pthread_mutex_lock(&blk->lock);
+    int rc = ex->driver->run(ex->state, blk->state, &call, &reply, &err);
+    pthread_mutex_unlock(&blk->lock);
+    free(call.envelope[0]);
+    free(call.envelope[1]);
+    if (rc < 0) {
+        free(reply.body);
+        return result_error(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
+    }
+    bb_wire_response resp = {0};
+    if (bb_wire_parse_response(reply.body, reply.len, &ex->limits, &resp, &err) < 0) {
+        free(reply.body);
+        bb_wire_response_clear(&resp);
+        return result_error(r, err);
+    }
+    free(reply.body);
+    result_from_response(r, &resp);
+    bb_wire_response_clear(&resp);
+    return r;
+}
+
+int bb_result_ok(const bb_result *res) { return res && res->ok; }
+const char *bb_result_outputs(const bb_result *res) { return res && res->ok ? res->outputs : NULL; }
+const char *bb_result_stdout(const bb_result *res) { return res ? res->stdout_text : ""; }
+const char *bb_result_stderr(const bb_result *res) { return res ? res->stderr_text : ""; }
+const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->denied : ""; }
+const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
+
+void bb_result_free(bb_result *res)
+{
+    if (!res)
+        return;
+    free(res->outputs);
+    free(res->stdout_text);
+    free(res->stderr_text);
+    free(res->denied);
+    bb_error_free(res->error);
+    free(res);
+}

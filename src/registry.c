@@ -1,0 +1,96 @@
+/* registry.c: finds drivers by name, loads driver plugins from shared objects and
+ * checks their ABI version before anything of theirs is called. */
+#define _GNU_SOURCE
+#include "registry.h"
+
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "error.h"
+
+int bb_registry_add(bb_registry *reg, const bb_driver *d, bb_error **err)
+{
+    if (!reg || !d)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "bb_registry_add: no driver");
+    if (d->abi_version != BB_DRIVER_ABI_VERSION)
+        return bb_fail(err, BB_ERR_CONFIGURATION,
+                       "driver '%s' is built for driver ABI %u, this library speaks %u",
+                       d->name ? d->name : "?", d->abi_version, BB_DRIVER_ABI_VERSION);
+    if (!d->name || !*d->name || !d->open || !d->load || !d->run || !d->unload || !d->close)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s' lacks a name or a required function",
+                       d->name ? d->name : "?");
+    if (bb_registry_find(reg, d->name))
+        return bb_fail(err, BB_ERR_CONFIGURATION, "a driver named '%s' is already registered", d->name);
+    if (reg->n == BB_REGISTRY_MAX)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "too many drivers (at most %d)", BB_REGISTRY_MAX);
+    reg->drivers[reg->n++] = d;
+    return 0;
+}
+
+static int load_plugin(bb_registry *reg, const char *path, bb_error **err)
+{
+    if (reg->nhandles == BB_REGISTRY_MAX)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "too many driver plugins");
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "cannot load driver plugin %s: %s", path, dlerror());
+    reg->handles[reg->nhandles++] = h;
+    bb_driver_entry_fn entry;
+    *(void **)&entry = dlsym(h, BB_DRIVER_ENTRY);
+    if (!entry)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "driver plugin %s has no %s", path, BB_DRIVER_ENTRY);
+    bb_error *local = NULL;
+    if (entry(reg, BB_DRIVER_ABI_VERSION, &local) != 0) {
+        bb_fail(err, BB_ERR_CONFIGURATION, "driver plugin %s failed to register: %s", path,
+                local ? local->message : "no reason given");
+        bb_error_free(local);
+        return -1;
+    }
+    bb_error_free(local);
+    return 0;
+}
+
+int bb_registry_init(bb_registry *reg, const char *plugin_path, bb_error **err)
+{
+    memset(reg, 0, sizeof *reg);
+    for (size_t i = 0; i < bb_builtin_driver_count; i++)
+        if (bb_registry_add(reg, bb_builtin_drivers[i], err) < 0)
+            return -1;
+    if (!plugin_path || !*plugin_path)
+        return 0;
+    char *copy = strdup(plugin_path);
+    if (!copy)
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    int rc = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(copy, ":", &save); p && rc == 0; p = strtok_r(NULL, ":", &save))
+        rc = load_plugin(reg, p, err);
+    free(copy);
+    return rc;
+}
+
+const bb_driver *bb_registry_find(const bb_registry *reg, const char *name)
+{
+    for (size_t i = 0; i < reg->n; i++)
+        if (strcasecmp(reg->drivers[i]->name, name) == 0)
+            return reg->drivers[i];
+    return NULL;
+}
+
+char *bb_registry_names(const bb_registry *reg)
+{
+    bb_buf b = {0};
+    for (size_t i = 0; i < reg->n; i++)
+        bb_buf_printf(&b, "%s%s", i ? ", " : "", reg->drivers[i]->name);
+    return bb_buf_steal(&b, NULL);
+}
+
+void bb_registry_close(bb_registry *reg)
+{
+    for (size_t i = reg->nhandles; i > 0; i--)
+        dlclose(reg->handles[i - 1]);
+    memset(reg, 0, sizeof *reg);
+}

@@ -1,0 +1,104 @@
+/* wire.h: the one serializer. Builds and validates the DESIGN §3 request and
+ * response envelopes; everything that comes back from a backend is hostile. */
+#ifndef BB_WIRE_H
+#define BB_WIRE_H
+
+#include <stddef.h>
+
+#include "blockbox.h"
+#include "buf.h"
+
+struct cJSON;
+
+typedef struct bb_limits {
+    size_t max_input_bytes;    /* inputs JSON text (default 64 MiB) */
+    size_t max_code_bytes;     /* each code string (default 1 MiB) */
+    size_t max_result_bytes;   /* the result string of a response (default 64 MiB) */
+    size_t max_stream_bytes;   /* stdout, stderr each (default 1 MiB) */
+    int max_depth;             /* JSON nesting of inputs and results (default 64) */
+} bb_limits;
+
+void bb_limits_default(bb_limits *limits);
+/* Upper bound of a whole response envelope under these limits (result + streams +
+ * error fields + envelope overhead), for readers that must cap before parsing. */
+size_t bb_limits_max_response(const bb_limits *limits);
+
+/* A cheap, non-recursive scan of JSON text before any parser sees it: size at most
+ * max_bytes, valid UTF-8, no NUL byte, nesting at most max_depth. `what` names the
+ * text in the error ("inputs", "response", …). Returns 0, or -1 with *err of kind. */
+int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth,
+                     bb_error_kind kind, const char *what, bb_error **err);
+
+/* Checks every typed value (DESIGN §3 `_type` tags, the untagged {type: base64}
+ * image) inside a parsed JSON value: known tags, required fields with the right
+ * types, valid base64, ndarray dtype/shape/data length agreement, depth. */
+int bb_wire_check_values(const struct cJSON *value, const bb_limits *limits, bb_error_kind kind,
+                         const char *what, bb_error **err);
+
+/* Validates the inputs text (object of name -> value) and context text (object, or
+ * NULL). Errors are InvalidRequest. */
+int bb_wire_check_inputs(const char *inputs_json, size_t len, const bb_limits *limits,
+                         bb_error **err);
+int bb_wire_check_context(const char *context_json, const bb_limits *limits, bb_error **err);
+
+/* Code must be valid UTF-8 without NUL bytes and at most max_code_bytes. */
+int bb_wire_check_code(const char *code, const char *what, const bb_limits *limits, bb_error **err);
+/* An import line: one line of UTF-8, no NUL, no newline. */
+int bb_wire_check_import(const char *line, bb_error **err);
+/* A function name: a Python identifier (ASCII letters, digits, underscore). */
+int bb_wire_check_identifier(const char *name, const char *what, bb_error **err);
+
+/* md5 hex of run_code + "\n" + "\n".join(imports). */
+void bb_wire_code_hash(const char *run_code, const char *const *imports, size_t n_imports,
+                       char out[33]);
+
+typedef struct bb_wire_block {
+    const char *code_hash;
+    const char *run_code;
+    const char *run_function_name;
+    const char *init_code;           /* may be NULL */
+    const char *init_function_name;
+    const char *const *imports;
+    size_t n_imports;
+} bb_wire_block;
+
+/* Appends a request envelope to out. with_code = 0 leaves out code_str, imports and
+ * the init code (hash-only). inputs_json NULL leaves out inputs_json (a load-only
+ * request: compile and run init). context_json NULL sends {}. The texts must have
+ * been checked already; inputs_json is embedded as a JSON string without reparsing. */
+int bb_wire_build_request(const bb_wire_block *block, int with_code, const char *inputs_json,
+                          size_t inputs_len, const char *context_json, bb_buf *out,
+                          bb_error **err);
+
+typedef struct bb_wire_response {
+    int success;
+    char *result;            /* success: the JSON text of the outputs (checked) */
+    char *stdout_text;       /* never NULL after a successful parse */
+    char *stderr_text;       /* never NULL after a successful parse */
+    char *error_type;        /* failure: never NULL */
+    char *error;             /* failure: never NULL */
+    int line_number;
+    char *function_name;
+    char *traceback;
+    char *denied_syscalls;   /* extension: comma-joined syscall names, "" if none */
+    char *runtime_version;   /* extension: NULL if the server did not say */
+} bb_wire_response;
+
+/* Parses and validates a response envelope. Any deviation is InvalidResponse;
+ * a result over max_result_bytes is OutputLimit; streams over max_stream_bytes are
+ * cut (with a marker), not refused. */
+int bb_wire_parse_response(const char *body, size_t len, const bb_limits *limits,
+                           bb_wire_response *out, bb_error **err);
+void bb_wire_response_clear(bb_wire_response *r);
+
+/* Appends a workflow_image value for raw image file bytes (base64 of the bytes;
+ * the C side never decodes pixels). */
+int bb_wire_image_value(const unsigned char *bytes, size_t len, bb_buf *out);
+
+/* base64 (standard alphabet, padded). decode rejects anything else; *out is malloc'd. */
+int bb_base64_encode(const unsigned char *in, size_t len, bb_buf *out);
+int bb_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len);
+/* Validates base64 text without decoding; returns the decoded length or -1. */
+long long bb_base64_check(const char *in, size_t len);
+
+#endif
