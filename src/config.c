@@ -1,6 +1,5 @@
 /* config.c: parsing and validation of every setting, from the environment or by
  * key. Secrets are stored but never echoed back, logged or copied into errors. */
-#define _GNU_SOURCE
 #include "config.h"
 
 #include <ctype.h>

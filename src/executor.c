@@ -1,6 +1,5 @@
 /* executor.c: the core. Picks a driver from the registry, checks every request
  * before a backend sees it and every response before the caller does. */
-#define _GNU_SOURCE
 #include <blockbox/driver.h>
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,6 +1,5 @@
 /* registry.c: finds drivers by name, loads driver plugins from shared objects and
  * checks their ABI version before anything of theirs is called. */
-#define _GNU_SOURCE
 #include "registry.h"
 
 #include <dlfcn.h>
