@@ -13,14 +13,20 @@
 typedef struct bb_layers bb_layers;
 
 /*
- * Sequence (worker/main.c):
+ * Sequence (worker/main.c). glibc's fork() is used, not a raw clone, so the child's
+ * thread descriptor stays right (CPython keeps running in it):
  *   zygote start:   L = bb_layers_zygote_setup(cfg)        once, before Python is warm
- *   per worker:     flags = bb_layers_clone_flags(L)
- *                   pid = clone(flags | SIGCHLD)           (raw fork-like clone)
- *     zygote:       bb_layers_after_clone(L, pid, slot)    uid maps, cgroup attach
- *                   then releases the child (a sync pipe)
- *     child:        waits for the release, then dup2s its pipes to fds 3/4, points
- *                   0/1/2 at /dev/null, closes every other fd, setsid, PDEATHSIG,
+ *                                                           (e.g. the shared netns)
+ *   per worker:     bb_layers_before_fork(L)               in the zygote, e.g.
+ *                                                           unshare(CLONE_NEWPID) so the
+ *                                                           next child is pid 1 of a new ns
+ *                   pid = fork()
+ *     child:        bb_layers_child_unshare(L)             unshare(user, mnt, ipc, uts)
+ *                   tells the zygote it is ready (sync pipe), then waits
+ *     zygote:       bb_layers_after_clone(L, pid, slot)    uid/gid maps, cgroup attach
+ *                   then releases the child (sync pipe)
+ *     child:        dup2s its pipes to fds 3/4, points 0/1/2 at /dev/null, closes
+ *                   every other fd, setsid, PDEATHSIG,
  *                   bb_layers_child_setup(L, slot)          mounts, hostname,
  *                                                           rlimits, caps, uid
  *                   then seccomp (seccomp.c), then reads its first byte
@@ -28,10 +34,11 @@ typedef struct bb_layers bb_layers;
  *   zygote exit:    bb_layers_free(L)
  * `slot` is a small integer unique among live workers of this zygote (uid choice).
  * Child-side functions must not allocate after the fork more than needed and
- * report failures as text in errbuf (the child then exits with status 120+).
+ * report failures as text in errbuf (the child then reports and exits).
  */
 bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_t errlen);
-unsigned long bb_layers_clone_flags(const bb_layers *L);
+int bb_layers_before_fork(bb_layers *L, char *errbuf, size_t errlen);
+int bb_layers_child_unshare(const bb_layers *L, char *errbuf, size_t errlen);
 int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, size_t errlen);
 int bb_layers_child_setup(const bb_layers *L, int slot, char *errbuf, size_t errlen);
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom);
