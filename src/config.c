@@ -53,6 +53,8 @@ const bb_cfg_key bb_config_keys[] = {
      "the blockbox-worker executable; default: next to blockbox, then libexec"},
     {"require", "BLOCKBOX_REQUIRE", BB_CFG_STRING, F(require), NULL, 0, 0,
      "comma list of jail layers that must be present (e.g. userns,netns,cgroup); 'all' for every one"},
+    {"insecure_disable", "BLOCKBOX_INSECURE_DISABLE_LAYERS", BB_CFG_STRING, F(insecure_disable), NULL, 0, 0,
+     "TESTS ONLY: comma list of jail layers to switch off, to prove each one matters; a warning is printed"},
     {"workspace_id", "BLOCKBOX_WORKSPACE_ID", BB_CFG_STRING, F(workspace_id), NULL, 0, 0,
      "Roboflow workspace id (modal endpoint name)"},
     {"modal_token_id", "MODAL_TOKEN_ID", BB_CFG_SECRET, F(modal_token_id), NULL, 0, 0,

@@ -27,6 +27,7 @@ struct bb_config {
     char *driver_path;          /* colon-separated plugin list */
     char *worker_path;          /* blockbox-worker executable */
     char *require;              /* comma list of jail layers that must be present */
+    char *insecure_disable;     /* comma list of jail layers switched off (tests only) */
     char *workspace_id;
     char *modal_token_id;       /* secret-adjacent: never printed */
     char *modal_token_secret;   /* secret: never printed */

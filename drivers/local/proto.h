@@ -1,0 +1,62 @@
+/* proto.h: the two small protocols of the local driver: control messages between
+ * the executor and its zygote (SOCK_SEQPACKET, fds by SCM_RIGHTS) and the
+ * length-prefixed frames a worker reads and writes on its pipes. */
+#ifndef BB_PROTO_H
+#define BB_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BB_ZYGOTE_MAGIC 0x62627a31u /* "bbz1" */
+#define BB_ZYGOTE_CTL_FD 3          /* the zygote's control socket */
+#define BB_WORKER_IN_FD 3           /* a worker reads request frames here */
+#define BB_WORKER_OUT_FD 4          /* and writes response frames here */
+#define BB_SETUP_FAILED_STATUS 121  /* a child that could not build its jail */
+
+enum bb_zop {
+    BB_ZOP_INIT = 1,   /* executor -> zygote: settings; reply: ready or error */
+    BB_ZOP_SPAWN,      /* executor -> zygote + 2 fds; reply: pid */
+    BB_ZOP_REAP,       /* executor -> zygote: kill + wait pid; reply: status */
+    BB_ZOP_REPLY,      /* zygote -> executor */
+};
+
+typedef struct bb_zinit {
+    int64_t memory_bytes;
+    double cpu_seconds;
+    int64_t max_threads;
+    int64_t max_open_files;
+    int64_t max_file_bytes;
+    int64_t tmpfs_bytes;
+    uint32_t require;
+    uint32_t disable;
+    int64_t max_stream_bytes;   /* handed to the runtime in each worker */
+    int64_t max_result_bytes;
+    char policy_path[4096];     /* "" = the embedded default policy */
+} bb_zinit;
+
+typedef struct bb_zmsg {
+    uint32_t magic;
+    uint32_t op;
+    int32_t pid;          /* SPAWN reply, REAP request */
+    int32_t status;       /* REAP reply: wait status; REPLY: 0 ok, -1 error */
+    int32_t oom;          /* REAP reply: the memory cgroup saw an OOM kill */
+    uint32_t layers;      /* INIT reply: active layers */
+    char text[1024];      /* error text (NUL-terminated) */
+    bb_zinit init;        /* INIT request */
+} bb_zmsg;
+
+/* Sends msg with up to 2 fds (nfds 0..2). 0 or -1 (errno set). Retries EINTR. */
+int bb_zsend(int sock, const bb_zmsg *msg, const int *fds, int nfds);
+/* Receives one message (and up to 2 fds, -1 where absent). 0, or -1 on EOF/error. */
+int bb_zrecv(int sock, bb_zmsg *msg, int *fds, int maxfds);
+
+/* Writes all of buf (retrying short writes and EINTR). 0 or -1. */
+int bb_write_all(int fd, const void *buf, size_t len);
+/* Reads exactly len bytes. 0, or -1 (EOF counts as an error, errno 0). */
+int bb_read_all(int fd, void *buf, size_t len);
+/* A frame header is 4 bytes of little-endian length. */
+void bb_frame_header(uint32_t len, unsigned char out[4]);
+uint32_t bb_frame_length(const unsigned char in[4]);
+
+#endif
