@@ -40,7 +40,14 @@ typedef struct worker {
 } worker;
 
 typedef struct local_state {
-    pthread_mutex_t lock;   /* the zygote conversation, its restart, the spare pool */
+    pthread_mutex_t lock;        /* the zygote conversation and its restart */
+    pthread_mutex_t pool_lock;   /* spares, retired workers, the keeper's flags */
+    pthread_cond_t pool_cond;    /* wakes the keeper */
+    pthread_t keeper;            /* forks spares and reaps retired workers off the request path */
+    int keeper_running;
+    int stopping;
+    worker *retired;
+    size_t nretired, retired_cap;
     int ctl;
     pid_t zygote_pid;
     char *worker_path;
@@ -205,11 +212,13 @@ static int zygote_start(local_state *st, bb_error **err)
 /* Forgets the spare workers (lock held); their zygote is gone, so are they. */
 static void drop_spares(local_state *st)
 {
+    pthread_mutex_lock(&st->pool_lock);
     for (size_t i = 0; i < st->nspares; i++) {
         close(st->spares[i].req_w);
         close(st->spares[i].resp_r);
     }
     st->nspares = 0;
+    pthread_mutex_unlock(&st->pool_lock);
 }
 
 /* One request/reply with the zygote; lock held. A dead zygote is restarted and
@@ -267,17 +276,14 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
     return 0;
 }
 
-/* Kills and reaps a worker; returns its wait status and whether it hit the memory cap. */
-static void reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
+/* Kills and reaps a worker by pid; returns its wait status and whether it hit the
+ * memory cap. */
+static void reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
 {
-    if (w->pid <= 0)
-        return;
-    close(w->req_w);
-    close(w->resp_r);
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.op = BB_ZOP_REAP;
-    m.pid = w->pid;
+    m.pid = pid;
     bb_error *e = NULL;
     pthread_mutex_lock(&st->lock);
     int rc = ctl_call(st, &m, NULL, 0, &e);
@@ -287,43 +293,87 @@ static void reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
         *wstatus = rc == 0 ? m.status : 0;
     if (oom)
         *oom = rc == 0 ? m.oom : 0;
+}
+
+static void reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
+{
+    if (w->pid <= 0)
+        return;
+    close(w->req_w);
+    close(w->resp_r);
+    reap_pid(st, w->pid, wstatus, oom);
     w->pid = 0;
 }
 
 static int take_worker(local_state *st, worker *w, bb_error **err)
 {
-    pthread_mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->pool_lock);
     int have = st->nspares > 0;
     if (have)
         *w = st->spares[--st->nspares];
-    pthread_mutex_unlock(&st->lock);
+    pthread_cond_signal(&st->pool_cond);   /* the keeper tops the pool up */
+    pthread_mutex_unlock(&st->pool_lock);
     return have ? 0 : spawn_worker(st, w, err);
 }
 
-/* Tops the spare pool up to its target (spares have never seen user code). */
-static void refill_spares(local_state *st)
+/* Hands a worker that is done to the keeper, which kills and reaps it. */
+static void retire_worker(local_state *st, worker *w)
 {
-    for (;;) {
-        pthread_mutex_lock(&st->lock);
-        int full = (long)st->nspares >= st->spare_target;
-        pthread_mutex_unlock(&st->lock);
-        if (full)
-            return;
-        worker w;
-        bb_error *e = NULL;
-        if (spawn_worker(st, &w, &e) < 0) {
-            bb_error_free(e);
-            return;
-        }
-        pthread_mutex_lock(&st->lock);
-        if ((long)st->nspares < st->spare_target) {
-            st->spares[st->nspares++] = w;
-            w.pid = 0;
-        }
-        pthread_mutex_unlock(&st->lock);
-        if (w.pid)
-            reap_worker(st, &w, NULL, NULL);
+    if (w->pid <= 0)
+        return;
+    pthread_mutex_lock(&st->pool_lock);
+    if (st->keeper_running && !st->stopping && st->nretired < st->retired_cap) {
+        close(w->req_w);
+        close(w->resp_r);
+        st->retired[st->nretired++] = *w;
+        w->pid = 0;
+        pthread_cond_signal(&st->pool_cond);
     }
+    pthread_mutex_unlock(&st->pool_lock);
+    if (w->pid)
+        reap_worker(st, w, NULL, NULL);
+}
+
+/* The keeper thread: spares ready (they have never seen user code), retired
+ * workers reaped, so neither a fork nor a wait sits on a caller's path. */
+static void *keeper_main(void *arg)
+{
+    local_state *st = arg;
+    pthread_mutex_lock(&st->pool_lock);
+    while (!st->stopping) {
+        if (st->nretired > 0) {
+            worker w = st->retired[--st->nretired];
+            pthread_mutex_unlock(&st->pool_lock);
+            reap_pid(st, w.pid, NULL, NULL);
+            pthread_mutex_lock(&st->pool_lock);
+            continue;
+        }
+        if ((long)st->nspares < st->spare_target) {
+            pthread_mutex_unlock(&st->pool_lock);
+            worker w;
+            bb_error *e = NULL;
+            int rc = spawn_worker(st, &w, &e);
+            bb_error_free(e);
+            pthread_mutex_lock(&st->pool_lock);
+            if (rc < 0) {
+                /* the zygote is failing: do not spin; a caller will see the error */
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&st->pool_cond, &st->pool_lock, &until);
+            } else if ((long)st->nspares < st->spare_target && !st->stopping) {
+                st->spares[st->nspares++] = w;
+            } else {
+                pthread_mutex_unlock(&st->pool_lock);
+                reap_worker(st, &w, NULL, NULL);
+                pthread_mutex_lock(&st->pool_lock);
+            }
+            continue;
+        }
+        pthread_cond_wait(&st->pool_cond, &st->pool_lock);
+    }
+    pthread_mutex_unlock(&st->pool_lock);
+    return NULL;
 }
 
 enum exchange_failure { EX_OK, EX_TIMEOUT, EX_DIED, EX_OVERSIZE };
@@ -494,11 +544,15 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     if (!st)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     pthread_mutex_init(&st->lock, NULL);
+    pthread_mutex_init(&st->pool_lock, NULL);
+    pthread_cond_init(&st->pool_cond, NULL);
     st->ctl = -1;
     st->worker_path = find_worker(cfg);
     st->spare_target = cfg->spare_workers;
     st->timeout_ms = (long)(cfg->timeout_s * 1000.0);
     st->spares = calloc((size_t)st->spare_target + 1, sizeof *st->spares);
+    st->retired_cap = 256;
+    st->retired = calloc(st->retired_cap, sizeof *st->retired);
     bb_limits_default(&st->limits);
     st->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
     st->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
@@ -519,21 +573,29 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     };
     if (cfg->policy_file)
         snprintf(st->init.policy_path, sizeof st->init.policy_path, "%s", cfg->policy_file);
-    if (!st->worker_path || !st->spares) {
-        free(st->worker_path);
-        free(st->spares);
-        free(st);
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    if (!st->worker_path || !st->spares || !st->retired) {
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        goto fail;
     }
-    if (zygote_start(st, err) < 0) {
-        free(st->worker_path);
-        free(st->spares);
-        free(st);
-        return -1;
+    if (zygote_start(st, err) < 0)
+        goto fail;
+    if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0) {
+        bb_fail(err, BB_ERR_INTERNAL, "cannot start the worker keeper thread");
+        zygote_stop(st);
+        goto fail;
     }
-    refill_spares(st);
+    st->keeper_running = 1;
     *state = st;
     return 0;
+fail:
+    free(st->worker_path);
+    free(st->spares);
+    free(st->retired);
+    pthread_cond_destroy(&st->pool_cond);
+    pthread_mutex_destroy(&st->pool_lock);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+    return -1;
 }
 
 static int local_load(void *state, const bb_block_info *info, void **block_state, bb_error **err)
@@ -573,15 +635,12 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
         goto fail;
     b->w.runs = 0;   /* the load is not a run */
     b->need_code = 0;
-    refill_spares(st);
     *block_state = b;
     return 0;
 fail:
-    if (b->w.pid)
-        reap_worker(st, &b->w, NULL, NULL);
+    retire_worker(st, &b->w);
     free(b->load_envelope);
     free(b);
-    refill_spares(st);
     return -1;
 }
 
@@ -599,15 +658,11 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
     const char *body = bb_call_envelope(call, b->need_code, &len);
     if (!body)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    if (block_exchange(st, b, body, len, bb_call_timeout_ms(call), reply, err) < 0) {
-        refill_spares(st);
+    if (block_exchange(st, b, body, len, bb_call_timeout_ms(call), reply, err) < 0)
         return -1;
-    }
     b->need_code = 0;
-    if (b->max_inputs > 0 && b->w.runs >= b->max_inputs) {
-        reap_worker(st, &b->w, NULL, NULL);   /* recycled: the next run starts afresh */
-        refill_spares(st);
-    }
+    if (b->max_inputs > 0 && b->w.runs >= b->max_inputs)
+        retire_worker(st, &b->w);   /* recycled: the next run starts afresh */
     return 0;
 }
 
@@ -617,8 +672,7 @@ static void local_unload(void *state, void *block_state)
     local_block *b = block_state;
     if (!b)
         return;
-    if (b->w.pid)
-        reap_worker(st, &b->w, NULL, NULL);
+    retire_worker(st, &b->w);
     free(b->load_envelope);
     free(b);
 }
@@ -644,11 +698,22 @@ static void local_close(void *state)
     local_state *st = state;
     if (!st)
         return;
+    pthread_mutex_lock(&st->pool_lock);
+    st->stopping = 1;
+    pthread_cond_signal(&st->pool_cond);
+    pthread_mutex_unlock(&st->pool_lock);
+    if (st->keeper_running)
+        pthread_join(st->keeper, NULL);
     for (size_t i = 0; i < st->nspares; i++)
         reap_worker(st, &st->spares[i], NULL, NULL);
-    zygote_stop(st);
+    for (size_t i = 0; i < st->nretired; i++)
+        reap_pid(st, st->retired[i].pid, NULL, NULL);
+    zygote_stop(st);   /* the zygote kills whatever is left and exits */
+    pthread_cond_destroy(&st->pool_cond);
+    pthread_mutex_destroy(&st->pool_lock);
     pthread_mutex_destroy(&st->lock);
     free(st->spares);
+    free(st->retired);
     free(st->worker_path);
     free(st);
 }
