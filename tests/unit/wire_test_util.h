@@ -1,0 +1,34 @@
+/* wire_test_util.h: small helpers shared by the serializer's Check tests: assert
+ * that a call failed with the expected error kind and a message naming the fault. */
+#ifndef WIRE_TEST_UTIL_H
+#define WIRE_TEST_UTIL_H
+
+#include <check.h>
+#include <string.h>
+
+#include "error.h"
+#include "wire.h"
+
+/* rc must be -1 and err must be of kind with a message containing needle. */
+#define expect_error(rc, err, want_kind, needle)                                                   \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        ck_assert_int_eq(rc_, -1);                                                                 \
+        ck_assert_ptr_nonnull(err);                                                                \
+        ck_assert_msg(bb_error_get_kind(err) == (want_kind), "kind %s, wanted %s: %s",             \
+                      bb_error_kind_name(bb_error_get_kind(err)), bb_error_kind_name(want_kind),   \
+                      bb_error_message(err));                                                      \
+        ck_assert_msg(strstr(bb_error_message(err), (needle)) != NULL,                             \
+                      "message \"%s\" lacks \"%s\"", bb_error_message(err), (needle));             \
+        bb_error_free(err);                                                                        \
+        (err) = NULL;                                                                              \
+    } while (0)
+
+#define expect_ok(rc, err)                                                                         \
+    do {                                                                                           \
+        int rc_ = (rc);                                                                            \
+        ck_assert_msg(rc_ == 0 && (err) == NULL, "unexpected failure: %s",                         \
+                      (err) ? bb_error_message(err) : "(no error set)");                           \
+    } while (0)
+
+#endif
