@@ -18,9 +18,10 @@ execute_request(dict)      a fresh Runtime handles one request (single-use Modal
 
 Encoding decisions (outputs)
 ----------------------------
-* numpy arrays of bool/int/uint/float/complex dtype -> {"_type": "ndarray", "dtype",
-  "shape", "data": base64 of the little-endian C-order bytes}; other dtypes (str,
-  object, datetime64) -> the list form {"_type": "ndarray", "dtype", "shape", "value"}.
+* numpy arrays of dtype bool, int8-64, uint8-64, float16/32/64 -> {"_type": "ndarray",
+  "dtype", "shape", "data": base64 of the little-endian C-order bytes}; any other
+  dtype (str, object, complex, datetime64, float128), which the wire's ndarray does
+  not allow, -> a plain nested list of its items (each encoded by these rules).
 * numpy scalars -> plain Python numbers / strings / bools.
 * float NaN and +-Inf -> null (JSON has no such numbers; the raw bytes of an ndarray
   keep them exactly).
@@ -870,17 +871,21 @@ def _decode_inputs(text):
 # Encoding of outputs
 # ---------------------------------------------------------------------------------
 
+_WIRE_DTYPES = frozenset(("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
+                          "uint64", "float16", "float32", "float64"))
+
+
 def _encode_ndarray(array):
     dtype = array.dtype
-    if dtype.kind in _DATA_KINDS and dtype.fields is None:
-        if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big"):
-            array = array.astype(dtype.newbyteorder("<"))
-        array = np.ascontiguousarray(array)
-        raw = array.data if array.size else b""
-        return {"_type": "ndarray", "dtype": array.dtype.name, "shape": list(array.shape),
-                "data": _b64text(raw)}
-    return {"_type": "ndarray", "dtype": str(dtype), "shape": list(array.shape),
-            "value": array.tolist()}
+    if dtype.name not in _WIRE_DTYPES or dtype.fields is not None:
+        return array.tolist()  # str/object/complex/...: the wire has no ndarray for them
+    if dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big"):
+        array = array.astype(dtype.newbyteorder("<"))
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
+    raw = array.data if array.ndim and array.size else array.tobytes()
+    return {"_type": "ndarray", "dtype": dtype.name, "shape": list(array.shape),
+            "data": _b64text(raw)}
 
 
 def _object_tag(obj):
