@@ -137,8 +137,8 @@ static long unicode_escape(const unsigned char *s, size_t len, size_t i)
  * unpaired surrogate escapes, raw control characters inside strings, and bad
  * escapes. Anything else malformed is left to the parser.
  */
-int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth,
-                     bb_error_kind kind, const char *what, bb_error **err)
+static int precheck_text(const char *text, size_t len, size_t max_bytes, int max_depth,
+                         bb_error_kind kind, const char *what, size_t *nul_escapes, bb_error **err)
 {
     if (!text)
         return bb_fail(err, kind, "%s: missing", what);
@@ -173,8 +173,10 @@ int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_dep
                     long unit = unicode_escape(s, len, i);
                     if (unit < 0)
                         return bb_fail(err, kind, "%s: invalid escape at byte %zu", what, i);
-                    if (unit == 0)
+                    if (unit == 0 && !nul_escapes)
                         return bb_fail(err, kind, "%s: NUL character (\\u0000) at byte %zu", what, i);
+                    if (unit == 0)
+                        ++*nul_escapes;
                     if (unit >= 0xDC00 && unit <= 0xDFFF)
                         return bb_fail(err, kind, "%s: unpaired surrogate escape at byte %zu", what, i);
                     if (unit >= 0xD800 && unit <= 0xDBFF) {
@@ -222,14 +224,39 @@ int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_dep
     return 0;
 }
 
+int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth,
+                     bb_error_kind kind, const char *what, bb_error **err)
+{
+    return precheck_text(text, len, max_bytes, max_depth, kind, what, NULL, err);
+}
+
+/*
+ * Text from a backend may carry \u0000 escapes (Python's json spells a NUL
+ * character so); a C string would end there. They become \ufffd, the same length,
+ * in place: the text must have passed the precheck.
+ */
+static void replace_nul_escapes(char *text, size_t len)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!in_string) {
+            in_string = text[i] == '"';
+        } else if (text[i] == '"') {
+            in_string = 0;
+        } else if (text[i] == '\\') {
+            if (text[i + 1] == 'u' && memcmp(text + i + 2, "0000", 4) == 0)
+                memcpy(text + i + 2, "fffd", 4);
+            i++; /* the escaped character; hex digits after it are plain text */
+        }
+    }
+}
+
 static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
-int bb_wire_parse_json(const char *text, size_t len, size_t max_bytes, int max_depth,
-                       bb_error_kind kind, const char *what, cJSON **out, bb_error **err)
+/* cJSON on text that passed the precheck, with a check that only whitespace follows. */
+static int parse_checked(const char *text, size_t len, bb_error_kind kind, const char *what,
+                         cJSON **out, bb_error **err)
 {
-    *out = NULL;
-    if (bb_wire_precheck(text, len, max_bytes, max_depth, kind, what, err) < 0)
-        return -1;
     const char *end = NULL;
     cJSON *tree = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!tree) {
@@ -245,6 +272,41 @@ int bb_wire_parse_json(const char *text, size_t len, size_t max_bytes, int max_d
     }
     *out = tree;
     return 0;
+}
+
+int bb_wire_parse_json(const char *text, size_t len, size_t max_bytes, int max_depth,
+                       bb_error_kind kind, const char *what, cJSON **out, bb_error **err)
+{
+    *out = NULL;
+    if (bb_wire_precheck(text, len, max_bytes, max_depth, kind, what, err) < 0)
+        return -1;
+    return parse_checked(text, len, kind, what, out, err);
+}
+
+/* Text from a backend: as bb_wire_parse_json, but \u0000 escapes become \ufffd
+ * (in `writable` when the caller owns the text, else in a copy made only then). */
+static int parse_backend_json(const char *text, char *writable, size_t len, size_t max_bytes,
+                              int max_depth, const char *what, cJSON **out, bb_error **err)
+{
+    *out = NULL;
+    size_t nul_escapes = 0;
+    if (precheck_text(text, len, max_bytes, max_depth, BB_ERR_INVALID_RESPONSE, what, &nul_escapes,
+                      err) < 0)
+        return -1;
+    if (nul_escapes == 0)
+        return parse_checked(text, len, BB_ERR_INVALID_RESPONSE, what, out, err);
+    char *copy = writable;
+    if (!copy) {
+        if (!(copy = malloc(len + 1)))
+            return bb_fail(err, BB_ERR_INTERNAL, "%s: out of memory", what);
+        memcpy(copy, text, len);
+        copy[len] = '\0';
+    }
+    replace_nul_escapes(copy, len);
+    int rc = parse_checked(copy, len, BB_ERR_INVALID_RESPONSE, what, out, err);
+    if (copy != writable)
+        free(copy);
+    return rc;
 }
 
 /* ---- code, imports, names ----------------------------------------------------- */
@@ -504,18 +566,21 @@ void bb_wire_response_clear(bb_wire_response *r)
     memset(r, 0, sizeof *r);
 }
 
-/* A copy of s, cut at a UTF-8 boundary at most limit bytes in, with a marker that
- * says so. s is valid UTF-8 (the envelope passed the precheck). */
+/* A copy of s of at most limit bytes: a longer s is cut at a UTF-8 boundary and
+ * ends with the marker "\n[blockbox: output cut at N bytes]" (N = bytes kept), as
+ * the runtime cuts its streams. s is valid UTF-8 (the envelope passed the precheck). */
 static char *copy_cut(const char *s, size_t limit)
 {
     size_t len = strlen(s);
     if (len <= limit)
         return strdup(s);
-    size_t keep = limit;
+    char marker[64];
+    /* the marker for `limit` is at least as long as the one for any smaller keep */
+    int m = snprintf(marker, sizeof marker, "\n[blockbox: output cut at %zu bytes]", limit);
+    size_t keep = limit > (size_t)m ? limit - (size_t)m : 0;
     while (keep > 0 && ((unsigned char)s[keep] & 0xC0) == 0x80)
         keep--;
-    char marker[64];
-    int m = snprintf(marker, sizeof marker, "\n[blockbox: output cut at %zu bytes]", limit);
+    m = snprintf(marker, sizeof marker, "\n[blockbox: output cut at %zu bytes]", keep);
     char *out = malloc(keep + (size_t)m + 1);
     if (!out)
         return NULL;
@@ -607,15 +672,16 @@ static int parse_denied(const field_ctx *f, bb_wire_response *out)
     return out->denied_syscalls ? 0 : bb_fail(f->err, BB_ERR_INTERNAL, "response: out of memory");
 }
 
-static int check_result(const char *text, const bb_limits *limits, bb_error **err)
+/* Checks the result text, which the caller owns (NUL escapes are replaced in it). */
+static int check_result(char *text, const bb_limits *limits, bb_error **err)
 {
     size_t len = strlen(text);
     if (len > limits->max_result_bytes)
         return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "result: %zu bytes, over the limit of %zu bytes", len,
                        limits->max_result_bytes);
     cJSON *tree = NULL;
-    if (bb_wire_parse_json(text, len, limits->max_result_bytes, limits->max_depth,
-                           BB_ERR_INVALID_RESPONSE, "result", &tree, err) < 0)
+    if (parse_backend_json(text, text, len, limits->max_result_bytes, limits->max_depth, "result", &tree,
+                           err) < 0)
         return -1;
     int rc = 0;
     if (cJSON_IsArray(tree)) {
@@ -687,12 +753,11 @@ static int parse_fields(const cJSON *root, const bb_limits *limits, bb_wire_resp
     if (out->success) {
         if (!result)
             return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: success without a 'result' string");
-        if (check_result(result->valuestring, limits, err) < 0)
-            return -1;
-        /* Take the checked text from the tree instead of copying up to 64 MiB. */
+        /* Take the text from the tree instead of copying up to 64 MiB; out owns it
+         * now, and bb_wire_parse_response clears out on failure. */
         out->result = result->valuestring;
         ((cJSON *)result)->valuestring = NULL;
-        return 0;
+        return check_result(out->result, limits, err);
     }
     if (!error_type || !valid_error_type(error_type->valuestring))
         return bb_fail(err, BB_ERR_INVALID_RESPONSE,
@@ -726,9 +791,8 @@ int bb_wire_parse_response(const char *body, size_t len, const bb_limits *limits
         return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "response: %zu bytes, over the limit of %zu bytes", len,
                        max);
     cJSON *root = NULL;
-    /* The envelope itself is flat; nested extensions get the usual depth. */
-    if (bb_wire_parse_json(body, len, max, limits->max_depth, BB_ERR_INVALID_RESPONSE, "response",
-                           &root, err) < 0)
+    /* The envelope itself is flat; extensions (debug_traces, …) get the usual depth. */
+    if (parse_backend_json(body, NULL, len, max, limits->max_depth, "response", &root, err) < 0)
         return -1;
     int rc = parse_fields(root, limits, out, err);
     cJSON_Delete(root);

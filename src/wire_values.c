@@ -347,9 +347,9 @@ static int check_origin(checker *c, const cJSON *object, const char *key, int de
     static const char *const names[] = {"offset_x", "offset_y", "width", "height"};
     for (int i = 0; i < 4; i++) {
         const cJSON *v = field(origin, names[i]);
-        if (!is_integer(v) || (i >= 2 && v->valuedouble < 0))
-            return fail_at(c, "workflow_image '%s' needs '%s' as %s integer", key, names[i],
-                           i >= 2 ? "a non-negative" : "an");
+        if (!cJSON_IsNumber(v) || (i >= 2 && v->valuedouble < 0))
+            return fail_at(c, "workflow_image '%s' needs '%s' as a%s number", key, names[i],
+                           i >= 2 ? " non-negative" : "");
     }
     return 0;
 }
@@ -397,13 +397,19 @@ static int check_prediction(checker *c, const cJSON *p, int depth)
         return fail_at(c, "a prediction must be an object");
     if (check_depth(c, depth) < 0)
         return -1;
-    const char *numbers[] = {"x", "y", "width", "height", "confidence"};
-    for (int i = 0; i < 5; i++)
-        if (!cJSON_IsNumber(field(p, numbers[i])))
+    /* Inputs carry every Roboflow field; a block's own sv.Detections may lack
+     * confidence, class_id and class, so in results those are checked when present. */
+    int strict = c->kind == BB_ERR_INVALID_REQUEST;
+    static const char *const numbers[] = {"x", "y", "width", "height", "confidence"};
+    for (int i = 0; i < 5; i++) {
+        const cJSON *v = field(p, numbers[i]);
+        if (!cJSON_IsNumber(v) && (i < 4 || strict || !is_null_or_absent(v)))
             return fail_at(c, "prediction needs '%s' as a number", numbers[i]);
-    if (!is_integer(field(p, "class_id")))
+    }
+    const cJSON *class_id = field(p, "class_id");
+    if (!is_integer(class_id) && (strict || !is_null_or_absent(class_id)))
         return fail_at(c, "prediction needs 'class_id' as an integer");
-    if (check_string_member(c, p, "class", "prediction", 1) < 0 ||
+    if (check_string_member(c, p, "class", "prediction", strict) < 0 ||
         check_string_member(c, p, "detection_id", "prediction", 0) < 0)
         return -1;
     return check_other_members(c, p, known, depth);
