@@ -62,7 +62,6 @@ if "numpy" not in sys.modules:  # keep BLAS single-threaded: the zygote must not
     for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(_var, "1")
 
-import base64
 import binascii
 import builtins
 import datetime
@@ -74,7 +73,7 @@ import time
 import traceback
 import types
 import uuid
-from typing import Any, Dict, Generic, List, Optional, Set, TypeVar
+from typing import Any, Dict, Generic, TypeVar
 
 import numpy as np
 import cv2
@@ -106,10 +105,11 @@ class _RequestError(Exception):
 
 
 def _b64decode(text, what):
+    """Strict base64 (standard alphabet, padded, no whitespace), as the C side checks."""
     if not isinstance(text, str):
         raise ValueError("%s must be a base64 string" % what)
     try:
-        return base64.b64decode(text, validate=True)
+        return binascii.a2b_base64(text, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("%s is not valid base64 (%s)" % (what, exc)) from None
 
@@ -976,6 +976,28 @@ def _encode_json(value):
         return _PLAIN_ENCODER.encode(_normalize(value))
 
 
+def _size_floor(value, nodes=10000):
+    """A cheap lower bound of the JSON size of outputs (str/bytes/array payloads seen in
+    at most `nodes` values), so an oversized result is refused before it is encoded."""
+    total = 0
+    stack = [value]
+    while stack and nodes > 0:
+        nodes -= 1
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            total += len(item)
+        elif kind is dict:
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            stack.extend(item[:nodes])
+        elif kind is bytes or kind is bytearray:
+            total += len(item) * 4 // 3
+        elif kind is np.ndarray and item.dtype.name in _WIRE_DTYPES:
+            total += item.nbytes * 4 // 3
+    return total
+
+
 def _utf8_size(text):
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
@@ -1392,6 +1414,10 @@ class Runtime:
                     isinstance(result, list) and all(isinstance(r, dict) for r in result)):
                 raise _BlockFailure(self._return_type_fields(
                     block, function, run_name, result, "a dict (or a list of dicts)"))
+            floor = _size_floor(result)
+            if floor > self._max_result:
+                raise _RequestError("OutputLimit", "the block's result is at least %d bytes, over "
+                                    "the limit of %d bytes" % (floor, self._max_result))
             try:
                 text = _encode_json(result)
                 traces = _normalize(list(block.traces)) if block.traces else []

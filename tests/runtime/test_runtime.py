@@ -543,6 +543,8 @@ class DecodeTest(RuntimeCase):
     def test_bytes_datetime_object(self):
         self.assertEqual(self.decode({"_type": "bytes", "value": "aGk="}), b"hi")
         self.refused({"_type": "bytes", "value": "a*b"})
+        self.refused({"_type": "bytes", "value": "aGk"})  # unpadded, as the C side refuses
+        self.refused({"_type": "bytes", "value": "aG k="})
         when = self.decode({"_type": "datetime", "value": "2024-05-06T07:08:09"})
         self.assertEqual(when, datetime.datetime(2024, 5, 6, 7, 8, 9))
         aware = self.decode({"_type": "datetime", "value": "2024-05-06T07:08:09+02:00"})
@@ -1008,6 +1010,22 @@ class LimitsTest(RuntimeCase):
         traced = self.run_block("def run(self):\n    debug_traces.append('t' * 900)\n"
                                 "    return {'x': 'a' * 500}\n", runtime=runtime)
         self.assertEqual(traced["error_type"], "OutputLimit", "debug traces count too")
+
+    def test_oversized_result_refused_before_encoding(self):
+        runtime = rt.Runtime({"max_result_bytes": 1 << 20})
+        calls = []
+        real = rt._encode_json
+        rt._encode_json = lambda value: calls.append(1) or real(value)
+        try:
+            for expr in ("{'x': 'a' * (2 << 20)}", "[{'x': [b'b' * (1 << 20)]}]",
+                         "{'x': {'y': np.zeros(1 << 18)}}"):
+                r = self.run_block("def run(self):\n    return %s\n" % expr, runtime=runtime)
+                self.assertEqual(r["error_type"], "OutputLimit", expr)
+                self.assertIn("at least", r["error"])
+        finally:
+            rt._encode_json = real
+        self.assertEqual(calls, [], "nothing was encoded")
+        self.assertGreaterEqual(rt._size_floor({"a": ["x" * 10, b"y" * 30]}), 50)
 
     def test_default_limits(self):
         runtime = rt.Runtime()
