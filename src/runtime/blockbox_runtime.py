@@ -69,6 +69,7 @@ import hashlib
 import io
 import json
 import math
+import re
 import time
 import traceback
 import types
@@ -1506,6 +1507,9 @@ def _identifier(value, default, what):
     return value
 
 
+_SYSCALL_NAME = re.compile(r"[a-z0-9_]{1,32}")
+
+
 class _Capture:
     """Around user code: capped stdout/stderr, cleared debug traces, and the jail's
     denied-syscall window."""
@@ -1532,11 +1536,13 @@ class _Capture:
         jail = self._runtime._jail
         if jail is not None:
             try:
-                names = jail.denied()
-            except Exception:  # noqa: BLE001
-                names = ["<unknown>"]
-            for name in names or ():
+                names = list(jail.denied() or ())
+            except Exception:  # noqa: BLE001 - fail closed: something was denied
+                names = ["unknown"]
+            for name in names:
                 name = str(name)
+                if not _SYSCALL_NAME.fullmatch(name):  # the C parser's shape
+                    name = "unknown"
                 if name not in self._call.denied:
                     self._call.denied.append(name)
         return False

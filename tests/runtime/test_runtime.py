@@ -1116,6 +1116,23 @@ class JailHookTest(RuntimeCase):
         self.assertEqual(r["denied_syscalls"], [])
         self.assertGreaterEqual(self.fake.resets, 1)
 
+    def test_broken_or_odd_jail_reports_fail_closed(self):
+        runtime = self.runtime()
+        runtime.handle(request("def run(self):\n    raise OSError('x')\n"))
+        self.fake.denied = lambda: ["socket", "Bad Name!", "socket"]
+        r = runtime.handle(request("def run(self):\n    raise OSError('x')\n", {},
+                                   with_code=False))
+        self.assertEqual(r["denied_syscalls"], ["socket", "unknown"])
+        self.assertEqual(r["error_type"], "SandboxViolation")
+
+        def broken():
+            raise RuntimeError("jail broke")
+        self.fake.denied = broken
+        r = runtime.handle(request("def run(self):\n    raise OSError('x')\n", {},
+                                   with_code=False))
+        self.assertEqual(r["denied_syscalls"], ["unknown"])
+        self.assertEqual(r["error_type"], "SandboxViolation")
+
     def test_without_module(self):
         sys.modules.pop("_blockbox_jail", None)
         runtime = rt.Runtime()
