@@ -1,0 +1,123 @@
+/* api_test_util.h: helpers shared by the API, config and registry tests: where the
+ * echo plugins are, an executor on the echo driver, and assertions on errors. */
+#ifndef API_TEST_UTIL_H
+#define API_TEST_UTIL_H
+
+#include <blockbox.h>
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The path of a test plugin, from the environment ctest sets (BB_TEST_ECHO_*). */
+static inline const char *plugin_path(const char *var)
+{
+    const char *p = getenv(var);
+    ck_assert_msg(p && *p, "%s is not set: run this test through ctest", var);
+    return p;
+}
+
+static inline const char *echo_path(void) { return plugin_path("BB_TEST_ECHO_DRIVER"); }
+
+/* A config on the echo driver, with one extra setting (key may be NULL). */
+static inline bb_config *echo_config(const char *key, const char *value)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_int_eq(bb_config_set(cfg, "mode", "echo", &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "driver_path", echo_path(), &err), 0);
+    if (key)
+        ck_assert_msg(bb_config_set(cfg, key, value, &err) == 0, "setting %s: %s", key,
+                      err ? bb_error_message(err) : "?");
+    return cfg;
+}
+
+static inline bb_executor *echo_executor_with(const char *key, const char *value)
+{
+    bb_config *cfg = echo_config(key, value);
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);   /* the executor keeps its own copy */
+    ck_assert_msg(ex != NULL, "echo executor: %s", err ? bb_error_message(err) : "?");
+    ck_assert_ptr_null(err);
+    return ex;
+}
+
+static inline bb_executor *echo_executor(void) { return echo_executor_with(NULL, NULL); }
+
+static inline bb_block *load_code(bb_executor *ex, const char *code)
+{
+    bb_block_spec spec = {.run_code = code};
+    bb_error *err = NULL;
+    bb_block *blk = bb_block_load(ex, &spec, &err);
+    ck_assert_msg(blk != NULL, "load: %s", err ? bb_error_message(err) : "?");
+    return blk;
+}
+
+#define PLAIN_CODE "def run(self, **kw):\n    return {}\n"
+
+/* The process-wide run counter of the echo plugin (the same dlopen handle as the
+ * registry's, so the same counter). */
+static inline long echo_runs(void)
+{
+    void *h = dlopen(echo_path(), RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(h != NULL, "dlopen %s: %s", echo_path(), dlerror());
+    long (*runs)(void);
+    *(void **)&runs = dlsym(h, "blockbox_test_echo_runs");
+    ck_assert_ptr_nonnull(runs);
+    long n = runs();
+    dlclose(h);
+    return n;
+}
+
+/* needle NULL matches anything. */
+static inline int mentions(const char *text, const char *needle)
+{
+    return !needle || (text && strstr(text, needle) != NULL);
+}
+
+/* err must be set, of kind, with a message containing needle (NULL: any); freed. */
+#define expect_err(err, want_kind, needle)                                                         \
+    do {                                                                                           \
+        ck_assert_msg((err) != NULL, "no error set");                                              \
+        ck_assert_msg(bb_error_get_kind(err) == (want_kind), "kind %s, wanted %s: %s",             \
+                      bb_error_kind_name(bb_error_get_kind(err)), bb_error_kind_name(want_kind),   \
+                      bb_error_message(err));                                                      \
+        ck_assert_msg(mentions(bb_error_message(err), (needle)), "message \"%s\" lacks \"%s\"",   \
+                      bb_error_message(err), (needle) ? (const char *)(needle) : "");             \
+        bb_error_free(err);                                                                        \
+        (err) = NULL;                                                                              \
+    } while (0)
+
+/* A failed result of kind whose message contains needle (NULL: any); freed. */
+#define expect_failed_result(res, want_kind, needle)                                               \
+    do {                                                                                           \
+        bb_result *r_ = (res);                                                                     \
+        ck_assert_ptr_nonnull(r_);                                                                 \
+        ck_assert_msg(!bb_result_ok(r_), "the run succeeded: %s", bb_result_outputs(r_));          \
+        ck_assert_ptr_null(bb_result_outputs(r_));                                                 \
+        const bb_error *e_ = bb_result_error(r_);                                                  \
+        ck_assert_ptr_nonnull(e_);                                                                 \
+        ck_assert_msg(bb_error_get_kind(e_) == (want_kind), "kind %s, wanted %s: %s",              \
+                      bb_error_kind_name(bb_error_get_kind(e_)), bb_error_kind_name(want_kind),    \
+                      bb_error_message(e_));                                                       \
+        ck_assert_msg(mentions(bb_error_message(e_), (needle)), "message \"%s\" lacks \"%s\"",    \
+                      bb_error_message(e_), (needle) ? (const char *)(needle) : "");              \
+        ck_assert_ptr_nonnull(bb_result_stdout(r_));                                               \
+        ck_assert_ptr_nonnull(bb_result_stderr(r_));                                               \
+        bb_result_free(r_);                                                                        \
+    } while (0)
+
+/* Runs the suite with the usual runner; returns the process exit status. */
+static inline int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+#endif

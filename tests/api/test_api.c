@@ -1,0 +1,708 @@
+/* test_api.c: the public API end to end on the test-only echo driver plugin: driver
+ * selection, the core's checks on both sides of a driver, errors, frees, threads. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_test_util.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static cJSON *outputs_of(const bb_result *res)
+{
+    ck_assert_msg(bb_result_ok(res), "run failed: %s: %s",
+                  bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
+    ck_assert_ptr_null(bb_result_error(res));
+    cJSON *out = cJSON_Parse(bb_result_outputs(res));
+    ck_assert_msg(out != NULL, "outputs are not JSON: %s", bb_result_outputs(res));
+    return out;
+}
+
+static double number_at(const cJSON *root, const char *a, const char *b)
+{
+    const cJSON *node = cJSON_GetObjectItemCaseSensitive(root, a);
+    if (b)
+        node = cJSON_GetObjectItemCaseSensitive(node, b);
+    ck_assert_msg(cJSON_IsNumber(node), "%s.%s is not a number", a, b ? b : "");
+    return node->valuedouble;
+}
+
+/* Runs inputs on a fresh echo executor and block; returns the result. */
+static bb_result *run_once(bb_executor *ex, const char *inputs, const char *context)
+{
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    bb_result *res = bb_block_run(blk, inputs, context);
+    bb_block_free(blk);
+    return res;
+}
+
+/* ---- driver selection ---------------------------------------------------- */
+
+START_TEST(env_selects_the_plugin_driver)
+{
+    setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "echo", 1);
+    setenv("BLOCKBOX_DRIVER_PATH", echo_path(), 1);
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(NULL, &err);
+    ck_assert_msg(ex != NULL, "%s", err ? bb_error_message(err) : "?");
+    ck_assert_str_eq(bb_executor_driver(ex), "echo");
+    bb_result *res = run_once(ex, "{\"x\": 41}", NULL);
+    cJSON *out = outputs_of(res);
+    ck_assert_double_eq(number_at(out, "inputs", "x"), 41);
+    ck_assert_double_eq(number_at(out, "calls", NULL), 1);
+    ck_assert_str_eq(bb_result_stdout(res), "echo: 1\n");
+    ck_assert_str_eq(bb_result_stderr(res), "");
+    ck_assert_str_eq(bb_result_denied_syscalls(res), "");
+    cJSON_Delete(out);
+    bb_result_free(res);
+    char *desc = bb_executor_describe(ex);
+    ck_assert_ptr_nonnull(desc);
+    ck_assert_ptr_nonnull(strstr(desc, "\"echo\""));
+    free(desc);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(mode_is_case_insensitive)
+{
+    static const char *const spellings[] = {"ECHO", "Echo", "  eChO  ", "'echo'", "\"ECHO\""};
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
+        bb_config *cfg = echo_config("mode", spellings[i]);
+        bb_error *err = NULL;
+        bb_executor *ex = bb_executor_new(cfg, &err);
+        ck_assert_msg(ex != NULL, "mode '%s': %s", spellings[i], err ? bb_error_message(err) : "?");
+        ck_assert_str_eq(bb_executor_driver(ex), "echo");
+        bb_executor_free(ex);
+        bb_config_free(cfg);
+    }
+}
+END_TEST
+
+START_TEST(unknown_mode_lists_known_drivers)
+{
+    bb_config *cfg = echo_config("mode", "quantum");
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
+    ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
+    ck_assert_int_eq(bb_error_exit_code(err), 4);
+    const char *msg = bb_error_message(err);
+    ck_assert_ptr_nonnull(strstr(msg, "quantum"));
+    ck_assert_ptr_nonnull(strstr(msg, "local"));
+    ck_assert_ptr_nonnull(strstr(msg, "modal"));
+    ck_assert_ptr_nonnull(strstr(msg, "echo"));
+    bb_error_free(err);
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(plugin_driver_needs_its_plugin)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "mode", "echo", &err), 0);
+    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_nonnull(strstr(bb_error_message(err), "local"));
+    ck_assert_ptr_null(strstr(bb_error_message(err), "known drivers: local, modal, echo"));
+    expect_err(err, BB_ERR_CONFIGURATION, "echo");
+    bb_config_free(cfg);
+}
+END_TEST
+
+/* Each broken plugin is refused with a ConfigurationError that says why. */
+static void expect_plugin_refused(const char *path, const char *mode, const char *needle)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "mode", mode, &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "driver_path", path, &err), 0);
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    ck_assert_msg(ex == NULL, "plugin %s was accepted", path);
+    expect_err(err, BB_ERR_CONFIGURATION, needle);
+    bb_config_free(cfg);
+}
+
+START_TEST(plugin_with_wrong_abi_is_refused)
+{
+    expect_plugin_refused(plugin_path("BB_TEST_ECHO_BADABI"), "echo", "ABI");
+}
+END_TEST
+
+START_TEST(plugin_without_entry_point_is_refused)
+{
+    expect_plugin_refused(plugin_path("BB_TEST_ECHO_NOENTRY"), "echo", "blockbox_driver_entry");
+}
+END_TEST
+
+START_TEST(plugin_with_duplicate_name_is_refused)
+{
+    /* It registers "LOCAL": names are compared case-insensitively. */
+    expect_plugin_refused(plugin_path("BB_TEST_ECHO_DUP"), "local", "already registered");
+    /* The same plugin twice registers "echo" twice. */
+    char *twice = NULL;
+    ck_assert_int_ge(asprintf(&twice, "%s:%s", echo_path(), echo_path()), 0);
+    expect_plugin_refused(twice, "echo", "already registered");
+    free(twice);
+}
+END_TEST
+
+START_TEST(plugin_that_refuses_is_refused)
+{
+    expect_plugin_refused(plugin_path("BB_TEST_ECHO_REFUSES"), "echo", "refusing to register on purpose");
+}
+END_TEST
+
+START_TEST(missing_plugin_file_is_refused)
+{
+    expect_plugin_refused("/nonexistent/blockbox-driver.so", "local", "cannot load");
+    expect_plugin_refused("/etc/passwd", "local", "cannot load");
+}
+END_TEST
+
+START_TEST(two_plugins_register_two_drivers)
+{
+    char *both = NULL;
+    ck_assert_int_ge(asprintf(&both, "%s:%s", echo_path(), plugin_path("BB_TEST_ECHO_OTHER")), 0);
+    static const char *const modes[] = {"echo", "ECHO2"};
+    for (int i = 0; i < 2; i++) {
+        bb_config *cfg = bb_config_new();
+        bb_error *err = NULL;
+        ck_assert_int_eq(bb_config_set(cfg, "mode", modes[i], &err), 0);
+        ck_assert_int_eq(bb_config_set(cfg, "driver_path", both, &err), 0);
+        bb_executor *ex = bb_executor_new(cfg, &err);
+        ck_assert_msg(ex != NULL, "%s", err ? bb_error_message(err) : "?");
+        ck_assert_str_eq(bb_executor_driver(ex), i == 0 ? "echo" : "echo2");
+        bb_result *res = run_once(ex, "{\"k\": true}", NULL);
+        ck_assert(bb_result_ok(res));
+        bb_result_free(res);
+        bb_executor_free(ex);
+        bb_config_free(cfg);
+    }
+    free(both);
+}
+END_TEST
+
+/* ---- what the core sends ------------------------------------------------- */
+
+START_TEST(code_hash_and_request_reach_the_driver)
+{
+    bb_executor *ex = echo_executor();
+    static const char *const imports[] = {"import math", "import json"};
+    bb_block_spec spec = {.run_code = "def run(self):\n    return {}\n", .imports = imports,
+                          .n_imports = 2, .run_function_name = "run"};
+    bb_error *err = NULL;
+    bb_block *blk = bb_block_load(ex, &spec, &err);
+    ck_assert_ptr_nonnull(blk);
+    /* md5("def run(self):\n    return {}\n" + "\n" + "import math\nimport json") */
+    ck_assert_str_eq(bb_block_code_hash(blk), "c2bd8a51896795c09d0d35fc4b4bfe4a");
+    bb_result *res = bb_block_run(blk, "{}", "{\"workflow_execution_id\": \"exec-42\"}");
+    cJSON *out = outputs_of(res);
+    ck_assert_str_eq(cJSON_GetObjectItem(out, "code_hash")->valuestring,
+                     "c2bd8a51896795c09d0d35fc4b4bfe4a");
+    ck_assert_str_eq(cJSON_GetObjectItem(out, "function")->valuestring, "run");
+    const cJSON *ctx = cJSON_GetObjectItem(out, "context");
+    ck_assert_str_eq(cJSON_GetObjectItem(ctx, "workflow_execution_id")->valuestring, "exec-42");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(out, "imports")), 2);
+    cJSON_Delete(out);
+    bb_result_free(res);
+    /* No context: the driver is sent an empty object. */
+    res = bb_block_run(blk, NULL, NULL);
+    out = outputs_of(res);
+    ck_assert(cJSON_IsObject(cJSON_GetObjectItem(out, "context")));
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(out, "context")), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(out, "inputs")), 0);
+    cJSON_Delete(out);
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(no_code_hash_without_imports)
+{
+    bb_executor *ex = echo_executor();
+    bb_block *blk = load_code(ex, "def run(self):\n    return {}\n");
+    ck_assert_str_eq(bb_block_code_hash(blk), "e171515ecc8bb2f32bbcca50dcfc09a0");
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- the core refuses bad requests before the driver sees them ----------- */
+
+static char *deep_inputs(size_t depth)
+{
+    char *s = malloc(depth * 2 + 16);
+    ck_assert_ptr_nonnull(s);
+    char *p = s + sprintf(s, "{\"a\": ");
+    memset(p, '[', depth);
+    memset(p + depth, ']', depth);
+    strcpy(p + 2 * depth, "}");
+    return s;
+}
+
+START_TEST(invalid_inputs_never_reach_the_driver)
+{
+    bb_executor *ex = echo_executor_with("max_input_bytes", "4096");
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    char *deep = deep_inputs(100000);
+    char big[8192];
+    memset(big, 'a', sizeof big);
+    memcpy(big, "{\"s\": \"", 7);
+    strcpy(big + sizeof big - 3, "\"}");
+    static const char *const bad[] = {
+        "{not json",
+        "[1, 2, 3]",
+        "\"a string\"",
+        "42",
+        "",
+        "{\"a\": 1} trailing",
+        "{\"a\": 1}{\"b\": 2}",
+        "{\"x\": {\"_type\": \"quantum\", \"value\": 1}}",
+        "{\"x\": {\"_type\": \"bytes\", \"value\": \"!!!\"}}",
+        "{\"x\": {\"_type\": \"workflow_image\", \"type\": \"base64\", \"value\": \"!!not*base64!!\"}}",
+        "{\"x\": {\"_type\": \"ndarray\", \"dtype\": \"float32\", \"shape\": [2, 2], \"data\": \"AAAA\"}}",
+        "{\"x\": \"\xff\xfe\"}",
+        "{\"x\": \"\xc0\xaf\"}",
+    };
+    long before = echo_runs();
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bb_result *res = bb_block_run(blk, bad[i], NULL);
+        ck_assert_msg(!bb_result_ok(res), "accepted inputs #%zu: %s", i, bad[i]);
+        ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), 2);
+        expect_failed_result(res, BB_ERR_INVALID_REQUEST, NULL);
+    }
+    expect_failed_result(bb_block_run(blk, deep, NULL), BB_ERR_INVALID_REQUEST, NULL);
+    expect_failed_result(bb_block_run(blk, big, NULL), BB_ERR_INVALID_REQUEST, NULL);
+    /* A context that is not an object, or too deep. */
+    expect_failed_result(bb_block_run(blk, "{}", "[1]"), BB_ERR_INVALID_REQUEST, NULL);
+    expect_failed_result(bb_block_run(blk, "{}", "{oops"), BB_ERR_INVALID_REQUEST, NULL);
+    expect_failed_result(bb_block_run(blk, "{}", deep), BB_ERR_INVALID_REQUEST, NULL);
+    ck_assert_int_eq(echo_runs(), before);
+    /* The counter does count: a good run reaches the driver. */
+    bb_result *res = bb_block_run(blk, "{\"ok\": 1}", NULL);
+    ck_assert(bb_result_ok(res));
+    bb_result_free(res);
+    ck_assert_int_eq(echo_runs(), before + 1);
+    free(deep);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(invalid_blocks_are_refused_at_load)
+{
+    bb_executor *ex = echo_executor();
+    static const char *const bad_imports[] = {"import os\nimport sys"};
+    static const char *const null_import[] = {NULL};
+    char *huge = malloc((2u << 20) + 1);
+    ck_assert_ptr_nonnull(huge);
+    memset(huge, '#', 2u << 20);
+    huge[2u << 20] = '\0';
+    const bb_block_spec bad[] = {
+        {.run_code = NULL},
+        {.run_code = ""},
+        {.run_code = "  \n\t\n"},
+        {.run_code = "def run(self):\n    return {'x': '\xff\xfe'}\n"},
+        {.run_code = huge},
+        {.run_code = PLAIN_CODE, .init_code = "def init():\n    return '\xc3'\n"},
+        {.run_code = PLAIN_CODE, .run_function_name = "run; import os"},
+        {.run_code = PLAIN_CODE, .run_function_name = ""},
+        {.run_code = PLAIN_CODE, .init_function_name = "init()"},
+        {.run_code = PLAIN_CODE, .imports = bad_imports, .n_imports = 1},
+        {.run_code = PLAIN_CODE, .imports = null_import, .n_imports = 1},
+        {.run_code = PLAIN_CODE, .max_inputs = -1},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bb_error *err = NULL;
+        bb_block *blk = bb_block_load(ex, &bad[i], &err);
+        ck_assert_msg(blk == NULL, "spec #%zu was accepted", i);
+        ck_assert_msg(err != NULL, "spec #%zu: no error", i);
+        ck_assert_int_eq(bb_error_exit_code(err), 2);
+        expect_err(err, BB_ERR_INVALID_REQUEST, NULL);
+    }
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_block_load(ex, NULL, &err));
+    expect_err(err, BB_ERR_INVALID_REQUEST, NULL);
+    ck_assert_ptr_null(bb_block_load(NULL, &bad[1], &err));
+    ck_assert_ptr_nonnull(err);
+    bb_error_free(err);
+    free(huge);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- the core refuses hostile responses ---------------------------------- */
+
+static void expect_hostile(bb_block *blk, const char *variant, bb_error_kind kind)
+{
+    char inputs[128];
+    snprintf(inputs, sizeof inputs, "{\"__echo\": \"hostile:%s\"}", variant);
+    bb_result *res = bb_block_run(blk, inputs, NULL);
+    ck_assert_msg(!bb_result_ok(res), "hostile response '%s' was accepted: %s", variant,
+                  bb_result_outputs(res));
+    ck_assert_msg(bb_error_get_kind(bb_result_error(res)) == kind, "'%s': kind %s, wanted %s: %s",
+                  variant, bb_error_type_name(bb_result_error(res)), bb_error_kind_name(kind),
+                  bb_error_message(bb_result_error(res)));
+    ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), kind == BB_ERR_OUTPUT_LIMIT ? 3 : 4);
+    bb_result_free(res);
+}
+
+START_TEST(hostile_responses_are_refused)
+{
+    bb_executor *ex = echo_executor_with("max_output_bytes", "1048576");
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    static const char *const invalid[] = {
+        "not_json", "truncated", "not_object", "no_success", "success_not_bool",
+        "result_not_string", "result_not_json", "result_scalar", "unknown_tag", "bad_base64",
+        "line_negative", "line_string", "denied_not_list", "denied_bad_name", "stdout_not_string",
+        "invalid_utf8", "empty", "nul_byte", "len_past_body", "deep", "deep_result",
+    };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        expect_hostile(blk, invalid[i], BB_ERR_INVALID_RESPONSE);
+    expect_hostile(blk, "huge_result", BB_ERR_OUTPUT_LIMIT);
+    expect_hostile(blk, "runtime_mismatch", BB_ERR_CONFIGURATION);
+    /* The block still works afterwards. */
+    bb_result *res = bb_block_run(blk, "{}", NULL);
+    ck_assert(bb_result_ok(res));
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- errors: block errors, names mapped to kinds, driver failures -------- */
+
+START_TEST(block_error_keeps_line_function_traceback)
+{
+    bb_executor *ex = echo_executor();
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    bb_result *res = bb_block_run(blk, "{\"__echo\": \"block_error\"}", NULL);
+    ck_assert(!bb_result_ok(res));
+    const bb_error *e = bb_result_error(res);
+    ck_assert_int_eq(bb_error_get_kind(e), BB_ERR_BLOCK);
+    ck_assert_str_eq(bb_error_type_name(e), "ValueError");
+    ck_assert_int_eq(bb_error_line(e), 3);
+    ck_assert_str_eq(bb_error_function(e), "run");
+    ck_assert_ptr_nonnull(strstr(bb_error_traceback(e), "line 3"));
+    ck_assert_ptr_nonnull(strstr(bb_error_message(e), "Error in line 3, in run"));
+    ck_assert_int_eq(bb_error_exit_code(e), 1);
+    ck_assert_str_eq(bb_result_stdout(res), "before the error\n");
+    ck_assert_ptr_null(bb_result_outputs(res));
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+static const struct {
+    const char *name;
+    bb_error_kind kind;
+    int exit_code;
+} error_names[] = {
+    {"Timeout", BB_ERR_TIMEOUT, 3},
+    {"MemoryLimit", BB_ERR_MEMORY_LIMIT, 3},
+    {"OutputLimit", BB_ERR_OUTPUT_LIMIT, 3},
+    {"SandboxViolation", BB_ERR_SANDBOX_VIOLATION, 3},
+    {"SandboxCrash", BB_ERR_SANDBOX_CRASH, 3},
+    {"InvalidRequest", BB_ERR_INVALID_REQUEST, 2},
+    {"InvalidResponse", BB_ERR_INVALID_RESPONSE, 4},
+    {"UnknownCodeHash", BB_ERR_UNKNOWN_CODE_HASH, 4},
+    {"BackendUnavailable", BB_ERR_BACKEND_UNAVAILABLE, 4},
+    {"AuthenticationFailed", BB_ERR_AUTHENTICATION_FAILED, 4},
+    {"ConfigurationError", BB_ERR_CONFIGURATION, 4},
+    {"ExecutionDisabled", BB_ERR_EXECUTION_DISABLED, 4},
+    {"ZeroDivisionError", BB_ERR_BLOCK, 1},
+    {"MemoryError", BB_ERR_BLOCK, 1},
+    {"SyntaxError", BB_ERR_BLOCK, 1},
+};
+
+START_TEST(response_error_types_map_to_kinds_and_exit_codes)
+{
+    bb_executor *ex = echo_executor();
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    for (size_t i = 0; i < sizeof error_names / sizeof error_names[0]; i++) {
+        char inputs[128];
+        snprintf(inputs, sizeof inputs, "{\"__echo\": \"error:%s\"}", error_names[i].name);
+        bb_result *res = bb_block_run(blk, inputs, NULL);
+        const bb_error *e = bb_result_error(res);
+        ck_assert_ptr_nonnull(e);
+        ck_assert_msg(bb_error_get_kind(e) == error_names[i].kind, "%s -> %s", error_names[i].name,
+                      bb_error_kind_name(bb_error_get_kind(e)));
+        ck_assert_str_eq(bb_error_type_name(e), error_names[i].name);
+        ck_assert_int_eq(bb_error_exit_code(e), error_names[i].exit_code);
+        if (error_names[i].kind != BB_ERR_BLOCK)
+            ck_assert_str_eq(bb_error_kind_name(error_names[i].kind), error_names[i].name);
+        bb_result_free(res);
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(driver_failures_keep_their_kind)
+{
+    bb_executor *ex = echo_executor();
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    for (size_t i = 0; i < sizeof error_names / sizeof error_names[0]; i++) {
+        if (error_names[i].kind == BB_ERR_BLOCK)
+            continue;
+        char inputs[128];
+        snprintf(inputs, sizeof inputs, "{\"__echo\": \"fail:%s\"}", error_names[i].name);
+        bb_result *res = bb_block_run(blk, inputs, NULL);
+        ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), error_names[i].exit_code);
+        expect_failed_result(res, error_names[i].kind, "echo: run failed");
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(load_failure_keeps_its_kind)
+{
+    bb_executor *ex = echo_executor();
+    bb_block_spec spec = {.run_code = "# ECHO_LOAD_FAIL:BackendUnavailable\n" PLAIN_CODE};
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_block_load(ex, &spec, &err));
+    ck_assert_int_eq(bb_error_exit_code(err), 4);
+    expect_err(err, BB_ERR_BACKEND_UNAVAILABLE, "load refused");
+    spec.run_code = "# ECHO_LOAD_FAIL:Timeout\n" PLAIN_CODE;
+    ck_assert_ptr_null(bb_block_load(ex, &spec, &err));
+    expect_err(err, BB_ERR_TIMEOUT, "load refused");
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(execution_disabled_is_refused_at_open)
+{
+    bb_config *cfg = echo_config("allow_execution", "False");
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    ck_assert_str_eq(bb_error_type_name(err), "ExecutionDisabled");
+    ck_assert_int_eq(bb_error_exit_code(err), 4);
+    expect_err(err, BB_ERR_EXECUTION_DISABLED, "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS");
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(denied_syscalls_are_reported)
+{
+    bb_executor *ex = echo_executor();
+    bb_result *res = run_once(ex, "{\"__echo\": \"denied\"}", NULL);
+    ck_assert(bb_result_ok(res));
+    ck_assert_str_eq(bb_result_denied_syscalls(res), "socket,ptrace");
+    bb_result_free(res);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(secrets_stay_out_of_errors)
+{
+    const char *secret = "bbsecret-0123456789abcdef";
+    setenv("MODAL_TOKEN_SECRET", secret, 1);
+    setenv("MODAL_TOKEN_ID", "ak-tokenid-0123456789", 1);
+    setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "quantum", 1);
+    bb_error *err = NULL;
+    bb_config *cfg = bb_config_from_env(&err);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert_str_eq(bb_config_get(cfg, "modal_token_secret"), "(set)");
+    ck_assert_str_eq(bb_config_get(cfg, "modal_token_id"), "(set)");
+    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    ck_assert_ptr_null(strstr(bb_error_message(err), secret));
+    bb_error_free(err);
+    err = NULL;
+    bb_config_free(cfg);
+    setenv("BLOCKBOX_TIMEOUT", secret, 1);   /* a bad value is quoted, but it is no secret */
+    ck_assert_ptr_null(bb_config_from_env(&err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
+    bb_error_free(err);
+    unsetenv("BLOCKBOX_TIMEOUT");
+    /* Through the echo driver: the driver is told "(set)", never the value. */
+    bb_executor *ex = echo_executor();
+    bb_result *res = run_once(ex, "{}", NULL);
+    ck_assert(bb_result_ok(res));
+    ck_assert_ptr_null(strstr(bb_result_outputs(res), secret));
+    bb_result_free(res);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- lifetimes ----------------------------------------------------------- */
+
+START_TEST(every_object_is_freed_once_and_null_is_fine)
+{
+    bb_result_free(NULL);
+    bb_block_free(NULL);
+    bb_executor_free(NULL);
+    bb_config_free(NULL);
+    bb_error_free(NULL);
+    ck_assert(!bb_result_ok(NULL));
+    ck_assert_ptr_null(bb_result_outputs(NULL));
+    ck_assert_ptr_null(bb_result_error(NULL));
+    ck_assert_ptr_null(bb_executor_driver(NULL));
+    ck_assert_ptr_null(bb_block_code_hash(NULL));
+    ck_assert_int_eq(bb_error_exit_code(NULL), 0);
+    /* A run without a block is a failed result, not a crash. */
+    expect_failed_result(bb_block_run(NULL, "{}", NULL), BB_ERR_INVALID_REQUEST, NULL);
+    /* Results outlive their block and executor (ASan checks the frees). */
+    bb_executor *ex = echo_executor();
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    bb_result *ok = bb_block_run(blk, "{\"a\": [1, 2, 3]}", NULL);
+    bb_result *failed = bb_block_run(blk, "{\"__echo\": \"block_error\"}", NULL);
+    bb_result *hostile = bb_block_run(blk, "{\"__echo\": \"hostile:not_json\"}", NULL);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    cJSON *out = outputs_of(ok);
+    cJSON_Delete(out);
+    ck_assert_str_eq(bb_error_type_name(bb_result_error(failed)), "ValueError");
+    ck_assert_int_eq(bb_error_get_kind(bb_result_error(hostile)), BB_ERR_INVALID_RESPONSE);
+    bb_result_free(ok);
+    bb_result_free(failed);
+    bb_result_free(hostile);
+}
+END_TEST
+
+START_TEST(many_runs_and_blocks)
+{
+    bb_executor *ex = echo_executor();
+    for (int b = 0; b < 20; b++) {
+        bb_block *blk = load_code(ex, PLAIN_CODE);
+        for (int i = 0; i < 20; i++) {
+            char inputs[64];
+            snprintf(inputs, sizeof inputs, "{\"i\": %d}", i);
+            bb_result *res = bb_block_run(blk, inputs, NULL);
+            cJSON *out = outputs_of(res);
+            ck_assert_double_eq(number_at(out, "inputs", "i"), i);
+            cJSON_Delete(out);
+            bb_result_free(res);
+        }
+        bb_block_free(blk);
+    }
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- threads --------------------------------------------------------------- */
+
+#define THREADS 8
+#define RUNS_PER_THREAD 40
+
+typedef struct worker_arg {
+    bb_executor *ex;
+    bb_block *shared;
+    int id;
+    int failures;
+    char why[256];
+} worker_arg;
+
+static int check_echo(bb_block *blk, int id, int i, char *why, size_t whylen)
+{
+    char inputs[128];
+    snprintf(inputs, sizeof inputs, "{\"t\": %d, \"i\": %d, \"__echo\": \"sleep:%d\"}", id, i, i % 3);
+    bb_result *res = bb_block_run(blk, inputs, NULL);
+    int bad = 1;
+    if (res && bb_result_ok(res)) {
+        cJSON *out = cJSON_Parse(bb_result_outputs(res));
+        const cJSON *in = cJSON_GetObjectItem(out, "inputs");
+        bad = !(cJSON_GetObjectItem(in, "t") && cJSON_GetObjectItem(in, "t")->valueint == id &&
+                cJSON_GetObjectItem(in, "i") && cJSON_GetObjectItem(in, "i")->valueint == i);
+        if (bad)
+            snprintf(why, whylen, "thread %d run %d got %s", id, i, bb_result_outputs(res));
+        cJSON_Delete(out);
+    } else {
+        snprintf(why, whylen, "thread %d run %d failed: %s", id, i,
+                 res ? bb_error_message(bb_result_error(res)) : "NULL result");
+    }
+    bb_result_free(res);
+    return bad;
+}
+
+static void *worker(void *p)
+{
+    worker_arg *a = p;
+    bb_block_spec spec = {.run_code = PLAIN_CODE};
+    bb_error *err = NULL;
+    bb_block *own = bb_block_load(a->ex, &spec, &err);
+    if (!own) {
+        a->failures++;
+        snprintf(a->why, sizeof a->why, "load: %s", err ? bb_error_message(err) : "?");
+        bb_error_free(err);
+        return NULL;
+    }
+    for (int i = 0; i < RUNS_PER_THREAD; i++) {
+        a->failures += check_echo(own, a->id, i, a->why, sizeof a->why);
+        a->failures += check_echo(a->shared, a->id, i, a->why, sizeof a->why);
+    }
+    bb_block_free(own);
+    return NULL;
+}
+
+START_TEST(eight_threads_share_one_executor)
+{
+    bb_executor *ex = echo_executor();
+    bb_block *shared = load_code(ex, PLAIN_CODE);
+    long before = echo_runs();
+    pthread_t threads[THREADS];
+    worker_arg args[THREADS];
+    for (int t = 0; t < THREADS; t++) {
+        args[t] = (worker_arg){.ex = ex, .shared = shared, .id = t};
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, worker, &args[t]), 0);
+    }
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        ck_assert_msg(args[t].failures == 0, "%d failures, e.g. %s", args[t].failures, args[t].why);
+    }
+    ck_assert_int_eq(echo_runs() - before, THREADS * RUNS_PER_THREAD * 2);
+    bb_block_free(shared);
+    bb_executor_free(ex);
+}
+END_TEST
+
+static Suite *api_suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *sel = tcase_create("driver selection");
+    tcase_add_test(sel, env_selects_the_plugin_driver);
+    tcase_add_test(sel, mode_is_case_insensitive);
+    tcase_add_test(sel, unknown_mode_lists_known_drivers);
+    tcase_add_test(sel, plugin_driver_needs_its_plugin);
+    tcase_add_test(sel, plugin_with_wrong_abi_is_refused);
+    tcase_add_test(sel, plugin_without_entry_point_is_refused);
+    tcase_add_test(sel, plugin_with_duplicate_name_is_refused);
+    tcase_add_test(sel, plugin_that_refuses_is_refused);
+    tcase_add_test(sel, missing_plugin_file_is_refused);
+    tcase_add_test(sel, two_plugins_register_two_drivers);
+    suite_add_tcase(s, sel);
+
+    TCase *req = tcase_create("requests");
+    tcase_add_test(req, code_hash_and_request_reach_the_driver);
+    tcase_add_test(req, no_code_hash_without_imports);
+    tcase_add_test(req, invalid_inputs_never_reach_the_driver);
+    tcase_add_test(req, invalid_blocks_are_refused_at_load);
+    suite_add_tcase(s, req);
+
+    TCase *resp = tcase_create("responses and errors");
+    tcase_add_test(resp, hostile_responses_are_refused);
+    tcase_add_test(resp, block_error_keeps_line_function_traceback);
+    tcase_add_test(resp, response_error_types_map_to_kinds_and_exit_codes);
+    tcase_add_test(resp, driver_failures_keep_their_kind);
+    tcase_add_test(resp, load_failure_keeps_its_kind);
+    tcase_add_test(resp, execution_disabled_is_refused_at_open);
+    tcase_add_test(resp, denied_syscalls_are_reported);
+    tcase_add_test(resp, secrets_stay_out_of_errors);
+    suite_add_tcase(s, resp);
+
+    TCase *life = tcase_create("lifetimes and threads");
+    tcase_set_timeout(life, 60);
+    tcase_add_test(life, every_object_is_freed_once_and_null_is_fine);
+    tcase_add_test(life, many_runs_and_blocks);
+    tcase_add_test(life, eight_threads_share_one_executor);
+    suite_add_tcase(s, life);
+    return s;
+}
+
+int main(void) { return run_suite(api_suite()); }

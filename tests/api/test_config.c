@@ -1,0 +1,334 @@
+/* test_config.c: every setting type of the config table (string, secret, bool,
+ * whole number, seconds) from the environment and by key, bad values, quotes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_test_util.h"
+#include "config.h"
+
+static const bb_cfg_key *key_named(const char *name)
+{
+    for (size_t i = 0; i < bb_config_nkeys; i++)
+        if (strcmp(bb_config_keys[i].key, name) == 0)
+            return &bb_config_keys[i];
+    ck_abort_msg("no key %s", name);
+    return NULL;
+}
+
+static void expect_value(const bb_config *cfg, const char *key, const char *want)
+{
+    const char *got = bb_config_get(cfg, key);
+    if (!want)
+        ck_assert_msg(got == NULL, "%s: '%s', wanted unset", key, got);
+    else
+        ck_assert_msg(got && strcmp(got, want) == 0, "%s: '%s', wanted '%s'", key,
+                      got ? got : "(null)", want);
+}
+
+static void expect_bad(const char *key, const char *value, const char *needle)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_msg(bb_config_set(cfg, key, value, &err) == -1, "%s='%s' was accepted", key, value);
+    ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
+    expect_err(err, BB_ERR_CONFIGURATION, needle);
+    bb_config_free(cfg);
+}
+
+START_TEST(defaults)
+{
+    bb_config *cfg = bb_config_new();
+    expect_value(cfg, "mode", "local");
+    expect_value(cfg, "allow_execution", "True");
+    expect_value(cfg, "timeout", "20");
+    expect_value(cfg, "memory_mb", "512");
+    expect_value(cfg, "max_inputs", "0");
+    expect_value(cfg, "max_input_bytes", "67108864");
+    expect_value(cfg, "modal_workspace_name", "roboflow");
+    expect_value(cfg, "modal_allow_anonymous", "False");
+    expect_value(cfg, "modal_token_id", NULL);
+    expect_value(cfg, "modal_token_secret", NULL);
+    expect_value(cfg, "policy_file", NULL);
+    expect_value(cfg, "driver_path", NULL);
+    /* Every key of the table reads back its documented default. */
+    for (size_t i = 0; i < bb_config_nkeys; i++) {
+        const bb_cfg_key *k = &bb_config_keys[i];
+        ck_assert_msg(k->env && *k->env && k->help && *k->help, "%s lacks env or help", k->key);
+        const char *got = bb_config_get(cfg, k->key);
+        if (!k->default_value)
+            ck_assert_msg(got == NULL, "%s default", k->key);
+        else if (k->type == BB_CFG_SECRET)
+            ck_assert_str_eq(got, "(set)");
+        else
+            ck_assert_msg(got != NULL, "%s has no default text", k->key);
+    }
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(every_key_reads_its_variable)
+{
+    for (size_t i = 0; i < bb_config_nkeys; i++) {
+        const bb_cfg_key *k = &bb_config_keys[i];
+        const char *value, *want;
+        char number[32];
+        switch (k->type) {
+        case BB_CFG_STRING:
+            value = want = strcmp(k->key, "mode") == 0 ? "modal" : "/some/path-or-name";
+            break;
+        case BB_CFG_SECRET:
+            value = "s3cr3t-value";
+            want = "(set)";
+            break;
+        case BB_CFG_BOOL:
+            value = strcmp(k->default_value, "True") == 0 ? "no" : "yes";
+            want = strcmp(k->default_value, "True") == 0 ? "False" : "True";
+            break;
+        case BB_CFG_LONG:
+        case BB_CFG_SECONDS:
+        default:
+            snprintf(number, sizeof number, "%ld", k->max);
+            value = want = number;
+            break;
+        }
+        setenv(k->env, value, 1);
+        bb_error *err = NULL;
+        bb_config *cfg = bb_config_from_env(&err);
+        ck_assert_msg(cfg != NULL, "%s=%s: %s", k->env, value, err ? bb_error_message(err) : "?");
+        expect_value(cfg, k->key, want);
+        bb_config_free(cfg);
+        unsetenv(k->env);
+    }
+}
+END_TEST
+
+START_TEST(bools)
+{
+    static const char *const yes[] = {"True", "true", "TRUE", "1", "yes", "on", " On ", "'true'", "\"YES\""};
+    static const char *const no[] = {"False", "false", "0", "no", "off", "OFF", "\"False\"", "'0'"};
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        ck_assert_int_eq(bb_config_set(cfg, "allow_execution", "False", &err), 0);
+        ck_assert_msg(bb_config_set(cfg, "allow_execution", yes[i], &err) == 0, "%s", yes[i]);
+        expect_value(cfg, "allow_execution", "True");
+    }
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++) {
+        ck_assert_int_eq(bb_config_set(cfg, "allow_execution", "True", &err), 0);
+        ck_assert_msg(bb_config_set(cfg, "allow_execution", no[i], &err) == 0, "%s", no[i]);
+        expect_value(cfg, "allow_execution", "False");
+    }
+    bb_config_free(cfg);
+    expect_bad("allow_execution", "maybe", "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS");
+    expect_bad("allow_execution", "", "True or False");
+    expect_bad("allow_execution", "truee", "truee");
+    expect_bad("modal_allow_anonymous", "2", "MODAL_ALLOW_ANONYMOUS_EXECUTION");
+}
+END_TEST
+
+START_TEST(whole_numbers)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    const bb_cfg_key *mem = key_named("memory_mb");
+    char text[64];
+    snprintf(text, sizeof text, "%ld", mem->min);
+    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", text, &err), 0);
+    expect_value(cfg, "memory_mb", text);
+    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", " '256' ", &err), 0);
+    expect_value(cfg, "memory_mb", "256");
+    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", "\"1024\"", &err), 0);
+    expect_value(cfg, "memory_mb", "1024");
+    bb_config_free(cfg);
+    snprintf(text, sizeof text, "%ld", mem->min - 1);
+    expect_bad("memory_mb", text, "BLOCKBOX_MEMORY_MB");
+    snprintf(text, sizeof text, "%ld", mem->max + 1);
+    expect_bad("memory_mb", text, "whole number");
+    expect_bad("memory_mb", "12abc", "12abc");
+    expect_bad("memory_mb", "0x100", "0x100");
+    expect_bad("memory_mb", "1e3", "1e3");
+    expect_bad("memory_mb", "", "whole number");
+    expect_bad("memory_mb", "99999999999999999999999999", "whole number");
+    expect_bad("max_inputs", "-1", "BLOCKBOX_MAX_INPUTS");
+    expect_bad("max_input_bytes", "10", "BLOCKBOX_MAX_INPUT_BYTES");
+}
+END_TEST
+
+START_TEST(seconds)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "1.5", &err), 0);
+    expect_value(cfg, "timeout", "1.5");
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "'3'", &err), 0);
+    expect_value(cfg, "timeout", "3");
+    ck_assert_int_eq(bb_config_set(cfg, "cpu_seconds", "0", &err), 0);
+    expect_value(cfg, "cpu_seconds", "0");
+    bb_config_free(cfg);
+    expect_bad("timeout", "0", "BLOCKBOX_TIMEOUT");
+    expect_bad("timeout", "-1", "seconds");
+    expect_bad("timeout", "nan", "nan");
+    expect_bad("timeout", "inf", "inf");
+    expect_bad("timeout", "1e400", "seconds");
+    expect_bad("timeout", "3601", "seconds");
+    expect_bad("timeout", "20s", "20s");
+    expect_bad("cpu_seconds", "-0.5", "BLOCKBOX_CPU_SECONDS");
+}
+END_TEST
+
+START_TEST(strings_and_quotes)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "mode", "  \"MoDaL\"  ", &err), 0);
+    expect_value(cfg, "mode", "modal");
+    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "'/etc/blockbox/p.json'", &err), 0);
+    expect_value(cfg, "policy_file", "/etc/blockbox/p.json");
+    /* Unmatched quotes are kept: only one surrounding pair is stripped. */
+    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "'/a\"", &err), 0);
+    expect_value(cfg, "policy_file", "'/a\"");
+    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "\"\"x\"\"", &err), 0);
+    expect_value(cfg, "policy_file", "\"x\"");
+    /* Other names keep their case; an empty value unsets. */
+    ck_assert_int_eq(bb_config_set(cfg, "workspace_id", "MyWorkspace", &err), 0);
+    expect_value(cfg, "workspace_id", "MyWorkspace");
+    ck_assert_int_eq(bb_config_set(cfg, "workspace_id", "\"\"", &err), 0);
+    expect_value(cfg, "workspace_id", NULL);
+    /* NULL restores the default. */
+    ck_assert_int_eq(bb_config_set(cfg, "mode", NULL, &err), 0);
+    expect_value(cfg, "mode", "local");
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "5", &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", NULL, &err), 0);
+    expect_value(cfg, "timeout", "20");
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(secrets_read_back_as_set)
+{
+    const char *secret = "very-secret-token-value-42";
+    setenv("MODAL_TOKEN_SECRET", secret, 1);
+    setenv("MODAL_TOKEN_ID", "'ak-1234567'", 1);
+    bb_error *err = NULL;
+    bb_config *cfg = bb_config_from_env(&err);
+    ck_assert_ptr_nonnull(cfg);
+    expect_value(cfg, "modal_token_secret", "(set)");
+    expect_value(cfg, "modal_token_id", "(set)");
+    /* The value is kept (the modal driver needs it), just never read back. */
+    ck_assert_str_eq(cfg->modal_token_secret, secret);
+    ck_assert_str_eq(cfg->modal_token_id, "ak-1234567");
+    ck_assert_int_eq(bb_config_set(cfg, "modal_token_secret", "", &err), 0);
+    expect_value(cfg, "modal_token_secret", NULL);
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(env_errors_name_the_variable)
+{
+    setenv("MODAL_TOKEN_SECRET", "bbsecret-abcdef", 1);
+    setenv("BLOCKBOX_MEMORY_MB", "lots", 1);
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_config_from_env(&err));
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_null(strstr(bb_error_message(err), "bbsecret-abcdef"));
+    ck_assert_int_eq(bb_error_exit_code(err), 4);
+    expect_err(err, BB_ERR_CONFIGURATION, "BLOCKBOX_MEMORY_MB");
+    unsetenv("BLOCKBOX_MEMORY_MB");
+    setenv("ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS", "nope", 1);
+    ck_assert_ptr_null(bb_config_from_env(&err));
+    expect_err(err, BB_ERR_CONFIGURATION, "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS");
+}
+END_TEST
+
+START_TEST(env_then_set_overrides)
+{
+    setenv("BLOCKBOX_TIMEOUT", "7", 1);
+    setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "MODAL", 1);
+    bb_error *err = NULL;
+    bb_config *cfg = bb_config_from_env(&err);
+    ck_assert_ptr_nonnull(cfg);
+    expect_value(cfg, "timeout", "7");
+    expect_value(cfg, "mode", "modal");
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "2", &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "mode", "local", &err), 0);
+    expect_value(cfg, "timeout", "2");
+    expect_value(cfg, "mode", "local");
+    /* A failed set keeps the old value. */
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "never", &err), -1);
+    bb_error_free(err);
+    err = NULL;
+    expect_value(cfg, "timeout", "2");
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(unknown_keys)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "no_such_key", "1", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "no_such_key");
+    ck_assert_int_eq(bb_config_set(cfg, NULL, "1", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "unknown setting");
+    ck_assert_int_eq(bb_config_set(NULL, "mode", "local", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    /* Environment names are not keys. */
+    ck_assert_int_eq(bb_config_set(cfg, "BLOCKBOX_TIMEOUT", "1", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    ck_assert_ptr_null(bb_config_get(cfg, "no_such_key"));
+    ck_assert_ptr_null(bb_config_get(cfg, NULL));
+    ck_assert_ptr_null(bb_config_get(NULL, "mode"));
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(the_executor_copies_its_config)
+{
+    bb_config *cfg = echo_config("timeout", "3");
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    ck_assert_ptr_nonnull(ex);
+    /* Changing or freeing the caller's config afterwards changes nothing. */
+    ck_assert_int_eq(bb_config_set(cfg, "mode", "local", &err), 0);
+    bb_config_free(cfg);
+    ck_assert_str_eq(bb_executor_driver(ex), "echo");
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    bb_result *res = bb_block_run(blk, "{}", NULL);
+    ck_assert(bb_result_ok(res));
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(bad_env_fails_executor_creation)
+{
+    setenv("BLOCKBOX_TIMEOUT", "forever", 1);
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_executor_new(NULL, &err));
+    expect_err(err, BB_ERR_CONFIGURATION, "BLOCKBOX_TIMEOUT");
+}
+END_TEST
+
+static Suite *config_suite(void)
+{
+    Suite *s = suite_create("config");
+    TCase *tc = tcase_create("config");
+    tcase_add_test(tc, defaults);
+    tcase_add_test(tc, every_key_reads_its_variable);
+    tcase_add_test(tc, bools);
+    tcase_add_test(tc, whole_numbers);
+    tcase_add_test(tc, seconds);
+    tcase_add_test(tc, strings_and_quotes);
+    tcase_add_test(tc, secrets_read_back_as_set);
+    tcase_add_test(tc, env_errors_name_the_variable);
+    tcase_add_test(tc, env_then_set_overrides);
+    tcase_add_test(tc, unknown_keys);
+    tcase_add_test(tc, the_executor_copies_its_config);
+    tcase_add_test(tc, bad_env_fails_executor_creation);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(config_suite()); }

@@ -1,0 +1,191 @@
+/* test_registry.c: the driver registry: built-ins, case-insensitive lookup, and every
+ * refusal (wrong ABI, missing functions, duplicates, a full table, broken plugins). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_test_util.h"
+#include "registry.h"
+
+static int d_open(const bb_config *cfg, void **st, bb_error **err)
+{
+    (void)cfg;
+    (void)err;
+    *st = NULL;
+    return 0;
+}
+static int d_load(void *st, const bb_block_info *b, void **bs, bb_error **err)
+{
+    (void)st;
+    (void)b;
+    (void)err;
+    *bs = NULL;
+    return 0;
+}
+static int d_run(void *st, void *bs, const bb_call *c, bb_reply *r, bb_error **err)
+{
+    (void)st;
+    (void)bs;
+    (void)c;
+    (void)r;
+    (void)err;
+    return -1;
+}
+static void d_unload(void *st, void *bs)
+{
+    (void)st;
+    (void)bs;
+}
+static void d_close(void *st) { (void)st; }
+
+#define DRIVER(name_) {BB_DRIVER_ABI_VERSION, name_, "test", d_open, d_load, d_run, d_unload, NULL, d_close}
+
+START_TEST(builtins_are_there)
+{
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
+    ck_assert_ptr_nonnull(bb_registry_find(&reg, "local"));
+    ck_assert_ptr_nonnull(bb_registry_find(&reg, "modal"));
+    ck_assert_ptr_eq(bb_registry_find(&reg, "LoCaL"), bb_registry_find(&reg, "local"));
+    ck_assert_ptr_null(bb_registry_find(&reg, "echo"));
+    ck_assert_ptr_null(bb_registry_find(&reg, ""));
+    ck_assert_ptr_null(bb_registry_find(&reg, "loca"));
+    ck_assert_ptr_null(bb_registry_find(&reg, "locall"));
+    char *names = bb_registry_names(&reg);
+    ck_assert_ptr_nonnull(strstr(names, "local"));
+    ck_assert_ptr_nonnull(strstr(names, "modal"));
+    free(names);
+    for (size_t i = 0; i < reg.n; i++)
+        ck_assert_uint_eq(reg.drivers[i]->abi_version, BB_DRIVER_ABI_VERSION);
+    bb_registry_close(&reg);
+    /* An empty plugin path is no plugin. */
+    ck_assert_int_eq(bb_registry_init(&reg, "", &err), 0);
+    ck_assert_uint_eq(reg.nhandles, 0);
+    bb_registry_close(&reg);
+}
+END_TEST
+
+START_TEST(add_refuses_bad_drivers)
+{
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
+    bb_driver wrong_abi = DRIVER("wrong");
+    wrong_abi.abi_version = BB_DRIVER_ABI_VERSION + 1;
+    ck_assert_int_eq(bb_registry_add(&reg, &wrong_abi, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "ABI");
+    bb_driver no_name = DRIVER(NULL);
+    ck_assert_int_eq(bb_registry_add(&reg, &no_name, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    bb_driver empty_name = DRIVER("");
+    ck_assert_int_eq(bb_registry_add(&reg, &empty_name, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    bb_driver no_run = DRIVER("norun");
+    no_run.run = NULL;
+    ck_assert_int_eq(bb_registry_add(&reg, &no_run, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "required function");
+    bb_driver no_close = DRIVER("noclose");
+    no_close.close = NULL;
+    ck_assert_int_eq(bb_registry_add(&reg, &no_close, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "required function");
+    bb_driver dup = DRIVER("MODAL");
+    ck_assert_int_eq(bb_registry_add(&reg, &dup, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "already registered");
+    ck_assert_int_eq(bb_registry_add(&reg, NULL, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    ck_assert_int_eq(bb_registry_add(NULL, &dup, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, NULL);
+    /* None of them got in; describe may be NULL. */
+    size_t before = reg.n;
+    bb_driver fine = DRIVER("fine");
+    ck_assert_int_eq(bb_registry_add(&reg, &fine, &err), 0);
+    ck_assert_uint_eq(reg.n, before + 1);
+    ck_assert_ptr_eq(bb_registry_find(&reg, "FINE"), &fine);
+    bb_registry_close(&reg);
+}
+END_TEST
+
+START_TEST(a_full_registry_refuses_more)
+{
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
+    static char names[BB_REGISTRY_MAX + 1][16];
+    static bb_driver drivers[BB_REGISTRY_MAX + 1];
+    size_t room = BB_REGISTRY_MAX - reg.n;
+    for (size_t i = 0; i <= room; i++) {
+        snprintf(names[i], sizeof names[i], "d%zu", i);
+        drivers[i] = (bb_driver)DRIVER(names[i]);
+        int rc = bb_registry_add(&reg, &drivers[i], &err);
+        if (i < room) {
+            ck_assert_int_eq(rc, 0);
+        } else {
+            ck_assert_int_eq(rc, -1);
+            expect_err(err, BB_ERR_CONFIGURATION, "too many");
+        }
+    }
+    ck_assert_uint_eq(reg.n, BB_REGISTRY_MAX);
+    bb_registry_close(&reg);
+}
+END_TEST
+
+START_TEST(plugins_load_from_a_colon_list)
+{
+    char *path = NULL;
+    ck_assert_int_ge(asprintf(&path, ":%s::%s:", echo_path(), plugin_path("BB_TEST_ECHO_OTHER")), 0);
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_msg(bb_registry_init(&reg, path, &err) == 0, "%s", err ? bb_error_message(err) : "?");
+    ck_assert_ptr_nonnull(bb_registry_find(&reg, "echo"));
+    ck_assert_ptr_nonnull(bb_registry_find(&reg, "Echo2"));
+    ck_assert_uint_eq(reg.nhandles, 2);
+    char *names = bb_registry_names(&reg);
+    ck_assert_ptr_nonnull(strstr(names, "echo, echo2"));
+    free(names);
+    bb_registry_close(&reg);
+    ck_assert_uint_eq(reg.n, 0);
+    free(path);
+}
+END_TEST
+
+/* A failed init leaves a registry that close() still cleans up (ASan: no leak). */
+static void expect_init_fails(const char *path, const char *needle)
+{
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_registry_init(&reg, path, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, needle);
+    bb_registry_close(&reg);
+}
+
+START_TEST(broken_plugins_fail_init)
+{
+    expect_init_fails(plugin_path("BB_TEST_ECHO_BADABI"), "ABI 999");
+    expect_init_fails(plugin_path("BB_TEST_ECHO_NOENTRY"), BB_DRIVER_ENTRY);
+    expect_init_fails(plugin_path("BB_TEST_ECHO_DUP"), "already registered");
+    expect_init_fails(plugin_path("BB_TEST_ECHO_REFUSES"), "on purpose");
+    expect_init_fails("/nonexistent.so", "cannot load");
+    expect_init_fails("relative-name-not-found.so", "cannot load");
+    /* A good plugin before a bad one does not save it. */
+    char *path = NULL;
+    ck_assert_int_ge(asprintf(&path, "%s:%s", echo_path(), plugin_path("BB_TEST_ECHO_BADABI")), 0);
+    expect_init_fails(path, "ABI");
+    free(path);
+}
+END_TEST
+
+static Suite *registry_suite(void)
+{
+    Suite *s = suite_create("registry");
+    TCase *tc = tcase_create("registry");
+    tcase_add_test(tc, builtins_are_there);
+    tcase_add_test(tc, add_refuses_bad_drivers);
+    tcase_add_test(tc, a_full_registry_refuses_more);
+    tcase_add_test(tc, plugins_load_from_a_colon_list);
+    tcase_add_test(tc, broken_plugins_fail_init);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(registry_suite()); }
