@@ -1,0 +1,435 @@
+/* bench.c: `blockbox bench [--quick] [--json]`: runs every scenario and baseline in one
+ * process, side by side, and reports percentiles, ratios and the issue-4 targets. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "bench_internal.h"
+#include "error.h"
+
+enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_BACKEND = 4 };
+
+static const bench_plan quick_plan = {
+    .quick = 1, .warmup_runs = 10, .live_runs = 300, .fresh_runs = 40, .fresh_paced_runs = 10,
+    .image_runs = 10, .throughput_seconds = 0.5, .python_fresh_runs = 3, .fork_wait_runs = 50,
+    .pipe_rtt_runs = 1000, .inproc_runs = 300, .inproc_image_runs = 10, .memory_instances = 50,
+};
+
+static const bench_plan full_plan = {
+    .quick = 0, .warmup_runs = 50, .live_runs = 2000, .fresh_runs = 1000, .fresh_paced_runs = 200,
+    .image_runs = 300, .throughput_seconds = 3.0, .python_fresh_runs = 20, .fork_wait_runs = 1000,
+    .pipe_rtt_runs = 10000, .inproc_runs = 2000, .inproc_image_runs = 300, .memory_instances = 50,
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: blockbox bench [--quick] [--json]\n"
+            "  Measures, in one run: a trivial block through a live instance, a fresh worker\n"
+            "  per run (max_inputs=1), a 1920x1080x3 image invert, throughput with one instance\n"
+            "  per core; and the baselines: fresh python3 with numpy+cv2, a bare fork+wait of a\n"
+            "  process as large as the zygote, in-process exec, a pipe round trip.\n"
+            "  --quick  a few hundred runs (seconds), for CI\n"
+            "  --json   one JSON object: scenarios, ratios, targets, memory, machine\n");
+}
+
+/* ---- results ------------------------------------------------------------------ */
+
+typedef struct bench_report {
+    cJSON *root, *scenarios, *ratios, *targets, *machine, *memory;
+} bench_report;
+
+static double round1(double x) { return round(x * 10.0) / 10.0; }
+static double round3(double x) { return round(x * 1000.0) / 1000.0; }
+
+/* Summarizes samples into scenarios[name]; returns the object (NULL when out of memory). */
+static cJSON *add_scenario(bench_report *r, const char *name, const char *what, bench_samples *s,
+                           bench_summary *sum)
+{
+    bench_samples_summarize(s, sum);
+    cJSON *o = cJSON_AddObjectToObject(r->scenarios, name);
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "what", what);
+    cJSON_AddNumberToObject(o, "runs", (double)sum->n);
+    cJSON_AddNumberToObject(o, "p50_us", round1(sum->p50_us));
+    cJSON_AddNumberToObject(o, "p90_us", round1(sum->p90_us));
+    cJSON_AddNumberToObject(o, "p99_us", round1(sum->p99_us));
+    cJSON_AddNumberToObject(o, "mean_us", round1(sum->mean_us));
+    cJSON_AddNumberToObject(o, "min_us", round1(sum->min_us));
+    cJSON_AddNumberToObject(o, "max_us", round1(sum->max_us));
+    return o;
+}
+
+static double ratio(double a, double b) { return b > 0 ? a / b : 0; }
+
+static void add_ratio(bench_report *r, const char *name, double value)
+{
+    cJSON_AddNumberToObject(r->ratios, name, round3(value));
+}
+
+static void add_target(bench_report *r, const char *name, const char *what, double value, const char *op,
+                       double limit)
+{
+    cJSON *o = cJSON_AddObjectToObject(r->targets, name);
+    if (!o)
+        return;
+    int met = strcmp(op, "<=") == 0 ? value <= limit : value >= limit;
+    cJSON_AddStringToObject(o, "what", what);
+    cJSON_AddNumberToObject(o, "value", round3(value));
+    cJSON_AddStringToObject(o, "op", op);
+    cJSON_AddNumberToObject(o, "limit", limit);
+    cJSON_AddBoolToObject(o, "met", met);
+}
+
+static void add_machine(bench_report *r, const bench_plan *plan, bb_executor *ex)
+{
+    cJSON *m = r->machine;
+    cJSON_AddStringToObject(m, "mode", plan->quick ? "quick" : "full");
+    cJSON_AddNumberToObject(m, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    struct utsname u;
+    if (uname(&u) == 0) {
+        cJSON_AddStringToObject(m, "kernel", u.release);
+        cJSON_AddStringToObject(m, "arch", u.machine);
+    }
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    char line[512];
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "model name", 10) == 0) {
+            char *colon = strchr(line, ':');
+            if (colon) {
+                colon += strspn(colon + 1, " \t") + 1;
+                colon[strcspn(colon, "\n")] = '\0';
+                cJSON_AddStringToObject(m, "cpu", colon);
+            }
+            break;
+        }
+    if (f)
+        fclose(f);
+    cJSON_AddStringToObject(m, "blockbox_version", bb_version());
+    char *describe = ex ? bb_executor_describe(ex) : NULL;
+    cJSON *backend = describe ? cJSON_Parse(describe) : NULL;
+    free(describe);
+    if (backend)
+        cJSON_AddItemToObject(m, "backend", backend);
+    char when[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    if (gmtime_r(&now, &tm) && strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        cJSON_AddStringToObject(m, "date", when);
+}
+
+/* ---- the run ------------------------------------------------------------------- */
+
+typedef struct bench_state {
+    const bench_plan *plan;
+    int verbose;   /* progress on stderr */
+    bench_report report;
+    bb_executor *ex;
+} bench_state;
+
+static void progress(const bench_state *b, const char *what)
+{
+    if (b->verbose)
+        fprintf(stderr, "blockbox bench: %s\n", what);
+}
+
+/* Times one block in a series: loads it (max_inputs), runs, summarizes, frees. */
+static int block_scenario(bench_state *b, const char *name, const char *what, const char *code,
+                          int max_inputs, const char *inputs, int runs, long long pause_ns,
+                          int (*check)(const char *, bb_error **), bench_summary *sum, bb_error **err)
+{
+    progress(b, name);
+    bb_block *blk = bench_load(b->ex, code, max_inputs, err);
+    if (!blk)
+        return -1;
+    bench_samples s = {0};
+    int rc = bench_series(blk, inputs, runs, b->plan->warmup_runs, pause_ns, check, &s, err);
+    bb_block_free(blk);
+    if (rc == 0 && !add_scenario(&b->report, name, what, &s, sum))
+        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    bench_samples_free(&s);
+    return rc;
+}
+
+typedef struct bench_numbers {
+    bench_summary pipe, python_fresh, fork_wait, inproc, inproc_image;
+    bench_summary live, fresh, fresh_paced, image, tput_single, tput_all;
+    double rps_single, rps_all;
+    int threads;
+    long zygote_rss_kib, fork_process_kib;
+    bench_memory memory;
+} bench_numbers;
+
+static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
+{
+    const bench_plan *plan = b->plan;
+    bench_report *r = &b->report;
+    bench_samples s = {0}, s2 = {0};
+    int rc;
+
+    /* Baselines that need no executor: nothing else runs while they are timed. */
+    progress(b, "pipe_rtt");
+    rc = bench_pipe_rtt(plan, &s, err);
+    if (rc == 0)
+        add_scenario(r, "pipe_rtt", "64-byte message to a child process and back through two pipes",
+                     &s, &n->pipe);
+    bench_samples_free(&s);
+    if (rc < 0)
+        return -1;
+
+    progress(b, "python_fresh");
+    rc = bench_python_fresh(plan, &s, err);
+    if (rc == 0)
+        add_scenario(r, "python_fresh", "posix_spawn /usr/bin/python3 -c 'import numpy, cv2' and wait",
+                     &s, &n->python_fresh);
+    bench_samples_free(&s);
+    if (rc < 0)
+        return -1;
+
+    progress(b, "in_process");
+    rc = bench_in_process(plan, &s, &s2, err);
+    if (rc == 0) {
+        add_scenario(r, "in_process",
+                     "Runtime().handle_bytes(envelope) of the trivial block inside one python3, no isolation",
+                     &s, &n->inproc);
+        add_scenario(r, "in_process_image",
+                     "Runtime().handle_bytes(envelope) of the image invert block inside one python3, "
+                     "no isolation (decode + invert + encode)",
+                     &s2, &n->inproc_image);
+    }
+    bench_samples_free(&s);
+    bench_samples_free(&s2);
+    if (rc < 0)
+        return -1;
+
+    progress(b, "starting the local executor");
+    b->ex = bench_executor_new(err);
+    if (!b->ex)
+        return -1;
+    /* A first block makes sure the zygote and a spare are up before anything is timed. */
+    bb_block *first = bench_load(b->ex, bench_trivial_code, 0, err);
+    if (!first)
+        return -1;
+    bb_block_free(first);
+    usleep(200 * 1000);
+
+    pid_t zygote = bench_zygote_pid(b->ex);
+    n->zygote_rss_kib = zygote > 0 ? bench_rss_kib(zygote) : -1;
+    if (n->zygote_rss_kib <= 0)
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read the zygote's RSS (pid %d)", (int)zygote);
+
+    progress(b, "fork_wait");
+    rc = bench_fork_wait(plan, n->zygote_rss_kib, &s, &n->fork_process_kib, err);
+    if (rc == 0) {
+        cJSON *o = add_scenario(r, "fork_wait",
+                                "fork + _exit + waitpid from a process grown to the zygote's RSS", &s,
+                                &n->fork_wait);
+        cJSON_AddNumberToObject(o, "process_rss_kib", (double)n->fork_process_kib);
+    }
+    bench_samples_free(&s);
+    if (rc < 0)
+        return -1;
+
+    if (block_scenario(b, "live_instance", "trivial block, one live instance (max_inputs 0), bb_block_run",
+                       bench_trivial_code, 0, bench_trivial_inputs, plan->live_runs, 0,
+                       bench_check_trivial, &n->live, err) < 0)
+        return -1;
+    if (block_scenario(b, "fresh_worker",
+                       "trivial block, max_inputs=1: a fresh jailed worker per run, runs back to back",
+                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_runs, 0,
+                       bench_check_trivial, &n->fresh, err) < 0)
+        return -1;
+    /* Paced: long enough between runs for the keeper to have a spare ready. */
+    long long pause = (long long)(n->fresh.p90_us * 2000.0) + 2000000LL;
+    if (pause > 100000000LL)
+        pause = 100000000LL;
+    if (block_scenario(b, "fresh_worker_paced",
+                       "as fresh_worker, with a pause between runs so a pre-forked spare is ready",
+                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_paced_runs, pause,
+                       bench_check_trivial, &n->fresh_paced, err) < 0)
+        return -1;
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(r->scenarios, "fresh_worker_paced"), "pause_us",
+                            round1((double)pause / 1000.0));
+
+    size_t image_len;
+    char *image_inputs = bench_image_inputs(&image_len, err);
+    if (!image_inputs)
+        return -1;
+    rc = block_scenario(b, "image_1080p",
+                        "1920x1080x3 uint8 ndarray (data form) in, cv2.bitwise_not, ndarray out; live instance",
+                        bench_image_code, 0, image_inputs, plan->image_runs, 0, bench_check_image, &n->image,
+                        err);
+    free(image_inputs);
+    if (rc < 0)
+        return -1;
+
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    n->threads = cores > 0 ? (int)cores : 1;
+    bench_throughput one, all;
+    progress(b, "throughput, one instance");
+    if (bench_throughput_run(b->ex, 1, plan->throughput_seconds, &one, err) < 0) {
+        bench_samples_free(&one.latencies);
+        return -1;
+    }
+    cJSON *o = add_scenario(r, "throughput_single", "trivial block, one instance on one thread, for a fixed time",
+                            &one.latencies, &n->tput_single);
+    cJSON_AddNumberToObject(o, "threads", 1);
+    cJSON_AddNumberToObject(o, "runs_per_s", round1(one.runs_per_s));
+    n->rps_single = one.runs_per_s;
+    bench_samples_free(&one.latencies);
+    progress(b, "throughput, one instance per core");
+    if (bench_throughput_run(b->ex, n->threads, plan->throughput_seconds, &all, err) < 0) {
+        bench_samples_free(&all.latencies);
+        return -1;
+    }
+    o = add_scenario(r, "throughput_per_core",
+                     "trivial block, one instance per core, each on its own thread, for a fixed time",
+                     &all.latencies, &n->tput_all);
+    cJSON_AddNumberToObject(o, "threads", n->threads);
+    cJSON_AddNumberToObject(o, "runs_per_s", round1(all.runs_per_s));
+    cJSON_AddNumberToObject(o, "single_instance_runs_per_s", round1(one.runs_per_s));
+    n->rps_all = all.runs_per_s;
+    bench_samples_free(&all.latencies);
+
+    progress(b, "memory");
+    if (bench_memory_run(b->ex, plan, &n->memory, err) < 0)
+        return -1;
+    cJSON *m = r->memory;
+    cJSON_AddNumberToObject(m, "instances", n->memory.instances);
+    cJSON_AddNumberToObject(m, "host_rss_before_kib", (double)n->memory.rss_before_kib);
+    cJSON_AddNumberToObject(m, "host_rss_after_kib", (double)n->memory.rss_after_kib);
+    cJSON_AddNumberToObject(m, "host_kib_per_instance", round1(n->memory.host_kib_per_instance));
+    cJSON_AddNumberToObject(m, "zygote_rss_kib", (double)n->zygote_rss_kib);
+    cJSON_AddNumberToObject(m, "zygote_rss_kib_with_instances", (double)n->memory.zygote_rss_kib);
+    cJSON_AddNumberToObject(m, "worker_private_kib", (double)n->memory.worker_private_kib);
+    cJSON_AddNumberToObject(m, "worker_pss_kib", (double)n->memory.worker_pss_kib);
+    return 0;
+}
+
+static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
+{
+    double inproc_pipe = n->inproc.p50_us + n->pipe.p50_us;
+    double live_over = ratio(n->live.p50_us, inproc_pipe);
+    double fresh_over_fork = ratio(n->fresh.p50_us, n->fork_wait.p50_us);
+    double paced_over_fork = ratio(n->fresh_paced.p50_us, n->fork_wait.p50_us);
+    double speedup = ratio(n->python_fresh.p50_us, n->fresh.p50_us);
+    double image_over = ratio(n->image.p50_us, n->inproc_image.p50_us);
+    double scaling = ratio(n->rps_all, n->rps_single);
+    add_ratio(r, "live_over_in_process_plus_pipe", live_over);
+    add_ratio(r, "live_over_in_process", ratio(n->live.p50_us, n->inproc.p50_us));
+    add_ratio(r, "fresh_over_fork_wait", fresh_over_fork);
+    add_ratio(r, "fresh_paced_over_fork_wait", paced_over_fork);
+    add_ratio(r, "python_fresh_over_fresh", speedup);
+    add_ratio(r, "python_fresh_over_live", ratio(n->python_fresh.p50_us, n->live.p50_us));
+    add_ratio(r, "image_over_in_process_image", image_over);
+    add_ratio(r, "throughput_scaling", scaling);
+
+    add_target(r, "a_live_p50_us", "(a) live instance p50, microseconds", n->live.p50_us, "<=", 150);
+    add_target(r, "a_live_over_in_process_plus_pipe", "(a) live p50 / (in_process p50 + pipe_rtt p50)",
+               live_over, "<=", 3);
+    add_target(r, "b_fresh_over_fork_wait", "(b) fresh_worker p50 / fork_wait p50", fresh_over_fork, "<=", 1.3);
+    add_target(r, "b_python_fresh_over_fresh", "(b) python_fresh p50 / fresh_worker p50 (speed-up)", speedup,
+               ">=", 30);
+    add_target(r, "c_image_over_in_process", "(c) image_1080p p50 / in_process_image p50", image_over, "<=",
+               1.5);
+    add_target(r, "d_throughput_scaling", "(d) runs/s with one instance per core / runs/s with one instance",
+               scaling, ">=", n->threads >= 2 ? 1.7 : 1.0);
+    add_target(r, "host_kib_per_instance", "host-side memory per loaded block instance, KiB",
+               n->memory.host_kib_per_instance, "<=", 1024);
+}
+
+/* ---- output ---------------------------------------------------------------------- */
+
+static void print_table(const bench_report *r)
+{
+    printf("%-22s %10s %10s %10s %10s %7s\n", "scenario", "p50 us", "p90 us", "p99 us", "mean us", "runs");
+    const cJSON *s;
+    cJSON_ArrayForEach(s, r->scenarios) {
+        printf("%-22s %10.1f %10.1f %10.1f %10.1f %7.0f", s->string,
+               cJSON_GetObjectItem(s, "p50_us")->valuedouble, cJSON_GetObjectItem(s, "p90_us")->valuedouble,
+               cJSON_GetObjectItem(s, "p99_us")->valuedouble, cJSON_GetObjectItem(s, "mean_us")->valuedouble,
+               cJSON_GetObjectItem(s, "runs")->valuedouble);
+        const cJSON *rps = cJSON_GetObjectItem(s, "runs_per_s");
+        if (cJSON_IsNumber(rps))
+            printf("  %.0f runs/s", rps->valuedouble);
+        printf("\n");
+    }
+    printf("\nratios\n");
+    cJSON_ArrayForEach(s, r->ratios)
+        printf("  %-34s %10.3f\n", s->string, s->valuedouble);
+    printf("\ntargets\n");
+    cJSON_ArrayForEach(s, r->targets)
+        printf("  %-34s %10.3f %s %-8g %s\n", s->string, cJSON_GetObjectItem(s, "value")->valuedouble,
+               cJSON_GetObjectItem(s, "op")->valuestring, cJSON_GetObjectItem(s, "limit")->valuedouble,
+               cJSON_IsTrue(cJSON_GetObjectItem(s, "met")) ? "met" : "MISSED");
+    printf("\nmemory\n");
+    cJSON_ArrayForEach(s, r->memory)
+        printf("  %-34s %10.1f\n", s->string, s->valuedouble);
+}
+
+int bb_bench_main(int argc, char **argv)
+{
+    int quick = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            quick = 1;
+        else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return EXIT_OK;
+        } else {
+            fprintf(stderr, "blockbox bench: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    bench_state b = {.plan = quick ? &quick_plan : &full_plan, .verbose = !json || isatty(2)};
+    bench_report *r = &b.report;
+    r->root = cJSON_CreateObject();
+    r->scenarios = cJSON_AddObjectToObject(r->root, "scenarios");
+    r->ratios = cJSON_AddObjectToObject(r->root, "ratios");
+    r->targets = cJSON_AddObjectToObject(r->root, "targets");
+    r->memory = cJSON_AddObjectToObject(r->root, "memory");
+    r->machine = cJSON_AddObjectToObject(r->root, "machine");
+    if (!r->machine) {
+        cJSON_Delete(r->root);
+        fprintf(stderr, "blockbox bench: out of memory\n");
+        return EXIT_BACKEND;
+    }
+    bench_numbers n;
+    memset(&n, 0, sizeof n);
+    bb_error *err = NULL;
+    int rc = run_all(&b, &n, &err);
+    int status = EXIT_OK;
+    if (rc < 0) {
+        fprintf(stderr, "blockbox bench: %s\n", err ? err->message : "failed");
+        status = EXIT_BACKEND;
+    } else {
+        add_ratios_and_targets(r, &n);
+        add_machine(r, b.plan, b.ex);
+        cJSON_AddNumberToObject(r->memory, "fork_wait_process_rss_kib", (double)n.fork_process_kib);
+        if (json) {
+            char *text = cJSON_Print(r->root);
+            if (text)
+                printf("%s\n", text);
+            else
+                status = EXIT_BACKEND;
+            free(text);
+        } else {
+            print_table(r);
+        }
+    }
+    bb_error_free(err);
+    bb_executor_free(b.ex);
+    cJSON_Delete(r->root);
+    fflush(stdout);
+    return status;
+}

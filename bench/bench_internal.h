@@ -1,0 +1,128 @@
+/* bench_internal.h: what the files of `blockbox bench` share: latency samples and
+ * their percentiles, the run plan (quick or full), the baselines and the scenarios. */
+#ifndef BB_BENCH_INTERNAL_H
+#define BB_BENCH_INTERNAL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "blockbox.h"
+
+/* ---- samples ------------------------------------------------------------- */
+
+typedef struct bench_samples {
+    long long *ns;   /* one latency per run, in nanoseconds */
+    size_t n, cap;
+} bench_samples;
+
+typedef struct bench_summary {
+    size_t n;
+    double p50_us, p90_us, p99_us, mean_us, min_us, max_us;
+} bench_summary;
+
+long long bench_now_ns(void);
+/* 0, or -1 with *err set when out of memory. */
+int bench_samples_add(bench_samples *s, long long ns, bb_error **err);
+/* Sorts the samples and fills out (nearest-rank percentiles); all zero when empty. */
+void bench_samples_summarize(bench_samples *s, bench_summary *out);
+void bench_samples_free(bench_samples *s);
+
+/* ---- the plan ------------------------------------------------------------ */
+
+typedef struct bench_plan {
+    int quick;
+    int warmup_runs;          /* untimed runs before each timed series */
+    int live_runs;            /* (a) */
+    int fresh_runs;           /* (b), back to back */
+    int fresh_paced_runs;     /* (b) with a pause, so a spare worker is ready */
+    int image_runs;           /* (c) */
+    double throughput_seconds;/* (d), per configuration */
+    int python_fresh_runs;
+    int fork_wait_runs;
+    int pipe_rtt_runs;
+    int inproc_runs;          /* in-process trivial block */
+    int inproc_image_runs;    /* in-process image invert */
+    int memory_instances;     /* instances loaded to measure host memory per instance */
+} bench_plan;
+
+/* ---- process facts --------------------------------------------------------- */
+
+/* VmRSS of a process in KiB (pid 0: this process); -1 if unreadable. */
+long bench_rss_kib(pid_t pid);
+/* Private (Private_Clean + Private_Dirty) and Pss of a process from smaps_rollup,
+ * in KiB; -1 if unreadable. */
+int bench_smaps_kib(pid_t pid, long *private_kib, long *pss_kib);
+/* Up to max pids of the direct children of pid; returns the count (0 if none). */
+size_t bench_children(pid_t pid, pid_t *out, size_t max);
+
+/* ---- blocks and inputs used by every scenario and by the in-process baseline - */
+
+extern const char bench_trivial_code[];
+extern const char bench_trivial_inputs[];
+extern const char bench_image_code[];
+#define BENCH_IMAGE_H 1080
+#define BENCH_IMAGE_W 1920
+#define BENCH_IMAGE_C 3
+/* The pixel at byte offset i of the test image. */
+unsigned char bench_image_byte(size_t i);
+/* Builds the inputs JSON {"image": ndarray in the data form}; malloc'd text. */
+char *bench_image_inputs(size_t *len, bb_error **err);
+/* Checks a trivial block's outputs ({"y": 42}); 0 or -1 with *err. */
+int bench_check_trivial(const char *outputs, bb_error **err);
+/* Checks an image block's outputs (the inverted image, data form); 0 or -1. */
+int bench_check_image(const char *outputs, bb_error **err);
+
+/* ---- baselines (baselines.c) ---------------------------------------------- */
+
+/* A small message (64 bytes) to a child process and back through two pipes. */
+int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err);
+/* posix_spawn `/usr/bin/python3 -c 'import numpy, cv2'` and wait, per call. */
+int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **err);
+/* fork + _exit + wait from a process grown to target_rss_kib resident. */
+int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *out,
+                    long *grown_to_kib, bb_error **err);
+/* One /usr/bin/python3 helper that imports the runtime and times
+ * Runtime().handle_bytes of the very envelopes the C side sends. */
+int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_samples *image,
+                     bb_error **err);
+
+/* ---- scenarios through the C API (scenarios.c) ----------------------------- */
+
+/* A new local executor (the environment's settings, mode forced to local). */
+bb_executor *bench_executor_new(bb_error **err);
+/* Loads a block (max_inputs as given); NULL with *err. */
+bb_block *bench_load(bb_executor *ex, const char *code, int max_inputs, bb_error **err);
+/* The zygote's pid from bb_executor_describe; -1 if unknown. */
+pid_t bench_zygote_pid(bb_executor *ex);
+
+/* Runs `runs` timed calls (after the plan's warm-up) of one block. pause_ns > 0
+ * sleeps between calls. check: the output checker. */
+int bench_series(bb_block *blk, const char *inputs, int runs, int warmup, long long pause_ns,
+                 int (*check)(const char *, bb_error **), bench_samples *out, bb_error **err);
+
+typedef struct bench_throughput {
+    int threads;
+    long long runs;
+    double seconds;
+    double runs_per_s;
+    bench_samples latencies;
+} bench_throughput;
+
+/* `threads` threads, each with its own trivial block instance, for `seconds`. */
+int bench_throughput_run(bb_executor *ex, int threads, double seconds, bench_throughput *out,
+                         bb_error **err);
+
+typedef struct bench_memory {
+    int instances;
+    long rss_before_kib, rss_after_kib;
+    double host_kib_per_instance;
+    long zygote_rss_kib;
+    long worker_private_kib;   /* median private memory of one loaded worker; -1 unknown */
+    long worker_pss_kib;
+} bench_memory;
+
+/* Loads plan->memory_instances trivial instances and measures this process's RSS
+ * growth, the zygote's RSS and the workers' private memory. */
+int bench_memory_run(bb_executor *ex, const bench_plan *plan, bench_memory *out, bb_error **err);
+
+#endif
