@@ -68,6 +68,37 @@ void bb_cli_redact(bb_buf *b)
     }
 }
 
+/* The variable whose value text holds, or NULL. */
+static const char *secret_in(const char *text)
+{
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < N_SECRETS; i++)
+        if ((secrets[i].raw && strstr(text, secrets[i].raw)) ||
+            (secrets[i].escaped && strstr(text, secrets[i].escaped)))
+            return secret_vars[i];
+    return NULL;
+}
+
+/* A secret in what the backend sent back means it reached the block: the run's
+ * output is withheld and the run fails as a violation, loudly, instead of being
+ * printed with the secret blanked out (which would hide the leak). */
+static const char *leaked_secret(const bb_result *res)
+{
+    if (!res)
+        return NULL;
+    const bb_error *e = bb_result_error(res);
+    const char *fields[] = {bb_result_outputs(res), bb_result_stdout(res), bb_result_stderr(res),
+                            e ? bb_error_message(e) : NULL, e ? bb_error_traceback(e) : NULL,
+                            e ? bb_error_type_name(e) : NULL, e ? bb_error_function(e) : NULL};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        const char *var = secret_in(fields[i]);
+        if (var)
+            return var;
+    }
+    return NULL;
+}
+
 void bb_cli_eprintf(FILE *stream, const char *fmt, ...)
 {
     bb_buf b = {0};
@@ -133,6 +164,16 @@ static const char oom_report[] =
 
 int bb_cli_report(const bb_result *res, const bb_error *err)
 {
+    const char *leak = leaked_secret(res);
+    if (leak) {
+        bb_error *violation = bb_error_new(BB_ERR_SANDBOX_VIOLATION,
+                                           "the backend's response contained the value of %s, so the "
+                                           "block could read a host secret; its output is withheld",
+                                           leak);
+        int status = bb_cli_report(NULL, violation);
+        bb_error_free(violation);
+        return status;
+    }
     if (res && !bb_result_ok(res))
         err = bb_result_error(res);
     int ok = res && bb_result_ok(res) && !err;

@@ -373,31 +373,46 @@ class BadInput(CliTest):
 class Secrets(CliTest):
     """cli() asserts on every call that neither Modal credential is printed."""
 
-    def test_secret_from_a_backend_is_redacted(self):
-        _, report, _ = self.echo("env:MODAL_TOKEN_SECRET", expect_exit=0)
-        self.assertIn("MODAL_TOKEN_SECRET=(redacted)", report["stdout"])
+    def expect_leak_withheld(self, report, var="MODAL_TOKEN_SECRET"):
+        self.assertEqual(report["error_type"], "SandboxViolation")
+        self.assertIn(var, report["error"])
+        self.assertIn("withheld", report["error"])
+        self.assertEqual(report["stdout"], "")
 
-    def test_secret_with_json_specials_is_redacted(self):
+    def test_secret_from_a_backend_is_withheld(self):
+        _, report, _ = self.echo("env:MODAL_TOKEN_SECRET", expect_exit=3)
+        self.expect_leak_withheld(report)
+        _, report, _ = self.echo("env:MODAL_TOKEN_ID", expect_exit=3)
+        self.expect_leak_withheld(report, "MODAL_TOKEN_ID")
+        # Without the secret in the environment the same run is fine.
+        _, report, _ = self.echo("env:MODAL_TOKEN_SECRET", expect_exit=0,
+                                 env=self.env(MODAL_TOKEN_SECRET=None))
+        self.assertIn("MODAL_TOKEN_SECRET=(unset)", report["stdout"])
+
+    def test_secret_with_json_specials_is_withheld(self):
         nasty = 'sec"ret\\value-' + os.urandom(4).hex()
         proc = subprocess.run([BIN, "run", "--code", self.code, "--inputs",
                                self.inputs_file({"__echo": "env:MODAL_TOKEN_SECRET"})],
                               env=self.env(MODAL_TOKEN_SECRET=nasty), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=60)
-        self.assertEqual(proc.returncode, 0)
-        report = json.loads(proc.stdout)
-        self.assertNotIn(nasty, report["stdout"])
-        self.assertIn("(redacted)", report["stdout"])
+        self.assertEqual(proc.returncode, 3)
+        self.assertNotIn(nasty.encode(), proc.stdout + proc.stderr)
+        self.assertNotIn(json.dumps(nasty)[1:-1].encode(), proc.stdout + proc.stderr)
+        self.expect_leak_withheld(json.loads(proc.stdout))
 
-    def test_secret_in_inputs_is_redacted(self):
-        _, report, _ = self.run_block("--input", "tok=" + json.dumps(SECRET),
-                                      expect_exit=0)
-        self.assertEqual(report["outputs"]["inputs"]["tok"], "(redacted)")
+    def test_secret_in_outputs_is_withheld(self):
+        _, report, _ = self.run_block("--input", "tok=" + json.dumps(SECRET), expect_exit=3)
+        self.expect_leak_withheld(report)
+
+    def test_secret_in_a_usage_error_is_redacted(self):
+        _, report, err = self.run_block("--frobnicate" + SECRET, expect_exit=2)
+        self.assertIn("(redacted)", report["error"])
+        self.assertIn("(redacted)", err)
 
     def test_errors_do_not_print_secrets(self):
         self.run_block(env=self.env(WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE="quantum"), expect_exit=4)
         self.run_block("--mode", "modal", "--workspace", "ws1",
                        env=self.env(WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE="modal"))
-        self.run_block("--frobnicate", SECRET, expect_exit=2)
         self.cli("doctor")
         self.cli("doctor", "--json")
         self.cli("version", "--json")
