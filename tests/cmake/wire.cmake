@@ -15,7 +15,8 @@ if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
     ${CMAKE_SOURCE_DIR}/src/wire.c ${CMAKE_SOURCE_DIR}/src/wire_values.c
     ${CMAKE_SOURCE_DIR}/src/base64.c ${CMAKE_SOURCE_DIR}/src/buf.c ${CMAKE_SOURCE_DIR}/src/error.c)
   target_include_directories(fuzz_wire PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
-  target_compile_options(fuzz_wire PRIVATE -fsanitize=fuzzer,address,undefined)
+  # -Wno-format-nonliteral: clang counts error.c's vasprintf(fmt) under -Wformat=2.
+  target_compile_options(fuzz_wire PRIVATE -fsanitize=fuzzer,address,undefined -Wno-format-nonliteral)
   target_link_options(fuzz_wire PRIVATE -fsanitize=fuzzer,address,undefined)
   target_link_libraries(fuzz_wire PRIVATE PkgConfig::CJSON PkgConfig::OPENSSL m)
 endif()
