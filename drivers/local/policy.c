@@ -371,6 +371,20 @@ static int parse_action(parse_ctx *ctx, const cJSON *node, bb_policy_action *out
     return -1;
 }
 
+static int parse_string_array(parse_ctx *ctx, const cJSON *arr, const char *what)
+{
+    if (!cJSON_IsArray(arr)) {
+        problem(ctx, arr, "%s must be an array of strings", what);
+        return -1;
+    }
+    for (const cJSON *a = arr->child; a; a = a->next)
+        if (!cJSON_IsString(a)) {
+            problem(ctx, a, "%s must contain only strings", what);
+            return -1;
+        }
+    return 0;
+}
+
 /* "SCMP_ARCH_X86_64" -> libseccomp token, 0 if unknown. */
 static uint32_t arch_token(const char *name)
 {
@@ -382,6 +396,32 @@ static uint32_t arch_token(const char *name)
         lower[i++] = (char)tolower((unsigned char)*s);
     lower[i] = '\0';
     return seccomp_arch_resolve_name(lower);
+}
+
+/* includes/excludes "arches" use Docker's short names ("amd64", "arm64", "x32", …) or
+ * SCMP_ARCH_ names; 0 if unknown (an unknown name is simply not this machine). */
+static uint32_t filter_arch_token(const char *name)
+{
+    if (strcmp(name, "amd64") == 0)
+        return SCMP_ARCH_X86_64;
+    if (strcmp(name, "arm64") == 0)
+        return SCMP_ARCH_AARCH64;
+    if (strcmp(name, "386") == 0)
+        return SCMP_ARCH_X86;
+    if (strncmp(name, "SCMP_ARCH_", 10) == 0)
+        return arch_token(name);
+    return seccomp_arch_resolve_name(name);
+}
+
+/* includes/excludes arches: sets *has_native; unknown names are not errors. */
+static int parse_filter_arches(parse_ctx *ctx, const cJSON *arr, int *has_native)
+{
+    if (parse_string_array(ctx, arr, "arches") < 0)
+        return -1;
+    for (const cJSON *a = arr->child; a; a = a->next)
+        if (filter_arch_token(a->valuestring) == ctx->native_arch)
+            *has_native = 1;
+    return 0;
 }
 
 /* Checks an array of architecture names; sets *has_native. */
@@ -402,20 +442,6 @@ static int parse_arch_list(parse_ctx *ctx, const cJSON *arr, const char *what, i
             *has_native = 1;
     }
     return bad ? -1 : 0;
-}
-
-static int parse_string_array(parse_ctx *ctx, const cJSON *arr, const char *what)
-{
-    if (!cJSON_IsArray(arr)) {
-        problem(ctx, arr, "%s must be an array of strings", what);
-        return -1;
-    }
-    for (const cJSON *a = arr->child; a; a = a->next)
-        if (!cJSON_IsString(a)) {
-            problem(ctx, a, "%s must contain only strings", what);
-            return -1;
-        }
-    return 0;
 }
 
 /* includes/excludes: returns 1 if the entry applies on this machine to a worker that
@@ -446,7 +472,7 @@ static int entry_applies(parse_ctx *ctx, const cJSON *entry)
             applies = 0;
         if (arches) {
             int native = 0;
-            if (parse_arch_list(ctx, arches, "arches", &native) < 0)
+            if (parse_filter_arches(ctx, arches, &native) < 0)
                 return -1;
             if (!which && cJSON_GetArraySize(arches) > 0 && !native)
                 applies = 0;
