@@ -791,8 +791,10 @@ int bb_wire_parse_response(const char *body, size_t len, const bb_limits *limits
         return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "response: %zu bytes, over the limit of %zu bytes", len,
                        max);
     cJSON *root = NULL;
-    /* The envelope itself is flat; extensions (debug_traces, …) get the usual depth. */
-    if (parse_backend_json(body, NULL, len, max, limits->max_depth, "response", &root, err) < 0)
+    /* The envelope is flat; its list extensions (denied_syscalls, debug_traces of
+     * {value: …} entries) hold values of the usual depth one or two levels down. */
+    int depth = limits->max_depth < INT_MAX - 2 ? limits->max_depth + 2 : INT_MAX;
+    if (parse_backend_json(body, NULL, len, max, depth, "response", &root, err) < 0)
         return -1;
     int rc = parse_fields(root, limits, out, err);
     cJSON_Delete(root);

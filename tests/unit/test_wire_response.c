@@ -430,7 +430,7 @@ START_TEST(test_hostile_nesting)
     char *text = NULL;
     ck_assert_int_ge(asprintf(&text, "{\"success\": true, \"result\": \"{}\", \"x\": %s%s}", open, close), 0);
     clock_t start = clock();
-    expect_error(parse_text(text, &l, &r, &err), err, BB_ERR_INVALID_RESPONSE, "nested deeper than 64 levels");
+    expect_error(parse_text(text, &l, &r, &err), err, BB_ERR_INVALID_RESPONSE, "nested deeper than 66 levels");
     ck_assert((double)(clock() - start) / CLOCKS_PER_SEC < 0.1);
     free(text);
     /* the same inside the result string */
