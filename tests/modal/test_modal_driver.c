@@ -1,0 +1,682 @@
+/* test_modal_driver.c: the modal driver against the HTTPS emulator: every injected fault
+ * ends in bounded time with the right error, retries only where no run can have happened. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "blockbox.h"
+#include "emu.h"
+
+#define TOKEN_ID "wk-TOKENID-4f1c9a"
+#define TOKEN_SECRET "ws-SECRET-77d2e0b5"
+
+static emu E;
+
+static void start_emulator(void)
+{
+    if (emu_start(&E, TOKEN_ID, TOKEN_SECRET, NULL) < 0) {
+        fprintf(stderr, "cannot start the emulator\n");
+        exit(1);
+    }
+}
+
+static void stop_emulator(void) { emu_stop(&E); }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *ADD = "def run(self, a, b):\n    return {'sum': a + b}\n";
+
+/* Secrets must never show in any error text: every failure is checked here. */
+static void assert_no_secret(const bb_error *e)
+{
+    const char *texts[] = {bb_error_message(e), bb_error_type_name(e), bb_error_traceback(e),
+                           bb_error_function(e)};
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        if (!texts[i])
+            continue;
+        ck_assert_msg(!strstr(texts[i], TOKEN_SECRET), "token secret in error text: %s", texts[i]);
+        ck_assert_msg(!strstr(texts[i], TOKEN_ID), "token id in error text: %s", texts[i]);
+    }
+}
+
+static bb_executor *executor_with(bb_config *cfg)
+{
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);
+    ck_assert_msg(ex, "executor: %s", err ? bb_error_message(err) : "?");
+    char *d = bb_executor_describe(ex);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_msg(!strstr(d, TOKEN_SECRET) && !strstr(d, TOKEN_ID), "describe leaks a token: %s", d);
+    free(d);
+    return ex;
+}
+
+static bb_executor *executor(double timeout_s)
+{
+    emu_reset(&E);
+    return executor_with(emu_config(&E, timeout_s));
+}
+
+static bb_block *load(bb_executor *ex, const char *code)
+{
+    bb_error *err = NULL;
+    bb_block_spec spec = {.run_code = code};
+    bb_block *b = bb_block_load(ex, &spec, &err);
+    ck_assert_msg(b, "load: %s", err ? bb_error_message(err) : "?");
+    return b;
+}
+
+/* Runs once and expects success with outputs == want. */
+static void run_ok(bb_block *b, const char *inputs, const char *want)
+{
+    bb_result *r = bb_block_run(b, inputs, NULL);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(bb_result_ok(r), "run failed: %s: %s", bb_error_type_name(bb_result_error(r)),
+                  bb_error_message(bb_result_error(r)));
+    if (want)
+        ck_assert_str_eq(bb_result_outputs(r), want);
+    bb_result_free(r);
+}
+
+/* Runs once and expects an error of `kind`; returns seconds taken. */
+static double run_fails(bb_block *b, bb_error_kind kind, const char *needle)
+{
+    double t0 = now_s();
+    bb_result *r = bb_block_run(b, "{\"a\": 1, \"b\": 2}", NULL);
+    double took = now_s() - t0;
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(!bb_result_ok(r), "run succeeded but should have failed");
+    const bb_error *e = bb_result_error(r);
+    ck_assert_msg(bb_error_get_kind(e) == kind, "error %s (%s), expected %s", bb_error_type_name(e),
+                  bb_error_message(e), bb_error_kind_name(kind));
+    if (needle)
+        ck_assert_msg(strstr(bb_error_message(e), needle), "error '%s' does not mention '%s'",
+                      bb_error_message(e), needle);
+    assert_no_secret(e);
+    bb_result_free(r);
+    return took;
+}
+
+/* ---- the happy path ---------------------------------------------------- */
+
+START_TEST(runs_a_block)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    run_ok(b, "{\"a\": 2, \"b\": 40}", "{\"sum\":42}");
+    ck_assert_int_eq(emu_stat(&E, "executions"), 1);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 1);
+    ck_assert_int_eq(emu_stat(&E, "code_requests"), 1);
+    ck_assert_int_eq(emu_stat(&E, "accept_gzip"), 1);
+    cJSON *s = emu_stats(&E);
+    const cJSON *ws = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "workspace_ids"), 0);
+    ck_assert(cJSON_IsString(ws));
+    ck_assert_str_eq(ws->valuestring, "ws1");
+    cJSON_Delete(s);
+    ck_assert_int_eq(emu_describe_field(ex, "connections_made"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(block_error_comes_back)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, "def run(self, a, b):\n    y = 1\n    return {'z': a / 0}\n");
+    bb_result *r = bb_block_run(b, "{\"a\": 1, \"b\": 2}", NULL);
+    ck_assert(!bb_result_ok(r));
+    ck_assert_str_eq(bb_error_type_name(bb_result_error(r)), "ZeroDivisionError");
+    ck_assert_int_eq(bb_error_line(bb_result_error(r)), 3);
+    bb_result_free(r);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(connections_are_reused_and_code_sent_once)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    for (int i = 0; i < 6; i++)
+        run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    ck_assert_int_eq(emu_stat(&E, "connections"), 1);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 6);
+    ck_assert_int_eq(emu_stat(&E, "code_requests"), 1);
+    ck_assert_int_eq(emu_stat(&E, "hash_only_requests"), 5);
+    ck_assert_int_eq(emu_describe_field(ex, "connections_made"), 1);
+    ck_assert_int_eq(emu_describe_field(ex, "connections_reused"), 5);
+    ck_assert_int_eq(emu_describe_field(ex, "hash_only_requests"), 5);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(large_bodies_are_gzipped_both_ways)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, "def run(self, s):\n    return {'n': len(s), 'echo': s}\n");
+    size_t n = 20000;
+    char *inputs = malloc(n + 32), *want = malloc(2 * n + 64);
+    int k = sprintf(inputs, "{\"s\": \"");
+    memset(inputs + k, 'q', n);
+    strcpy(inputs + k + n, "\"}");
+    k = sprintf(want, "{\"n\":%zu,\"echo\":\"", n);
+    memset(want + k, 'q', n);
+    strcpy(want + k + n, "\"}");
+    run_ok(b, inputs, want);
+    ck_assert_int_eq(emu_stat(&E, "gzip_requests"), 1);
+    ck_assert_int_eq(emu_describe_field(ex, "gzip_requests"), 1);
+    /* a small body is sent as it is */
+    bb_block *small = load(ex, ADD);
+    run_ok(small, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    ck_assert_int_eq(emu_stat(&E, "gzip_requests"), 1);
+    free(inputs);
+    free(want);
+    bb_block_free(small);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(per_block_workspace_and_anonymous)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 10);
+    bb_config_set(cfg, "workspace_id", "", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_error *err = NULL;
+    bb_block_spec spec = {.run_code = ADD};
+    ck_assert_ptr_null(bb_block_load(ex, &spec, &err));
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
+    ck_assert(strstr(bb_error_message(err), "MODAL_ALLOW_ANONYMOUS_EXECUTION"));
+    bb_error_free(err);
+    err = NULL;
+    spec.workspace_id = "other-ws";
+    bb_block *b = bb_block_load(ex, &spec, &err);
+    ck_assert_ptr_nonnull(b);
+    run_ok(b, "{\"a\": 1, \"b\": 1}", "{\"sum\":2}");
+    bb_block_free(b);
+    spec.workspace_id = "../../etc";
+    ck_assert_ptr_null(bb_block_load(ex, &spec, &err));
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
+    bb_error_free(err);
+    bb_executor_free(ex);
+
+    cfg = emu_config(&E, 10);
+    bb_config_set(cfg, "workspace_id", "", NULL);
+    bb_config_set(cfg, "modal_allow_anonymous", "True", NULL);
+    ex = executor_with(cfg);
+    spec.workspace_id = NULL;
+    b = load(ex, ADD);
+    run_ok(b, "{\"a\": 1, \"b\": 1}", "{\"sum\":2}");
+    cJSON *s = emu_stats(&E);
+    const cJSON *ids = cJSON_GetObjectItem(s, "workspace_ids");
+    ck_assert_int_eq(cJSON_GetArraySize(ids), 2);
+    ck_assert_str_eq(cJSON_GetArrayItem(ids, 0)->valuestring, "other-ws");
+    ck_assert_str_eq(cJSON_GetArrayItem(ids, 1)->valuestring, "anonymous");
+    cJSON_Delete(s);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- UnknownCodeHash ------------------------------------------------------ */
+
+START_TEST(unknown_hash_resends_code_once)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    emu_faults(&E, "[{\"kind\": \"forget\"}]");   /* a new container: the hash is gone */
+    run_ok(b, "{\"a\": 2, \"b\": 2}", "{\"sum\":4}");
+    ck_assert_int_eq(emu_stat(&E, "unknown_hash_answers"), 1);
+    ck_assert_int_eq(emu_stat(&E, "code_requests"), 2);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 2);
+    ck_assert_int_eq(emu_describe_field(ex, "code_resends"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(unknown_hash_twice_is_an_error_not_a_loop)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    emu_faults(&E, "[{\"kind\": \"unknown_hash\"}, {\"kind\": \"unknown_hash\"}, {\"kind\": \"unknown_hash\"}]");
+    run_fails(b, BB_ERR_UNKNOWN_CODE_HASH, NULL);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 3);   /* first call + hash-only + one resend */
+    ck_assert_int_eq(emu_describe_field(ex, "code_resends"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- retried faults: the block cannot have run ------------------------------ */
+
+static void retried_then_ok(const char *fault, long status)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    char faults[256];
+    snprintf(faults, sizeof faults, "[%s, %s]", fault, fault);
+    emu_faults(&E, faults);
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    ck_assert_int_eq(emu_stat(&E, "requests"), 3);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 1);
+    ck_assert_int_eq(emu_describe_field(ex, "retries_done"), 2);
+    cJSON *s = emu_stats(&E);
+    char key[8];
+    snprintf(key, sizeof key, "%ld", status);
+    ck_assert_int_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(s, "status"), key)->valueint, 2);
+    cJSON_Delete(s);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+
+START_TEST(retry_502) { retried_then_ok("{\"kind\": \"status\", \"status\": 502}", 502); }
+END_TEST
+START_TEST(retry_503) { retried_then_ok("{\"kind\": \"status\", \"status\": 503}", 503); }
+END_TEST
+START_TEST(retry_504) { retried_then_ok("{\"kind\": \"status\", \"status\": 504}", 504); }
+END_TEST
+
+START_TEST(retry_429_honours_retry_after)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"status\", \"status\": 429, \"retry_after\": 1}]");
+    double t0 = now_s();
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    double took = now_s() - t0;
+    ck_assert_msg(took >= 0.95 && took < 3.0, "took %.2fs, Retry-After was 1s", took);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 2);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(retry_after_too_long_fails_at_once)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"status\", \"status\": 429, \"retry_after\": 3600}]");
+    double took = run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "429");
+    ck_assert_msg(took < 2.0, "took %.2fs", took);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(retries_are_bounded)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\":\"status\",\"status\":503},{\"kind\":\"status\",\"status\":503},"
+                   "{\"kind\":\"status\",\"status\":503},{\"kind\":\"status\",\"status\":503},"
+                   "{\"kind\":\"status\",\"status\":503},{\"kind\":\"status\",\"status\":503}]");
+    double took = run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "503");
+    ck_assert_msg(took < 8.0, "took %.2fs", took);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 4);   /* 1 + BLOCKBOX_MODAL_RETRIES (3) */
+    ck_assert_int_eq(emu_stat(&E, "executions"), 0);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(connect_refused_is_retried_then_unavailable)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 5);
+    bb_config_set(cfg, "modal_endpoint_url", "https://127.0.0.1:1/", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    double took = run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "connect");
+    ck_assert_msg(took < 6.0, "took %.2fs", took);
+    ck_assert_int_eq(emu_describe_field(ex, "retries_done"), 3);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- not retried: the block may have run ---------------------------------- */
+
+static void not_retried(const char *faults, bb_error_kind kind, const char *needle, long executions)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, faults);
+    double took = run_fails(b, kind, needle);
+    ck_assert_msg(took < 5.0, "took %.2fs", took);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 1);
+    ck_assert_int_eq(emu_stat(&E, "executions"), executions);
+    ck_assert_int_eq(emu_describe_field(ex, "retries_done"), 0);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+
+START_TEST(status_500_not_retried)
+{
+    not_retried("[{\"kind\": \"status\", \"status\": 500}]", BB_ERR_BACKEND_UNAVAILABLE, "may have run", 1);
+}
+END_TEST
+START_TEST(drop_before_body_not_retried)
+{
+    not_retried("[{\"kind\": \"drop_before\"}]", BB_ERR_BACKEND_UNAVAILABLE, "not repeated", 0);
+}
+END_TEST
+START_TEST(drop_after_run_not_retried)
+{
+    not_retried("[{\"kind\": \"drop_after\"}]", BB_ERR_BACKEND_UNAVAILABLE, "not repeated", 1);
+}
+END_TEST
+START_TEST(truncated_body_is_invalid)
+{
+    not_retried("[{\"kind\": \"truncate\"}]", BB_ERR_INVALID_RESPONSE, "cut short", 1);
+}
+END_TEST
+START_TEST(non_json_body_is_invalid)
+{
+    not_retried("[{\"kind\": \"nonjson\"}]", BB_ERR_INVALID_RESPONSE, NULL, 0);
+}
+END_TEST
+START_TEST(status_401_is_authentication)
+{
+    not_retried("[{\"kind\": \"status\", \"status\": 401}]", BB_ERR_AUTHENTICATION_FAILED, "MODAL_TOKEN_ID", 0);
+}
+END_TEST
+START_TEST(status_403_is_authentication)
+{
+    not_retried("[{\"kind\": \"status\", \"status\": 403}]", BB_ERR_AUTHENTICATION_FAILED, "403", 0);
+}
+END_TEST
+START_TEST(status_404_says_not_deployed)
+{
+    not_retried("[{\"kind\": \"status\", \"status\": 404}]", BB_ERR_BACKEND_UNAVAILABLE,
+                "inference-workspace-ws1 is not deployed", 0);
+}
+END_TEST
+
+/* libcurl silently resends a request whose reused connection died before any answer
+ * byte; the driver must stop that for a POST that may have run the block. */
+START_TEST(drop_on_reused_connection_not_resent)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    emu_faults(&E, "[{\"kind\": \"drop_after\"}]");
+    run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "not repeated");
+    ck_assert_int_eq(emu_stat(&E, "requests"), 2);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 2);
+    /* and the next call works on a fresh connection */
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(wrong_token_is_authentication_failed)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 10);
+    bb_config_set(cfg, "modal_token_secret", "ws-SECRET-wrong-one", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    bb_result *r = bb_block_run(b, "{\"a\": 1, \"b\": 2}", NULL);
+    ck_assert_int_eq(bb_error_get_kind(bb_result_error(r)), BB_ERR_AUTHENTICATION_FAILED);
+    ck_assert(!strstr(bb_error_message(bb_result_error(r)), "ws-SECRET-wrong-one"));
+    ck_assert_int_eq(emu_stat(&E, "auth_failures"), 1);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 0);
+    bb_result_free(r);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(slow_answer_times_out)
+{
+    bb_executor *ex = executor(1);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"slow\", \"seconds\": 20}]");
+    double took = run_fails(b, BB_ERR_TIMEOUT, "did not answer");
+    /* timeout 1 s + margin min(5, 1 + 0.25) s */
+    ck_assert_msg(took >= 2.0 && took < 3.0, "took %.2fs", took);
+    ck_assert_int_eq(emu_stat(&E, "requests"), 1);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(response_over_the_cap_is_refused)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 10);
+    bb_config_set(cfg, "max_output_bytes", "1024", NULL);
+    bb_config_set(cfg, "max_stream_bytes", "1024", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"big\", \"bytes\": 8000000}]");
+    run_fails(b, BB_ERR_OUTPUT_LIMIT, "exceeds");
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- redirects -------------------------------------------------------------- */
+
+START_TEST(redirect_303_is_polled_with_auth)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"redirect\", \"hops\": 3}]");
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    ck_assert_int_eq(emu_stat(&E, "polls"), 3);
+    ck_assert_int_eq(emu_stat(&E, "poll_auth_seen"), 3);
+    ck_assert_int_eq(emu_stat(&E, "executions"), 1);
+    ck_assert_int_eq(emu_describe_field(ex, "redirects_followed"), 3);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(redirect_to_other_host_drops_auth)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"redirect\", \"hops\": 1, \"host\": \"localhost\"}]");
+    run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
+    ck_assert_int_eq(emu_stat(&E, "polls"), 1);
+    ck_assert_int_eq(emu_stat(&E, "poll_auth_seen"), 0);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- TLS and configuration ------------------------------------------------- */
+
+START_TEST(untrusted_certificate_is_refused)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 5);
+    bb_config_set(cfg, "ca_file", "", NULL);   /* the system store does not know the test CA */
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "BLOCKBOX_CA_FILE");
+    ck_assert_int_eq(emu_stat(&E, "requests"), 0);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+static bb_error *open_error(const char *key, const char *value)
+{
+    bb_config *cfg = emu_config(&E, 5);
+    bb_config_set(cfg, key, value, NULL);
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);
+    ck_assert_ptr_null(ex);
+    ck_assert_ptr_nonnull(err);
+    assert_no_secret(err);
+    return err;
+}
+
+START_TEST(configuration_errors_at_open)
+{
+    bb_error *e = open_error("modal_token_id", "");
+    ck_assert_int_eq(bb_error_get_kind(e), BB_ERR_CONFIGURATION);
+    ck_assert(strstr(bb_error_message(e), "MODAL_TOKEN_ID"));
+    ck_assert(strstr(bb_error_message(e), "MODAL_TOKEN_SECRET"));
+    bb_error_free(e);
+    e = open_error("modal_token_secret", "");
+    ck_assert(strstr(bb_error_message(e), "missing: MODAL_TOKEN_SECRET"));
+    bb_error_free(e);
+    /* header injection through a token */
+    e = open_error("modal_token_secret", "ws-x\r\nX-Evil: 1");
+    ck_assert_int_eq(bb_error_get_kind(e), BB_ERR_CONFIGURATION);
+    bb_error_free(e);
+    /* plain http to the network */
+    e = open_error("modal_endpoint_url", "http://example.com/run");
+    ck_assert(strstr(bb_error_message(e), "plain http"));
+    bb_error_free(e);
+    e = open_error("modal_endpoint_url", "ftp://127.0.0.1/");
+    bb_error_free(e);
+    /* credentials inside the URL are refused and not echoed */
+    e = open_error("modal_endpoint_url", "https://user:hunter2@example.com/");
+    ck_assert(!strstr(bb_error_message(e), "hunter2"));
+    bb_error_free(e);
+    e = open_error("ca_file", "/nonexistent/ca.pem");
+    bb_error_free(e);
+    e = open_error("workspace_id", "ws1/../../x");
+    bb_error_free(e);
+    /* without the override, MODAL_WORKSPACE_NAME goes into the host name */
+    bb_config *cfg = emu_config(&E, 5);
+    bb_config_set(cfg, "modal_endpoint_url", "", NULL);
+    bb_config_set(cfg, "modal_workspace_name", "evil.com/x", NULL);
+    bb_error *err = NULL;
+    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    ck_assert(strstr(bb_error_message(err), "MODAL_WORKSPACE_NAME"));
+    bb_error_free(err);
+    bb_config_free(cfg);
+}
+END_TEST
+
+START_TEST(plain_http_to_loopback_is_allowed)
+{
+    /* nothing listens on port 1: what matters is that the URL is accepted */
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 2);
+    bb_config_set(cfg, "modal_endpoint_url", "http://127.0.0.1:1/", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    run_fails(b, BB_ERR_BACKEND_UNAVAILABLE, "connect");
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* ---- concurrency ------------------------------------------------------------- */
+
+typedef struct worker_arg {
+    bb_executor *ex;
+    int index;
+    int ok;
+} worker_arg;
+
+static void *worker(void *p)
+{
+    worker_arg *w = p;
+    char code[128], inputs[64], want[64];
+    snprintf(code, sizeof code, "def run(self, a):\n    return {'v': a * %d}\n", w->index + 1);
+    bb_block_spec spec = {.run_code = code};
+    bb_block *b = bb_block_load(w->ex, &spec, NULL);
+    for (int i = 0; b && i < 5; i++) {
+        snprintf(inputs, sizeof inputs, "{\"a\": %d}", i);
+        snprintf(want, sizeof want, "{\"v\":%d}", i * (w->index + 1));
+        bb_result *r = bb_block_run(b, inputs, NULL);
+        if (bb_result_ok(r) && strcmp(bb_result_outputs(r), want) == 0)
+            w->ok++;
+        bb_result_free(r);
+    }
+    bb_block_free(b);
+    return NULL;
+}
+
+START_TEST(many_threads_share_the_driver)
+{
+    bb_executor *ex = executor(20);
+    enum { N = 8 };
+    pthread_t t[N];
+    worker_arg a[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (worker_arg){ex, i, 0};
+        pthread_create(&t[i], NULL, worker, &a[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(a[i].ok, 5);
+    }
+    long connections = emu_stat(&E, "connections");
+    ck_assert_msg(connections >= 1 && connections <= N, "%ld connections for %d threads", connections, N);
+    ck_assert_int_eq(emu_describe_field(ex, "connections_made"), connections);
+    bb_executor_free(ex);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("modal_driver");
+    TCase *tc = tcase_create("emulator");
+    tcase_add_unchecked_fixture(tc, start_emulator, stop_emulator);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, runs_a_block);
+    tcase_add_test(tc, block_error_comes_back);
+    tcase_add_test(tc, connections_are_reused_and_code_sent_once);
+    tcase_add_test(tc, large_bodies_are_gzipped_both_ways);
+    tcase_add_test(tc, per_block_workspace_and_anonymous);
+    tcase_add_test(tc, unknown_hash_resends_code_once);
+    tcase_add_test(tc, unknown_hash_twice_is_an_error_not_a_loop);
+    tcase_add_test(tc, retry_502);
+    tcase_add_test(tc, retry_503);
+    tcase_add_test(tc, retry_504);
+    tcase_add_test(tc, retry_429_honours_retry_after);
+    tcase_add_test(tc, retry_after_too_long_fails_at_once);
+    tcase_add_test(tc, retries_are_bounded);
+    tcase_add_test(tc, connect_refused_is_retried_then_unavailable);
+    tcase_add_test(tc, status_500_not_retried);
+    tcase_add_test(tc, drop_before_body_not_retried);
+    tcase_add_test(tc, drop_after_run_not_retried);
+    tcase_add_test(tc, truncated_body_is_invalid);
+    tcase_add_test(tc, non_json_body_is_invalid);
+    tcase_add_test(tc, status_401_is_authentication);
+    tcase_add_test(tc, status_403_is_authentication);
+    tcase_add_test(tc, status_404_says_not_deployed);
+    tcase_add_test(tc, drop_on_reused_connection_not_resent);
+    tcase_add_test(tc, wrong_token_is_authentication_failed);
+    tcase_add_test(tc, slow_answer_times_out);
+    tcase_add_test(tc, response_over_the_cap_is_refused);
+    tcase_add_test(tc, redirect_303_is_polled_with_auth);
+    tcase_add_test(tc, redirect_to_other_host_drops_auth);
+    tcase_add_test(tc, untrusted_certificate_is_refused);
+    tcase_add_test(tc, configuration_errors_at_open);
+    tcase_add_test(tc, plain_http_to_loopback_is_allowed);
+    tcase_add_test(tc, many_threads_share_the_driver);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
