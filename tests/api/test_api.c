@@ -662,6 +662,49 @@ START_TEST(eight_threads_share_one_executor)
 }
 END_TEST
 
+/* Executors made, used and freed on many threads at once: no shared state. */
+static void *executor_worker(void *p)
+{
+    int *failures = p;
+    for (int round = 0; round < 10; round++) {
+        bb_config *cfg = bb_config_new();
+        bb_error *err = NULL;
+        bb_config_set(cfg, "mode", "echo", &err);
+        bb_config_set(cfg, "driver_path", getenv("BB_TEST_ECHO_DRIVER"), &err);
+        bb_executor *ex = bb_executor_new(cfg, &err);
+        bb_config_free(cfg);
+        if (!ex) {
+            (*failures)++;
+            bb_error_free(err);
+            continue;
+        }
+        bb_block_spec spec = {.run_code = PLAIN_CODE};
+        bb_block *blk = bb_block_load(ex, &spec, &err);
+        bb_result *res = blk ? bb_block_run(blk, "{\"a\": 1}", NULL) : NULL;
+        if (!res || !bb_result_ok(res))
+            (*failures)++;
+        bb_error_free(err);
+        bb_result_free(res);
+        bb_block_free(blk);
+        bb_executor_free(ex);
+    }
+    return NULL;
+}
+
+START_TEST(executors_on_many_threads)
+{
+    (void)echo_path();
+    pthread_t threads[THREADS];
+    int failures[THREADS] = {0};
+    for (int t = 0; t < THREADS; t++)
+        ck_assert_int_eq(pthread_create(&threads[t], NULL, executor_worker, &failures[t]), 0);
+    for (int t = 0; t < THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        ck_assert_int_eq(failures[t], 0);
+    }
+}
+END_TEST
+
 static Suite *api_suite(void)
 {
     Suite *s = suite_create("api");
@@ -701,6 +744,7 @@ static Suite *api_suite(void)
     tcase_add_test(life, every_object_is_freed_once_and_null_is_fine);
     tcase_add_test(life, many_runs_and_blocks);
     tcase_add_test(life, eight_threads_share_one_executor);
+    tcase_add_test(life, executors_on_many_threads);
     suite_add_tcase(s, life);
     return s;
 }
