@@ -1,0 +1,592 @@
+/* cgroup.c: per-worker control groups: detection of v2/v1 from /proc/self/cgroup and
+ * /proc/self/mountinfo, limits, attach, OOM evidence, kill-all and removal. */
+#include "cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jailutil.h"
+
+static const struct {
+    unsigned bit;
+    const char *name;
+} ctrl_names[] = {{BB_CG_MEMORY, "memory"}, {BB_CG_PIDS, "pids"}, {BB_CG_CPU, "cpu"}};
+#define N_CTRL 3
+
+static void append(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *dst, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(dst);
+    if (used + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Is `word` one of the comma-separated items of `list`? */
+static int list_has(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == wl && strncmp(p, word, wl) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* Is `word` one of the space-separated items of `list` (cgroup.controllers)? */
+static int words_have(const char *list, const char *word)
+{
+    size_t wl = strlen(word);
+    for (const char *p = list; *p;) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        const char *s = p;
+        while (*p && *p != ' ' && *p != '\n')
+            p++;
+        if ((size_t)(p - s) == wl && strncmp(s, word, wl) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* mountinfo escapes spaces and friends as \ooo. */
+static void unescape(char *s)
+{
+    char *w = s;
+    for (char *r = s; *r;) {
+        if (r[0] == '\\' && r[1] >= '0' && r[1] <= '7' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' &&
+            r[3] <= '7') {
+            *w++ = (char)(((r[1] - '0') << 6) | ((r[2] - '0') << 3) | (r[3] - '0'));
+            r += 4;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+}
+
+typedef struct mount_entry {
+    char root[BB_CG_PATH];
+    char point[BB_CG_PATH];
+    char fstype[32];
+    char super[256];
+} mount_entry;
+
+/* Finds the cgroup mount: v2 when ctrl is NULL, else the v1 mount carrying ctrl.
+ * Returns 0 when found. */
+static int find_mount(const char *mountinfo, const char *ctrl, mount_entry *out)
+{
+    const char *line = mountinfo;
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        size_t len = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[2048];
+        if (len < sizeof buf) {
+            memcpy(buf, line, len);
+            buf[len] = '\0';
+            char *sep = strstr(buf, " - ");
+            if (sep) {
+                *sep = '\0';
+                char fstype[32], source[256], super[256];
+                char root[BB_CG_PATH], point[BB_CG_PATH];
+                super[0] = '\0';
+                if (sscanf(sep + 3, "%31s %255s %255s", fstype, source, super) >= 2 &&
+                    sscanf(buf, "%*s %*s %*s %511s %511s", root, point) == 2) {
+                    int match = ctrl ? (strcmp(fstype, "cgroup") == 0 && list_has(super, ctrl))
+                                     : strcmp(fstype, "cgroup2") == 0;
+                    if (match) {
+                        unescape(root);
+                        unescape(point);
+                        snprintf(out->root, sizeof out->root, "%s", root);
+                        snprintf(out->point, sizeof out->point, "%s", point);
+                        snprintf(out->fstype, sizeof out->fstype, "%s", fstype);
+                        snprintf(out->super, sizeof out->super, "%s", super);
+                        return 0;
+                    }
+                }
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return -1;
+}
+
+/* The path of this process in the hierarchy with ctrl ("" selects the v2 line "0::"). */
+static int own_path(const char *proc_cgroup, const char *ctrl, char *out, size_t len)
+{
+    const char *line = proc_cgroup;
+    while (line && *line) {
+        const char *nl = strchr(line, '\n');
+        size_t l = nl ? (size_t)(nl - line) : strlen(line);
+        char buf[1024];
+        if (l < sizeof buf) {
+            memcpy(buf, line, l);
+            buf[l] = '\0';
+            char *c1 = strchr(buf, ':');
+            char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+            if (c2) {
+                *c1 = '\0';
+                *c2 = '\0';
+                const char *ctrls = c1 + 1;
+                int match = ctrl[0] ? list_has(ctrls, ctrl) : (strcmp(buf, "0") == 0 && ctrls[0] == '\0');
+                if (match) {
+                    snprintf(out, len, "%s", c2 + 1);
+                    return 0;
+                }
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return -1;
+}
+
+/* mount point + (path relative to the mount's root), or -1 if the path lies outside
+ * what is mounted. */
+static int join_dir(const mount_entry *m, const char *path, char *out, size_t len)
+{
+    size_t rl = strlen(m->root);
+    const char *rel = path;
+    if (strcmp(m->root, "/") != 0) {
+        if (strncmp(path, m->root, rl) != 0 || (path[rl] != '\0' && path[rl] != '/'))
+            return -1;
+        rel = path + rl;
+    }
+    if (strstr(rel, "/..") || strstr(rel, "(deleted)"))
+        return -1;
+    int n = snprintf(out, len, "%s%s", m->point, strcmp(rel, "/") == 0 ? "" : rel);
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+/* A real write test: make and remove a child group. */
+static int probe_mkdir(const char *dir)
+{
+    char probe[BB_CG_PATH + 64];
+    snprintf(probe, sizeof probe, "%s/blockbox-probe-%d", dir, (int)getpid());
+    if (mkdir(probe, 0755) < 0)
+        return -1;
+    rmdir(probe);
+    return 0;
+}
+
+static char *slurp(const char *path, size_t max)
+{
+    char *buf = malloc(max);
+    if (!buf)
+        return NULL;
+    if (bb_jail_read_file(path, buf, max) < 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
+static int exists(const char *dir, const char *file)
+{
+    char p[BB_CG_PATH + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return access(p, F_OK) == 0;
+}
+
+static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgroup, int try_write)
+{
+    mount_entry m;
+    char path[BB_CG_PATH], own[BB_CG_PATH];
+    if (find_mount(mountinfo, NULL, &m) < 0 || own_path(proc_cgroup, "", path, sizeof path) < 0)
+        return;
+    if (join_dir(&m, path, own, sizeof own) < 0) {
+        append(cg->detail, sizeof cg->detail, "v2: own group %s not under the mount; ", path);
+        return;
+    }
+    char ctl[512], sub[512];
+    char p[BB_CG_PATH + 64];
+    snprintf(p, sizeof p, "%s/cgroup.controllers", own);
+    if (bb_jail_read_file(p, ctl, sizeof ctl) < 0)
+        return;
+    snprintf(p, sizeof p, "%s/cgroup.subtree_control", own);
+    if (bb_jail_read_file(p, sub, sizeof sub) < 0)
+        sub[0] = '\0';
+    unsigned avail = 0, delegated = 0;
+    for (int i = 0; i < N_CTRL; i++) {
+        if (!words_have(ctl, ctrl_names[i].name))
+            continue;
+        avail |= ctrl_names[i].bit;
+        if (words_have(sub, ctrl_names[i].name)) {
+            delegated |= ctrl_names[i].bit;
+        } else if (try_write) {
+            char plus[32];
+            snprintf(plus, sizeof plus, "+%s", ctrl_names[i].name);
+            if (bb_jail_write_file(p, plus) == 0)
+                delegated |= ctrl_names[i].bit;
+        }
+    }
+    append(cg->detail, sizeof cg->detail, "v2 at %s:%s%s%s (enabled for children:%s%s%s); ", own,
+           avail & BB_CG_MEMORY ? " memory" : "", avail & BB_CG_PIDS ? " pids" : "",
+           avail & BB_CG_CPU ? " cpu" : "", delegated & BB_CG_MEMORY ? " memory" : "",
+           delegated & BB_CG_PIDS ? " pids" : "", delegated & BB_CG_CPU ? " cpu" : "");
+    if (!(delegated & BB_CG_MEMORY))
+        return;
+    if (try_write ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
+        append(cg->detail, sizeof cg->detail, "v2 group not writable (%s); ", bb_jail_strerror(errno));
+        return;
+    }
+    cg->version = 2;
+    cg->found = avail;
+    cg->usable = delegated;
+    cg->nhier = 1;
+    cg->hier[0].ctrls = delegated;
+    snprintf(cg->hier[0].own, sizeof cg->hier[0].own, "%s", own);
+    cg->have_swap_max = 1; /* checked per worker group: the file exists only there */
+    cg->have_kill = exists(own, "cgroup.kill");
+}
+
+static void detect_v1(bb_cgroup *cg, const char *mountinfo, const char *proc_cgroup, int try_write)
+{
+    for (int i = 0; i < N_CTRL; i++) {
+        mount_entry m;
+        char path[BB_CG_PATH], own[BB_CG_PATH];
+        const char *name = ctrl_names[i].name;
+        if (find_mount(mountinfo, name, &m) < 0 || own_path(proc_cgroup, name, path, sizeof path) < 0)
+            continue;
+        cg->found |= ctrl_names[i].bit;
+        if (join_dir(&m, path, own, sizeof own) < 0) {
+            append(cg->detail, sizeof cg->detail, "v1 %s: group %s not under its mount; ", name, path);
+            continue;
+        }
+        if (try_write ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
+            append(cg->detail, sizeof cg->detail, "v1 %s at %s not writable (%s); ", name, own,
+                   bb_jail_strerror(errno));
+            continue;
+        }
+        append(cg->detail, sizeof cg->detail, "v1 %s at %s; ", name, own);
+        cg->usable |= ctrl_names[i].bit;
+        int h;
+        for (h = 0; h < cg->nhier; h++)
+            if (strcmp(cg->hier[h].own, own) == 0)
+                break;
+        if (h == cg->nhier) {
+            if (cg->nhier == BB_CG_MAX_HIER)
+                continue;
+            cg->nhier++;
+            snprintf(cg->hier[h].own, sizeof cg->hier[h].own, "%s", own);
+        }
+        cg->hier[h].ctrls |= ctrl_names[i].bit;
+        if (ctrl_names[i].bit == BB_CG_MEMORY)
+            cg->have_memsw = exists(own, "memory.memsw.limit_in_bytes");
+    }
+    if (cg->usable & BB_CG_MEMORY)
+        cg->version = 1;
+}
+
+void bb_cgroup_detect(bb_cgroup *cg, int try_write)
+{
+    memset(cg, 0, sizeof *cg);
+    char *proc_cgroup = slurp("/proc/self/cgroup", 8192);
+    char *mountinfo = slurp("/proc/self/mountinfo", 1 << 20);
+    if (!proc_cgroup || !mountinfo) {
+        snprintf(cg->detail, sizeof cg->detail, "cannot read /proc/self/cgroup or /proc/self/mountinfo");
+        free(proc_cgroup);
+        free(mountinfo);
+        return;
+    }
+    detect_v2(cg, mountinfo, proc_cgroup, try_write);
+    if (cg->version != 2) {
+        bb_cgroup v1;
+        memset(&v1, 0, sizeof v1);
+        snprintf(v1.detail, sizeof v1.detail, "%s", cg->detail);
+        detect_v1(&v1, mountinfo, proc_cgroup, try_write);
+        if (v1.version == 1) {
+            *cg = v1;
+        } else {
+            memcpy(cg->detail, v1.detail, sizeof cg->detail);
+            cg->found |= v1.found;
+        }
+    }
+    if (cg->version == 0)
+        append(cg->detail, sizeof cg->detail, "no usable memory controller: rlimits only");
+    free(proc_cgroup);
+    free(mountinfo);
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+static int group_dir(const bb_cgroup_hier *h, pid_t pid, char *out, size_t len)
+{
+    int n = snprintf(out, len, "%s/worker-%d", h->parent, (int)pid);
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+static int write_knob(const char *dir, const char *file, const char *value)
+{
+    char p[BB_CG_PATH + 64];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return bb_jail_write_file(p, value);
+}
+
+static long read_field(const char *dir, const char *file, const char *key)
+{
+    char p[BB_CG_PATH + 64], buf[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    if (bb_jail_read_file(p, buf, sizeof buf) < 0)
+        return -1;
+    if (!key)
+        return strtol(buf, NULL, 10);
+    size_t kl = strlen(key);
+    for (char *line = buf; line && *line;) {
+        if (strncmp(line, key, kl) == 0 && line[kl] == ' ')
+            return strtol(line + kl + 1, NULL, 10);
+        char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return -1;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Kills every process in dir until cgroup.procs is empty, then removes dir. */
+static int kill_and_remove(const char *dir, int have_kill)
+{
+    if (have_kill)
+        write_knob(dir, "cgroup.kill", "1");
+    for (int attempt = 0; attempt < 400; attempt++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY)
+            return -1;
+        char p[BB_CG_PATH + 64], buf[4096];
+        snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+        if (bb_jail_read_file(p, buf, sizeof buf) > 0) {
+            for (char *s = buf; *s;) {
+                char *end;
+                long pid = strtol(s, &end, 10);
+                if (end == s)
+                    break;
+                if (pid > 1)
+                    kill((pid_t)pid, SIGKILL);
+                s = end;
+                while (*s == '\n')
+                    s++;
+            }
+        }
+        sleep_ms(attempt < 20 ? 1 : 5);
+    }
+    return -1;
+}
+
+/* Removes stale blockbox-<pid> groups of zygotes that no longer exist. */
+static void sweep_stale(const char *own, pid_t self)
+{
+    DIR *d = opendir(own);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid;
+        char tail;
+        if (sscanf(e->d_name, "blockbox-%ld%c", &pid, &tail) != 1 || pid <= 0 || pid == self)
+            continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        char stale[BB_CG_PATH + 300];
+        snprintf(stale, sizeof stale, "%s/%s", own, e->d_name);
+        DIR *sd = opendir(stale);
+        if (sd) {
+            struct dirent *w;
+            while ((w = readdir(sd))) {
+                if (strncmp(w->d_name, "worker-", 7) != 0)
+                    continue;
+                char wd[BB_CG_PATH + 600];
+                snprintf(wd, sizeof wd, "%s/%s", stale, w->d_name);
+                kill_and_remove(wd, 0);
+            }
+            closedir(sd);
+        }
+        rmdir(stale);
+    }
+    closedir(d);
+}
+
+int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen)
+{
+    for (int h = 0; h < cg->nhier; h++) {
+        bb_cgroup_hier *H = &cg->hier[h];
+        sweep_stale(H->own, zygote);
+        char parent[BB_CG_PATH];
+        int n = snprintf(parent, sizeof parent, "%s/blockbox-%d", H->own, (int)zygote);
+        if (n < 0 || (size_t)n >= sizeof parent)
+            return bb_jail_fail(err, errlen, "cgroup path too long under %s", H->own);
+        memcpy(H->parent, parent, sizeof parent);
+        if (mkdir(H->parent, 0755) < 0 && errno != EEXIST)
+            return bb_jail_fail(err, errlen, "cannot create cgroup %s: %s", H->parent,
+                                bb_jail_strerror(errno));
+        H->parent_made = 1;
+        if (cg->version == 2) {
+            for (int i = 0; i < N_CTRL; i++) {
+                if (!(H->ctrls & ctrl_names[i].bit))
+                    continue;
+                char plus[32];
+                snprintf(plus, sizeof plus, "+%s", ctrl_names[i].name);
+                if (write_knob(H->parent, "cgroup.subtree_control", plus) < 0)
+                    return bb_jail_fail(err, errlen, "cannot enable %s in %s/cgroup.subtree_control: %s",
+                                        ctrl_names[i].name, H->parent, bb_jail_strerror(errno));
+            }
+        }
+    }
+    return 0;
+}
+
+static int set_limits(const bb_cgroup *cg, const bb_cgroup_hier *H, const char *dir,
+                      const bb_cgroup_limits *lim, char *err, size_t errlen)
+{
+    char v[64];
+    if (H->ctrls & BB_CG_MEMORY) {
+        snprintf(v, sizeof v, "%ld", lim->memory_bytes);
+        if (cg->version == 2) {
+            if (write_knob(dir, "memory.max", v) < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.max: %s", dir, bb_jail_strerror(errno));
+            if (exists(dir, "memory.swap.max") && write_knob(dir, "memory.swap.max", "0") < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.swap.max: %s", dir,
+                                    bb_jail_strerror(errno));
+            if (write_knob(dir, "memory.oom.group", "1") < 0 && errno != ENOENT)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.oom.group: %s", dir,
+                                    bb_jail_strerror(errno));
+        } else {
+            if (write_knob(dir, "memory.limit_in_bytes", v) < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.limit_in_bytes: %s", dir,
+                                    bb_jail_strerror(errno));
+            if (cg->have_memsw && write_knob(dir, "memory.memsw.limit_in_bytes", v) < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.memsw.limit_in_bytes: %s", dir,
+                                    bb_jail_strerror(errno));
+            if (write_knob(dir, "memory.swappiness", "0") < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/memory.swappiness: %s", dir,
+                                    bb_jail_strerror(errno));
+        }
+    }
+    if (H->ctrls & BB_CG_PIDS) {
+        snprintf(v, sizeof v, "%ld", lim->pids_max);
+        if (write_knob(dir, "pids.max", v) < 0)
+            return bb_jail_fail(err, errlen, "cgroup %s/pids.max: %s", dir, bb_jail_strerror(errno));
+    }
+    if ((H->ctrls & BB_CG_CPU) && lim->cpu_one_core) {
+        /* Optional: one core's worth per worker. A failure here is not a hole in the
+         * sandbox (RLIMIT_CPU and the wall-clock timeout still hold), but we report it. */
+        if (cg->version == 2) {
+            if (write_knob(dir, "cpu.max", "100000 100000") < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/cpu.max: %s", dir, bb_jail_strerror(errno));
+        } else {
+            long period = read_field(dir, "cpu.cfs_period_us", NULL);
+            snprintf(v, sizeof v, "%ld", period > 0 ? period : 100000L);
+            if (write_knob(dir, "cpu.cfs_quota_us", v) < 0)
+                return bb_jail_fail(err, errlen, "cgroup %s/cpu.cfs_quota_us: %s", dir,
+                                    bb_jail_strerror(errno));
+        }
+    }
+    return 0;
+}
+
+int bb_cgroup_worker_add(const bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
+                         size_t errlen)
+{
+    int made = 0;
+    for (int h = 0; h < cg->nhier; h++) {
+        const bb_cgroup_hier *H = &cg->hier[h];
+        char dir[BB_CG_PATH + 64];
+        if (!H->parent_made || group_dir(H, pid, dir, sizeof dir) < 0) {
+            bb_jail_fail(err, errlen, "cgroup parent missing or path too long (%s)", H->own);
+            goto undo;
+        }
+        if (mkdir(dir, 0755) < 0) {
+            /* A leftover of an earlier worker with the same pid: clear it and retry. */
+            if (errno != EEXIST || kill_and_remove(dir, cg->have_kill) < 0 || mkdir(dir, 0755) < 0) {
+                bb_jail_fail(err, errlen, "cannot create cgroup %s: %s", dir, bb_jail_strerror(errno));
+                goto undo;
+            }
+        }
+        made = h + 1;
+        if (set_limits(cg, H, dir, lim, err, errlen) < 0)
+            goto undo;
+        char v[32];
+        snprintf(v, sizeof v, "%d", (int)pid);
+        if (write_knob(dir, "cgroup.procs", v) < 0) {
+            bb_jail_fail(err, errlen, "cannot move worker %d into %s: %s", (int)pid, dir,
+                         bb_jail_strerror(errno));
+            goto undo;
+        }
+    }
+    return 0;
+undo:
+    for (int h = 0; h < made; h++) {
+        char dir[BB_CG_PATH + 64];
+        if (group_dir(&cg->hier[h], pid, dir, sizeof dir) == 0)
+            kill_and_remove(dir, cg->have_kill);
+    }
+    return -1;
+}
+
+int bb_cgroup_worker_remove(const bb_cgroup *cg, pid_t pid, int *oom)
+{
+    int rc = 0, ooms = 0;
+    for (int h = 0; h < cg->nhier; h++) {
+        const bb_cgroup_hier *H = &cg->hier[h];
+        char dir[BB_CG_PATH + 64];
+        if (!H->parent_made || group_dir(H, pid, dir, sizeof dir) < 0)
+            continue;
+        if (H->ctrls & BB_CG_MEMORY) {
+            long kills;
+            if (cg->version == 2) {
+                kills = read_field(dir, "memory.events", "oom_kill");
+            } else {
+                kills = read_field(dir, "memory.oom_control", "oom_kill");
+                if (kills < 0) /* kernels before 4.13 have no counter: limit hits stand in */
+                    kills = read_field(dir, "memory.failcnt", NULL);
+            }
+            if (kills > 0)
+                ooms = 1;
+        }
+        if (kill_and_remove(dir, cg->have_kill) < 0)
+            rc = -1;
+    }
+    if (oom)
+        *oom = ooms;
+    return rc;
+}
+
+void bb_cgroup_teardown(bb_cgroup *cg)
+{
+    for (int h = 0; h < cg->nhier; h++) {
+        bb_cgroup_hier *H = &cg->hier[h];
+        if (!H->parent_made)
+            continue;
+        DIR *d = opendir(H->parent);
+        if (d) {
+            struct dirent *w;
+            while ((w = readdir(d))) {
+                if (strncmp(w->d_name, "worker-", 7) != 0)
+                    continue;
+                char wd[BB_CG_PATH + 300];
+                snprintf(wd, sizeof wd, "%s/%s", H->parent, w->d_name);
+                kill_and_remove(wd, cg->have_kill);
+            }
+            closedir(d);
+        }
+        if (rmdir(H->parent) == 0 || errno == ENOENT)
+            H->parent_made = 0;
+    }
+}

@@ -1,0 +1,256 @@
+/* doctor.c: `blockbox doctor`: one screen (or one JSON object) saying which sandbox
+ * layers this host gives, which the configuration requires, and whether local mode runs. */
+#include "doctor.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "error.h"
+#include "jail.h"
+#include "layers_info.h"
+#include "probe.h"
+
+typedef struct layer_row {
+    unsigned bit;
+    int available;
+    int required;
+    char detail[600];
+} layer_row;
+
+static const unsigned layer_order[] = {BB_LAYER_SECCOMP, BB_LAYER_USERNS, BB_LAYER_PIDNS, BB_LAYER_NETNS,
+                                       BB_LAYER_MNTNS,   BB_LAYER_IPCNS,  BB_LAYER_UTSNS, BB_LAYER_CGROUP,
+                                       BB_LAYER_UID,     BB_LAYER_CAPS,   BB_LAYER_RLIMITS};
+#define N_ROWS (sizeof layer_order / sizeof layer_order[0])
+
+static void ns_row(const bb_probe *p, int kind, layer_row *r, const char *what)
+{
+    r->available = p->ns_ok[kind];
+    if (r->available)
+        snprintf(r->detail, sizeof r->detail, "%s%s", what,
+                 kind != BB_NS_USER && p->ns_with_userns ? " (inside a user namespace)" : "");
+    else
+        snprintf(r->detail, sizeof r->detail, "clone(CLONE_NEW%s%s) failed: %s",
+                 kind == BB_NS_MNT ? "NS" : kind == BB_NS_USER ? "USER" : kind == BB_NS_PID ? "PID"
+                 : kind == BB_NS_NET ? "NET" : kind == BB_NS_IPC ? "IPC" : "UTS",
+                 kind != BB_NS_USER && p->ns_with_userns ? "|CLONE_NEWUSER" : "", strerrordesc_np(p->ns_errno[kind]) ?
+                 strerrordesc_np(p->ns_errno[kind]) : "?");
+}
+
+static void fill_rows(const bb_probe *p, layer_row rows[N_ROWS])
+{
+    for (size_t i = 0; i < N_ROWS; i++) {
+        layer_row *r = &rows[i];
+        r->bit = layer_order[i];
+        switch (r->bit) {
+        case BB_LAYER_SECCOMP:
+            r->available = p->seccomp;
+            snprintf(r->detail, sizeof r->detail, "%s", p->seccomp_detail);
+            break;
+        case BB_LAYER_USERNS: {
+            ns_row(p, BB_NS_USER, r, p->privileged ? "per worker; uid 0 inside maps to a unique unprivileged uid"
+                                                    : "per worker, nested in the zygote's own");
+            char extra[160] = "";
+            if (p->max_user_namespaces >= 0)
+                snprintf(extra, sizeof extra, "; max_user_namespaces=%ld", p->max_user_namespaces);
+            if (p->unprivileged_userns_clone >= 0)
+                snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "; unprivileged_userns_clone=%d",
+                         p->unprivileged_userns_clone);
+            if (p->apparmor_restrict_userns >= 0)
+                snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+                         "; apparmor_restrict_unprivileged_userns=%d", p->apparmor_restrict_userns);
+            size_t used = strlen(r->detail);
+            snprintf(r->detail + used, sizeof r->detail - used, "%s", extra);
+            break;
+        }
+        case BB_LAYER_PIDNS:
+            ns_row(p, BB_NS_PID, r, "per worker: the worker is pid 1 and sees only itself");
+            break;
+        case BB_LAYER_NETNS:
+            ns_row(p, BB_NS_NET, r, "one empty namespace made by the zygote, shared by its workers");
+            break;
+        case BB_LAYER_MNTNS:
+            ns_row(p, BB_NS_MNT, r, "per worker: tmpfs root, read-only /usr, no /proc /sys /home /tmp of the host");
+            break;
+        case BB_LAYER_IPCNS:
+            ns_row(p, BB_NS_IPC, r, "per worker");
+            break;
+        case BB_LAYER_UTSNS:
+            ns_row(p, BB_NS_UTS, r, "per worker: hostname blockbox");
+            break;
+        case BB_LAYER_CGROUP:
+            r->available = p->cgroup.version > 0;
+            snprintf(r->detail, sizeof r->detail, "%s", p->cgroup.detail);
+            break;
+        case BB_LAYER_UID:
+            r->available = p->privileged || !p->root;
+            if (p->privileged)
+                snprintf(r->detail, sizeof r->detail, "a unique uid >= %u per worker", BB_LAYERS_UID_FLOOR);
+            else if (!p->root)
+                snprintf(r->detail, sizeof r->detail, "the invoking unprivileged user (uid %lu), shared by workers",
+                         (unsigned long)geteuid());
+            else
+                snprintf(r->detail, sizeof r->detail, "root without CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN");
+            break;
+        case BB_LAYER_CAPS:
+            r->available = 1;
+            snprintf(r->detail, sizeof r->detail, "all dropped, bounding set empty, no_new_privs, not dumpable");
+            break;
+        case BB_LAYER_RLIMITS:
+            r->available = 1;
+            snprintf(r->detail, sizeof r->detail, "cpu, nproc, nofile, fsize, core=0%s",
+                     p->cgroup.version > 0 ? "" : ", address space (no memory cgroup)");
+            break;
+        }
+    }
+}
+
+static const char *ctrl_list(unsigned bits, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s%s%s", bits & BB_CG_MEMORY ? "memory " : "", bits & BB_CG_PIDS ? "pids " : "",
+             bits & BB_CG_CPU ? "cpu " : "");
+    size_t l = strlen(buf);
+    if (l)
+        buf[l - 1] = '\0';
+    return buf;
+}
+
+static cJSON *ctrl_array(unsigned bits)
+{
+    cJSON *a = cJSON_CreateArray();
+    if (bits & BB_CG_MEMORY)
+        cJSON_AddItemToArray(a, cJSON_CreateString("memory"));
+    if (bits & BB_CG_PIDS)
+        cJSON_AddItemToArray(a, cJSON_CreateString("pids"));
+    if (bits & BB_CG_CPU)
+        cJSON_AddItemToArray(a, cJSON_CreateString("cpu"));
+    return a;
+}
+
+int bb_doctor(const bb_config *cfg, int json, FILE *out)
+{
+    bb_probe p;
+    bb_probe_host(&p, 1);
+    layer_row rows[N_ROWS];
+    memset(rows, 0, sizeof rows);
+    fill_rows(&p, rows);
+
+    char problems[1024] = "";
+#define PROBLEM(...)                                                                       \
+    do {                                                                                   \
+        size_t used_ = strlen(problems);                                                   \
+        snprintf(problems + used_, sizeof problems - used_, __VA_ARGS__);                  \
+    } while (0)
+
+    unsigned required = BB_LAYER_SECCOMP; /* local mode never runs without its filter */
+    bb_error *err = NULL;
+    unsigned configured = 0;
+    if (cfg && bb_layers_parse(cfg->require, &configured, &err) < 0) {
+        PROBLEM("BLOCKBOX_REQUIRE: %s\n", bb_error_message(err));
+        bb_error_free(err);
+    }
+    required |= configured;
+    unsigned available = 0;
+    for (size_t i = 0; i < N_ROWS; i++) {
+        rows[i].required = (required & rows[i].bit) != 0;
+        if (rows[i].available)
+            available |= rows[i].bit;
+        else if (rows[i].required)
+            PROBLEM("required layer %s is not available: %s\n", bb_layer_name(rows[i].bit), rows[i].detail);
+    }
+    if (!p.python || !p.numpy || !p.cv2 || !p.libpython)
+        PROBLEM("python: %s\n", p.python_detail);
+    if (cfg && !cfg->allow_execution)
+        PROBLEM("ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS is False: local execution is refused\n");
+    const char *worker = cfg ? cfg->worker_path : NULL;
+    if (worker && access(worker, X_OK) < 0)
+        PROBLEM("worker %s is not executable\n", worker);
+    const char *policy = cfg ? cfg->policy_file : NULL;
+    if (policy && access(policy, R_OK) < 0)
+        PROBLEM("policy file %s is not readable\n", policy);
+    int ready = problems[0] == '\0';
+
+    struct utsname u;
+    if (uname(&u) < 0)
+        strcpy(u.release, "?");
+    char ctl_buf[64];
+    if (json) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON *host = cJSON_AddObjectToObject(root, "host");
+        cJSON_AddStringToObject(host, "kernel", u.release);
+        cJSON_AddBoolToObject(host, "root", p.root);
+        cJSON_AddBoolToObject(host, "privileged", p.privileged);
+        cJSON_AddNumberToObject(host, "uid", (double)geteuid());
+        cJSON *layers = cJSON_AddObjectToObject(root, "layers");
+        for (size_t i = 0; i < N_ROWS; i++) {
+            cJSON *l = cJSON_AddObjectToObject(layers, bb_layer_name(rows[i].bit));
+            cJSON_AddBoolToObject(l, "available", rows[i].available);
+            cJSON_AddBoolToObject(l, "required", rows[i].required);
+            cJSON_AddBoolToObject(l, "active", rows[i].available); /* the default: strongest available */
+            cJSON_AddStringToObject(l, "detail", rows[i].detail);
+        }
+        cJSON *cg = cJSON_AddObjectToObject(root, "cgroup");
+        cJSON_AddNumberToObject(cg, "version", p.cgroup.version);
+        cJSON_AddItemToObject(cg, "controllers", ctrl_array(p.cgroup.usable));
+        cJSON_AddItemToObject(cg, "found", ctrl_array(p.cgroup.found));
+        cJSON_AddStringToObject(cg, "detail", p.cgroup.detail);
+        cJSON *ns = cJSON_AddObjectToObject(root, "namespaces");
+        for (int k = 0; k < BB_NS_COUNT; k++)
+            cJSON_AddBoolToObject(ns, bb_probe_ns_name(k), p.ns_ok[k]);
+        cJSON *py = cJSON_AddObjectToObject(root, "python");
+        cJSON_AddStringToObject(py, "interpreter", "/usr/bin/python3");
+        cJSON_AddStringToObject(py, "version", p.python_version);
+        cJSON_AddBoolToObject(py, "present", p.python);
+        cJSON_AddBoolToObject(py, "libpython", p.libpython);
+        cJSON_AddBoolToObject(py, "numpy", p.numpy);
+        cJSON_AddStringToObject(py, "numpy_version", p.numpy_version);
+        cJSON_AddBoolToObject(py, "cv2", p.cv2);
+        cJSON *warn = cJSON_AddArrayToObject(root, "warnings");
+        for (size_t i = 0; i < N_ROWS; i++)
+            if (!rows[i].available) {
+                char line[700];
+                snprintf(line, sizeof line, "%s: %s", bb_layer_name(rows[i].bit), rows[i].detail);
+                cJSON_AddItemToArray(warn, cJSON_CreateString(line));
+            }
+        cJSON *prob = cJSON_AddArrayToObject(root, "problems");
+        for (char *s = problems; *s;) {
+            char *nl = strchr(s, '\n');
+            if (nl)
+                *nl = '\0';
+            cJSON_AddItemToArray(prob, cJSON_CreateString(s));
+            s = nl ? nl + 1 : s + strlen(s);
+        }
+        cJSON_AddBoolToObject(root, "local_mode_ready", ready);
+        char *text = cJSON_Print(root);
+        if (text) {
+            fprintf(out, "%s\n", text);
+            free(text);
+        }
+        cJSON_Delete(root);
+        return ready ? 0 : 4;
+    }
+
+    fprintf(out, "blockbox doctor: the local sandbox on this host (Linux %s, uid %lu%s)\n\n", u.release,
+             (unsigned long)geteuid(), p.privileged ? ", privileged" : "");
+    fprintf(out, "  %-8s %-9s %-8s %s\n", "layer", "available", "required", "detail");
+    for (size_t i = 0; i < N_ROWS; i++)
+        fprintf(out, "  %-8s %-9s %-8s %s\n", bb_layer_name(rows[i].bit), rows[i].available ? "yes" : "NO",
+                rows[i].required ? "yes" : "-", rows[i].detail);
+    fprintf(out, "\n  cgroup   v%d; usable controllers: %s\n", p.cgroup.version,
+            p.cgroup.usable ? ctrl_list(p.cgroup.usable, ctl_buf, sizeof ctl_buf) : "none");
+    fprintf(out, "  python   %s\n\n", p.python_detail);
+    for (size_t i = 0; i < N_ROWS; i++)
+        if (!rows[i].available)
+            fprintf(out, "WARNING: layer %s is not available here: %s\n", bb_layer_name(rows[i].bit),
+                    rows[i].detail);
+    if (ready) {
+        fprintf(out, "local mode: READY (every available layer is used; require more with BLOCKBOX_REQUIRE)\n");
+    } else {
+        fprintf(out, "%slocal mode: NOT READY\n", problems);
+    }
+    return ready ? 0 : 4;
+#undef PROBLEM
+}

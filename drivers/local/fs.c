@@ -1,0 +1,243 @@
+/* fs.c: the worker's private filesystem: a fresh size- and inode-capped tmpfs as the
+ * new root holding read-only binds of what CPython, numpy and cv2 need (see fs.h). */
+#include "fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "jailutil.h"
+
+#ifndef ST_VALID
+#define ST_VALID 0x0020 /* statfs f_flags are valid (Linux 2.6.36+) */
+#endif
+
+/* Runs in a child after fork: no heap, only stack buffers and system calls. */
+
+/* The mount flags the kernel will not let a less privileged namespace clear
+ * (ro, nosuid, nodev, noexec, atime): a bind remount must repeat them. */
+static unsigned long locked_flags(const char *path)
+{
+    struct statfs sf;
+    if (statfs(path, &sf) < 0 || !(sf.f_flags & ST_VALID))
+        return 0;
+    unsigned long fl = 0;
+    if (sf.f_flags & ST_RDONLY)
+        fl |= MS_RDONLY;
+    if (sf.f_flags & ST_NOSUID)
+        fl |= MS_NOSUID;
+    if (sf.f_flags & ST_NODEV)
+        fl |= MS_NODEV;
+    if (sf.f_flags & ST_NOEXEC)
+        fl |= MS_NOEXEC;
+    if (sf.f_flags & ST_NOATIME)
+        fl |= MS_NOATIME;
+    if (sf.f_flags & ST_NODIRATIME)
+        fl |= MS_NODIRATIME;
+    if (sf.f_flags & ST_RELATIME)
+        fl |= MS_RELATIME;
+    return fl;
+}
+
+/* Binds src (host path) onto dst (relative to the new root, which is the cwd) and
+ * remounts it with flags added. */
+static int bind(const char *src, const char *dst, unsigned long flags, char *err, size_t errlen)
+{
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+        return bb_jail_fail(err, errlen, "bind %s: %s", src, bb_jail_strerror(errno));
+    unsigned long fl = MS_REMOUNT | MS_BIND | flags | locked_flags(dst);
+    if (mount(NULL, dst, NULL, fl, NULL) < 0)
+        return bb_jail_fail(err, errlen, "remount %s read-only: %s", src, bb_jail_strerror(errno));
+    return 0;
+}
+
+static int make_dir(const char *path, mode_t mode, char *err, size_t errlen)
+{
+    if (mkdir(path, 0700) < 0 || chmod(path, mode) < 0)
+        return bb_jail_fail(err, errlen, "mkdir %s in the new root: %s", path, bb_jail_strerror(errno));
+    return 0;
+}
+
+/* An empty file to bind a host file or device node onto. */
+static int make_file(const char *path, const char *content, char *err, size_t errlen)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return bb_jail_fail(err, errlen, "create %s in the new root: %s", path, bb_jail_strerror(errno));
+    size_t len = content ? strlen(content) : 0;
+    ssize_t n = len ? write(fd, content, len) : 0;
+    int saved = errno;
+    close(fd);
+    if (n < 0 || (size_t)n != len)
+        return bb_jail_fail(err, errlen, "write %s in the new root: %s", path,
+                            bb_jail_strerror(n < 0 ? saved : EIO));
+    return 0;
+}
+
+/* Mirrors a top-level host entry (/bin, /lib64, …): a symlink is copied, a directory
+ * is bound read-only, anything missing is skipped. */
+static int mirror_top(const char *name, char *err, size_t errlen)
+{
+    char host[64];
+    snprintf(host, sizeof host, "/%s", name);
+    struct stat st;
+    if (lstat(host, &st) < 0)
+        return 0;
+    if (S_ISLNK(st.st_mode)) {
+        char target[256];
+        ssize_t n = readlink(host, target, sizeof target - 1);
+        if (n <= 0)
+            return bb_jail_fail(err, errlen, "readlink %s: %s", host, bb_jail_strerror(errno));
+        target[n] = '\0';
+        if (symlink(target, name) < 0)
+            return bb_jail_fail(err, errlen, "symlink %s: %s", name, bb_jail_strerror(errno));
+        return 0;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return 0;
+    if (make_dir(name, 0755, err, errlen) < 0)
+        return -1;
+    return bind(host, name, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen);
+}
+
+/* /etc/<name> from the host: a symlink is copied (it points into /usr), a regular
+ * file is bound read-only; missing is fine. */
+static int mirror_etc(const char *name, char *err, size_t errlen)
+{
+    char host[64], inside[64];
+    snprintf(host, sizeof host, "/etc/%s", name);
+    snprintf(inside, sizeof inside, "etc/%s", name);
+    struct stat st;
+    if (lstat(host, &st) < 0)
+        return 0;
+    if (S_ISLNK(st.st_mode)) {
+        char target[256];
+        ssize_t n = readlink(host, target, sizeof target - 1);
+        if (n <= 0)
+            return bb_jail_fail(err, errlen, "readlink %s: %s", host, bb_jail_strerror(errno));
+        target[n] = '\0';
+        if (symlink(target, inside) < 0)
+            return bb_jail_fail(err, errlen, "symlink %s: %s", inside, bb_jail_strerror(errno));
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode))
+        return 0;
+    if (make_file(inside, NULL, err, errlen) < 0)
+        return -1;
+    return bind(host, inside, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen);
+}
+
+static const char *pick_stage(void)
+{
+    /* Any existing real directory will do: the mount over it is private to this
+     * namespace. */
+    static const char *const candidates[] = {"/tmp", "/mnt", "/media", "/srv", "/opt"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        struct stat st;
+        if (lstat(candidates[i], &st) == 0 && S_ISDIR(st.st_mode))
+            return candidates[i];
+    }
+    return NULL;
+}
+
+int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, size_t errlen)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return bb_jail_fail(err, errlen, "making mounts private: %s", bb_jail_strerror(errno));
+    const char *stage = pick_stage();
+    if (!stage)
+        return bb_jail_fail(err, errlen, "no directory to stage the new root on");
+    long inodes = tmpfs_bytes / 8192;
+    if (inodes < 1024)
+        inodes = 1024;
+    if (inodes > (1L << 20))
+        inodes = 1L << 20;
+    char opts[128];
+    snprintf(opts, sizeof opts, "size=%ld,nr_inodes=%ld,mode=0755", tmpfs_bytes, inodes);
+    if (mount("blockbox", stage, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) < 0)
+        return bb_jail_fail(err, errlen, "mount tmpfs (%s) on %s: %s", opts, stage, bb_jail_strerror(errno));
+    if (chdir(stage) < 0)
+        return bb_jail_fail(err, errlen, "chdir %s: %s", stage, bb_jail_strerror(errno));
+
+    /* System directories, read-only. */
+    if (make_dir("usr", 0755, err, errlen) < 0 ||
+        bind("/usr", "usr", MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen) < 0)
+        return -1;
+    static const char *const tops[] = {"bin", "sbin", "lib", "lib32", "lib64", "libx32"};
+    for (size_t i = 0; i < sizeof tops / sizeof tops[0]; i++)
+        if (mirror_top(tops[i], err, errlen) < 0)
+            return -1;
+
+    /* /etc: only what the dynamic loader and the C library read; users are ours. */
+    char passwd[256], extra[96] = "";
+    if (owner != 0)
+        snprintf(extra, sizeof extra, "blockbox:x:%lu:%lu:blockbox:" BB_FS_WORKDIR ":/nonexistent\n",
+                 (unsigned long)owner, (unsigned long)group);
+    snprintf(passwd, sizeof passwd,
+             "root:x:0:0:root:" BB_FS_WORKDIR ":/nonexistent\n"
+             "nobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n%s",
+             extra);
+    if (make_dir("etc", 0755, err, errlen) < 0 || make_file("etc/passwd", passwd, err, errlen) < 0 ||
+        make_file("etc/group", "root:x:0:\nnogroup:x:65534:\n", err, errlen) < 0 ||
+        make_file("etc/hostname", "blockbox\n", err, errlen) < 0 ||
+        make_file("etc/hosts", "127.0.0.1 localhost blockbox\n", err, errlen) < 0 ||
+        mirror_etc("ld.so.cache", err, errlen) < 0 || mirror_etc("localtime", err, errlen) < 0)
+        return -1;
+    /* Debian's alternatives: libblas.so.3 and liblapack.so.3 (numpy) resolve through
+     * /etc/alternatives symlinks. A directory of symlinks into /usr, read-only. */
+    struct stat alt;
+    if (lstat("/etc/alternatives", &alt) == 0 && S_ISDIR(alt.st_mode) &&
+        (make_dir("etc/alternatives", 0755, err, errlen) < 0 ||
+         bind("/etc/alternatives", "etc/alternatives", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen) < 0))
+        return -1;
+
+    /* /dev: the harmless character devices, bound from the host's nodes (creating
+     * nodes would need CAP_MKNOD in the initial namespace). */
+    if (make_dir("dev", 0755, err, errlen) < 0)
+        return -1;
+    static const char *const devs[] = {"null", "zero", "full", "random", "urandom"};
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
+        char host[32], inside[32];
+        snprintf(host, sizeof host, "/dev/%s", devs[i]);
+        snprintf(inside, sizeof inside, "dev/%s", devs[i]);
+        if (make_file(inside, NULL, err, errlen) < 0 ||
+            bind(host, inside, MS_RDONLY | MS_NOSUID | MS_NOEXEC, err, errlen) < 0)
+            return -1;
+    }
+
+    /* Writable: /tmp and the working directory, each its own bind of a directory of
+     * this tmpfs so that the root itself can be made read-only. */
+    if (make_dir("tmp", 01777, err, errlen) < 0 || make_dir("work", 0700, err, errlen) < 0)
+        return -1;
+    if (chown("tmp", owner, group) < 0 || chown("work", owner, group) < 0)
+        return bb_jail_fail(err, errlen, "chown of /tmp and /work to %lu: %s", (unsigned long)owner,
+                            bb_jail_strerror(errno));
+    static const char *const rw[] = {"tmp", "work"};
+    for (size_t i = 0; i < 2; i++) {
+        if (mount(rw[i], rw[i], NULL, MS_BIND, NULL) < 0 ||
+            mount(NULL, rw[i], NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            return bb_jail_fail(err, errlen, "bind /%s: %s", rw[i], bb_jail_strerror(errno));
+    }
+    if (mount(NULL, ".", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        return bb_jail_fail(err, errlen, "remount the new root read-only: %s", bb_jail_strerror(errno));
+
+    /* Into it; the old root stacks on top of "." and is detached at once. */
+    if (syscall(SYS_pivot_root, ".", ".") < 0)
+        return bb_jail_fail(err, errlen, "pivot_root: %s", bb_jail_strerror(errno));
+    if (umount2(".", MNT_DETACH) < 0)
+        return bb_jail_fail(err, errlen, "detaching the old root: %s", bb_jail_strerror(errno));
+    if (chdir("/") < 0 || chdir(BB_FS_WORKDIR) < 0)
+        return bb_jail_fail(err, errlen, "chdir " BB_FS_WORKDIR ": %s", bb_jail_strerror(errno));
+    /* What is left must be only the new tree. */
+    struct stat st;
+    if (stat("/usr/bin", &st) < 0 || stat("/proc/self", &st) == 0 || stat("/sys/kernel", &st) == 0)
+        return bb_jail_fail(err, errlen, "the new root does not look as built");
+    return 0;
+}
