@@ -8,3 +8,10 @@ foreach(name test_policy test_seccomp)
   add_test(NAME seccomp.${name} COMMAND ${name})
   set_tests_properties(seccomp.${name} PROPERTIES LABELS "unit;seccomp" TIMEOUT 180)
 endforeach()
+
+# The default policy against real CPython+numpy+cv2 (embedded, forked like the zygote).
+add_executable(seccomp_python ${CMAKE_SOURCE_DIR}/tests/unit/seccomp_python.c)
+target_include_directories(seccomp_python PRIVATE ${CMAKE_SOURCE_DIR}/src ${CMAKE_SOURCE_DIR}/drivers/local)
+target_link_libraries(seccomp_python PRIVATE blockbox_static PkgConfig::SECCOMP PkgConfig::PYEMBED)
+add_test(NAME seccomp.python COMMAND seccomp_python)
+set_tests_properties(seccomp.python PROPERTIES LABELS "seccomp;python" TIMEOUT 300)

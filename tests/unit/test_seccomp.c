@@ -151,6 +151,20 @@ static int probe_clone_newnet(probe_state *st)
     (void)st;
     return reap(syscall(SYS_clone, CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0));
 }
+static int probe_clone_vfork(probe_state *st)
+{
+    (void)st;
+    /* CLONE_VFORK without CLONE_VM: the child has its own memory, so this is safe to run */
+    return reap(syscall(SYS_clone, CLONE_VFORK | SIGCHLD, 0, 0, 0, 0));
+}
+static int probe_clone_vfork_blocked(probe_state *st)
+{
+    /* what posix_spawn and subprocess do: every signal blocked around the clone */
+    sigset_t all;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    return probe_clone_vfork(st);
+}
 static int probe_clone3(probe_state *st)
 {
     (void)st;
@@ -300,6 +314,8 @@ static const attack attacks[] = {
     {"clone(SIGCHLD)", NULL, probe_clone_process, "clone", EPERM, MUST_SUCCEED},
     {"clone(CLONE_NEWNET)", NULL, probe_clone_newnet, "clone", EPERM, MUST_SUCCEED},
     {"clone3 new process", NULL, probe_clone3, NULL, ENOSYS, MUST_SUCCEED},
+    {"clone(CLONE_VFORK)", NULL, probe_clone_vfork, NULL, EPERM, MUST_SUCCEED},
+    {"clone(CLONE_VFORK), signals blocked", NULL, probe_clone_vfork_blocked, NULL, EPERM, MUST_SUCCEED},
     {"ptrace(TRACEME)", NULL, probe_ptrace, "ptrace", EPERM, MUST_SUCCEED},
     {"process_vm_readv", NULL, probe_process_vm_readv, "process_vm_readv", EPERM, MUST_SUCCEED},
     {"keyctl", NULL, probe_keyctl, "keyctl", EPERM, MUST_SUCCEED},
