@@ -954,7 +954,7 @@ done:
     return p;
 }
 
-bb_policy *bb_policy_load_file(const char *path, unsigned flags, bb_error **err)
+static bb_policy *load_file(const char *path, unsigned flags, bb_error **err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -1002,16 +1002,28 @@ bb_policy *bb_policy_load_file(const char *path, unsigned flags, bb_error **err)
     return p;
 }
 
-bb_policy *bb_policy_load_default(bb_error **err)
+int bb_policy_load_file_flags(const char *path, unsigned flags, bb_policy **out, bb_error **err)
 {
-    return bb_policy_parse(bb_default_policy_json, bb_default_policy_json_len, "default.json", 0, err);
+    *out = load_file(path, flags, err);
+    return *out ? 0 : -1;
+}
+
+int bb_policy_load_file(const char *path, bb_policy **out, bb_error **err)
+{
+    return bb_policy_load_file_flags(path, 0, out, err);
+}
+
+int bb_policy_load_default(bb_policy **out, bb_error **err)
+{
+    *out = bb_policy_parse(bb_default_policy_json, bb_default_policy_json_len, "default.json", 0, err);
+    return *out ? 0 : -1;
 }
 
 bb_policy *bb_policy_load(const char *path, bb_error **err)
 {
     if (!path || !*path)
-        return bb_policy_load_default(err);
-    return bb_policy_load_file(path, 0, err);
+        return bb_policy_parse(bb_default_policy_json, bb_default_policy_json_len, "default.json", 0, err);
+    return load_file(path, 0, err);
 }
 
 void bb_policy_free(bb_policy *p)
@@ -1258,7 +1270,7 @@ int bb_policy_report(const bb_policy *p, FILE *out)
 int bb_policy_check_file(const char *path, FILE *out, FILE *err)
 {
     bb_error *e = NULL;
-    bb_policy *p = bb_policy_load_file(path, 0, &e);
+    bb_policy *p = load_file(path, 0, &e);
     if (!p) {
         fprintf(err, "%s\n", bb_error_message(e));
         fprintf(err, "%s: policy rejected\n", path);

@@ -82,10 +82,13 @@ enum {
  */
 bb_policy *bb_policy_parse(const char *text, size_t len, const char *source, unsigned flags,
                            bb_error **err);
-/* Reads a file (at most BB_POLICY_MAX_BYTES) and parses it. */
-bb_policy *bb_policy_load_file(const char *path, unsigned flags, bb_error **err);
-/* The embedded default policy (source "default.json"). */
-bb_policy *bb_policy_load_default(bb_error **err);
+/* Reads a file (at most BB_POLICY_MAX_BYTES) and parses it strictly (no flags).
+ * Returns 0 with *out set, or -1 with *err set. */
+int bb_policy_load_file(const char *path, bb_policy **out, bb_error **err);
+/* Same, with parser flags (BB_POLICY_LENIENT_NAMES). */
+int bb_policy_load_file_flags(const char *path, unsigned flags, bb_policy **out, bb_error **err);
+/* The embedded default policy (source "default.json"). Returns 0 or -1. */
+int bb_policy_load_default(bb_policy **out, bb_error **err);
 /* path NULL or "": the embedded default; else the file. The local driver's one call. */
 bb_policy *bb_policy_load(const char *path, bb_error **err);
 void bb_policy_free(bb_policy *p);

@@ -112,7 +112,8 @@ int main(void)
         return 1;
     }
     bb_error *err = NULL;
-    bb_policy *policy = bb_policy_load_default(&err);
+    bb_policy *policy = NULL;
+    bb_policy_load_default(&policy, &err);
     bb_seccomp_program prog = {0};
     if (!policy || bb_seccomp_compile(policy, &prog, &err) < 0) {
         fprintf(stderr, "default policy: %s\n", bb_error_message(err));

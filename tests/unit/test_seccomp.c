@@ -59,7 +59,8 @@ typedef struct report {
 static bb_seccomp_program default_program(void)
 {
     bb_error *err = NULL;
-    bb_policy *p = bb_policy_load_default(&err);
+    bb_policy *p = NULL;
+    bb_policy_load_default(&p, &err);
     ck_assert_msg(p, "%s", err ? bb_error_message(err) : "");
     bb_seccomp_program prog = {0};
     ck_assert_msg(bb_seccomp_compile(p, &prog, &err) == 0, "%s", err ? bb_error_message(err) : "");
