@@ -94,6 +94,10 @@ static const py_case cases[] = {
      "import signal\ntry:\n    signal.signal(signal.SIGSYS, lambda *a: None)\n    raise SystemExit('replaced the reporter')\nexcept OSError:\n    pass\n",
      "rt_sigaction", NULL, 0},
     {"signal.signal(SIGUSR1) still works", "import signal\nsignal.signal(signal.SIGUSR1, lambda *a: None)\n", "", NULL, 0},
+    {"asyncio needs socketpair: denied", "import asyncio\ntry:\n    asyncio.run(asyncio.sleep(0))\n    raise SystemExit('ran')\nexcept OSError:\n    pass\n",
+     "socketpair", NULL, 0},
+    /* glibc asks nscd over an AF_UNIX socket first: trapped and reported, then files */
+    {"pwd lookup", "import pwd\ntry:\n    pwd.getpwuid(os.getuid())\nexcept KeyError:\n    pass\n", "socket", NULL, 0},
     {"getaddrinfo", "import socket\ntry:\n    socket.getaddrinfo('example.com', 80)\n    raise SystemExit('resolved')\nexcept OSError:\n    pass\n",
      NULL, "socket", 0},
 };
