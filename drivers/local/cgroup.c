@@ -233,10 +233,13 @@ static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgr
                 delegated |= ctrl_names[i].bit;
         }
     }
-    append(cg->detail, sizeof cg->detail, "v2 at %s:%s%s%s (enabled for children:%s%s%s); ", own,
-           avail & BB_CG_MEMORY ? " memory" : "", avail & BB_CG_PIDS ? " pids" : "",
-           avail & BB_CG_CPU ? " cpu" : "", delegated & BB_CG_MEMORY ? " memory" : "",
-           delegated & BB_CG_PIDS ? " pids" : "", delegated & BB_CG_CPU ? " cpu" : "");
+    if (!avail)
+        append(cg->detail, sizeof cg->detail, "v2 at %s has no memory/pids/cpu controller; ", own);
+    else
+        append(cg->detail, sizeof cg->detail, "v2 at %s:%s%s%s (usable for children:%s%s%s); ", own,
+               avail & BB_CG_MEMORY ? " memory" : "", avail & BB_CG_PIDS ? " pids" : "",
+               avail & BB_CG_CPU ? " cpu" : "", delegated & BB_CG_MEMORY ? " memory" : "",
+               delegated & BB_CG_PIDS ? " pids" : "", delegated & BB_CG_CPU ? " cpu" : "");
     if (!(delegated & BB_CG_MEMORY))
         return;
     if (try_write ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
@@ -317,6 +320,9 @@ void bb_cgroup_detect(bb_cgroup *cg, int try_write)
     }
     if (cg->version == 0)
         append(cg->detail, sizeof cg->detail, "no usable memory controller: rlimits only");
+    size_t dl = strlen(cg->detail);
+    if (dl >= 2 && strcmp(cg->detail + dl - 2, "; ") == 0)
+        cg->detail[dl - 2] = '\0';
     free(proc_cgroup);
     free(mountinfo);
 }

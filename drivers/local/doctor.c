@@ -68,6 +68,12 @@ static void fill_rows(const bb_probe *p, layer_row rows[N_ROWS])
         }
         case BB_LAYER_PIDNS:
             ns_row(p, BB_NS_PID, r, "per worker: the worker is pid 1 and sees only itself");
+            if (r->available && !p->privileged) {
+                /* The zygote unshares one per fork and must return to its own after. */
+                r->available = 0;
+                snprintf(r->detail, sizeof r->detail, "needs root: an unprivileged zygote cannot return to "
+                                                      "its own pid namespace after unsharing one per worker");
+            }
             break;
         case BB_LAYER_NETNS:
             ns_row(p, BB_NS_NET, r, "one empty namespace made by the zygote, shared by its workers");

@@ -508,6 +508,8 @@ int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom)
     (void)slot;
     if (oom)
         *oom = 0;
+    /* In case the worker died between bb_layers_before_fork and bb_layers_after_clone. */
+    pidns_home(L, NULL, 0);
     if (!(L->active & BB_LAYER_CGROUP))
         return 0;
     return bb_cgroup_worker_remove(&L->cg, child, oom);

@@ -113,16 +113,22 @@ static void probe_python(bb_probe *p)
     }
     p->python = access("/usr/bin/python3", X_OK) == 0;
     p->numpy = file_exists(DIST_PACKAGES "/numpy/__init__.py");
-    char buf[4096];
-    if (p->numpy && bb_jail_read_file(DIST_PACKAGES "/numpy/version.py", buf, sizeof buf) > 0) {
-        const char *v = strstr(buf, "version = \"");
-        if (!v)
-            v = strstr(buf, "version = '");
-        if (v) {
-            v += 11;
-            size_t len = strcspn(v, "\"'\n");
-            snprintf(p->numpy_version, sizeof p->numpy_version, "%.*s", (int)(len < 31 ? len : 31), v);
+    /* The version from the package metadata directory: numpy-1.24.2.egg-info or
+     * numpy-1.24.2.dist-info. */
+    DIR *meta = p->numpy ? opendir(DIST_PACKAGES) : NULL;
+    if (meta) {
+        struct dirent *e;
+        while ((e = readdir(meta))) {
+            const char *dash = strncmp(e->d_name, "numpy-", 6) == 0 ? e->d_name + 6 : NULL;
+            const char *end = dash ? strstr(dash, ".egg-info") : NULL;
+            if (dash && !end)
+                end = strstr(dash, ".dist-info");
+            if (end && end > dash) {
+                size_t len = (size_t)(end - dash);
+                snprintf(p->numpy_version, sizeof p->numpy_version, "%.*s", (int)(len < 31 ? len : 31), dash);
+            }
         }
+        closedir(meta);
     }
     p->cv2 = file_exists(DIST_PACKAGES "/cv2/__init__.py");
     DIR *d = opendir(DIST_PACKAGES);
