@@ -360,9 +360,9 @@ static long read_field(const char *dir, const char *file, const char *key)
     return -1;
 }
 
-static void sleep_ms(long ms)
+static void sleep_us(long us)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
     nanosleep(&ts, NULL);
 }
 
@@ -391,7 +391,10 @@ static int kill_and_remove(const char *dir, int have_kill)
                     s++;
             }
         }
-        sleep_ms(attempt < 20 ? 1 : 5);
+        /* A group whose last task just exited stays busy for a moment: back off from
+         * 20 µs up to 5 ms (about 2 s in all). */
+        long us = 20L << (attempt < 8 ? attempt : 8);
+        sleep_us(us > 5000 ? 5000 : us);
     }
     return -1;
 }
