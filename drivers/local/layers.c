@@ -40,8 +40,8 @@ struct bb_layers {
     gid_t self_gid;
     uid_t uid_base;
     bb_cgroup cg;
-    char detail[N_LAYER_BITS][200];
-    char warnings[2048];
+    char detail[N_LAYER_BITS][400];
+    char warnings[4096];
 };
 
 static int bit_index(unsigned layer)
@@ -242,6 +242,9 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
         set_detail(L, BB_LAYER_NETNS, (off & BB_LAYER_NETNS) ? "disabled" : "needs a user namespace, which is disabled");
     }
     int can_ns = L->privileged || L->zygote_userns; /* may create namespaces without a user namespace */
+    /* Inside its own user namespace the zygote is uid 0: workers map onto that. */
+    L->self_uid = geteuid();
+    L->self_gid = getegid();
     L->deny_setgroups = !bb_caps_have(CAP_SETGID);
 
     /* Per-worker namespaces, each tried for real. */
