@@ -37,7 +37,7 @@ foreach(name api config registry)
   add_dependencies(test_${name} ${BB_ECHO_PLUGINS})
   add_test(NAME api_${name} COMMAND test_${name})
   # Run with a clean driver environment; each test sets what it needs.
-  set_tests_properties(api_${name} PROPERTIES TIMEOUT 120
+  set_tests_properties(api_${name} PROPERTIES LABELS "unit;api" TIMEOUT 120
     ENVIRONMENT "${BB_ECHO_ENV};CK_DEFAULT_TIMEOUT=60")
 endforeach()
 
@@ -47,5 +47,5 @@ if(BB_SYSTEM_PYTHON3 AND TARGET blockbox_cli)
   add_test(NAME cli_integration
     COMMAND ${BB_SYSTEM_PYTHON3} ${CMAKE_SOURCE_DIR}/tests/integration/test_cli.py -v
             --bin $<TARGET_FILE:blockbox_cli> --echo $<TARGET_FILE:blockbox_test_driver>)
-  set_tests_properties(cli_integration PROPERTIES TIMEOUT 300)
+  set_tests_properties(cli_integration PROPERTIES LABELS "integration;cli" TIMEOUT 300)
 endif()
