@@ -29,6 +29,8 @@ Faults ({"kind": ..., parameters}):
   unknown_hash                answer UnknownCodeHash without running
   forget                      forget every known code hash, then answer normally
   big {bytes}                 200 with a JSON body of about that many bytes
+  gzip_bomb {bytes}           200 with a small gzip body that inflates to that many bytes
+  location {url}              303 to an arbitrary URL (e.g. plain http to another host)
 """
 import argparse
 import gzip
@@ -297,6 +299,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif kind == "nonjson":
             return self.send_bytes(200, b"<html><body>502 Bad Gateway</body></html>",
                                    content_type="text/html")
+        elif kind == "gzip_bomb":
+            size = int(fault.get("bytes", 64 << 20))
+            body = gzip.compress(b"{\"stdout\": \"" + b" " * size + b"\"}", 9)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        elif kind == "location":
+            return self.send_bytes(303, b"", extra={"Location": fault["url"]})
         elif kind == "big":
             size = int(fault.get("bytes", 1 << 20))
             body = json.dumps({"success": True, "result": "{}", "stdout": "x" * size,

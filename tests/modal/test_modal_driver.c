@@ -474,7 +474,37 @@ START_TEST(response_over_the_cap_is_refused)
 }
 END_TEST
 
+START_TEST(gzip_bomb_is_refused_while_inflating)
+{
+    emu_reset(&E);
+    bb_config *cfg = emu_config(&E, 10);
+    bb_config_set(cfg, "max_output_bytes", "1024", NULL);
+    bb_config_set(cfg, "max_stream_bytes", "1024", NULL);
+    bb_executor *ex = executor_with(cfg);
+    bb_block *b = load(ex, ADD);
+    /* ~200 kB on the wire, 200 MB once inflated: the cap applies to inflated bytes */
+    emu_faults(&E, "[{\"kind\": \"gzip_bomb\", \"bytes\": 200000000}]");
+    run_fails(b, BB_ERR_OUTPUT_LIMIT, "exceeds");
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
+
 /* ---- redirects -------------------------------------------------------------- */
+
+START_TEST(redirect_to_plain_http_is_refused)
+{
+    bb_executor *ex = executor(10);
+    bb_block *b = load(ex, ADD);
+    emu_faults(&E, "[{\"kind\": \"location\", \"url\": \"http://example.com/steal\"}]");
+    run_fails(b, BB_ERR_INVALID_RESPONSE, "plain http");
+    emu_faults(&E, "[{\"kind\": \"location\", \"url\": \"file:///etc/passwd\"}]");
+    run_fails(b, BB_ERR_INVALID_RESPONSE, "redirect target");
+    ck_assert_int_eq(emu_describe_field(ex, "redirects_followed"), 0);
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+END_TEST
 
 START_TEST(redirect_303_is_polled_with_auth)
 {
@@ -667,6 +697,8 @@ int main(void)
     tcase_add_test(tc, wrong_token_is_authentication_failed);
     tcase_add_test(tc, slow_answer_times_out);
     tcase_add_test(tc, response_over_the_cap_is_refused);
+    tcase_add_test(tc, gzip_bomb_is_refused_while_inflating);
+    tcase_add_test(tc, redirect_to_plain_http_is_refused);
     tcase_add_test(tc, redirect_303_is_polled_with_auth);
     tcase_add_test(tc, redirect_to_other_host_drops_auth);
     tcase_add_test(tc, untrusted_certificate_is_refused);
