@@ -342,6 +342,14 @@ class BadInput(CliTest):
         report = self.expect_invalid("--inputs", path)
         self.assertLess(time.monotonic() - started, 5)
         self.assertIn("limit", report["error"])
+        # Refused from its size: the CLI never holds the file (or the 64 MiB cap) in memory.
+        probe = ("import resource, subprocess, sys\n"
+                 "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n"
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n")
+        out = subprocess.run([sys.executable, "-c", probe, BIN, "run", "--code", self.code,
+                              "--inputs", path], env=self.env(), stdout=subprocess.PIPE,
+                             check=True, timeout=60).stdout
+        self.assertLess(int(out), 40 * 1024, "the CLI grew to %s KiB refusing a huge file" % int(out))
 
     def test_inputs_limit_follows_the_setting(self):
         path = self.inputs_file({"s": "a" * 5000})
