@@ -226,7 +226,7 @@ static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgr
         avail |= ctrl_names[i].bit;
         if (words_have(sub, ctrl_names[i].name)) {
             delegated |= ctrl_names[i].bit;
-        } else if (try_write) {
+        } else if (try_write & BB_CG_ENABLE) {
             char plus[32];
             snprintf(plus, sizeof plus, "+%s", ctrl_names[i].name);
             if (bb_jail_write_file(p, plus) == 0)
@@ -242,7 +242,7 @@ static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgr
                delegated & BB_CG_PIDS ? " pids" : "", delegated & BB_CG_CPU ? " cpu" : "");
     if (!(delegated & BB_CG_MEMORY))
         return;
-    if (try_write ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
+    if ((try_write & BB_CG_PROBE_MKDIR) ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
         append(cg->detail, sizeof cg->detail, "v2 group not writable (%s); ", bb_jail_strerror(errno));
         return;
     }
@@ -269,7 +269,7 @@ static void detect_v1(bb_cgroup *cg, const char *mountinfo, const char *proc_cgr
             append(cg->detail, sizeof cg->detail, "v1 %s: group %s not under its mount; ", name, path);
             continue;
         }
-        if (try_write ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
+        if ((try_write & BB_CG_PROBE_MKDIR) ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
             append(cg->detail, sizeof cg->detail, "v1 %s at %s not writable (%s); ", name, own,
                    bb_jail_strerror(errno));
             continue;

@@ -39,11 +39,13 @@ typedef struct bb_cgroup_limits {
     int cpu_one_core;            /* cap the group at one CPU's worth of time */
 } bb_cgroup_limits;
 
-/* Finds the hierarchies of this process. try_write: check writability for real by
- * making and removing a probe directory (and, for v2, by enabling controllers in
- * the own group's cgroup.subtree_control if they are missing). Never fails: what is
- * not usable is left out and explained in cg->detail. */
-void bb_cgroup_detect(bb_cgroup *cg, int try_write);
+/* Finds the hierarchies of this process. how: BB_CG_PROBE_MKDIR checks writability for
+ * real by making and removing a probe directory; BB_CG_ENABLE also enables missing v2
+ * controllers in the own group's cgroup.subtree_control (a change to the host: the
+ * zygote does it, doctor does not). Never fails: what is not usable is left out and
+ * explained in cg->detail. */
+enum { BB_CG_PROBE_MKDIR = 1, BB_CG_ENABLE = 2 };
+void bb_cgroup_detect(bb_cgroup *cg, int how);
 
 /* Creates own/blockbox-<zygote> in every hierarchy (v2: enables the controllers
  * for its children) and removes stale blockbox-<pid> groups of dead zygotes. */

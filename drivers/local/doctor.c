@@ -18,6 +18,7 @@ typedef struct layer_row {
     unsigned bit;
     int available;
     int required;
+    int disabled; /* BLOCKBOX_INSECURE_DISABLE_LAYERS (tests only) */
     char detail[600];
 } layer_row;
 
@@ -92,14 +93,15 @@ static void fill_rows(const bb_probe *p, layer_row rows[N_ROWS])
             snprintf(r->detail, sizeof r->detail, "%s", p->cgroup.detail);
             break;
         case BB_LAYER_UID:
-            r->available = p->privileged || !p->root;
-            if (p->privileged)
+            r->available = p->unique_uids || !p->root;
+            if (p->unique_uids)
                 snprintf(r->detail, sizeof r->detail, "a unique uid >= %u per worker", BB_LAYERS_UID_FLOOR);
             else if (!p->root)
                 snprintf(r->detail, sizeof r->detail, "the invoking unprivileged user (uid %lu), shared by workers",
                          (unsigned long)geteuid());
             else
-                snprintf(r->detail, sizeof r->detail, "root without CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN");
+                snprintf(r->detail, sizeof r->detail, "root without CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN or "
+                                                      "without uids %u+ in its uid map", BB_LAYERS_UID_FLOOR);
             break;
         case BB_LAYER_CAPS:
             r->available = 1;
@@ -159,12 +161,19 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
         bb_error_free(err);
     }
     required |= configured;
-    unsigned available = 0;
+    unsigned disabled = 0;
+    if (cfg && bb_layers_parse(cfg->insecure_disable, &disabled, &err) < 0) {
+        PROBLEM("BLOCKBOX_INSECURE_DISABLE_LAYERS: %s\n", bb_error_message(err));
+        bb_error_free(err);
+        err = NULL;
+    }
+    required = (required & ~(unsigned)BB_LAYER_SECCOMP) | (BB_LAYER_SECCOMP & ~disabled) | (configured & disabled);
     for (size_t i = 0; i < N_ROWS; i++) {
         rows[i].required = (required & rows[i].bit) != 0;
-        if (rows[i].available)
-            available |= rows[i].bit;
-        else if (rows[i].required)
+        rows[i].disabled = (disabled & rows[i].bit) != 0;
+        if (rows[i].required && rows[i].disabled)
+            PROBLEM("required layer %s is disabled by BLOCKBOX_INSECURE_DISABLE_LAYERS\n", bb_layer_name(rows[i].bit));
+        else if (!rows[i].available && rows[i].required)
             PROBLEM("required layer %s is not available: %s\n", bb_layer_name(rows[i].bit), rows[i].detail);
     }
     if (!p.python || !p.numpy || !p.cv2 || !p.libpython)
@@ -195,7 +204,8 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
             cJSON *l = cJSON_AddObjectToObject(layers, bb_layer_name(rows[i].bit));
             cJSON_AddBoolToObject(l, "available", rows[i].available);
             cJSON_AddBoolToObject(l, "required", rows[i].required);
-            cJSON_AddBoolToObject(l, "active", rows[i].available); /* the default: strongest available */
+            /* The strongest available, minus what a test switched off on purpose. */
+            cJSON_AddBoolToObject(l, "active", rows[i].available && !rows[i].disabled);
             cJSON_AddStringToObject(l, "detail", rows[i].detail);
         }
         cJSON *cg = cJSON_AddObjectToObject(root, "cgroup");
@@ -216,9 +226,10 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
         cJSON_AddBoolToObject(py, "cv2", p.cv2);
         cJSON *warn = cJSON_AddArrayToObject(root, "warnings");
         for (size_t i = 0; i < N_ROWS; i++)
-            if (!rows[i].available) {
+            if (!rows[i].available || rows[i].disabled) {
                 char line[700];
-                snprintf(line, sizeof line, "%s: %s", bb_layer_name(rows[i].bit), rows[i].detail);
+                snprintf(line, sizeof line, "%s: %s", bb_layer_name(rows[i].bit),
+                         rows[i].disabled ? "DISABLED by BLOCKBOX_INSECURE_DISABLE_LAYERS (tests only)" : rows[i].detail);
                 cJSON_AddItemToArray(warn, cJSON_CreateString(line));
             }
         cJSON *prob = cJSON_AddArrayToObject(root, "problems");
@@ -243,17 +254,23 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
              (unsigned long)geteuid(), p.privileged ? ", privileged" : "");
     fprintf(out, "  %-8s %-9s %-8s %s\n", "layer", "available", "required", "detail");
     for (size_t i = 0; i < N_ROWS; i++)
-        fprintf(out, "  %-8s %-9s %-8s %s\n", bb_layer_name(rows[i].bit), rows[i].available ? "yes" : "NO",
-                rows[i].required ? "yes" : "-", rows[i].detail);
+        fprintf(out, "  %-8s %-9s %-8s %s\n", bb_layer_name(rows[i].bit),
+                rows[i].disabled ? "DISABLED" : rows[i].available ? "yes" : "NO", rows[i].required ? "yes" : "-",
+                rows[i].detail);
     fprintf(out, "\n  cgroup   v%d; usable controllers: %s\n", p.cgroup.version,
             p.cgroup.usable ? ctrl_list(p.cgroup.usable, ctl_buf, sizeof ctl_buf) : "none");
     fprintf(out, "  python   %s\n\n", p.python_detail);
-    for (size_t i = 0; i < N_ROWS; i++)
-        if (!rows[i].available)
+    for (size_t i = 0; i < N_ROWS; i++) {
+        if (rows[i].disabled)
+            fprintf(out, "WARNING: layer %s is DISABLED by BLOCKBOX_INSECURE_DISABLE_LAYERS (tests only)\n",
+                    bb_layer_name(rows[i].bit));
+        else if (!rows[i].available)
             fprintf(out, "WARNING: layer %s is not available here: %s\n", bb_layer_name(rows[i].bit),
                     rows[i].detail);
+    }
     if (ready) {
-        fprintf(out, "local mode: READY (every available layer is used; require more with BLOCKBOX_REQUIRE)\n");
+        fprintf(out, "local mode: READY (%s; require more with BLOCKBOX_REQUIRE)\n",
+                disabled ? "INSECURE: some layers are switched off on purpose" : "every available layer is used");
     } else {
         fprintf(out, "%slocal mode: NOT READY\n", problems);
     }

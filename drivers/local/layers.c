@@ -80,24 +80,6 @@ uid_t bb_layers_worker_uid(const bb_layers *L, int slot)
     return L->zygote_userns ? getuid() : L->self_uid;
 }
 
-/* Does the zygote's own uid map cover [first, first+count) (true on the host, and in
- * containers whose map reaches that far)? */
-static int uid_range_mapped(uid_t first, unsigned count)
-{
-    char buf[1024];
-    if (bb_jail_read_file("/proc/self/uid_map", buf, sizeof buf) <= 0)
-        return 0;
-    for (char *line = buf; line && *line;) {
-        unsigned long inside, outside, len;
-        if (sscanf(line, "%lu %lu %lu", &inside, &outside, &len) == 3 && first >= inside &&
-            (unsigned long)first + count <= inside + len)
-            return 1;
-        char *nl = strchr(line, '\n');
-        line = nl ? nl + 1 : NULL;
-    }
-    return 0;
-}
-
 static int validate(const bb_jail_config *c, char *err, size_t errlen)
 {
     if (c->memory_bytes <= 0 || c->cpu_seconds <= 0 || c->max_threads <= 0 || c->max_open_files <= 0 ||
@@ -302,7 +284,7 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
 
     /* An unprivileged uid per worker. */
     L->unique_uids = L->privileged && !L->zygote_userns &&
-                     uid_range_mapped(L->uid_base, BB_LAYERS_MAX_SLOTS);
+                     bb_probe_uid_range(L->uid_base, BB_LAYERS_MAX_SLOTS);
     if (!(off & BB_LAYER_UID)) {
         if (L->unique_uids) {
             L->available |= BB_LAYER_UID;
@@ -321,7 +303,7 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
 
     /* cgroups: detect, never assume. */
     if (!(off & BB_LAYER_CGROUP)) {
-        bb_cgroup_detect(&L->cg, 1);
+        bb_cgroup_detect(&L->cg, BB_CG_PROBE_MKDIR | BB_CG_ENABLE);
         if (L->cg.version > 0) {
             if (bb_cgroup_setup(&L->cg, getpid(), errbuf, errlen) < 0) {
                 L->active = BB_LAYER_CGROUP; /* so that bb_layers_free removes what was made */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "caps.h"
+#include "layers_info.h"
 #include "jailutil.h"
 
 static const struct {
@@ -82,6 +83,22 @@ int bb_probe_privileged(void)
 {
     return geteuid() == 0 && bb_caps_have(CAP_SYS_ADMIN) && bb_caps_have(CAP_SETUID) &&
            bb_caps_have(CAP_SETGID);
+}
+
+int bb_probe_uid_range(unsigned long first, unsigned long count)
+{
+    char buf[1024];
+    if (bb_jail_read_file("/proc/self/uid_map", buf, sizeof buf) <= 0)
+        return 0;
+    for (char *line = buf; line && *line;) {
+        unsigned long inside, outside, len;
+        if (sscanf(line, "%lu %lu %lu", &inside, &outside, &len) == 3 && first >= inside &&
+            first + count <= inside + len)
+            return 1;
+        char *nl = strchr(line, '\n');
+        line = nl ? nl + 1 : NULL;
+    }
+    return 0;
 }
 
 static long read_long(const char *path)
@@ -180,6 +197,8 @@ void bb_probe_host(bb_probe *p, int try_cgroup_write)
         p->ns_errno[k] = bb_probe_clone(flags);
         p->ns_ok[k] = p->ns_errno[k] == 0;
     }
-    bb_cgroup_detect(&p->cgroup, try_cgroup_write);
+    bb_cgroup_detect(&p->cgroup, try_cgroup_write ? BB_CG_PROBE_MKDIR : 0);
+    p->unique_uids = p->privileged && bb_probe_uid_range(BB_LAYERS_UID_FLOOR,
+                                                         (unsigned long)BB_LAYERS_UID_ZYGOTES * BB_LAYERS_MAX_SLOTS);
     probe_python(p);
 }

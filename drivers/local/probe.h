@@ -13,6 +13,7 @@ enum { BB_NS_USER, BB_NS_PID, BB_NS_NET, BB_NS_MNT, BB_NS_IPC, BB_NS_UTS, BB_NS_
 typedef struct bb_probe {
     int root;                   /* effective uid 0 */
     int privileged;             /* CAP_SYS_ADMIN, CAP_SETUID, CAP_SETGID effective */
+    int unique_uids;            /* privileged and the per-worker uid range is mapped */
     int seccomp;                /* seccomp filters can be installed */
     char seccomp_detail[160];
     int ns_ok[BB_NS_COUNT];     /* a throwaway child could be made with it */
@@ -29,7 +30,8 @@ typedef struct bb_probe {
     char python_detail[256];
 } bb_probe;
 
-/* Fills *p. try_cgroup_write: create and remove a probe cgroup to know for sure. */
+/* Fills *p. try_cgroup_write: create and remove a probe cgroup to know for sure
+ * (it never changes cgroup.subtree_control). */
 void bb_probe_host(bb_probe *p, int try_cgroup_write);
 
 /* Makes a throwaway child with clone(flags|SIGCHLD) that exits at once: 0 when that
@@ -41,6 +43,10 @@ int bb_probe_seccomp(char *detail, size_t len);
 
 /* Root with CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID: may map other ids, mount, … */
 int bb_probe_privileged(void);
+
+/* Does this process's uid map cover [first, first+count)? (True on the host; in a
+ * container only if its map reaches that far.) */
+int bb_probe_uid_range(unsigned long first, unsigned long count);
 
 /* The clone flag of a BB_NS_* kind, and its name ("user", …). */
 unsigned long bb_probe_ns_flag(int kind);

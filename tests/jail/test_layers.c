@@ -738,6 +738,23 @@ START_TEST(rlimit_nproc_stops_fork_loop)
 }
 END_TEST
 
+/* RLIMIT_NPROC also holds inside the worker's own user namespace (counted per
+ * namespace and uid), without the cgroup. */
+START_TEST(rlimit_nproc_holds_in_user_namespace)
+{
+    bb_jail_config c = jt_config();
+    c.max_threads = 16;
+    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP;
+    bb_layers *L = jt_zygote(&c);
+    int want = 100;
+    jt_result r;
+    jt_run(L, fork_many, &want, &r);
+    bb_layers_free(L);
+    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
+    ck_assert_int_eq(r.code, JT_BLOCKED);
+}
+END_TEST
+
 /* Leftovers: a worker that leaves a process behind (no pid namespace to reap it)
  * still has its whole group killed and removed; nothing remains after many workers. */
 static int leave_orphan(void *arg)
@@ -889,6 +906,7 @@ static Suite *suite(void)
     tcase_add_test(t, rlimit_as_when_no_memory_cgroup);
     tcase_add_test(t, rlimit_core_zero);
     tcase_add_test(t, rlimit_nproc_stops_fork_loop);
+    tcase_add_test(t, rlimit_nproc_holds_in_user_namespace);
     tcase_add_test(t, cgroup_memory_bomb_is_oom_killed_and_reported);
     tcase_add_test(t, cgroup_pids_max_stops_fork_loop);
     tcase_add_test(t, cgroup_leaves_nothing_behind);
