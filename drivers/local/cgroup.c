@@ -399,7 +399,7 @@ static int kill_and_remove(const char *dir, int have_kill)
     return -1;
 }
 
-/* Removes stale blockbox-<pid> groups of zygotes that no longer exist. */
+/* Removes empty stale blockbox-<pid> groups of zygotes that no longer exist. */
 static void sweep_stale(const char *own, pid_t self)
 {
     DIR *d = opendir(own);
@@ -423,7 +423,10 @@ static void sweep_stale(const char *own, pid_t self)
                     continue;
                 char wd[BB_CG_PATH + 600];
                 snprintf(wd, sizeof wd, "%s/%s", stale, w->d_name);
-                kill_and_remove(wd, 0);
+                /* Only empty groups go: a pid that looks dead here may live in another
+                 * pid namespace, and its workers are not ours to kill (ours die with
+                 * their zygote through PDEATHSIG anyway). */
+                rmdir(wd);
             }
             closedir(sd);
         }

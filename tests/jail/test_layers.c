@@ -811,6 +811,36 @@ START_TEST(cgroup_leaves_nothing_behind)
 }
 END_TEST
 
+/* Groups left by a zygote that died (kill -9: no bb_layers_free) are swept by the
+ * next zygote. */
+START_TEST(cgroup_sweeps_groups_of_dead_zygotes)
+{
+    ck_assert_msg(have_cgroup_layer(), "no usable cgroup here");
+    pid_t dead = fork();
+    if (dead == 0)
+        _exit(0);
+    waitpid(dead, NULL, 0);
+    bb_cgroup cg;
+    bb_cgroup_detect(&cg, 0);
+    char parent[BB_CG_PATH + 64], worker[BB_CG_PATH + 128];
+    snprintf(parent, sizeof parent, "%s/blockbox-%d", cg.hier[0].own, (int)dead);
+    snprintf(worker, sizeof worker, "%s/worker-%d", parent, (int)dead + 1);
+    ck_assert_int_eq(mkdir(parent, 0755), 0);
+    ck_assert_int_eq(mkdir(worker, 0755), 0);
+    bb_jail_config c = jt_config();
+    c.disable = jt_only(BB_LAYER_CGROUP);
+    bb_layers *L = jt_zygote(&c);
+    struct stat st;
+    int left = stat(parent, &st) == 0;
+    bb_layers_free(L);
+    if (left) {
+        rmdir(worker);
+        rmdir(parent);
+    }
+    ck_assert_msg(!left, "%s was not swept", parent);
+}
+END_TEST
+
 /* ---- tests: configuration, fail closed ----------------------------------------------- */
 
 START_TEST(required_but_disabled_fails_closed)
@@ -910,6 +940,7 @@ static Suite *suite(void)
     tcase_add_test(t, cgroup_memory_bomb_is_oom_killed_and_reported);
     tcase_add_test(t, cgroup_pids_max_stops_fork_loop);
     tcase_add_test(t, cgroup_leaves_nothing_behind);
+    tcase_add_test(t, cgroup_sweeps_groups_of_dead_zygotes);
     suite_add_tcase(s, t);
     return s;
 }
