@@ -41,7 +41,7 @@ const bb_cfg_key bb_config_keys[] = {
      1L << 40, "largest inputs JSON accepted"},
     {"max_output_bytes", "BLOCKBOX_MAX_OUTPUT_BYTES", BB_CFG_LONG, F(max_output_bytes), "67108864",
      1024, 1L << 40, "largest result accepted from a block (OutputLimit beyond)"},
-    {"max_stream_bytes", "BLOCKBOX_MAX_STREAM_BYTES", BB_CFG_LONG, F(max_stream_bytes), "1048576", 0,
+    {"max_stream_bytes", "BLOCKBOX_MAX_STREAM_BYTES", BB_CFG_LONG, F(max_stream_bytes), "1048576", 1024,
      1L << 32, "stdout and stderr kept per run, each; the rest is cut"},
     {"max_depth", "BLOCKBOX_MAX_DEPTH", BB_CFG_LONG, F(max_depth), "64", 4, 512,
      "deepest JSON nesting accepted in inputs and results"},

@@ -49,6 +49,27 @@ bb_error_kind bb_error_kind_from_name(const char *name)
     return BB_ERR_BLOCK;
 }
 
+/* The error types a backend's response may claim. The response comes from the
+ * sandbox side, where block code can write anything, so kinds that only the
+ * trusted side can know (Timeout, MemoryLimit, SandboxCrash, backend and
+ * configuration failures of the host) are never taken from it: a block that
+ * raises its own `class Timeout(Exception)` stays a block error. */
+static bb_error_kind kind_from_response_name(const char *name)
+{
+    static const bb_error_kind claimable[] = {
+        BB_ERR_SANDBOX_VIOLATION, /* the runtime saw the filter deny a call */
+        BB_ERR_OUTPUT_LIMIT,      /* the runtime refused to encode an oversized result */
+        BB_ERR_INVALID_REQUEST,   /* the runtime could not decode what we sent */
+        BB_ERR_UNKNOWN_CODE_HASH, /* the server does not know the block */
+        BB_ERR_CONFIGURATION,     /* runtime version mismatch */
+    };
+    bb_error_kind k = bb_error_kind_from_name(name);
+    for (size_t i = 0; i < sizeof claimable / sizeof claimable[0]; i++)
+        if (claimable[i] == k)
+            return k;
+    return BB_ERR_BLOCK;
+}
+
 static bb_error *error_vnew(bb_error_kind kind, const char *fmt, va_list ap)
 {
     bb_error *e = calloc(1, sizeof *e);
@@ -93,7 +114,7 @@ bb_error *bb_error_block(const char *type_name, const char *message, int line,
     bb_error *e = calloc(1, sizeof *e);
     if (!e)
         return bb_error_oom();
-    e->kind = bb_error_kind_from_name(type_name);
+    e->kind = kind_from_response_name(type_name);
     e->type_name = strdup(type_name && *type_name ? type_name : "Exception");
     e->message = strdup(message ? message : "");
     e->line = line;

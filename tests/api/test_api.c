@@ -403,18 +403,21 @@ static const struct {
     bb_error_kind kind;
     int exit_code;
 } error_names[] = {
-    {"Timeout", BB_ERR_TIMEOUT, 3},
-    {"MemoryLimit", BB_ERR_MEMORY_LIMIT, 3},
+    /* Only the trusted side may report these: a response claiming them is the
+     * block's own exception (a block can raise `class Timeout(Exception)`). */
+    {"Timeout", BB_ERR_BLOCK, 1},
+    {"MemoryLimit", BB_ERR_BLOCK, 1},
+    {"SandboxCrash", BB_ERR_BLOCK, 1},
+    {"InvalidResponse", BB_ERR_BLOCK, 1},
+    {"BackendUnavailable", BB_ERR_BLOCK, 1},
+    {"AuthenticationFailed", BB_ERR_BLOCK, 1},
+    {"ExecutionDisabled", BB_ERR_BLOCK, 1},
+    /* What a sandboxed runtime or a server may claim. */
     {"OutputLimit", BB_ERR_OUTPUT_LIMIT, 3},
     {"SandboxViolation", BB_ERR_SANDBOX_VIOLATION, 3},
-    {"SandboxCrash", BB_ERR_SANDBOX_CRASH, 3},
     {"InvalidRequest", BB_ERR_INVALID_REQUEST, 2},
-    {"InvalidResponse", BB_ERR_INVALID_RESPONSE, 4},
     {"UnknownCodeHash", BB_ERR_UNKNOWN_CODE_HASH, 4},
-    {"BackendUnavailable", BB_ERR_BACKEND_UNAVAILABLE, 4},
-    {"AuthenticationFailed", BB_ERR_AUTHENTICATION_FAILED, 4},
     {"ConfigurationError", BB_ERR_CONFIGURATION, 4},
-    {"ExecutionDisabled", BB_ERR_EXECUTION_DISABLED, 4},
     {"ZeroDivisionError", BB_ERR_BLOCK, 1},
     {"MemoryError", BB_ERR_BLOCK, 1},
     {"SyntaxError", BB_ERR_BLOCK, 1},

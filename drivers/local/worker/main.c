@@ -118,6 +118,13 @@ static int python_start(zygote *z, char *errbuf, size_t errlen)
         return -1;
     }
     Py_DECREF(res);
+    /* CPython blocks every signal around vfork; a seccomp trap while SIGSYS is
+     * blocked kills the worker. Plain fork fails cleanly (EPERM) instead. */
+    if (PyRun_SimpleString("import subprocess\nsubprocess._USE_VFORK = False\n") != 0) {
+        snprintf(errbuf, errlen, "cannot configure subprocess");
+        Py_DECREF(mod);
+        return -1;
+    }
     z->runtime_module = mod;
     return 0;
 }
@@ -293,6 +300,7 @@ static void do_spawn(zygote *z, int in_fd, int out_fd)
     PyOS_AfterFork_Parent();
     if (pid < 0) {
         snprintf(err, sizeof err, "fork failed: %s", strerror(errno));
+        (void)bb_layers_after_clone(z->layers, -1, slot, NULL, 0);   /* back to our own pid ns */
         reply(z, -1, 0, 0, err);
         goto out;
     }
