@@ -3,6 +3,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,8 +62,22 @@ static int write_full(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err)
+/* Pins the calling thread to one CPU (cpu < 0: leaves it alone). */
+static void pin_to(int cpu)
 {
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    (void)sched_setaffinity(0, sizeof set, &set);
+}
+
+int bench_pipe_rtt(const bench_plan *plan, int parent_cpu, int child_cpu, bench_samples *out, bb_error **err)
+{
+    cpu_set_t saved;
+    if (sched_getaffinity(0, sizeof saved, &saved) < 0)
+        return bb_fail(err, BB_ERR_INTERNAL, "sched_getaffinity: %s", strerror(errno));
     int to_child[2], to_parent[2];
     if (pipe2(to_child, O_CLOEXEC) < 0)
         return bb_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
@@ -74,6 +89,7 @@ int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err)
     pid_t pid = fork();
     if (pid == 0) {   /* the echo child: async-signal-safe calls only */
         char msg[PIPE_MESSAGE_BYTES];
+        pin_to(child_cpu);
         close(to_child[1]);
         close(to_parent[0]);
         while (read_full(to_child[0], msg, sizeof msg) == 0)
@@ -83,6 +99,7 @@ int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err)
     }
     close(to_child[0]);
     close(to_parent[1]);
+    pin_to(parent_cpu);
     int rc = 0;
     if (pid < 0)
         rc = bb_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
@@ -100,6 +117,7 @@ int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err)
     close(to_parent[0]);
     if (pid > 0)
         waitpid(pid, NULL, 0);
+    (void)sched_setaffinity(0, sizeof saved, &saved);
     return rc;
 }
 
@@ -138,6 +156,31 @@ int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **er
 
 /* ---- bare fork + wait of a process as large as the zygote ------------------------ */
 
+/* fork + _exit + waitpid, timed, from this process as it now is. */
+static int time_forks(const bench_plan *plan, bench_samples *out, bb_error **err)
+{
+    for (int i = 0; i < plan->warmup_runs + plan->fork_wait_runs; i++) {
+        long long start = bench_now_ns();
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(0);
+        if (pid < 0)
+            return bb_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        if (i >= plan->warmup_runs && bench_samples_add(out, bench_now_ns() - start, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Writes one byte in each of the first `bytes` bytes' pages: private, resident. */
+static void touch_write(char *mem, size_t bytes, long page)
+{
+    for (size_t off = 0; off < bytes; off += (size_t)page)
+        mem[off] = (char)(off | 1);
+}
+
 int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *out,
                     long *grown_to_kib, bb_error **err)
 {
@@ -150,28 +193,145 @@ int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *
             return bb_fail(err, BB_ERR_INTERNAL, "mmap %zu bytes: %s", extra, strerror(errno));
         /* Small pages, like the zygote's heap (pymalloc arenas and malloc chunks). */
         (void)madvise(mem, extra, MADV_NOHUGEPAGE);
-        long page = sysconf(_SC_PAGESIZE);
-        for (size_t off = 0; off < extra; off += (size_t)page)
-            mem[off] = (char)(off | 1);   /* touched: private, resident, not the zero page */
+        touch_write(mem, extra, sysconf(_SC_PAGESIZE));
     }
     *grown_to_kib = bench_rss_kib(0);
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < plan->warmup_runs + plan->fork_wait_runs; i++) {
-        long long start = bench_now_ns();
-        pid_t pid = fork();
-        if (pid == 0)
-            _exit(0);
-        if (pid < 0) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
-            break;
-        }
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        if (i >= plan->warmup_runs)
-            rc = bench_samples_add(out, bench_now_ns() - start, err);
-    }
+    int rc = time_forks(plan, out, err);
     if (mem)
         munmap(mem, extra);
+    return rc;
+}
+
+/* One mapping made to mirror one of the zygote's. */
+typedef struct mirror_map {
+    void *addr;
+    size_t len;
+} mirror_map;
+
+typedef struct mirror {
+    mirror_map *maps;
+    size_t n, cap;
+    int exec_toggle;   /* alternates anonymous mappings' flags so they never merge */
+} mirror;
+
+static int mirror_add(mirror *m, void *addr, size_t len)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        mirror_map *grown = realloc(m->maps, cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        m->maps = grown;
+        m->cap = cap;
+    }
+    m->maps[m->n++] = (mirror_map){addr, len};
+    return 0;
+}
+
+/* Maps one VMA like the zygote's: the same file range (read, and written where the
+ * zygote has private copies), or anonymous memory touched as far as the zygote's. */
+static int mirror_vma(mirror *m, size_t len, const char *perms, unsigned long long offset, const char *path,
+                      long rss_kib, long anon_kib, long page)
+{
+    int writable = perms[1] == 'w';
+    size_t rss = (size_t)(rss_kib > 0 ? rss_kib : 0) << 10, anon = (size_t)(anon_kib > 0 ? anon_kib : 0) << 10;
+    if (rss > len)
+        rss = len;
+    if (anon > len)
+        anon = len;
+    char *mem = MAP_FAILED;
+    if (path[0] == '/' && !strstr(path, " (deleted)")) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (unsigned long long)st.st_size > offset) {
+            mem = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_PRIVATE, fd, (off_t)offset);
+            size_t in_file = (size_t)((unsigned long long)st.st_size - offset);
+            if (mem != MAP_FAILED) {
+                volatile char sink = 0;
+                for (size_t off = 0; off < rss && off < in_file; off += (size_t)page)
+                    sink = (char)(sink + mem[off]);
+                (void)sink;
+                if (writable)
+                    touch_write(mem, anon < in_file ? anon : in_file, page);
+            }
+        }
+        if (fd >= 0)
+            close(fd);
+        if (mem != MAP_FAILED)
+            return mirror_add(m, mem, len);
+    }
+    if (path[0] == '[' && strcmp(path, "[heap]") != 0 && strcmp(path, "[stack]") != 0)
+        return 0;   /* vdso, vvar, vsyscall: this process has its own */
+    int prot = PROT_READ | PROT_WRITE | (m->exec_toggle ? PROT_EXEC : 0);
+    m->exec_toggle = !m->exec_toggle;
+    if (!writable && anon == 0)
+        prot = PROT_READ;
+    mem = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED)
+        return -1;
+    if (prot & PROT_WRITE)
+        touch_write(mem, anon, page);
+    return mirror_add(m, mem, len);
+}
+
+int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *out, long *vmas,
+                           long *grown_to_kib, bb_error **err)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/smaps", (int)zygote);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read %s: %s", path, strerror(errno));
+    long page = sysconf(_SC_PAGESIZE);
+    mirror m = {0};
+    char line[4400], vma_path[4096] = "", perms[8] = "";
+    unsigned long long start = 0, end = 0, offset = 0;
+    long rss = -1, anon = -1;
+    int have = 0, rc = 0;
+    *vmas = 0;
+    for (;;) {
+        char *got = fgets(line, sizeof line, f);
+        unsigned long long s0, e0, off0;
+        char p0[8];
+        int consumed = 0;
+        int is_header = got && sscanf(line, "%llx-%llx %7s %llx %*s %*s%n", &s0, &e0, p0, &off0, &consumed) == 4;
+        if ((is_header || !got) && have) {
+            if (mirror_vma(&m, (size_t)(end - start), perms, offset, vma_path, rss, anon, page) < 0) {
+                rc = bb_fail(err, BB_ERR_INTERNAL, "cannot mirror the zygote's mapping %s: %s", vma_path,
+                             strerror(errno));
+                break;
+            }
+            (*vmas)++;
+            have = 0;
+        }
+        if (!got)
+            break;
+        if (is_header) {
+            start = s0;
+            end = e0;
+            offset = off0;
+            snprintf(perms, sizeof perms, "%s", p0);
+            const char *rest = line + consumed;
+            rest += strspn(rest, " \t");
+            snprintf(vma_path, sizeof vma_path, "%s", rest);
+            vma_path[strcspn(vma_path, "\n")] = '\0';
+            rss = anon = -1;
+            have = 1;
+        } else if (strncmp(line, "Rss:", 4) == 0) {
+            rss = strtol(line + 4, NULL, 10);
+        } else if (strncmp(line, "Anonymous:", 10) == 0) {
+            anon = strtol(line + 10, NULL, 10);
+        }
+    }
+    fclose(f);
+    *grown_to_kib = bench_rss_kib(0);
+    if (rc == 0 && *vmas == 0)
+        rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote's mappings could not be read");
+    if (rc == 0)
+        rc = time_forks(plan, out, err);
+    for (size_t i = 0; i < m.n; i++)
+        munmap(m.maps[i].addr, m.maps[i].len);
+    free(m.maps);
     return rc;
 }
 

@@ -16,15 +16,15 @@
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_BACKEND = 4 };
 
 static const bench_plan quick_plan = {
-    .quick = 1, .warmup_runs = 10, .live_runs = 300, .fresh_runs = 40, .fresh_paced_runs = 10,
-    .image_runs = 10, .throughput_seconds = 0.5, .python_fresh_runs = 3, .fork_wait_runs = 50,
+    .quick = 1, .warmup_runs = 10, .live_runs = 400, .live_rounds = 2, .fresh_runs = 40, .fresh_paced_runs = 10,
+    .image_runs = 10, .throughput_seconds = 1.0, .throughput_rounds = 2, .python_fresh_runs = 3, .fork_wait_runs = 50,
     .pipe_rtt_runs = 1000, .inproc_runs = 300, .inproc_image_runs = 10, .memory_instances = 50,
 };
 
 static const bench_plan full_plan = {
-    .quick = 0, .warmup_runs = 50, .live_runs = 2000, .fresh_runs = 1000, .fresh_paced_runs = 200,
-    .image_runs = 300, .throughput_seconds = 3.0, .python_fresh_runs = 20, .fork_wait_runs = 1000,
-    .pipe_rtt_runs = 10000, .inproc_runs = 2000, .inproc_image_runs = 300, .memory_instances = 50,
+    .quick = 0, .warmup_runs = 50, .live_runs = 4000, .live_rounds = 8, .fresh_runs = 1000, .fresh_paced_runs = 200,
+    .image_runs = 100, .throughput_seconds = 6.0, .throughput_rounds = 6, .python_fresh_runs = 20, .fork_wait_runs = 1000,
+    .pipe_rtt_runs = 10000, .inproc_runs = 4000, .inproc_image_runs = 100, .memory_instances = 50,
 };
 
 static void usage(FILE *out)
@@ -140,26 +140,47 @@ static void progress(const bench_state *b, const char *what)
         fprintf(stderr, "blockbox bench: %s\n", what);
 }
 
-/* Times one block in a series: loads it (max_inputs), runs, summarizes, frees. */
+/* Times one block in `rounds` series of runs/rounds calls, each round with an
+ * instance of its own (the scheduler places each worker anew), and summarizes them
+ * together; the p50 of each round is kept beside the summary. */
 static int block_scenario(bench_state *b, const char *name, const char *what, const char *code,
-                          int max_inputs, const char *inputs, int runs, long long pause_ns,
+                          int max_inputs, const char *inputs, int runs, int rounds, long long pause_ns,
                           int (*check)(const char *, bb_error **), bench_summary *sum, bb_error **err)
 {
     progress(b, name);
-    bb_block *blk = bench_load(b->ex, code, max_inputs, err);
-    if (!blk)
-        return -1;
-    bench_samples s = {0};
-    int rc = bench_series(blk, inputs, runs, b->plan->warmup_runs, pause_ns, check, &s, err);
-    bb_block_free(blk);
-    if (rc == 0 && !add_scenario(&b->report, name, what, &s, sum))
+    bench_samples all = {0};
+    cJSON *round_p50 = cJSON_CreateArray();
+    int rc = 0;
+    for (int round = 0; rc == 0 && round < rounds; round++) {
+        bb_block *blk = bench_load(b->ex, code, max_inputs, err);
+        if (!blk) {
+            rc = -1;
+            break;
+        }
+        bench_samples s = {0};
+        rc = bench_series(blk, inputs, runs / rounds, b->plan->warmup_runs, pause_ns, check, &s, err);
+        bb_block_free(blk);
+        for (size_t k = 0; rc == 0 && k < s.n; k++)
+            rc = bench_samples_add(&all, s.ns[k], err);
+        bench_summary one;
+        bench_samples_summarize(&s, &one);
+        cJSON_AddItemToArray(round_p50, cJSON_CreateNumber(round1(one.p50_us)));
+        bench_samples_free(&s);
+    }
+    cJSON *o = rc == 0 ? add_scenario(&b->report, name, what, &all, sum) : NULL;
+    if (rc == 0 && !o)
         rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    bench_samples_free(&s);
+    if (o && rounds > 1) {
+        cJSON_AddItemToObject(o, "p50_us_per_round", round_p50);
+        round_p50 = NULL;
+    }
+    cJSON_Delete(round_p50);
+    bench_samples_free(&all);
     return rc;
 }
 
 typedef struct bench_numbers {
-    bench_summary pipe, python_fresh, fork_wait, inproc, inproc_image;
+    bench_summary pipe, pipe_cross, python_fresh, fork_wait, fork_mirror, inproc, inproc_image;
     bench_summary live, fresh, fresh_paced, image, tput_single, tput_all;
     double rps_single, rps_all;
     int threads;
@@ -176,13 +197,24 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
 
     /* Baselines that need no executor: nothing else runs while they are timed. */
     progress(b, "pipe_rtt");
-    rc = bench_pipe_rtt(plan, &s, err);
+    rc = bench_pipe_rtt(plan, -1, -1, &s, err);
     if (rc == 0)
         add_scenario(r, "pipe_rtt", "64-byte message to a child process and back through two pipes",
                      &s, &n->pipe);
     bench_samples_free(&s);
     if (rc < 0)
         return -1;
+    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+        progress(b, "pipe_rtt_cross_cpu");
+        rc = bench_pipe_rtt(plan, 0, 1, &s, err);
+        if (rc == 0)
+            add_scenario(r, "pipe_rtt_cross_cpu",
+                         "pipe_rtt with the two processes pinned to different CPUs (cross-CPU wake-ups)",
+                         &s, &n->pipe_cross);
+        bench_samples_free(&s);
+        if (rc < 0)
+            return -1;
+    }
 
     progress(b, "python_fresh");
     rc = bench_python_fresh(plan, &s, err);
@@ -237,13 +269,27 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     if (rc < 0)
         return -1;
 
+    progress(b, "fork_wait_mirror");
+    long vmas = 0, mirror_kib = 0;
+    rc = bench_fork_wait_mirror(plan, zygote, &s, &vmas, &mirror_kib, err);
+    if (rc == 0) {
+        cJSON *o = add_scenario(r, "fork_wait_mirror",
+                                "fork + _exit + waitpid after mapping what the zygote maps (its files, "
+                                "its anonymous memory)", &s, &n->fork_mirror);
+        cJSON_AddNumberToObject(o, "mappings", (double)vmas);
+        cJSON_AddNumberToObject(o, "process_rss_kib", (double)mirror_kib);
+    }
+    bench_samples_free(&s);
+    if (rc < 0)
+        return -1;
+
     if (block_scenario(b, "live_instance", "trivial block, one live instance (max_inputs 0), bb_block_run",
-                       bench_trivial_code, 0, bench_trivial_inputs, plan->live_runs, 0,
+                       bench_trivial_code, 0, bench_trivial_inputs, plan->live_runs, plan->live_rounds, 0,
                        bench_check_trivial, &n->live, err) < 0)
         return -1;
     if (block_scenario(b, "fresh_worker",
                        "trivial block, max_inputs=1: a fresh jailed worker per run, runs back to back",
-                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_runs, 0,
+                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_runs, 1, 0,
                        bench_check_trivial, &n->fresh, err) < 0)
         return -1;
     /* Paced: long enough between runs for the keeper to have a spare ready. */
@@ -252,7 +298,7 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
         pause = 100000000LL;
     if (block_scenario(b, "fresh_worker_paced",
                        "as fresh_worker, with a pause between runs so a pre-forked spare is ready",
-                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_paced_runs, pause,
+                       bench_trivial_code, 1, bench_trivial_inputs, plan->fresh_paced_runs, 1, pause,
                        bench_check_trivial, &n->fresh_paced, err) < 0)
         return -1;
     cJSON_AddNumberToObject(cJSON_GetObjectItem(r->scenarios, "fresh_worker_paced"), "pause_us",
@@ -264,7 +310,7 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
         return -1;
     rc = block_scenario(b, "image_1080p",
                         "1920x1080x3 uint8 ndarray (data form) in, cv2.bitwise_not, ndarray out; live instance",
-                        bench_image_code, 0, image_inputs, plan->image_runs, 0, bench_check_image, &n->image,
+                        bench_image_code, 0, image_inputs, plan->image_runs, 1, 0, bench_check_image, &n->image,
                         err);
     free(image_inputs);
     if (rc < 0)
@@ -272,31 +318,55 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     n->threads = cores > 0 ? (int)cores : 1;
-    bench_throughput one, all;
-    progress(b, "throughput, one instance");
-    if (bench_throughput_run(b->ex, 1, plan->throughput_seconds, &one, err) < 0) {
+    /* Rounds alternate one instance and one per core, so load from elsewhere on the
+     * host falls on both alike; the scaling is the ratio of the totals. */
+    bench_samples lat_one = {0}, lat_all = {0};
+    long long runs_one = 0, runs_all = 0;
+    double secs_one = 0, secs_all = 0;
+    cJSON *round_ratios = cJSON_CreateArray();
+    int rounds = plan->throughput_rounds;
+    for (int round = 0; rc == 0 && round < rounds; round++) {
+        bench_throughput one = {0}, all = {0};
+        progress(b, "throughput: one instance, then one per core");
+        rc = bench_throughput_run(b->ex, 1, plan->throughput_seconds / rounds, &one, err);
+        if (rc == 0)
+            rc = bench_throughput_run(b->ex, n->threads, plan->throughput_seconds / rounds, &all, err);
+        for (size_t k = 0; rc == 0 && k < one.latencies.n; k++)
+            rc = bench_samples_add(&lat_one, one.latencies.ns[k], err);
+        for (size_t k = 0; rc == 0 && k < all.latencies.n; k++)
+            rc = bench_samples_add(&lat_all, all.latencies.ns[k], err);
+        if (rc == 0) {
+            runs_one += one.runs;
+            secs_one += one.seconds;
+            runs_all += all.runs;
+            secs_all += all.seconds;
+            cJSON_AddItemToArray(round_ratios, cJSON_CreateNumber(round3(ratio(all.runs_per_s, one.runs_per_s))));
+        }
         bench_samples_free(&one.latencies);
-        return -1;
-    }
-    cJSON *o = add_scenario(r, "throughput_single", "trivial block, one instance on one thread, for a fixed time",
-                            &one.latencies, &n->tput_single);
-    cJSON_AddNumberToObject(o, "threads", 1);
-    cJSON_AddNumberToObject(o, "runs_per_s", round1(one.runs_per_s));
-    n->rps_single = one.runs_per_s;
-    bench_samples_free(&one.latencies);
-    progress(b, "throughput, one instance per core");
-    if (bench_throughput_run(b->ex, n->threads, plan->throughput_seconds, &all, err) < 0) {
         bench_samples_free(&all.latencies);
-        return -1;
     }
-    o = add_scenario(r, "throughput_per_core",
-                     "trivial block, one instance per core, each on its own thread, for a fixed time",
-                     &all.latencies, &n->tput_all);
-    cJSON_AddNumberToObject(o, "threads", n->threads);
-    cJSON_AddNumberToObject(o, "runs_per_s", round1(all.runs_per_s));
-    cJSON_AddNumberToObject(o, "single_instance_runs_per_s", round1(one.runs_per_s));
-    n->rps_all = all.runs_per_s;
-    bench_samples_free(&all.latencies);
+    if (rc == 0) {
+        n->rps_single = secs_one > 0 ? (double)runs_one / secs_one : 0;
+        n->rps_all = secs_all > 0 ? (double)runs_all / secs_all : 0;
+        cJSON *o = add_scenario(r, "throughput_single",
+                                "trivial block, one instance on one thread, for a fixed time", &lat_one,
+                                &n->tput_single);
+        cJSON_AddNumberToObject(o, "threads", 1);
+        cJSON_AddNumberToObject(o, "runs_per_s", round1(n->rps_single));
+        o = add_scenario(r, "throughput_per_core",
+                         "trivial block, one instance per core, each on its own thread, for a fixed time",
+                         &lat_all, &n->tput_all);
+        cJSON_AddNumberToObject(o, "threads", n->threads);
+        cJSON_AddNumberToObject(o, "runs_per_s", round1(n->rps_all));
+        cJSON_AddNumberToObject(o, "single_instance_runs_per_s", round1(n->rps_single));
+        cJSON_AddItemToObject(o, "scaling_per_round", round_ratios);
+        round_ratios = NULL;
+    }
+    cJSON_Delete(round_ratios);
+    bench_samples_free(&lat_one);
+    bench_samples_free(&lat_all);
+    if (rc < 0)
+        return -1;
 
     progress(b, "memory");
     if (bench_memory_run(b->ex, plan, &n->memory, err) < 0)
@@ -306,6 +376,8 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     cJSON_AddNumberToObject(m, "host_rss_before_kib", (double)n->memory.rss_before_kib);
     cJSON_AddNumberToObject(m, "host_rss_after_kib", (double)n->memory.rss_after_kib);
     cJSON_AddNumberToObject(m, "host_kib_per_instance", round1(n->memory.host_kib_per_instance));
+    cJSON_AddNumberToObject(m, "host_heap_bytes_per_instance", round1(n->memory.heap_bytes_per_instance));
+    cJSON_AddNumberToObject(m, "host_fds_per_instance", round1(n->memory.fds_per_instance));
     cJSON_AddNumberToObject(m, "zygote_rss_kib", (double)n->zygote_rss_kib);
     cJSON_AddNumberToObject(m, "zygote_rss_kib_with_instances", (double)n->memory.zygote_rss_kib);
     cJSON_AddNumberToObject(m, "worker_private_kib", (double)n->memory.worker_private_kib);
@@ -326,6 +398,10 @@ static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
     add_ratio(r, "live_over_in_process", ratio(n->live.p50_us, n->inproc.p50_us));
     add_ratio(r, "fresh_over_fork_wait", fresh_over_fork);
     add_ratio(r, "fresh_paced_over_fork_wait", paced_over_fork);
+    add_ratio(r, "fresh_over_fork_wait_mirror", ratio(n->fresh.p50_us, n->fork_mirror.p50_us));
+    add_ratio(r, "fresh_paced_over_fork_wait_mirror", ratio(n->fresh_paced.p50_us, n->fork_mirror.p50_us));
+    add_ratio(r, "live_over_in_process_plus_cross_cpu_pipe",
+              ratio(n->live.p50_us, n->inproc.p50_us + n->pipe_cross.p50_us));
     add_ratio(r, "python_fresh_over_fresh", speedup);
     add_ratio(r, "python_fresh_over_live", ratio(n->python_fresh.p50_us, n->live.p50_us));
     add_ratio(r, "image_over_in_process_image", image_over);

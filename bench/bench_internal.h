@@ -32,11 +32,13 @@ void bench_samples_free(bench_samples *s);
 typedef struct bench_plan {
     int quick;
     int warmup_runs;          /* untimed runs before each timed series */
-    int live_runs;            /* (a) */
+    int live_runs;            /* (a), in total */
+    int live_rounds;          /* (a) split over this many instances */
     int fresh_runs;           /* (b), back to back */
     int fresh_paced_runs;     /* (b) with a pause, so a spare worker is ready */
     int image_runs;           /* (c) */
-    double throughput_seconds;/* (d), per configuration */
+    double throughput_seconds;/* (d), per configuration, split over the rounds */
+    int throughput_rounds;    /* alternating one instance / one per core */
     int python_fresh_runs;
     int fork_wait_runs;
     int pipe_rtt_runs;
@@ -54,6 +56,8 @@ long bench_rss_kib(pid_t pid);
 int bench_smaps_kib(pid_t pid, long *private_kib, long *pss_kib);
 /* Up to max pids of the direct children of pid; returns the count (0 if none). */
 size_t bench_children(pid_t pid, pid_t *out, size_t max);
+/* Open descriptors of this process; -1 if unknown. */
+long bench_open_fds(void);
 
 /* ---- blocks and inputs used by every scenario and by the in-process baseline - */
 
@@ -74,13 +78,20 @@ int bench_check_image(const char *outputs, bb_error **err);
 
 /* ---- baselines (baselines.c) ---------------------------------------------- */
 
-/* A small message (64 bytes) to a child process and back through two pipes. */
-int bench_pipe_rtt(const bench_plan *plan, bench_samples *out, bb_error **err);
+/* A small message (64 bytes) to a child process and back through two pipes; each
+ * side pinned to the given CPU, or left to the scheduler where the CPU is -1. */
+int bench_pipe_rtt(const bench_plan *plan, int parent_cpu, int child_cpu, bench_samples *out,
+                   bb_error **err);
 /* posix_spawn `/usr/bin/python3 -c 'import numpy, cv2'` and wait, per call. */
 int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **err);
 /* fork + _exit + wait from a process grown to target_rss_kib resident. */
 int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *out,
                     long *grown_to_kib, bb_error **err);
+/* fork + _exit + wait from this process after mapping what the zygote maps: each of
+ * its file mappings (same file and range, pages read; private pages written) and its
+ * anonymous mappings (touched as far as the zygote's). *vmas: mappings mirrored. */
+int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *out, long *vmas,
+                           long *grown_to_kib, bb_error **err);
 /* One /usr/bin/python3 helper that imports the runtime and times
  * Runtime().handle_bytes of the very envelopes the C side sends. */
 int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_samples *image,
@@ -115,7 +126,9 @@ int bench_throughput_run(bb_executor *ex, int threads, double seconds, bench_thr
 typedef struct bench_memory {
     int instances;
     long rss_before_kib, rss_after_kib;
-    double host_kib_per_instance;
+    double host_kib_per_instance;    /* RSS growth of this process / instances */
+    double heap_bytes_per_instance;  /* malloc'd bytes in use (mallinfo2) / instances */
+    double fds_per_instance;         /* open descriptors / instances (pipes: kernel memory) */
     long zygote_rss_kib;
     long worker_private_kib;   /* median private memory of one loaded worker; -1 unknown */
     long worker_pss_kib;

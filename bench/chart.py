@@ -13,11 +13,13 @@ ORDER = [
     ("live_instance", "blockbox"),
     ("in_process", "baseline"),
     ("pipe_rtt", "baseline"),
+    ("pipe_rtt_cross_cpu", "baseline"),
     ("throughput_per_core", "blockbox"),
     ("throughput_single", "blockbox"),
     ("fresh_worker", "blockbox"),
     ("fresh_worker_paced", "blockbox"),
     ("fork_wait", "baseline"),
+    ("fork_wait_mirror", "baseline"),
     ("image_1080p", "blockbox"),
     ("in_process_image", "baseline"),
     ("python_fresh", "baseline"),
@@ -29,11 +31,11 @@ PLOT_W = 560
 
 
 def _fmt_us(us):
-    if us >= 1e6:
-        return "%.2f s" % (us / 1e6)
-    if us >= 1e3:
-        return "%.2f ms" % (us / 1e3)
-    return "%.1f µs" % us
+    for scale, unit in ((1e6, "s"), (1e3, "ms"), (1.0, "µs")):
+        if us >= scale or unit == "µs":
+            value = us / scale
+            return ("%.0f %s" if value >= 100 else "%.3g %s") % (value, unit)
+    return "%g µs" % us
 
 
 def _rows(results):
@@ -83,7 +85,7 @@ def render(results):
         out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e2e8f0"/>'
                    % (gx, TOP - 6, gx, axis_y))
         out.append('<text x="%.1f" y="%d" text-anchor="middle" fill="#4a5568">%s</text>'
-                   % (gx, axis_y + 16, escape(_fmt_us(10 ** exp).replace(".00", "").replace(".0 ", " "))))
+                   % (gx, axis_y + 16, escape(_fmt_us(10 ** exp))))
     for i, (name, kind, p50, p90, p99) in enumerate(rows):
         y = TOP + i * ROW
         mid = y + BAR / 2

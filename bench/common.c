@@ -146,6 +146,20 @@ size_t bench_children(pid_t pid, pid_t *out, size_t max)
     return n;
 }
 
+long bench_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    long n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;   /* the directory's own descriptor */
+}
+
 /* ---- the test blocks -------------------------------------------------------- */
 
 const char bench_trivial_code[] = "def run(self, x):\n    return {\"y\": x + 1}\n";

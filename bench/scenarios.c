@@ -1,6 +1,7 @@
 /* scenarios.c: the measurements through the public C API with the local driver:
  * timed series of one block, throughput with one instance per thread, memory. */
 #include <cjson/cJSON.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +208,8 @@ int bench_memory_run(bb_executor *ex, const bench_plan *plan, bench_memory *out,
         return -1;
     }
     out->rss_before_kib = bench_rss_kib(0);
+    struct mallinfo2 heap_before = mallinfo2();
+    long fds_before = bench_open_fds();
     int rc = 0, loaded = 0;
     for (; loaded < n; loaded++) {
         blocks[loaded] = bench_load(ex, bench_trivial_code, 0, err);
@@ -219,6 +222,11 @@ int bench_memory_run(bb_executor *ex, const bench_plan *plan, bench_memory *out,
         out->instances = n;
         out->rss_after_kib = bench_rss_kib(0);
         out->host_kib_per_instance = (double)(out->rss_after_kib - out->rss_before_kib) / (double)n;
+        struct mallinfo2 heap_after = mallinfo2();
+        out->heap_bytes_per_instance =
+            ((double)(heap_after.uordblks + heap_after.hblkhd) - (double)(heap_before.uordblks + heap_before.hblkhd)) /
+            (double)n;
+        out->fds_per_instance = (double)(bench_open_fds() - fds_before) / (double)n;
         pid_t zygote = bench_zygote_pid(ex);
         out->zygote_rss_kib = zygote > 0 ? bench_rss_kib(zygote) : -1;
         pid_t kids[256];
