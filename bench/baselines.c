@@ -266,12 +266,16 @@ static int mirror_vma(mirror *m, size_t len, const char *perms, unsigned long lo
     m->exec_toggle = !m->exec_toggle;
     if (!writable && anon == 0)
         prot = PROT_READ;
-    mem = mmap(NULL, len, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Only the resident part: pages never touched cost a fork nothing, and some
+     * reservations (guard areas, sanitizer shadow) are far larger than memory. */
+    size_t want = anon > rss ? anon : rss;
+    want = want > (size_t)page ? want : (size_t)page;
+    mem = mmap(NULL, want, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (mem == MAP_FAILED)
         return -1;
     if (prot & PROT_WRITE)
         touch_write(mem, anon, page);
-    return mirror_add(m, mem, len);
+    return mirror_add(m, mem, want);
 }
 
 int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *out, long *vmas,
