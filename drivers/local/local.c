@@ -295,6 +295,20 @@ static void reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
         *oom = rc == 0 ? m.oom : 0;
 }
 
+/* Kills a worker whose exit status nobody needs; the zygote reaps it later. */
+static void discard_pid(local_state *st, pid_t pid)
+{
+    bb_zmsg m;
+    memset(&m, 0, sizeof m);
+    m.op = BB_ZOP_DISCARD;
+    m.pid = pid;
+    bb_error *e = NULL;
+    pthread_mutex_lock(&st->lock);
+    (void)ctl_call(st, &m, NULL, 0, &e);
+    pthread_mutex_unlock(&st->lock);
+    bb_error_free(e);
+}
+
 static void reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
 {
     if (w->pid <= 0)
@@ -344,7 +358,7 @@ static void *keeper_main(void *arg)
         if (st->nretired > 0) {
             worker w = st->retired[--st->nretired];
             pthread_mutex_unlock(&st->pool_lock);
-            reap_pid(st, w.pid, NULL, NULL);
+            discard_pid(st, w.pid);
             pthread_mutex_lock(&st->pool_lock);
             continue;
         }

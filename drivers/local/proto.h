@@ -19,6 +19,7 @@ enum bb_zop {
     BB_ZOP_SPAWN,      /* executor -> zygote + 2 fds; reply: pid */
     BB_ZOP_REAP,       /* executor -> zygote: kill + wait pid; reply: status */
     BB_ZOP_REPLY,      /* zygote -> executor */
+    BB_ZOP_DISCARD,    /* executor -> zygote: kill pid, reap it later; reply: ok */
 };
 
 typedef struct bb_zinit {

@@ -33,6 +33,7 @@ typedef struct zygote {
     bb_layers *layers;
     PyObject *runtime_module;
     pid_t slot_pid[MAX_SLOTS];   /* live workers by slot; 0 = free */
+    unsigned char dying[MAX_SLOTS]; /* killed on DISCARD, reaped when they are gone */
 } zygote;
 
 /* ---- the _blockbox_jail module: what the seccomp trap handler recorded ---- */
@@ -364,6 +365,35 @@ static void do_reap(zygote *z, pid_t pid)
     (void)bb_zsend(z->ctl, &m, NULL, 0);
 }
 
+/* Kills a worker nobody needs the exit status of; it is reaped once it is gone
+ * (reap_dying), so the executor never waits for a dying process's teardown. */
+static void do_discard(zygote *z, pid_t pid)
+{
+    int slot = slot_of(z, pid);
+    if (pid <= 0 || slot < 0) {
+        reply(z, -1, pid, 0, "no such worker");
+        return;
+    }
+    kill(pid, SIGKILL);
+    z->dying[slot] = 1;
+    reply(z, 0, pid, 0, NULL);
+}
+
+/* Reaps discarded workers that have finished dying; never blocks. */
+static void reap_dying(zygote *z)
+{
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        if (!z->dying[i])
+            continue;
+        if (waitpid(z->slot_pid[i], NULL, WNOHANG) == 0)
+            continue;
+        int oom;
+        bb_layers_worker_gone(z->layers, z->slot_pid[i], i, &oom);
+        z->slot_pid[i] = 0;
+        z->dying[i] = 0;
+    }
+}
+
 static void shutdown_all(zygote *z)
 {
     for (int i = 0; i < MAX_SLOTS; i++) {
@@ -374,6 +404,7 @@ static void shutdown_all(zygote *z)
         int oom;
         bb_layers_worker_gone(z->layers, z->slot_pid[i], i, &oom);
         z->slot_pid[i] = 0;
+        z->dying[i] = 0;
     }
     bb_layers_free(z->layers);
 }
@@ -428,10 +459,13 @@ static int zygote_main(void)
                 continue;   /* a malformed message: ignore it */
             break;          /* the executor is gone */
         }
+        reap_dying(&z);
         if (m.op == BB_ZOP_SPAWN)
             do_spawn(&z, fds[0], fds[1]);
         else if (m.op == BB_ZOP_REAP)
             do_reap(&z, m.pid);
+        else if (m.op == BB_ZOP_DISCARD)
+            do_discard(&z, m.pid);
         else {
             for (int i = 0; i < 2; i++)
                 if (fds[i] >= 0)
