@@ -1,0 +1,36 @@
+# local.cmake: the local driver's own end-to-end suite (tests/local): block instance
+# semantics, concurrency, zygote lifecycle through the C API; layers, fail-closed
+# configuration, bad input and secrets through the CLI. ctest label "local".
+set(LOCAL_TEST_DIR ${CMAKE_SOURCE_DIR}/tests/local)
+set(LOCAL_TEST_ENV "BB_TEST_WORKER=$<TARGET_FILE:blockbox-worker>;CK_DEFAULT_TIMEOUT=60")
+
+foreach(name instances concurrency lifecycle)
+  add_executable(test_local_${name} ${LOCAL_TEST_DIR}/test_local_${name}.c)
+  target_include_directories(test_local_${name} PRIVATE ${CMAKE_SOURCE_DIR}/include ${LOCAL_TEST_DIR})
+  target_link_libraries(test_local_${name} PRIVATE blockbox_static PkgConfig::CHECK PkgConfig::CJSON pthread)
+  set_target_properties(test_local_${name} PROPERTIES ENABLE_EXPORTS ON)
+  add_dependencies(test_local_${name} blockbox-worker)
+  add_test(NAME local_${name} COMMAND test_local_${name})
+  set_tests_properties(local_${name} PROPERTIES LABELS "local" TIMEOUT 120 ENVIRONMENT "${LOCAL_TEST_ENV}")
+endforeach()
+# The lifecycle test kills zygotes and scans /proc and the cgroup tree.
+set_tests_properties(local_lifecycle PROPERTIES RUN_SERIAL TRUE)
+
+# Known bugs in files this suite does not own: failing tests, kept disabled until the
+# fixes described in tests/local/README.md land. Run by hand:
+#   BB_LOCAL_KNOWN_BUGS=1 BB_TEST_WORKER=build/bin/blockbox-worker build/bin/test_local_instances
+# (and test_local_lifecycle). Each prints the failing known_bugs cases.
+foreach(name instances lifecycle)
+  add_test(NAME local_known_bugs_${name} COMMAND test_local_${name})
+  set_tests_properties(local_known_bugs_${name} PROPERTIES LABELS "local;known_bugs" TIMEOUT 120 DISABLED TRUE
+    ENVIRONMENT "${LOCAL_TEST_ENV};BB_LOCAL_KNOWN_BUGS=1")
+endforeach()
+
+find_program(BB_LOCAL_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+if(BB_LOCAL_PYTHON3 AND TARGET blockbox_cli)
+  foreach(name layers cli)
+    add_test(NAME local_${name}_py
+      COMMAND ${BB_LOCAL_PYTHON3} ${LOCAL_TEST_DIR}/test_local_${name}.py -v --bin $<TARGET_FILE:blockbox_cli>)
+    set_tests_properties(local_${name}_py PROPERTIES LABELS "local" TIMEOUT 180)
+  endforeach()
+endif()
