@@ -60,6 +60,7 @@ typedef struct local_state {
     size_t nspares;
     unsigned long zygote_starts;
     long timeout_ms;
+    char warnings[1024];   /* layers the zygote could not apply, one per line */
 } local_state;
 
 typedef struct local_block {
@@ -206,6 +207,10 @@ static int zygote_start(local_state *st, bb_error **err)
         return bb_fail(err, BB_ERR_CONFIGURATION, "local sandbox unavailable: %s", m.text);
     }
     st->layers = m.layers;
+    snprintf(st->warnings, sizeof st->warnings, "%s", m.text);
+    if (st->warnings[0] && st->zygote_starts == 1)
+        fprintf(stderr, "blockbox: warning: local sandbox layers missing on this host "
+                        "(see `blockbox doctor`): %s\n", st->warnings);
     return 0;
 }
 
@@ -703,7 +708,9 @@ static char *local_describe(void *state)
             bb_buf_printf(&out, "%s\"%s\"", first ? "" : ",", bb_layer_name(bit));
             first = 0;
         }
-    bb_buf_printf(&out, "],\"spare_workers\":%zu}", st->nspares);
+    bb_buf_printf(&out, "],\"spare_workers\":%zu,\"warnings\":", st->nspares);
+    bb_buf_json_string(&out, st->warnings, strlen(st->warnings));
+    bb_buf_putc(&out, '}');
     return bb_buf_steal(&out, NULL);
 }
 

@@ -16,6 +16,7 @@
 
 #include "error.h"
 #include "layers.h"
+#include "layers_info.h"
 #include "policy.h"
 #include "proto.h"
 #include "seccomp.h"
@@ -450,9 +451,10 @@ static int zygote_main(void)
         reply(&z, -1, 0, 0, err);
         return 3;
     }
+    /* The reply names every layer that is not active, so none is missing silently. */
     reply(&z, 0, getpid(), (int32_t)(bb_layers_active(z.layers) |
                                      (jc.disable & BB_LAYER_SECCOMP ? 0 : BB_LAYER_SECCOMP)),
-          NULL);
+          bb_layers_warnings(z.layers));
     for (;;) {
         if (bb_zrecv(z.ctl, &m, fds, 2) < 0) {
             if (errno == EPROTO)
