@@ -2,7 +2,16 @@
 # semantics, concurrency, zygote lifecycle through the C API; layers, fail-closed
 # configuration, bad input and secrets through the CLI. ctest label "local".
 set(LOCAL_TEST_DIR ${CMAKE_SOURCE_DIR}/tests/local)
-set(LOCAL_TEST_ENV "BB_TEST_WORKER=$<TARGET_FILE:blockbox-worker>;CK_DEFAULT_TIMEOUT=60")
+# Sanitizer builds fork and start Python several times slower: scale every timeout.
+if(BLOCKBOX_SANITIZE)
+  set(LOCAL_SLOWDOWN 5)
+else()
+  set(LOCAL_SLOWDOWN 1)
+endif()
+math(EXPR LOCAL_C_TIMEOUT "120 * ${LOCAL_SLOWDOWN}")
+math(EXPR LOCAL_PY_TIMEOUT "180 * ${LOCAL_SLOWDOWN}")
+set(LOCAL_TEST_ENV "BB_TEST_WORKER=$<TARGET_FILE:blockbox-worker>;CK_DEFAULT_TIMEOUT=60"
+    "CK_TIMEOUT_MULTIPLIER=${LOCAL_SLOWDOWN}")
 
 foreach(name instances concurrency lifecycle)
   add_executable(test_local_${name} ${LOCAL_TEST_DIR}/test_local_${name}.c)
@@ -11,7 +20,7 @@ foreach(name instances concurrency lifecycle)
   set_target_properties(test_local_${name} PROPERTIES ENABLE_EXPORTS ON)
   add_dependencies(test_local_${name} blockbox-worker)
   add_test(NAME local_${name} COMMAND test_local_${name})
-  set_tests_properties(local_${name} PROPERTIES LABELS "local" TIMEOUT 120 ENVIRONMENT "${LOCAL_TEST_ENV}")
+  set_tests_properties(local_${name} PROPERTIES LABELS "local" TIMEOUT ${LOCAL_C_TIMEOUT} ENVIRONMENT "${LOCAL_TEST_ENV}")
 endforeach()
 # The lifecycle test kills zygotes and scans /proc and the cgroup tree.
 set_tests_properties(local_lifecycle PROPERTIES RUN_SERIAL TRUE)
@@ -22,7 +31,7 @@ set_tests_properties(local_lifecycle PROPERTIES RUN_SERIAL TRUE)
 # (and test_local_lifecycle). Each prints the failing known_bugs cases.
 foreach(name instances lifecycle)
   add_test(NAME local_known_bugs_${name} COMMAND test_local_${name})
-  set_tests_properties(local_known_bugs_${name} PROPERTIES LABELS "local;known_bugs" TIMEOUT 120 DISABLED TRUE
+  set_tests_properties(local_known_bugs_${name} PROPERTIES LABELS "local;known_bugs" TIMEOUT ${LOCAL_C_TIMEOUT} DISABLED TRUE
     ENVIRONMENT "${LOCAL_TEST_ENV};BB_LOCAL_KNOWN_BUGS=1")
 endforeach()
 
@@ -31,6 +40,6 @@ if(BB_LOCAL_PYTHON3 AND TARGET blockbox_cli)
   foreach(name layers cli)
     add_test(NAME local_${name}_py
       COMMAND ${BB_LOCAL_PYTHON3} ${LOCAL_TEST_DIR}/test_local_${name}.py -v --bin $<TARGET_FILE:blockbox_cli>)
-    set_tests_properties(local_${name}_py PROPERTIES LABELS "local" TIMEOUT 180)
+    set_tests_properties(local_${name}_py PROPERTIES LABELS "local" TIMEOUT ${LOCAL_PY_TIMEOUT})
   endforeach()
 endif()

@@ -409,7 +409,7 @@ START_TEST(forged_huge_frame_header_is_an_output_limit_at_once)
     double t0 = monotonic_s();
     expect_failure(bb_block_run(blk, "{\"forge\": true}", NULL), BB_ERR_OUTPUT_LIMIT, "replaced");
     double took = monotonic_s() - t0;
-    ck_assert_msg(took < 2.0, "refusing a 4 GiB frame header took %.2f s", took);
+    ck_assert_msg(took < 5.0, "refusing a 4 GiB frame header took %.2f s", took);
     cJSON *out = run_ok(blk, "{}");
     ck_assert_int_eq((int)num(out, "n"), 1);   /* a new worker */
     cJSON_Delete(out);
