@@ -283,7 +283,9 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
 
 /* Kills and reaps a worker by pid; returns its wait status and whether it hit the
  * memory cap. */
-static void reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
+/* Returns 1 if the zygote reaped the pid (then *wstatus and *oom are its), 0 if it
+ * could not: the zygote died (and was restarted) and took the worker with it. */
+static int reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
 {
     bb_zmsg m;
     memset(&m, 0, sizeof m);
@@ -294,10 +296,12 @@ static void reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
     int rc = ctl_call(st, &m, NULL, 0, &e);
     pthread_mutex_unlock(&st->lock);
     bb_error_free(e);
+    int reaped = rc == 0 && m.pid == pid && m.status != -1;
     if (wstatus)
-        *wstatus = rc == 0 ? m.status : 0;
+        *wstatus = reaped ? m.status : 0;
     if (oom)
-        *oom = rc == 0 ? m.oom : 0;
+        *oom = reaped ? m.oom : 0;
+    return reaped;
 }
 
 /* Kills a worker whose exit status nobody needs; the zygote reaps it later. */
@@ -314,14 +318,15 @@ static void discard_pid(local_state *st, pid_t pid)
     bb_error_free(e);
 }
 
-static void reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
+static int reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
 {
     if (w->pid <= 0)
-        return;
+        return 0;
     close(w->req_w);
     close(w->resp_r);
-    reap_pid(st, w->pid, wstatus, oom);
+    int reaped = reap_pid(st, w->pid, wstatus, oom);
     w->pid = 0;
+    return reaped;
 }
 
 static int take_worker(local_state *st, worker *w, bb_error **err)
@@ -395,7 +400,30 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-enum exchange_failure { EX_OK, EX_TIMEOUT, EX_DIED, EX_OVERSIZE };
+enum exchange_failure { EX_OK, EX_TIMEOUT, EX_DIED, EX_OVERSIZE, EX_DESYNC };
+
+/* write() to a worker's pipe without SIGPIPE: a dead worker must not kill the
+ * program that embeds blockbox. SIGPIPE is blocked in this thread around the
+ * write, and one raised by it is consumed before the mask is restored. */
+static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
+{
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    sigpending(&pending);
+    int was_pending = sigismember(&pending, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    ssize_t n = write(fd, buf, len);
+    int saved = errno;
+    if (n < 0 && saved == EPIPE && !was_pending) {
+        struct timespec zero = {0, 0};
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return n;
+}
 
 /* Sends one frame and reads one back, all before the deadline. */
 static enum exchange_failure exchange(local_state *st, worker *w, const char *body, size_t len,
@@ -404,13 +432,22 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
     unsigned char hdr[4];
     if (len > UINT32_MAX)
         return EX_OVERSIZE;
+    /* Nothing may be waiting before we ask: bytes there mean the worker wrote more
+     * than one response (block code forging frames on fd 4), so its answers no
+     * longer line up with our requests. */
+    struct pollfd early = {.fd = w->resp_r, .events = POLLIN};
+    if (poll(&early, 1, 0) > 0) {
+        if (early.revents & POLLIN)
+            return EX_DESYNC;
+        return EX_DIED;   /* POLLHUP alone: the worker is gone */
+    }
     bb_frame_header((uint32_t)len, hdr);
     const char *parts[2] = {(const char *)hdr, body};
     size_t sizes[2] = {4, len};
     for (int i = 0; i < 2; i++) {
         size_t off = 0;
         while (off < sizes[i]) {
-            ssize_t n = write(w->req_w, parts[i] + off, sizes[i] - off);
+            ssize_t n = write_nosigpipe(w->req_w, parts[i] + off, sizes[i] - off);
             if (n > 0) {
                 off += (size_t)n;
                 continue;
@@ -496,6 +533,10 @@ static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, do
     if (why == EX_TIMEOUT)
         return bb_error_new(BB_ERR_TIMEOUT, "the block ran past its %g s timeout and was killed",
                             timeout_s);
+    if (why == EX_DESYNC)
+        return bb_error_new(BB_ERR_INVALID_RESPONSE,
+                            "the worker sent a response nobody asked for (its frames no longer "
+                            "match the requests)");
     if (why == EX_OVERSIZE)
         return bb_error_new(BB_ERR_OUTPUT_LIMIT,
                             "the block's response exceeded %zu bytes and was refused", max_response);
@@ -529,9 +570,13 @@ static int block_exchange(local_state *st, local_block *b, const char *body, siz
         return 0;
     }
     int wstatus = 0, oom = 0;
-    reap_worker(st, &b->w, &wstatus, &oom);
+    int reaped = reap_worker(st, &b->w, &wstatus, &oom);
     b->need_code = 1;
-    bb_error *e = death_error(why, wstatus, oom, (double)timeout_ms / 1000.0, st->max_response);
+    bb_error *e = reaped || why != EX_DIED
+                      ? death_error(why, wstatus, oom, (double)timeout_ms / 1000.0, st->max_response)
+                      : bb_error_new(BB_ERR_BACKEND_UNAVAILABLE,
+                                     "the sandbox zygote died and took the worker with it; it was "
+                                     "restarted");
     bb_fail(err, e->kind, "%s; the worker was replaced and init will run again on the next call",
             e->message);
     bb_error_free(e);
@@ -700,6 +745,8 @@ static char *local_describe(void *state)
 {
     local_state *st = state;
     bb_buf out = {0};
+    pthread_mutex_lock(&st->lock);
+    pthread_mutex_lock(&st->pool_lock);
     bb_buf_printf(&out, "{\"driver\":\"local\",\"zygote_pid\":%d,\"zygote_starts\":%lu,\"layers\":[",
                   (int)st->zygote_pid, st->zygote_starts);
     int first = 1;
@@ -711,6 +758,8 @@ static char *local_describe(void *state)
     bb_buf_printf(&out, "],\"spare_workers\":%zu,\"warnings\":", st->nspares);
     bb_buf_json_string(&out, st->warnings, strlen(st->warnings));
     bb_buf_putc(&out, '}');
+    pthread_mutex_unlock(&st->pool_lock);
+    pthread_mutex_unlock(&st->lock);
     return bb_buf_steal(&out, NULL);
 }
 

@@ -25,16 +25,6 @@ endforeach()
 # The lifecycle test kills zygotes and scans /proc and the cgroup tree.
 set_tests_properties(local_lifecycle PROPERTIES RUN_SERIAL TRUE)
 
-# Known bugs in files this suite does not own: failing tests, kept disabled until the
-# fixes described in tests/local/README.md land. Run by hand:
-#   BB_LOCAL_KNOWN_BUGS=1 BB_TEST_WORKER=build/bin/blockbox-worker build/bin/test_local_instances
-# (and test_local_lifecycle). Each prints the failing known_bugs cases.
-foreach(name instances lifecycle)
-  add_test(NAME local_known_bugs_${name} COMMAND test_local_${name})
-  set_tests_properties(local_known_bugs_${name} PROPERTIES LABELS "local;known_bugs" TIMEOUT ${LOCAL_C_TIMEOUT} DISABLED TRUE
-    ENVIRONMENT "${LOCAL_TEST_ENV};BB_LOCAL_KNOWN_BUGS=1")
-endforeach()
-
 find_program(BB_LOCAL_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(BB_LOCAL_PYTHON3 AND TARGET blockbox_cli)
   foreach(name layers cli)

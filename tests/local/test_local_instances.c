@@ -502,12 +502,12 @@ START_TEST(secret_in_the_executor_config_never_reaches_a_block)
 }
 END_TEST
 
-/* ---- known bugs (run with BB_LOCAL_KNOWN_BUGS=1; see tests/local/README.md) ---- */
+/* ---- regressions: bugs these tests found in local.c, fixed since ---- */
 
 /* A block that writes a complete forged frame is answered from it (harmless: it could
  * have returned those outputs), but the runtime's real frame stays in the pipe and is
  * read as the answer to the NEXT run: run N+1 returns run N's outputs. */
-START_TEST(known_bug_stale_frame_answers_the_next_run)
+START_TEST(regression_stale_frame_answers_the_next_run)
 {
     bb_executor *ex = local_executor(NULL);
     bb_block *blk = load_block(ex,
@@ -540,7 +540,7 @@ END_TEST
  * reader. The library does not block SIGPIPE around that write, so the HOST process
  * (this test, with SIGPIPE at its default action) is killed. The CLI ignores SIGPIPE
  * and is not affected; every other API user is. */
-START_TEST(known_bug_worker_death_between_runs_kills_the_host_with_SIGPIPE)
+START_TEST(regression_worker_death_between_runs_kills_the_host_with_SIGPIPE)
 {
     signal(SIGPIPE, SIG_DFL);
     bb_executor *ex = local_executor(NULL);
@@ -587,11 +587,11 @@ static Suite *instances_suite(void)
     tcase_add_test(tc, oversized_input_is_refused_before_the_worker_sees_it);
     tcase_add_test(tc, secret_in_the_executor_config_never_reaches_a_block);
     suite_add_tcase(s, tc);
-    if (getenv("BB_LOCAL_KNOWN_BUGS")) {
-        tc = tcase_create("known_bugs");
+    {
+        tc = tcase_create("regressions");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, known_bug_stale_frame_answers_the_next_run);
-        tcase_add_test(tc, known_bug_worker_death_between_runs_kills_the_host_with_SIGPIPE);
+        tcase_add_test(tc, regression_stale_frame_answers_the_next_run);
+        tcase_add_test(tc, regression_worker_death_between_runs_kills_the_host_with_SIGPIPE);
         suite_add_tcase(s, tc);
     }
     return s;

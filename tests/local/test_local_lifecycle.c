@@ -182,7 +182,7 @@ static int next_run_after_death(bb_block *blk)
 
 START_TEST(killing_the_zygote_is_survived_and_it_restarts)
 {
-    /* Works around known_bug_worker_death_between_runs_kills_the_host_with_SIGPIPE
+    /* Works around regression_worker_death_between_runs_kills_the_host_with_SIGPIPE
      * (test_local_instances.c): the block's worker dies with its zygote. */
     signal(SIGPIPE, SIG_IGN);
     make_marker();
@@ -369,14 +369,14 @@ START_TEST(no_fd_leaks_over_100_load_run_free_cycles)
 }
 END_TEST
 
-/* ---- known bugs (run with BB_LOCAL_KNOWN_BUGS=1; see tests/local/README.md) ---- */
+/* ---- regressions: bugs these tests found in local.c, fixed since ---- */
 
 /* After the zygote dies, the block's next run fails as SandboxCrash with a misleading
  * message ("the worker stopped answering" / "exited with status 0"): local.c reaps the
  * dead worker through the NEW zygote, which answers "no such worker" with status -1,
  * and that -1 is read as a wait status. The error should be BackendUnavailable and
  * say that the sandbox zygote died and was restarted. */
-START_TEST(known_bug_zygote_death_is_reported_as_backend_unavailable)
+START_TEST(regression_zygote_death_is_reported_as_backend_unavailable)
 {
     signal(SIGPIPE, SIG_IGN);   /* see above */
     bb_executor *ex = local_executor(NULL);
@@ -410,10 +410,10 @@ int main(void)
     tcase_add_test(tc, no_process_or_cgroup_outlives_the_executor);
     tcase_add_test(tc, no_fd_leaks_over_100_load_run_free_cycles);
     suite_add_tcase(s, tc);
-    if (getenv("BB_LOCAL_KNOWN_BUGS")) {
-        tc = tcase_create("known_bugs");
+    {
+        tc = tcase_create("regressions");
         tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, known_bug_zygote_death_is_reported_as_backend_unavailable);
+        tcase_add_test(tc, regression_zygote_death_is_reported_as_backend_unavailable);
         suite_add_tcase(s, tc);
     }
     return run_suite(s);
