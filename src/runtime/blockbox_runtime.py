@@ -977,10 +977,23 @@ def _no_lone_surrogates(text):
     """ASCII JSON text with any lone surrogate escape (\\udcff, which no strict
     parser takes) replaced by "?". Surrogate escapes are rare (characters beyond
     the BMP, or broken strings), so only then is the text re-encoded."""
+    if "\\" not in text:   # one memchr: most payloads have no escape at all
+        return text
     if "\\ud" not in text and "\\uD" not in text:
         return text
     value = json.loads(text)
     return _UNICODE_ENCODER.encode(value).encode("utf-8", "replace").decode("utf-8")
+
+
+def _plain_ascii(value):
+    """True for values whose JSON cannot hold a surrogate escape (cheap checks only)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return True
+    if isinstance(value, str):
+        return value.isascii()
+    if isinstance(value, list):
+        return all(isinstance(item, str) and item.isascii() for item in value)
+    return False
 
 
 def _encode_json(value):
@@ -1246,7 +1259,12 @@ class Runtime:
             response = self._failure(type(exc).__name__, "blockbox runtime: %s"
                                      % _exception_text(exc))
         try:
-            return _no_lone_surrogates(_RESPONSE_ENCODER.encode(response)).encode("utf-8", "replace")
+            text = _RESPONSE_ENCODER.encode(response)
+            # `result` is ASCII JSON already checked by _encode_json: only the other
+            # fields (short) can hold a surrogate escape.
+            if any(k != "result" and not _plain_ascii(v) for k, v in response.items()):
+                text = _no_lone_surrogates(text)
+            return text.encode("utf-8", "replace")
         except BaseException as exc:  # noqa: BLE001
             fallback = self._failure("OutputLimit" if isinstance(exc, MemoryError)
                                      else type(exc).__name__,
