@@ -2,6 +2,9 @@
  * bytes and ndarray data; decoding accepts exactly one spelling of each byte string. */
 #include <limits.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdlib.h>
 
 #include "wire.h"
@@ -129,7 +132,25 @@ long long bb_base64_check(const char *in, size_t len)
     const unsigned char *s = (const unsigned char *)in;
     size_t body = len - 4;
     unsigned ok = 1;
-    for (size_t i = 0; i < body; i++)
+    size_t i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time: every byte must be in A-Z, a-z, 0-9, '+' or '/'. */
+    for (; i + 16 <= body; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('A' - 1)),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8('Z' + 1)));
+        __m128i lower = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('a' - 1)),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8('z' + 1)));
+        __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8('0' - 1)),
+                                      _mm_cmplt_epi8(v, _mm_set1_epi8('9' + 1)));
+        __m128i sign = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('+')),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('/')));
+        __m128i good = _mm_or_si128(_mm_or_si128(upper, lower), _mm_or_si128(digit, sign));
+        if (_mm_movemask_epi8(good) != 0xFFFF)
+            return -1;
+    }
+#endif
+    for (; i < body; i++)
         ok &= alphabet_byte(s[i]);
     if (!ok)
         return -1;

@@ -562,10 +562,49 @@ START_TEST(test_image_value)
 }
 END_TEST
 
+/* The bulk (16-byte) scans must find a bad byte at every offset of a long string,
+ * and the byte-wise tail must too. */
+START_TEST(test_bulk_scans_find_every_offset)
+{
+    enum { N = 100 };
+    char text[N + 16];
+    static const char bad_in_string[] = {'\x01', '\x1f', '\xff', '\x80'};
+    for (size_t b = 0; b < sizeof bad_in_string; b++) {
+        for (size_t at = 0; at < N; at++) {
+            text[0] = '"';
+            memset(text + 1, 'a', N);
+            text[1 + at] = bad_in_string[b];
+            text[N + 1] = '"';
+            bb_error *err = NULL;
+            ck_assert_msg(bb_wire_precheck(text, N + 2, 1 << 20, 8, BB_ERR_INVALID_REQUEST, "t", &err) < 0,
+                          "byte 0x%02x at %zu passed", (unsigned char)bad_in_string[b], at);
+            bb_error_free(err);
+        }
+    }
+    /* a quote inside ends the string early: what follows must then be valid JSON */
+    memset(text, 'a', sizeof text);
+    text[0] = '"';
+    text[40] = '"';
+    text[41] = '"';
+    bb_error *err = NULL;
+    ck_assert_int_lt(bb_wire_precheck(text, 42, 1 << 20, 8, BB_ERR_INVALID_REQUEST, "t", &err), 0);
+    bb_error_free(err);
+    char b64[N];
+    for (size_t at = 0; at < N - 4; at++) {
+        memset(b64, 'A', sizeof b64);
+        b64[at] = at % 2 ? '=' : '-';
+        ck_assert_msg(bb_base64_check(b64, sizeof b64) < 0, "base64 with a bad byte at %zu passed", at);
+        b64[at] = at % 3 == 0 ? '+' : (at % 3 == 1 ? '/' : 'z');
+        ck_assert_int_eq(bb_base64_check(b64, sizeof b64), N / 4 * 3);
+    }
+}
+END_TEST
+
 Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
     TCase *tc = tcase_create("envelopes");
+    tcase_add_test(tc, test_bulk_scans_find_every_offset);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_limit_defaults);
     tcase_add_test(tc, test_precheck_accepts_plain_json);
