@@ -109,12 +109,17 @@ static char *find_worker(const bb_config *cfg)
         char *slash = strrchr(self, '/');
         if (slash) {
             *slash = '\0';
-            char *path;
-            if (asprintf(&path, "%s/blockbox-worker", self) < 0)
-                return NULL;
-            if (access(path, X_OK) == 0)
-                return path;
-            free(path);
+            /* beside the binary (a build tree), then ../libexec/blockbox (an install) */
+            static const char *const relative[] = {"/blockbox-worker",
+                                                   "/../libexec/blockbox/blockbox-worker"};
+            for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+                char *path;
+                if (asprintf(&path, "%s%s", self, relative[i]) < 0)
+                    return NULL;
+                if (access(path, X_OK) == 0)
+                    return path;
+                free(path);
+            }
         }
     }
     return strdup(BLOCKBOX_LIBEXECDIR "/blockbox-worker");
