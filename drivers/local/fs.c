@@ -81,6 +81,19 @@ static int make_file(const char *path, const char *content, char *err, size_t er
     return 0;
 }
 
+/* Recreates the host symlink `host` at `inside` (same target text). */
+static int copy_symlink(const char *host, const char *inside, char *err, size_t errlen)
+{
+    char target[256];
+    ssize_t n = readlink(host, target, sizeof target - 1);
+    if (n <= 0)
+        return bb_jail_fail(err, errlen, "readlink %s: %s", host, bb_jail_strerror(errno));
+    target[n] = '\0';
+    if (symlink(target, inside) < 0)
+        return bb_jail_fail(err, errlen, "symlink %s: %s", inside, bb_jail_strerror(errno));
+    return 0;
+}
+
 /* Mirrors a top-level host entry (/bin, /lib64, …): a symlink is copied, a directory
  * is bound read-only, anything missing is skipped. */
 static int mirror_top(const char *name, char *err, size_t errlen)
@@ -90,16 +103,8 @@ static int mirror_top(const char *name, char *err, size_t errlen)
     struct stat st;
     if (lstat(host, &st) < 0)
         return 0;
-    if (S_ISLNK(st.st_mode)) {
-        char target[256];
-        ssize_t n = readlink(host, target, sizeof target - 1);
-        if (n <= 0)
-            return bb_jail_fail(err, errlen, "readlink %s: %s", host, bb_jail_strerror(errno));
-        target[n] = '\0';
-        if (symlink(target, name) < 0)
-            return bb_jail_fail(err, errlen, "symlink %s: %s", name, bb_jail_strerror(errno));
-        return 0;
-    }
+    if (S_ISLNK(st.st_mode))
+        return copy_symlink(host, name, err, errlen);
     if (!S_ISDIR(st.st_mode))
         return 0;
     if (make_dir(name, 0755, err, errlen) < 0)
@@ -117,16 +122,8 @@ static int mirror_etc(const char *name, char *err, size_t errlen)
     struct stat st;
     if (lstat(host, &st) < 0)
         return 0;
-    if (S_ISLNK(st.st_mode)) {
-        char target[256];
-        ssize_t n = readlink(host, target, sizeof target - 1);
-        if (n <= 0)
-            return bb_jail_fail(err, errlen, "readlink %s: %s", host, bb_jail_strerror(errno));
-        target[n] = '\0';
-        if (symlink(target, inside) < 0)
-            return bb_jail_fail(err, errlen, "symlink %s: %s", inside, bb_jail_strerror(errno));
-        return 0;
-    }
+    if (S_ISLNK(st.st_mode))
+        return copy_symlink(host, inside, err, errlen);
     if (!S_ISREG(st.st_mode))
         return 0;
     if (make_file(inside, NULL, err, errlen) < 0)
