@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,13 @@ typedef struct zygote {
     PyObject *runtime_module;
     pid_t slot_pid[MAX_SLOTS];   /* live workers by slot; 0 = free */
     unsigned char dying[MAX_SLOTS]; /* killed on DISCARD, reaped when they are gone */
+    /* Forked workers not yet released: the zygote maps their ids and cgroups when
+     * they say they have unshared, while it goes on serving requests. */
+    struct pending {
+        int ready_r;    /* the child writes 'r' (or 'f' + reason) here; -1: none */
+        int release_w;  /* we write 'g' here once the child is mapped and attached */
+        int out_fd;     /* the worker's response pipe, to report a failure on */
+    } pending[MAX_SLOTS];
 } zygote;
 
 /* ---- the _blockbox_jail module: what the seccomp trap handler recorded ---- */
@@ -133,9 +141,9 @@ static int python_start(zygote *z, char *errbuf, size_t errlen)
 
 /* ---- the worker: runs in the child after the jail is built --------------- */
 
-static void worker_fail(const char *what)
+/* Writes a ConfigurationError response frame saying the sandbox could not be built. */
+static void write_setup_failure(int fd, const char *what)
 {
-    /* A setup failure is reported as a response frame; nothing untrusted was read. */
     char body[1400];
     char safe[1100];
     size_t j = 0;
@@ -148,8 +156,15 @@ static void worker_fail(const char *what)
                      safe);
     unsigned char hdr[4];
     bb_frame_header((uint32_t)n, hdr);
-    if (bb_write_all(BB_WORKER_OUT_FD, hdr, 4) == 0)
-        (void)bb_write_all(BB_WORKER_OUT_FD, body, (size_t)n);
+    if (bb_write_all(fd, hdr, 4) == 0)
+        (void)bb_write_all(fd, body, (size_t)n);
+}
+
+/* A setup failure in the child is reported as a response frame; nothing untrusted
+ * was read. */
+static void worker_fail(const char *what)
+{
+    write_setup_failure(BB_WORKER_OUT_FD, what);
     _exit(BB_SETUP_FAILED_STATUS);
 }
 
@@ -309,25 +324,12 @@ static void do_spawn(zygote *z, int in_fd, int out_fd)
     close(to_parent[1]);
     to_parent[1] = -1;
     z->slot_pid[slot] = pid;
-    char ready = 0;
-    if (bb_read_all(to_parent[0], &ready, 1) < 0 ||
-        (ready == 'r' && bb_layers_after_clone(z->layers, pid, slot, err, sizeof err) < 0) ||
-        ready != 'r') {
-        if (ready == 'f') {
-            ssize_t n = read(to_parent[0], err, sizeof err - 1);
-            err[n > 0 ? n : 0] = '\0';
-        } else if (ready != 'r') {
-            snprintf(err, sizeof err, "the worker died while it was being set up");
-        }
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        int oom;
-        bb_layers_worker_gone(z->layers, pid, slot, &oom);
-        z->slot_pid[slot] = 0;
-        reply(z, -1, 0, 0, err);
-        goto out;
-    }
-    (void)bb_write_all(to_child[1], "g", 1);
+    /* The child unshares on its own; finish_pending releases it. Until then it has
+     * read nothing, and what the executor sends waits in the pipe. */
+    z->pending[slot] = (struct pending){.ready_r = to_parent[0], .release_w = to_child[1],
+                                        .out_fd = out_fd};
+    to_parent[0] = to_child[1] = -1;
+    out_fd = -1;
     reply(z, 0, pid, 0, NULL);
 out:
     for (int i = 0; i < 2; i++) {
@@ -342,6 +344,44 @@ out:
         close(out_fd);
 }
 
+static void drop_pending(zygote *z, int slot)
+{
+    struct pending *p = &z->pending[slot];
+    if (p->ready_r < 0)
+        return;
+    close(p->ready_r);
+    close(p->release_w);
+    close(p->out_fd);
+    *p = (struct pending){-1, -1, -1};
+}
+
+/* The child of `slot` has unshared (or failed to): map its ids, attach its cgroups,
+ * release it. A failure is written to the worker's response pipe and the worker is
+ * killed; the executor reaps it like any dead worker. */
+static void finish_pending(zygote *z, int slot)
+{
+    struct pending *p = &z->pending[slot];
+    char err[512] = "";
+    char ready = 0;
+    if (bb_read_all(p->ready_r, &ready, 1) < 0)
+        snprintf(err, sizeof err, "the worker died while it was being set up");
+    else if (ready == 'f') {
+        ssize_t n = read(p->ready_r, err, sizeof err - 1);
+        err[n > 0 ? n : 0] = '\0';
+    } else if (ready != 'r')
+        snprintf(err, sizeof err, "the worker sent a bad set-up message");
+    else if (bb_layers_after_clone(z->layers, z->slot_pid[slot], slot, err, sizeof err) == 0 &&
+             bb_write_all(p->release_w, "g", 1) == 0)
+        err[0] = '\0';
+    else if (!err[0])
+        snprintf(err, sizeof err, "the worker could not be released");
+    if (ready != 'r' || err[0]) {
+        kill(z->slot_pid[slot], SIGKILL);
+        write_setup_failure(p->out_fd, err[0] ? err : "unknown set-up failure");
+    }
+    drop_pending(z, slot);
+}
+
 static void do_reap(zygote *z, pid_t pid)
 {
     int slot = slot_of(z, pid);
@@ -349,6 +389,7 @@ static void do_reap(zygote *z, pid_t pid)
         reply(z, -1, pid, 0, "no such worker");
         return;
     }
+    drop_pending(z, slot);
     kill(pid, SIGKILL);   /* a zombie until we wait: the pid cannot have been reused */
     int wstatus = 0;
     while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
@@ -375,6 +416,7 @@ static void do_discard(zygote *z, pid_t pid)
         reply(z, -1, pid, 0, "no such worker");
         return;
     }
+    drop_pending(z, slot);
     kill(pid, SIGKILL);
     z->dying[slot] = 1;
     reply(z, 0, pid, 0, NULL);
@@ -400,6 +442,7 @@ static void shutdown_all(zygote *z)
     for (int i = 0; i < MAX_SLOTS; i++) {
         if (!z->slot_pid[i])
             continue;
+        drop_pending(z, i);
         kill(z->slot_pid[i], SIGKILL);
         waitpid(z->slot_pid[i], NULL, 0);
         int oom;
@@ -408,6 +451,35 @@ static void shutdown_all(zygote *z)
         z->dying[i] = 0;
     }
     bb_layers_free(z->layers);
+}
+
+/* Waits until the control socket or a pending child has something. Finishes the
+ * ready children itself; returns how many it finished (0: the socket is readable). */
+static int wait_for_work(zygote *z)
+{
+    struct pollfd pfd[MAX_SLOTS + 1];
+    int slot_of_pfd[MAX_SLOTS + 1];
+    int n = 0;
+    pfd[n++] = (struct pollfd){.fd = z->ctl, .events = POLLIN};
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (z->pending[i].ready_r >= 0) {
+            slot_of_pfd[n] = i;
+            pfd[n++] = (struct pollfd){.fd = z->pending[i].ready_r, .events = POLLIN};
+        }
+    if (n == 1)
+        return 0;   /* nothing pending: block in recvmsg */
+    while (poll(pfd, (nfds_t)n, -1) < 0)
+        if (errno != EINTR)
+            return 0;
+    int finished = 0;
+    for (int k = 1; k < n; k++)
+        if (pfd[k].revents) {
+            finish_pending(z, slot_of_pfd[k]);
+            finished++;
+        }
+    if (finished && (pfd[0].revents & (POLLIN | POLLHUP)))
+        return 0;   /* serve the socket too, now */
+    return finished;
 }
 
 static int zygote_main(void)
@@ -455,7 +527,11 @@ static int zygote_main(void)
     reply(&z, 0, getpid(), (int32_t)(bb_layers_active(z.layers) |
                                      (jc.disable & BB_LAYER_SECCOMP ? 0 : BB_LAYER_SECCOMP)),
           bb_layers_warnings(z.layers));
+    for (int i = 0; i < MAX_SLOTS; i++)
+        z.pending[i] = (struct pending){-1, -1, -1};
     for (;;) {
+        if (wait_for_work(&z) > 0)
+            continue;   /* a pending child was finished; the control socket may wait */
         if (bb_zrecv(z.ctl, &m, fds, 2) < 0) {
             if (errno == EPROTO)
                 continue;   /* a malformed message: ignore it */
