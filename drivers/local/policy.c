@@ -71,6 +71,22 @@ static int precheck(const char *text, size_t len, const char *source, bb_error *
     return 0;
 }
 
+/* Appends a line number, doubling the array; frees it and returns -1 when out of memory. */
+static int push_line(int **lines, size_t *n, size_t *cap, int line)
+{
+    if (*n == *cap) {
+        int *bigger = realloc(*lines, (*cap *= 2) * sizeof **lines);
+        if (!bigger) {
+            free(*lines);
+            *lines = NULL;
+            return -1;
+        }
+        *lines = bigger;
+    }
+    (*lines)[(*n)++] = line;
+    return 0;
+}
+
 /* ---- line numbers: cJSON keeps no positions, so the text is scanned once and the
  * N-th value in document order is matched with the N-th node of a pre-order walk. */
 
@@ -112,17 +128,8 @@ static int *scan_value_lines(const char *text, size_t len, size_t *count)
             }
             is_value = !expect_key;
             expect_key = 0;
-            if (is_value) {
-                if (n == cap) {
-                    int *bigger = realloc(lines, (cap *= 2) * sizeof *lines);
-                    if (!bigger) {
-                        free(lines);
-                        return NULL;
-                    }
-                    lines = bigger;
-                }
-                lines[n++] = line_at;
-            }
+            if (is_value && push_line(&lines, &n, &cap, line_at) < 0)
+                return NULL;
             continue;
         }
         if (c == '{' || c == '[') {
@@ -144,17 +151,8 @@ static int *scan_value_lines(const char *text, size_t len, size_t *count)
             while (i + 1 < len && !strchr(" \t\r\n,]}:", text[i + 1]))
                 i++;
         }
-        if (is_value) {
-            if (n == cap) {
-                int *bigger = realloc(lines, (cap *= 2) * sizeof *lines);
-                if (!bigger) {
-                    free(lines);
-                    return NULL;
-                }
-                lines = bigger;
-            }
-            lines[n++] = line;
-        }
+        if (is_value && push_line(&lines, &n, &cap, line) < 0)
+            return NULL;
     }
     *count = n;
     return lines;
