@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errtext.h"
 #include "error.h"
 #include "wire_internal.h"
 
@@ -757,9 +758,14 @@ static int parse_fields(const cJSON *root, const bb_limits *limits, bb_wire_resp
         return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: key '%s' appears twice", shown);
     }
     const cJSON *success = cJSON_GetObjectItemCaseSensitive(root, "success");
-    if (!cJSON_IsBool(success))
+    /* A Roboflow deployment leaves `success` out of some failures (its NameError for a
+     * missing function): no `success` but an `error_type` string reads as a failure. */
+    if (!success && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(root, "error_type")))
+        out->success = 0;
+    else if (!cJSON_IsBool(success))
         return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: 'success' must be true or false");
-    out->success = cJSON_IsTrue(success);
+    else
+        out->success = cJSON_IsTrue(success);
 
     const cJSON *result, *out_text, *err_text, *error, *error_type, *function, *traceback, *version;
     if (get_optional_string(&f, "result", &result) < 0 || get_optional_string(&f, "stdout", &out_text) < 0 ||
@@ -808,7 +814,11 @@ static int parse_fields(const cJSON *root, const bb_limits *limits, bb_wire_resp
     if (!error)
         return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: failure without an 'error' string");
     out->error_type = strdup(error_type->valuestring);
-    out->error = copy_cut(error->valuestring, ERROR_TEXT_MAX);
+    /* The bare str(e) becomes "Error in line N, in F: T: msg" (errtext.c). */
+    char *text = bb_errtext_block(error->valuestring, error_type->valuestring, out->line_number,
+                                  function ? function->valuestring : NULL);
+    out->error = text ? copy_cut(text, ERROR_TEXT_MAX) : NULL;
+    free(text);
     if (function)
         out->function_name = copy_cut(function->valuestring, FUNCTION_NAME_MAX);
     if (traceback)

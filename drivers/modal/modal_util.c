@@ -89,7 +89,8 @@ int bb_modal_is_unknown_code_hash(const char *body, size_t len)
         return 0;
     const cJSON *success = cJSON_GetObjectItemCaseSensitive(root, "success");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "error_type");
-    int unknown = cJSON_IsObject(root) && cJSON_IsFalse(success) && cJSON_IsString(type) &&
+    /* no `success` reads as a failure, as the core reads it (Roboflow's replies) */
+    int unknown = cJSON_IsObject(root) && (cJSON_IsFalse(success) || !success) && cJSON_IsString(type) &&
                   strcmp(type->valuestring, needle) == 0;
     cJSON_Delete(root);
     return unknown;

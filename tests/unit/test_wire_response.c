@@ -133,7 +133,8 @@ START_TEST(test_failure)
               err);
     ck_assert_int_eq(r.success, 0);
     ck_assert_str_eq(r.error_type, "ZeroDivisionError");
-    ck_assert_str_eq(r.error, "division by zero");
+    /* the bare str(e) of the wire reads as local mode's text (errtext.c) */
+    ck_assert_str_eq(r.error, "Error in line 3, in run: ZeroDivisionError: division by zero");
     ck_assert_int_eq(r.line_number, 3);
     ck_assert_str_eq(r.function_name, "run");
     ck_assert_str_eq(r.traceback, "  File \"<block>\", line 3\n");
@@ -153,6 +154,51 @@ START_TEST(test_failure)
     ck_assert_str_eq(r.stdout_text, "");
     ck_assert_str_eq(r.stderr_text, "");
     bb_wire_response_clear(&r);
+}
+END_TEST
+
+/* Every server's block error reads as local mode's: a bare str(e) (Roboflow's servers,
+ * blockbox's app), a text the server formatted itself, an empty message, a reply with
+ * no `success` (Roboflow's NameError), no line number (text unchanged). */
+START_TEST(test_failure_text_any_server)
+{
+    bb_limits l = limits();
+    bb_error *err = NULL;
+    static const struct {
+        const char *reply, *text;
+    } cases[] = {
+        {"{\"success\": false, \"error_type\": \"ValueError\", \"error\": \"bad\", \"line_number\": 7,"
+         " \"function_name\": \"helper\"}",
+         "Error in line 7, in helper: ValueError: bad"},
+        {"{\"success\": false, \"error_type\": \"ValueError\", \"error\": \"Error in line 7, in helper: "
+         "ValueError: bad\", \"line_number\": 7, \"function_name\": \"helper\"}",
+         "Error in line 7, in helper: ValueError: bad"},
+        /* a message that merely looks formatted (another line) is still prefixed */
+        {"{\"success\": false, \"error_type\": \"ValueError\", \"error\": \"Error in line 9, in run: x\","
+         " \"line_number\": 7, \"function_name\": \"run\"}",
+         "Error in line 7, in run: ValueError: Error in line 9, in run: x"},
+        {"{\"success\": false, \"error_type\": \"KeyError\", \"error\": \"\", \"line_number\": 2}",
+         "Error in line 2, in run: KeyError"},
+        {"{\"success\": false, \"error_type\": \"StopIteration\", \"error\": \"Error in line 2, in run: "
+         "StopIteration\", \"line_number\": 2, \"function_name\": \"run\"}",
+         "Error in line 2, in run: StopIteration"},
+        {"{\"error\": \"Function 'run' not found in code\", \"error_type\": \"NameError\"}",
+         "Function 'run' not found in code"},
+        {"{\"success\": false, \"error\": \"timed out\", \"error_type\": \"Timeout\", \"line_number\": null,"
+         " \"stdout\": null, \"stderr\": null}",
+         "timed out"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bb_wire_response r;
+        expect_ok(parse_text(cases[i].reply, &l, &r, &err), err);
+        ck_assert_int_eq(r.success, 0);
+        ck_assert_str_eq(r.error, cases[i].text);
+        bb_wire_response_clear(&r);
+    }
+    /* no `success` and no error_type is still not a reply */
+    bb_wire_response r;
+    expect_error(parse_text("{\"error\": \"x\"}", &l, &r, &err), err, BB_ERR_INVALID_RESPONSE,
+                 "'success' must be true or false");
 }
 END_TEST
 
@@ -452,6 +498,7 @@ Suite *response_suite(void)
     tcase_add_test(tc, test_success);
     tcase_add_test(tc, test_success_typed_result);
     tcase_add_test(tc, test_failure);
+    tcase_add_test(tc, test_failure_text_any_server);
     tcase_add_test(tc, test_missing_and_wrong_types);
     tcase_add_test(tc, test_bad_results);
     tcase_add_test(tc, test_denied_syscalls);
