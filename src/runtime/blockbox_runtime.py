@@ -46,10 +46,13 @@ broken base64 or undecodable bytes raise ValueError when the block reads numpy_i
 
 Other decisions: stdout/stderr are each capped at max_stream_bytes *including* the
 marker "\\n[blockbox: output cut at N bytes]" (N = bytes kept), the excess is dropped
-as it arrives. debug_traces.append(v, add_timestamp=True) stores {"timestamp": ISO
-UTC, "value": v}; traces are cleared before each init/run and returned as the
-top-level "debug_traces" list of every success response; their size counts towards
-max_result_bytes. init may return a dict or None ({}). Errors that are not the
+as it arrives. debug_traces.append(v, add_timestamp=False, timezone=None) records
+Roboflow's entry {"step", "value"[, "timestamp", "timestamp_timezone"]} with its
+caps (16 KiB an entry, 1 MiB and 1000 entries a run, then one marker entry); the
+entries of a request come back as the top-level "debug_traces" list of its response,
+success or failure. The module-level name `globals` is a dict shared by the blocks
+of one Runtime. An init function runs when init code was sent (it must define it) or when the
+run code defines it; whatever it returns is self._init_results. Errors that are not the
 block's own carry line_number/function_name/traceback null. A block raising while
 the seccomp filter denied calls is reported as SandboxViolation. This runtime is
 not a security boundary: the block can tamper with it; the C side validates all.
@@ -70,6 +73,7 @@ import io
 import json
 import math
 import re
+import threading
 import time
 import traceback
 import types
@@ -80,6 +84,12 @@ import numpy as np
 import cv2
 
 cv2.setNumThreads(0)
+
+try:  # Roboflow's preamble imports shapely (Debian: python3-shapely)
+    import shapely
+    import shapely.geometry
+except ImportError:  # then blocks see no `shapely`, as `import shapely` would fail
+    shapely = None
 
 RUNTIME_VERSION = "1"
 DEFAULT_MAX_STREAM_BYTES = 1 << 20
@@ -309,6 +319,15 @@ class WorkflowImageData:
         if numpy_preferred:
             return {"type": "numpy_object", "value": self.numpy_image}
         return {"type": "base64", "value": self.base64_image}
+
+    def declare_numpy_image_mutated(self):
+        """After changing numpy_image in place: the pixels become the only source, so
+        base64_image (and the output) is re-encoded from them."""
+        if self._numpy_image is None:
+            raise ValueError("declare_numpy_image_mutated() called, but no numpy image is "
+                             "loaded, so nothing was mutated: read `numpy_image` first")
+        self._base64_image = None
+        self._image_reference = None
 
     @classmethod
     def copy_and_replace(cls, origin_image_data, **kwargs):
@@ -702,6 +721,10 @@ class Batch(Generic[T]):
     def __repr__(self):
         return "Batch(%r)" % (self._content,)
 
+    def iter_with_indices(self):
+        """(index, item) pairs; an index is a tuple ((i,) for a flat batch)."""
+        return zip(self.indices, self._content)
+
     def iter_nonempty(self):
         return (item for item in self._content if item is not None)
 
@@ -718,14 +741,228 @@ class Batch(Generic[T]):
         return Batch([item for item, _ in kept], [idx for _, idx in kept])
 
 
-class _DebugTraces(list):
-    """debug_traces of the preamble: entries come back beside the outputs."""
+# Caps and texts of debug traces: Roboflow's (workflow_debug.py), so a client that
+# reads one reads the other. Sizes are characters of json.dumps(entry) (ASCII).
+TRACE_MAX_ENTRIES = 1000
+TRACE_MAX_ENTRY_CHARS = 16384
+TRACE_MAX_TOTAL_CHARS = 1 << 20
+TRACE_MAX_DEPTH = 32   # deeper values are kept as repr text: the C side caps nesting
+TRACE_LIMIT_MARKER = "[debug trace limit reached - further entries of this run were dropped]"
+TRACE_CUT_MARKER = "... [entry truncated]"
 
-    def append(self, value, add_timestamp=False):
+
+def _trace_depth_ok(value, limit):
+    """True when the JSON tree `value` nests at most `limit` levels (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if type(item) is dict:
+            items = item.values()
+        elif type(item) is list:
+            items = item
+        else:
+            continue
+        if depth > limit:
+            return False
+        stack.extend((child, depth + 1) for child in items)
+    return True
+
+
+def _trace_value(value):
+    """A value as Roboflow stores it in a trace: its JSON round trip, else repr(value).
+    NaN and +-Inf become null (the reply is strict JSON)."""
+    try:
+        plain = json.loads(json.dumps(value))
+    except (TypeError, ValueError, RecursionError):
+        return repr(value)
+    if not _trace_depth_ok(plain, TRACE_MAX_DEPTH):
+        return repr(plain)
+    return _normalize(plain)
+
+
+def _trace_size(entry):
+    return len(json.dumps(entry, default=str))
+
+
+def _trace_zone(zone):
+    if zone is None:
+        return datetime.timezone.utc
+    if isinstance(zone, datetime.tzinfo):
+        return zone
+    try:
+        import zoneinfo
+        return zoneinfo.ZoneInfo(zone)
+    except Exception as exc:  # noqa: BLE001 - any lookup failure is an invalid name
+        raise ValueError("Invalid timezone: %r" % (zone,)) from exc
+
+
+class _DebugTraces:
+    """`debug_traces` of the preamble. append(value, *, add_timestamp=False,
+    timezone=None) records {"step", "value"} (+ "timestamp", "timestamp_timezone"),
+    capped per entry, per run and in count as Roboflow caps them; the entries of a
+    run come back beside its outputs (and with its error) as `debug_traces`."""
+
+    __slots__ = ("_entries", "_lock", "step", "_total", "_full")
+
+    def __init__(self):
+        self._entries = []
+        self._lock = threading.Lock()
+        self.step = None
+        self._total = 0
+        self._full = False
+
+    def _reset(self, step):
+        with self._lock:
+            self._entries = []
+            self.step = step
+            self._total = 0
+            self._full = False
+
+    def _close(self, step):
+        marker = {"step": step, "value": TRACE_LIMIT_MARKER}
+        if _trace_size(marker) > TRACE_MAX_ENTRY_CHARS:
+            marker = {"step": None, "value": TRACE_LIMIT_MARKER}
+        self._full = True
+        self._total += _trace_size(marker)
+        self._entries.append(marker)
+
+    def append(self, value, *, add_timestamp=False, timezone=None):
+        step = self.step
+        plain = _trace_value(value)
+        entry = {"step": step, "value": plain}
         if add_timestamp:
-            stamp = datetime.datetime.now(datetime.timezone.utc).isoformat()
-            value = {"timestamp": stamp, "value": value}
-        list.append(self, value)
+            zone = _trace_zone(timezone)
+            entry["timestamp"] = datetime.datetime.now(zone).isoformat()
+            entry["timestamp_timezone"] = getattr(zone, "key", None) or str(zone)
+        size = _trace_size(entry)
+        if size > TRACE_MAX_ENTRY_CHARS:
+            text = plain if isinstance(plain, str) else repr(plain)
+            low, high = 0, len(text)       # longest prefix whose entry fits
+            while low < high:
+                middle = (low + high + 1) // 2
+                entry["value"] = text[:middle] + TRACE_CUT_MARKER
+                if _trace_size(entry) <= TRACE_MAX_ENTRY_CHARS:
+                    low = middle
+                else:
+                    high = middle - 1
+            entry["value"] = text[:low] + TRACE_CUT_MARKER
+            size = _trace_size(entry)
+        with self._lock:
+            if self._full:
+                return
+            if (size > TRACE_MAX_ENTRY_CHARS or len(self._entries) >= TRACE_MAX_ENTRIES
+                    or self._total + size > TRACE_MAX_TOTAL_CHARS):
+                self._close(step)
+                return
+            self._total += size
+            self._entries.append(entry)
+
+    def _snapshot(self):
+        with self._lock:
+            return list(self._entries)
+
+    # read-only list-like views of this run's entries
+    def __len__(self):
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(list(self._entries))
+
+    def __getitem__(self, index):
+        return self._entries[index]
+
+    def __repr__(self):
+        return "debug_traces(%d entries)" % len(self._entries)
+
+
+# ---------------------------------------------------------------------------------
+# `requests` without a network: Roboflow's preamble imports it, so blocks may too
+# ---------------------------------------------------------------------------------
+
+_NO_NETWORK = ("blockbox: custom blocks have no network access, so requests.%s(%r) "
+               "cannot connect")
+
+
+def _requests_shim():
+    """A module named `requests`: importable, with requests' exception classes, and
+    every call raising requests.exceptions.ConnectionError that says why. The same
+    in every backend (the jail and the Modal function have no network anyway)."""
+    shim = types.ModuleType("requests", "blockbox stand-in for requests: blocks have no "
+                                        "network, every request raises ConnectionError.")
+    errors = types.ModuleType("requests.exceptions")
+
+    class RequestException(IOError):
+        def __init__(self, *args, **kwargs):
+            self.response = kwargs.pop("response", None)
+            self.request = kwargs.pop("request", None)
+            IOError.__init__(self, *args)
+
+    classes = {"RequestException": RequestException}
+    for name, bases in (("ConnectionError", ("RequestException",)),
+                        ("HTTPError", ("RequestException",)),
+                        ("Timeout", ("RequestException",)),
+                        ("ConnectTimeout", ("ConnectionError", "Timeout")),
+                        ("ReadTimeout", ("Timeout",)),
+                        ("TooManyRedirects", ("RequestException",)),
+                        ("URLRequired", ("RequestException",)),
+                        ("InvalidURL", ("RequestException", "ValueError")),
+                        ("InvalidSchema", ("RequestException", "ValueError")),
+                        ("MissingSchema", ("RequestException", "ValueError")),
+                        ("JSONDecodeError", ("RequestException", "ValueError"))):
+        parents = tuple(classes[b] if b in classes else getattr(builtins, b) for b in bases)
+        classes[name] = type(name, parents, {"__module__": "requests.exceptions"})
+    RequestException.__module__ = "requests.exceptions"
+    for name, cls in classes.items():
+        setattr(errors, name, cls)
+        setattr(shim, name, cls)
+
+    def refuse(method):
+        def call(*args, **kwargs):
+            url = args[0] if args else kwargs.get("url")
+            if method == "request" and len(args) > 1:
+                url = args[1]
+            raise classes["ConnectionError"](_NO_NETWORK % (method, str(url)[:200]))
+        call.__name__ = method
+        return call
+
+    methods = ("request", "get", "post", "put", "patch", "delete", "head", "options")
+    for method in methods:
+        setattr(shim, method, refuse(method))
+
+    class Session:
+        def __init__(self):
+            self.headers = {}
+            self.params = {}
+            self.cookies = {}
+            self.verify = True
+            self.proxies = {}
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc_info):
+            return False
+
+        def close(self):
+            pass
+
+        def mount(self, prefix, adapter):
+            pass
+
+    for method in methods:
+        setattr(Session, method, staticmethod(refuse(method)))
+    Session.__module__ = "requests"
+    shim.Session = Session
+    shim.session = Session
+    shim.exceptions = errors
+    shim.codes = types.SimpleNamespace(ok=200, created=201, no_content=204, bad_request=400,
+                                       unauthorized=401, forbidden=403, not_found=404,
+                                       too_many_requests=429, internal_server_error=500)
+    shim.__version__ = "0+blockbox"
+    return shim, errors
+
+
+requests, _requests_exceptions = _requests_shim()
 
 
 BlockResult = Dict[str, Any]
@@ -1138,19 +1375,22 @@ class _BlockSelf:
         self._workflow_context = {}
 
     def get_workflow_context(self):
-        return self._workflow_context
+        return dict(self._workflow_context)   # a fresh dict per call, as in Roboflow
 
 
 def _preamble_template():
     import typing
-    return {
+    names = {
         "__builtins__": builtins,
         "Any": typing.Any, "List": typing.List, "Dict": typing.Dict, "Set": typing.Set,
         "Optional": typing.Optional,
         "np": np, "math": math, "time": time, "json": json, "os": os, "cv2": cv2,
         "Batch": Batch, "WorkflowImageData": WorkflowImageData, "BlockResult": BlockResult,
-        "sv": sv,
+        "sv": sv, "requests": requests,
     }
+    if shapely is not None:
+        names["shapely"] = shapely
+    return names
 
 
 _PREAMBLE = _preamble_template()
@@ -1161,13 +1401,16 @@ class _Block:
 
     __slots__ = ("key", "code_hash", "module", "sources", "self_obj", "traces")
 
-    def __init__(self, key, code_hash):
+    def __init__(self, key, code_hash, shared_globals):
         self.key = key
         self.code_hash = code_hash
         self.module = types.ModuleType(_BLOCK_MODULE_NAME)
         self.module.__dict__.update(_PREAMBLE)
         self.traces = _DebugTraces()
         self.module.__dict__["debug_traces"] = self.traces
+        # Roboflow's `globals`: a dict every block of the process shares. Here it is
+        # the Runtime's (one worker process, one block instance; see README).
+        self.module.__dict__["globals"] = shared_globals
         self.sources = {}
         self.self_obj = _BlockSelf()
 
@@ -1175,13 +1418,22 @@ class _Block:
 class _Call:
     """What one request collects: captured streams and denied system calls."""
 
-    __slots__ = ("stdout", "stderr", "denied", "traces")
+    __slots__ = ("stdout", "stderr", "denied", "traces", "step")
 
     def __init__(self, cap):
         self.stdout = _CappedWriter(cap, "<stdout>")
         self.stderr = _CappedWriter(cap, "<stderr>")
         self.denied = []
-        self.traces = None
+        self.traces = None   # the _DebugTraces user code of this request wrote to
+        self.step = None     # the step name trace entries carry
+
+    def trace_entries(self):
+        if self.traces is None:
+            return []
+        try:
+            return _normalize(self.traces._snapshot())
+        except Exception:  # noqa: BLE001 - entries the block tampered with
+            return []
 
 
 class _BlockFailure(Exception):
@@ -1229,7 +1481,11 @@ class Runtime:
         self._max_stream = _limit(limits, "max_stream_bytes", DEFAULT_MAX_STREAM_BYTES)
         self._max_result = _limit(limits, "max_result_bytes", DEFAULT_MAX_RESULT_BYTES)
         self._block = None
+        self._globals = {}
         self._jail = _load_jail()
+        # `import requests` in a block finds the network-less stand-in.
+        sys.modules["requests"] = requests
+        sys.modules["requests.exceptions"] = _requests_exceptions
 
     # -- public ---------------------------------------------------------------------
     def handle_bytes(self, frame):
@@ -1299,7 +1555,8 @@ class Runtime:
         return {"success": False, "error_type": error_type, "error": _clean_text(message),
                 "line_number": None, "function_name": None, "traceback": None,
                 "stdout": stdout, "stderr": stderr, "runtime_version": RUNTIME_VERSION,
-                "denied_syscalls": list(call.denied) if call is not None else []}
+                "denied_syscalls": list(call.denied) if call is not None else [],
+                "debug_traces": call.trace_entries() if call is not None else []}
 
     def _block_failure(self, fields, call):
         stdout, stderr = self._streams(call)
@@ -1309,7 +1566,7 @@ class Runtime:
                     "function_name": fields.get("function_name"),
                     "traceback": _clean_text(fields.get("traceback") or ""),
                     "stdout": stdout, "stderr": stderr, "runtime_version": RUNTIME_VERSION,
-                    "denied_syscalls": list(call.denied)}
+                    "denied_syscalls": list(call.denied), "debug_traces": call.trace_entries()}
         if call.denied and fields.get("raised"):
             response["error_type"] = "SandboxViolation"
             response["error"] = _clean_text("blocked system call: %s (%s)" % (
@@ -1320,8 +1577,7 @@ class Runtime:
         stdout, stderr = self._streams(call)
         return {"success": True, "result": _clean_text(result_text), "stdout": stdout,
                 "stderr": stderr, "runtime_version": RUNTIME_VERSION,
-                "denied_syscalls": list(call.denied),
-                "debug_traces": call.traces if call.traces is not None else []}
+                "denied_syscalls": list(call.denied), "debug_traces": call.trace_entries()}
 
     # -- request handling -----------------------------------------------------------
     def _handle(self, request, call):
@@ -1341,6 +1597,7 @@ class Runtime:
             context = {}
         elif type(context) is not dict:
             raise _RequestError("InvalidRequest", "workflow_context must be an object")
+        call.step = _step_name(context)
 
         code = request.get("code_str")
         if code is not None:
@@ -1382,7 +1639,7 @@ class Runtime:
         if self._block is not None and self._block.key == key:
             return
         self._block = None
-        block = _Block(key, digest)
+        block = _Block(key, digest, self._globals)
         self._load(block, code, imports, init_code, init_name, run_name, call)
         self._block = block
 
@@ -1390,7 +1647,7 @@ class Runtime:
         namespace = block.module.__dict__
         sys.modules[_BLOCK_MODULE_NAME] = block.module
         pieces = [(_IMPORTS_FILE, "\n".join(imports)), (_RUN_FILE, code)]
-        if init_code:
+        if init_code is not None:
             pieces.append((_INIT_FILE, init_code))
         compiled = []
         for filename, source in pieces:
@@ -1411,19 +1668,17 @@ class Runtime:
                 except BaseException as exc:  # noqa: BLE001 - the block's own error
                     raise _BlockFailure(self._error_fields(exc, block, None, "<module>")) \
                         from None
-            if init_code:
-                init_function = self._find_function(block, init_name, "init code")
+            # As Roboflow: init code sent (even "") must define the init function;
+            # without init code, an init function the run code defines is called.
+            if init_code is not None or init_name in namespace:
+                init_function = self._find_function(
+                    block, init_name, "init code" if init_code else "block code")
                 try:
                     init_results = init_function()
                 except BaseException as exc:  # noqa: BLE001
                     raise _BlockFailure(self._error_fields(exc, block, init_function, init_name)) \
                         from None
-                if init_results is None:
-                    init_results = {}
-                if not isinstance(init_results, dict):
-                    raise _BlockFailure(self._return_type_fields(
-                        block, init_function, init_name, init_results, "a dict"))
-                block.self_obj._init_results = init_results
+                block.self_obj._init_results = init_results  # any value, kept as returned
         self._find_function(block, run_name, "block code")
 
     def _find_function(self, block, name, where):
@@ -1455,7 +1710,6 @@ class Runtime:
                                     "the limit of %d bytes" % (floor, self._max_result))
             try:
                 text = _encode_json(result)
-                traces = _normalize(list(block.traces)) if block.traces else []
             except MemoryError:
                 raise _RequestError("OutputLimit", "the outputs are too large to encode") from None
             except RecursionError:
@@ -1469,12 +1723,9 @@ class Runtime:
                                      % (run_name, _exception_text(exc)),
                                      "function_name": run_name, "traceback": ""}) from None
         size = _utf8_size(text)
-        if traces:
-            size += len(_PLAIN_ENCODER.encode(traces))
         if size > self._max_result:
             raise _RequestError("OutputLimit", "the block's result is %d bytes, over the limit "
                                 "of %d bytes" % (size, self._max_result))
-        call.traces = traces
         return text
 
     # -- error formatting -----------------------------------------------------------
@@ -1533,6 +1784,18 @@ def _syntax_error_fields(exc):
             "line_number": line_number, "function_name": "<module>", "traceback": formatted}
 
 
+def _step_name(context):
+    """The step a trace entry names: workflow_context step_name, else the last part of
+    step_selector ("$steps.name"), as Roboflow's engine names the running step."""
+    name = context.get("step_name")
+    if isinstance(name, str):
+        return name
+    selector = context.get("step_selector")
+    if isinstance(selector, str):
+        return selector.rsplit(".", 1)[-1]
+    return None
+
+
 def _identifier(value, default, what):
     if value is None or value == "":
         return default
@@ -1557,7 +1820,10 @@ class _Capture:
         self._saved = None
 
     def __enter__(self):
-        del self._block.traces[:]
+        traces = self._block.traces
+        if self._call.traces is not traces:   # the first user code of this request
+            traces._reset(self._call.step)
+            self._call.traces = traces
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self._call.stdout, self._call.stderr
         jail = self._runtime._jail
