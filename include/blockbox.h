@@ -131,6 +131,10 @@ const char *bb_result_stdout(const bb_result *res);   /* never NULL */
 const char *bb_result_stderr(const bb_result *res);   /* never NULL */
 /* Names of system calls the sandbox denied during the run, comma separated ("" if none). */
 const char *bb_result_denied_syscalls(const bb_result *res);
+/* The run's debug_traces.append(...) entries as JSON text: a list of objects
+ * {"step", "value"} (+ "timestamp", "timestamp_timezone" when asked for), "[]" if none.
+ * Kept on a failed run too (the entries written before the failure). Never NULL. */
+const char *bb_result_debug_traces(const bb_result *res);
 const bb_error *bb_result_error(const bb_result *res); /* NULL on success */
 void bb_result_free(bb_result *res);
 

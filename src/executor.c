@@ -45,6 +45,7 @@ struct bb_result {
     char *stdout_text;
     char *stderr_text;
     char *denied;
+    char *traces;
     bb_error *error;
 };
 
@@ -297,7 +298,8 @@ static bb_result *result_new(void)
     r->stdout_text = strdup("");
     r->stderr_text = strdup("");
     r->denied = strdup("");
-    if (!r->stdout_text || !r->stderr_text || !r->denied) {
+    r->traces = strdup("[]");
+    if (!r->stdout_text || !r->stderr_text || !r->denied || !r->traces) {
         bb_result_free(r);
         return NULL;
     }
@@ -327,6 +329,7 @@ static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
     take(&r->stdout_text, &resp->stdout_text);
     take(&r->stderr_text, &resp->stderr_text);
     take(&r->denied, &resp->denied_syscalls);
+    take(&r->traces, &resp->debug_traces);
     if (resp->runtime_version && strcmp(resp->runtime_version, BLOCKBOX_RUNTIME_VERSION) != 0)
         return result_error(r, bb_error_new(BB_ERR_CONFIGURATION,
                                             "the backend runs blockbox runtime %.32s, this library "
@@ -391,6 +394,7 @@ const char *bb_result_outputs(const bb_result *res) { return res && res->ok ? re
 const char *bb_result_stdout(const bb_result *res) { return res ? res->stdout_text : ""; }
 const char *bb_result_stderr(const bb_result *res) { return res ? res->stderr_text : ""; }
 const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->denied : ""; }
+const char *bb_result_debug_traces(const bb_result *res) { return res ? res->traces : "[]"; }
 const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
 
 void bb_result_free(bb_result *res)
@@ -401,6 +405,7 @@ void bb_result_free(bb_result *res)
     free(res->stdout_text);
     free(res->stderr_text);
     free(res->denied);
+    free(res->traces);
     bb_error_free(res->error);
     free(res);
 }

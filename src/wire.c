@@ -53,6 +53,7 @@ size_t bb_limits_max_response(const bb_limits *limits)
     size_t total = sat_mul(limits->max_result_bytes, 2);
     size_t texts = sat_add(sat_mul(limits->max_stream_bytes, 2), ERROR_TEXT_MAX + TRACEBACK_MAX);
     total = sat_add(total, sat_mul(texts, 6));
+    total = sat_add(total, BB_TRACE_MAX_BYTES + 2 * (BB_TRACE_MAX_ENTRIES + 1)); /* + commas */
     return sat_add(total, ENVELOPE_OVERHEAD);
 }
 
@@ -573,10 +574,11 @@ int bb_wire_build_request(const bb_wire_block *block, int with_code, const char 
             bb_buf_json_string(out, block->imports[i], strlen(block->imports[i]));
         }
         bb_buf_putc(out, ']');
-        if (block->init_code) {
+        if (block->init_code)
             put_string_field(out, &first, "init_function_code", block->init_code);
+        /* without init code too: an init function of the run code is looked up by it */
+        if (block->init_code || strcmp(init_name, "init") != 0)
             put_string_field(out, &first, "init_function_name", init_name);
-        }
     }
     if (inputs_json) {
         put_key(out, &first, "inputs_json");
@@ -605,6 +607,7 @@ void bb_wire_response_clear(bb_wire_response *r)
     free(r->function_name);
     free(r->traceback);
     free(r->denied_syscalls);
+    free(r->debug_traces);
     free(r->runtime_version);
     memset(r, 0, sizeof *r);
 }
@@ -849,6 +852,8 @@ int bb_wire_parse_response(const char *body, size_t len, const bb_limits *limits
     if (parse_backend_json(body, NULL, len, max, depth, "response", &root, err) < 0)
         return -1;
     int rc = parse_fields(root, limits, out, err);
+    if (rc == 0)
+        rc = bb_wire_take_traces(body, len, root, &out->debug_traces, err);
     cJSON_Delete(root);
     if (rc < 0)
         bb_wire_response_clear(out);

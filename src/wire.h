@@ -81,6 +81,7 @@ typedef struct bb_wire_response {
     char *function_name;
     char *traceback;
     char *denied_syscalls;   /* extension: comma-joined syscall names, "" if none */
+    char *debug_traces;      /* extension: JSON text of the checked list, "[]" if none */
     char *runtime_version;   /* extension: NULL if the server did not say */
 } bb_wire_response;
 

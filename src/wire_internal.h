@@ -29,4 +29,15 @@ int bb_wire_duplicate_key(const struct cJSON *object, const char **key);
  * bytes become '?', and a long string is cut with "...". */
 void bb_wire_printable(const char *s, char *out, size_t cap);
 
+/* Caps of a response's debug_traces (Roboflow's: workflow_debug.py), in bytes of each
+ * entry's text as sent; the run's total may exceed 1 MiB by the one marker entry. */
+#define BB_TRACE_MAX_ENTRIES 1000
+#define BB_TRACE_MAX_ENTRY_BYTES 16384
+#define BB_TRACE_MAX_BYTES ((1 << 20) + BB_TRACE_MAX_ENTRY_BYTES)
+
+/* The checked `debug_traces` of a parsed envelope (root) as JSON text, "[]" when absent
+ * or null, each entry's text exactly as in body (wire_traces.c). *out is malloc'd. */
+int bb_wire_take_traces(const char *body, size_t len, const struct cJSON *root, char **out,
+                        bb_error **err);
+
 #endif

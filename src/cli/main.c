@@ -53,7 +53,8 @@ void bb_cli_usage_run(FILE *out)
           "\n"
           "--inputs and --input exclude each other. Prints exactly one JSON object:\n"
           "  {\"success\", \"outputs\", \"stdout\", \"stderr\"} and on failure \"error_type\",\n"
-          "  \"error\", \"line_number\", \"function_name\", \"traceback\"; \"denied_syscalls\" when\n"
+          "  \"error\", \"line_number\", \"function_name\", \"traceback\"; \"debug_traces\" (the\n"
+          "  block's debug_traces.append entries, also on failure); \"denied_syscalls\" when\n"
           "  the sandbox denied system calls. Exit status: 0 ok, 1 the block raised, 2 bad\n"
           "  usage or invalid input, 3 sandbox limit or violation, 4 backend or configuration.\n",
           out);

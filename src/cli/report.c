@@ -89,6 +89,7 @@ static const char *leaked_secret(const bb_result *res)
         return NULL;
     const bb_error *e = bb_result_error(res);
     const char *fields[] = {bb_result_outputs(res), bb_result_stdout(res), bb_result_stderr(res),
+                            bb_result_debug_traces(res),
                             e ? bb_error_message(e) : NULL, e ? bb_error_traceback(e) : NULL,
                             e ? bb_error_type_name(e) : NULL, e ? bb_error_function(e) : NULL};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
@@ -207,6 +208,9 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
     const char *denied = res ? bb_result_denied_syscalls(res) : NULL;
     if (denied && *denied)
         put_denied(&b, denied);
+    /* checked JSON text from the core: a list */
+    put_key(&b, "debug_traces");
+    bb_buf_puts(&b, res ? bb_result_debug_traces(res) : "[]");
     bb_buf_puts(&b, "}\n");
     bb_cli_redact(&b);
     if (b.failed || !b.data) {

@@ -90,13 +90,14 @@ START_TEST(test_success)
     /* the runtime's own shape: extensions, compact separators, unknown keys ignored */
     expect_ok(parse_text("{\"success\":true,\"result\":\"[{\\\"a\\\":1},{\\\"a\\\":2}]\",\"stdout\":\"\","
                          "\"stderr\":\"warn\",\"runtime_version\":\"1\",\"denied_syscalls\":[\"socket\","
-                         "\"connect\",\"io_uring_setup\"],\"debug_traces\":[{\"value\":1}]}",
+                         "\"connect\",\"io_uring_setup\"],\"debug_traces\":[{\"step\":null,\"value\":1}]}",
                          &l, &r, &err),
               err);
     ck_assert_str_eq(r.result, "[{\"a\":1},{\"a\":2}]");
     ck_assert_str_eq(r.stderr_text, "warn");
     ck_assert_str_eq(r.runtime_version, "1");
     ck_assert_str_eq(r.denied_syscalls, "socket,connect,io_uring_setup");
+    ck_assert_str_eq(r.debug_traces, "[{\"step\":null,\"value\":1}]");
     bb_wire_response_clear(&r);
 }
 END_TEST
