@@ -3,7 +3,7 @@
 # Used by the Quick start, the test command and CI; a no-op when all are present.
 set -euo pipefail
 packages=(build-essential libseccomp-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcap-dev
-          check pkg-config cmake libpython3-dev python3-numpy python3-opencv openssl zlib1g-dev
+          check pkg-config cmake libpython3-dev python3-numpy python3-opencv python3-shapely openssl zlib1g-dev
           ca-certificates)
 missing=()
 for p in "${packages[@]}"; do

@@ -80,7 +80,7 @@ APP_NAME = "inference-workspace-%s" % WORKSPACE_ID
 # variable tags the image so a mismatch is visible in Modal's image list and in errors.
 block_image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install("numpy>=1.24,<2", "opencv-python-headless>=4.6,<5")
+    .pip_install("numpy>=1.24,<2", "opencv-python-headless>=4.6,<5", "shapely>=1.8,<3")
     .env({"BLOCKBOX_RUNTIME_VERSION": RUNTIME_VERSION, "BLOCKBOX_WORKSPACE_ID": WORKSPACE_ID,
           "PYTHONPATH": REMOTE_DIR, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     .add_local_file(LOCAL_RUNTIME if os.path.exists(LOCAL_RUNTIME) else REMOTE_RUNTIME,

@@ -1661,7 +1661,7 @@ class Runtime:
                                      "error": "Error in %s: %s" % (filename, _exception_text(exc)),
                                      "function_name": "<module>", "traceback": ""}) from None
         init_function = None
-        with _Capture(self, call, block):
+        with _Capture(self, call, block, traced=False):
             for code_object in compiled:
                 try:
                     exec(code_object, namespace)
@@ -1811,19 +1811,19 @@ class _Capture:
     """Around user code: capped stdout/stderr, cleared debug traces, and the jail's
     denied-syscall window."""
 
-    __slots__ = ("_runtime", "_call", "_block", "_saved")
+    __slots__ = ("_runtime", "_call", "_block", "_saved", "_traced")
 
-    def __init__(self, runtime, call, block):
+    def __init__(self, runtime, call, block, traced=True):
         self._runtime = runtime
         self._call = call
         self._block = block
         self._saved = None
+        self._traced = traced   # False at load: module code and init trace into the void
 
     def __enter__(self):
         traces = self._block.traces
-        if self._call.traces is not traces:   # the first user code of this request
-            traces._reset(self._call.step)
-            self._call.traces = traces
+        traces._reset(self._call.step)
+        self._call.traces = traces if self._traced else None
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self._call.stdout, self._call.stderr
         jail = self._runtime._jail

@@ -12,7 +12,7 @@ endforeach()
 # instrumented for coverage. Not run by ctest; run ./bin/fuzz_wire [corpus dir].
 if(CMAKE_C_COMPILER_ID STREQUAL "Clang")
   add_executable(fuzz_wire ${CMAKE_SOURCE_DIR}/tests/fuzz/fuzz_wire.c
-    ${CMAKE_SOURCE_DIR}/src/wire.c ${CMAKE_SOURCE_DIR}/src/wire_values.c ${CMAKE_SOURCE_DIR}/src/wire_traces.c
+    ${CMAKE_SOURCE_DIR}/src/wire.c ${CMAKE_SOURCE_DIR}/src/wire_values.c ${CMAKE_SOURCE_DIR}/src/wire_traces.c ${CMAKE_SOURCE_DIR}/src/errtext.c
     ${CMAKE_SOURCE_DIR}/src/base64.c ${CMAKE_SOURCE_DIR}/src/buf.c ${CMAKE_SOURCE_DIR}/src/error.c)
   target_include_directories(fuzz_wire PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src)
   # -Wno-format-nonliteral: clang counts error.c's vasprintf(fmt) under -Wformat=2.

@@ -113,19 +113,20 @@ class TraceEntriesTest(RuntimeCase):
                                 context={"step_name": "s" * 20000})
         self.assertEqual(traces, [{"step": None, "value": rt.TRACE_LIMIT_MARKER}])
 
-    def test_traces_of_a_request_init_and_failure(self):
+    def test_traces_of_the_run_only_and_kept_on_failure(self):
         runtime = rt.Runtime()
         code = "def run(self, n):\n    debug_traces.append(n)\n    return {'n': 1 / n}\n"
         init = "def init():\n    debug_traces.append('init')\n    return {}\n"
         first = self.run_block(code, {"n": 1}, runtime=runtime, init=init)
-        self.assertEqual([t["value"] for t in first["debug_traces"]], ["init", 1])
+        self.assertEqual([t["value"] for t in first["debug_traces"]], [1],
+                         "init runs outside the run's trace (Roboflow: at compile time)")
         failed = self.run_block(code, {"n": 0}, runtime=runtime, with_code=False)
         self.assertEqual(failed["error_type"], "ZeroDivisionError")
         self.assertEqual([t["value"] for t in failed["debug_traces"]], [0], "partial, this run")
         load_failed = self.run_block("debug_traces.append('module')\nundefined\n"
                                      "def run(self):\n    return {}\n")
         self.assertEqual(load_failed["error_type"], "NameError")
-        self.assertEqual([t["value"] for t in load_failed["debug_traces"]], ["module"])
+        self.assertEqual(load_failed["debug_traces"], [], "module code is not traced either")
 
     def test_debug_traces_is_read_only_list_like(self):
         body = ("debug_traces.append(5)\n"

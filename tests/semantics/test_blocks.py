@@ -137,6 +137,13 @@ class BlocksTest(unittest.TestCase):
         self.assertEqual(report["line_number"], 4)
         self.assertEqual([t["value"]["item"] for t in report["debug_traces"]], [5, 2, 0])
 
+    def test_init_and_module_code_are_not_traced(self):
+        code = ("debug_traces.append('module')\n\ndef run(self):\n"
+                "    debug_traces.append('run')\n    return {}\n")
+        init = "def init():\n    debug_traces.append('init')\n    return {}\n"
+        report = self.both(code, init=init, context=CONTEXT)
+        self.assertEqual(report["debug_traces"], [{"step": "count_people", "value": "run"}])
+
     def test_trace_caps(self):
         code = ("def run(self, kind):\n"
                 "    if kind == 'count':\n        for i in range(1200):\n"
