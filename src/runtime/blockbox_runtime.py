@@ -1697,7 +1697,10 @@ class Runtime:
     def _run(self, block, function, run_name, inputs, call):
         with _Capture(self, call, block):
             try:
-                result = function(block.self_obj, **inputs)
+                if _wants_self(function):
+                    result = function(block.self_obj, **inputs)
+                else:
+                    result = function(**inputs)
             except BaseException as exc:  # noqa: BLE001 - the block's own error
                 raise _BlockFailure(self._error_fields(exc, block, function, run_name)) from None
             if not isinstance(result, dict) and not (
@@ -1770,6 +1773,17 @@ class Runtime:
         return {"error_type": "TypeError",
                 "error": "Error in line %s, in %s: %s" % (line_number, name, message),
                 "line_number": line_number, "function_name": name, "traceback": message + "\n"}
+
+
+def _wants_self(function):
+    """As Roboflow's remote executor decides (DESIGN §2): a self only when the first
+    parameter is named self (its validation call sends a self-less validate_syntax())."""
+    import inspect
+    try:
+        params = list(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return True
+    return bool(params) and params[0] == "self"
 
 
 def _syntax_error_fields(exc):
