@@ -43,7 +43,8 @@ MAX_CODE_BYTES = 1 << 20
 MAX_IMPORTS = 1024
 CACHE_ENTRIES = 512                # code kept in each endpoint container's memory
 REQUEST_KEYS = {"code_hash", "run_function_name", "code_str", "imports", "init_function_code",
-                "init_function_name", "inputs_json", "workflow_context", "runtime_version"}
+                "init_function_name", "inputs_json", "workflow_context", "runtime_version",
+                "ndarray_form"}
 CODE_KEYS = ("code_str", "imports", "init_function_code", "init_function_name")
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _MD5 = re.compile(r"^[0-9a-f]{32}$")
