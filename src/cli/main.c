@@ -11,6 +11,7 @@
 #include "cli.h"
 #include "local/doctor.h"
 #include "local/policy.h"
+#include "serve/serve.h"
 
 void bb_cli_usage(FILE *out)
 {
@@ -25,6 +26,7 @@ void bb_cli_usage(FILE *out)
           "  policy check FILE             check a seccomp policy (OCI/Docker JSON)\n"
           "  doctor [--json]               which sandbox layers this host offers\n"
           "  bench [--quick] [--json]      benchmarks against baselines\n"
+          "  serve [--listen HOST:PORT]    the Roboflow remote-executor protocol over HTTP\n"
           "  help [run]                    this text, or the options of run\n"
           "\n"
           "exit status of run: 0 success, 1 the block raised, 2 bad usage or invalid input,\n"
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
         return cmd_doctor(argc - 1, argv + 1);
     if (strcmp(cmd, "bench") == 0)
         return bb_bench_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "serve") == 0)
+        return bb_serve_main(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         if (argc > 2 && strcmp(argv[2], "run") == 0)
             bb_cli_usage_run(stdout);
