@@ -955,14 +955,31 @@ def _requests_shim():
     shim.Session = Session
     shim.session = Session
     shim.exceptions = errors
+    # the submodules blocks import to configure a session (they never send anything)
+    adapters = types.ModuleType("requests.adapters")
+    auth = types.ModuleType("requests.auth")
+
+    class HTTPAdapter:
+        def __init__(self, *args, **kwargs):
+            self.max_retries = kwargs.get("max_retries")
+
+    class HTTPBasicAuth:
+        def __init__(self, username, password):
+            self.username, self.password = username, password
+
+    adapters.HTTPAdapter = HTTPAdapter
+    auth.HTTPBasicAuth = HTTPBasicAuth
+    shim.adapters, shim.auth = adapters, auth
+    shim._submodules = {"requests.exceptions": errors, "requests.adapters": adapters,
+                        "requests.auth": auth}
     shim.codes = types.SimpleNamespace(ok=200, created=201, no_content=204, bad_request=400,
                                        unauthorized=401, forbidden=403, not_found=404,
                                        too_many_requests=429, internal_server_error=500)
     shim.__version__ = "0+blockbox"
-    return shim, errors
+    return shim
 
 
-requests, _requests_exceptions = _requests_shim()
+requests = _requests_shim()
 
 
 BlockResult = Dict[str, Any]
@@ -1485,7 +1502,7 @@ class Runtime:
         self._jail = _load_jail()
         # `import requests` in a block finds the network-less stand-in.
         sys.modules["requests"] = requests
-        sys.modules["requests.exceptions"] = _requests_exceptions
+        sys.modules.update(requests._submodules)
 
     # -- public ---------------------------------------------------------------------
     def handle_bytes(self, frame):

@@ -188,7 +188,10 @@ class InitLookupTest(RuntimeCase):
 
 class PreambleTest(RuntimeCase):
     def test_requests_is_importable_and_fails_clearly(self):
-        code = ("import requests\nimport requests.exceptions\nfrom requests import Session\n\n"
+        code = ("import requests\nimport requests.exceptions\nfrom requests import Session\n"
+                "from requests.adapters import HTTPAdapter\nfrom requests.auth import HTTPBasicAuth\n"
+                "session = Session()\nsession.mount('https://', HTTPAdapter(max_retries=3))\n"
+                "session.auth = HTTPBasicAuth('u', 'p')\n\n"
                 "def run(self):\n    out = []\n"
                 "    for call in (lambda: requests.get('http://example.com/x'),"
                 " lambda: requests.post(url='https://h/'), lambda: Session().get('http://s/'),"
