@@ -218,6 +218,11 @@ int bb_wire_take_traces(const char *body, size_t len, const cJSON *root, char **
                 return -1;
             }
             i = skip_space(body, i, whole.end);
+            if (i >= whole.end || body[i] != '{') { /* cJSON saw an object here */
+                bb_buf_free(&b);
+                return bb_fail(err, BB_ERR_INVALID_RESPONSE,
+                               "response: 'debug_traces'[%d] could not be read", k);
+            }
             size_t end = skip_value(body, i, whole.end);
             size_t size = end - i;
             if (size > BB_TRACE_MAX_ENTRY_BYTES) {
