@@ -51,6 +51,9 @@ const bb_cfg_key bb_config_keys[] = {
      "colon-separated shared objects that register more drivers"},
     {"worker_path", "BLOCKBOX_WORKER_PATH", BB_CFG_STRING, F(worker_path), NULL, 0, 0,
      "the blockbox-worker executable; default: next to blockbox, then libexec"},
+    {"cgroup_leaf", "BLOCKBOX_CGROUP_LEAF", BB_CFG_BOOL, F(cgroup_leaf), "True", 0, 0,
+     "cgroup v2: move the processes of the delegated group into its leaf blockbox-host, as systemd's "
+     "delegation requires before workers get groups; False never moves this program (v2 is then not used)"},
     {"require", "BLOCKBOX_REQUIRE", BB_CFG_STRING, F(require), NULL, 0, 0,
      "comma list of jail layers that must be present (e.g. userns,netns,cgroup); 'all' for every one"},
     {"insecure_disable", "BLOCKBOX_INSECURE_DISABLE_LAYERS", BB_CFG_STRING, F(insecure_disable), NULL, 0, 0,

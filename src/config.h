@@ -10,6 +10,7 @@
 struct bb_config {
     char *mode;                 /* lower-cased driver name */
     int allow_execution;
+    int cgroup_leaf;            /* cgroup v2: the zygote may move this program into a leaf */
     double timeout_s;           /* wall clock per run */
     long memory_mb;
     long max_inputs;            /* 0 = unlimited */

@@ -1,5 +1,5 @@
 /* cgroup.c: per-worker control groups: detection of v2/v1 from /proc/self/cgroup and
- * /proc/self/mountinfo, limits, attach, OOM evidence, kill-all and removal. */
+ * /proc/self/mountinfo, v1 set-up, limits, attach, OOM evidence, kill-all and removal. */
 #include "cgroup.h"
 
 #include <dirent.h>
@@ -13,16 +13,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cgroup_int.h"
 #include "jailutil.h"
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} ctrl_names[] = {{BB_CG_MEMORY, "memory"}, {BB_CG_PIDS, "pids"}, {BB_CG_CPU, "cpu"}};
-#define N_CTRL 3
+const struct bb_cg_ctrl bb_cg_ctrls[BB_CG_NCTRL] = {
+    {BB_CG_MEMORY, "memory"}, {BB_CG_PIDS, "pids"}, {BB_CG_CPU, "cpu"}};
+#define ctrl_names bb_cg_ctrls
+#define N_CTRL BB_CG_NCTRL
+#define append bb_cg_append
 
-static void append(char *dst, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *dst, size_t len, const char *fmt, ...)
+void bb_cg_append(char *dst, size_t len, const char *fmt, ...)
 {
     size_t used = strlen(dst);
     if (used + 1 >= len)
@@ -47,8 +47,7 @@ static int list_has(const char *list, const char *word)
     return 0;
 }
 
-/* Is `word` one of the space-separated items of `list` (cgroup.controllers)? */
-static int words_have(const char *list, const char *word)
+int bb_cg_words_have(const char *list, const char *word)
 {
     size_t wl = strlen(word);
     for (const char *p = list; *p;) {
@@ -61,6 +60,24 @@ static int words_have(const char *list, const char *word)
             return 1;
     }
     return 0;
+}
+
+unsigned bb_cg_bits(const char *list)
+{
+    unsigned bits = 0;
+    for (int i = 0; i < N_CTRL; i++)
+        if (bb_cg_words_have(list, ctrl_names[i].name))
+            bits |= ctrl_names[i].bit;
+    return bits;
+}
+
+const char *bb_cg_names(unsigned bits, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    for (int i = 0; i < N_CTRL; i++)
+        if (bits & ctrl_names[i].bit)
+            append(buf, len, "%s%s", buf[0] ? " " : "", ctrl_names[i].name);
+    return buf;
 }
 
 /* mountinfo escapes spaces and friends as \ooo. */
@@ -79,12 +96,7 @@ static void unescape(char *s)
     *w = '\0';
 }
 
-typedef struct mount_entry {
-    char root[BB_CG_PATH];
-    char point[BB_CG_PATH];
-    char fstype[32];
-    char super[256];
-} mount_entry;
+typedef bb_cg_mount mount_entry;
 
 /* Finds the cgroup mount: v2 when ctrl is NULL, else the v1 mount carrying ctrl.
  * Returns 0 when found. */
@@ -171,8 +183,7 @@ static int join_dir(const mount_entry *m, const char *path, char *out, size_t le
     return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
-/* A real write test: make and remove a child group. */
-static int probe_mkdir(const char *dir)
+int bb_cg_probe_mkdir(const char *dir)
 {
     char probe[BB_CG_PATH + 64];
     snprintf(probe, sizeof probe, "%s/blockbox-probe-%d", dir, (int)getpid());
@@ -181,6 +192,7 @@ static int probe_mkdir(const char *dir)
     rmdir(probe);
     return 0;
 }
+#define probe_mkdir bb_cg_probe_mkdir
 
 static char *slurp(const char *path, size_t max)
 {
@@ -194,14 +206,15 @@ static char *slurp(const char *path, size_t max)
     return buf;
 }
 
-static int exists(const char *dir, const char *file)
+int bb_cg_exists(const char *dir, const char *file)
 {
     char p[BB_CG_PATH + 64];
     snprintf(p, sizeof p, "%s/%s", dir, file);
     return access(p, F_OK) == 0;
 }
+#define exists bb_cg_exists
 
-static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgroup, int try_write)
+static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgroup, int how)
 {
     mount_entry m;
     char path[BB_CG_PATH], own[BB_CG_PATH];
@@ -211,49 +224,8 @@ static void detect_v2(bb_cgroup *cg, const char *mountinfo, const char *proc_cgr
         append(cg->detail, sizeof cg->detail, "v2: own group %s not under the mount; ", path);
         return;
     }
-    char ctl[512], sub[512];
-    char p[BB_CG_PATH + 64];
-    snprintf(p, sizeof p, "%s/cgroup.controllers", own);
-    if (bb_jail_read_file(p, ctl, sizeof ctl) < 0)
-        return;
-    snprintf(p, sizeof p, "%s/cgroup.subtree_control", own);
-    if (bb_jail_read_file(p, sub, sizeof sub) < 0)
-        sub[0] = '\0';
-    unsigned avail = 0, delegated = 0;
-    for (int i = 0; i < N_CTRL; i++) {
-        if (!words_have(ctl, ctrl_names[i].name))
-            continue;
-        avail |= ctrl_names[i].bit;
-        if (words_have(sub, ctrl_names[i].name)) {
-            delegated |= ctrl_names[i].bit;
-        } else if (try_write & BB_CG_ENABLE) {
-            char plus[32];
-            snprintf(plus, sizeof plus, "+%s", ctrl_names[i].name);
-            if (bb_jail_write_file(p, plus) == 0)
-                delegated |= ctrl_names[i].bit;
-        }
-    }
-    if (!avail)
-        append(cg->detail, sizeof cg->detail, "v2 at %s has no memory/pids/cpu controller; ", own);
-    else
-        append(cg->detail, sizeof cg->detail, "v2 at %s:%s%s%s (usable for children:%s%s%s); ", own,
-               avail & BB_CG_MEMORY ? " memory" : "", avail & BB_CG_PIDS ? " pids" : "",
-               avail & BB_CG_CPU ? " cpu" : "", delegated & BB_CG_MEMORY ? " memory" : "",
-               delegated & BB_CG_PIDS ? " pids" : "", delegated & BB_CG_CPU ? " cpu" : "");
-    if (!(delegated & BB_CG_MEMORY))
-        return;
-    if ((try_write & BB_CG_PROBE_MKDIR) ? probe_mkdir(own) < 0 : access(own, W_OK) < 0) {
-        append(cg->detail, sizeof cg->detail, "v2 group not writable (%s); ", bb_jail_strerror(errno));
-        return;
-    }
-    cg->version = 2;
-    cg->found = avail;
-    cg->usable = delegated;
-    cg->nhier = 1;
-    cg->hier[0].ctrls = delegated;
-    snprintf(cg->hier[0].own, sizeof cg->hier[0].own, "%s", own);
-    cg->have_swap_max = 1; /* checked per worker group: the file exists only there */
-    cg->have_kill = exists(own, "cgroup.kill");
+    cg->point_len = (int)strlen(m.point);
+    bb_cg2_detect(cg, m.point, own, how);
 }
 
 static void detect_v1(bb_cgroup *cg, const char *mountinfo, const char *proc_cgroup, int try_write)
@@ -307,19 +279,27 @@ void bb_cgroup_detect(bb_cgroup *cg, int try_write)
     }
     detect_v2(cg, mountinfo, proc_cgroup, try_write);
     if (cg->version != 2) {
-        bb_cgroup v1;
-        memset(&v1, 0, sizeof v1);
-        snprintf(v1.detail, sizeof v1.detail, "%s", cg->detail);
-        detect_v1(&v1, mountinfo, proc_cgroup, try_write);
-        if (v1.version == 1) {
-            *cg = v1;
-        } else {
-            memcpy(cg->detail, v1.detail, sizeof cg->detail);
-            cg->found |= v1.found;
+        bb_cgroup *v1 = calloc(1, sizeof *v1);
+        if (v1) {
+            memcpy(v1->detail, cg->detail, sizeof v1->detail);
+            detect_v1(v1, mountinfo, proc_cgroup, try_write);
+            if (v1->version == 1) {
+                memcpy(v1->refused, cg->refused, sizeof v1->refused);
+                memcpy(v1->fix, cg->fix, sizeof v1->fix);
+                v1->no_leaf = cg->no_leaf;
+                *cg = *v1;
+            } else {
+                memcpy(cg->detail, v1->detail, sizeof cg->detail);
+                cg->found |= v1->found;
+            }
+            free(v1);
         }
     }
     if (cg->version == 0)
-        append(cg->detail, sizeof cg->detail, "no usable memory controller: rlimits only");
+        append(cg->detail, sizeof cg->detail, "no usable memory controller: rlimit fallback "
+               "(address space, nproc) in use");
+    else if (cg->version == 1)
+        append(cg->detail, sizeof cg->detail, "cgroup v1 fallback in use");
     size_t dl = strlen(cg->detail);
     if (dl >= 2 && strcmp(cg->detail + dl - 2, "; ") == 0)
         cg->detail[dl - 2] = '\0';
@@ -335,11 +315,27 @@ static int group_dir(const bb_cgroup_hier *h, pid_t pid, char *out, size_t len)
     return (n < 0 || (size_t)n >= len) ? -1 : 0;
 }
 
-static int write_knob(const char *dir, const char *file, const char *value)
+int bb_cg_write(const char *dir, const char *file, const char *value)
 {
     char p[BB_CG_PATH + 64];
-    snprintf(p, sizeof p, "%s/%s", dir, file);
+    int n = snprintf(p, sizeof p, "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
     return bb_jail_write_file(p, value);
+}
+#define write_knob bb_cg_write
+
+long bb_cg_read(const char *dir, const char *file, char *buf, size_t len)
+{
+    char p[BB_CG_PATH + 64];
+    int n = snprintf(p, sizeof p, "%s/%s", dir, file);
+    if (n < 0 || (size_t)n >= sizeof p) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return (long)bb_jail_read_file(p, buf, len);
 }
 
 static long read_field(const char *dir, const char *file, const char *key)
@@ -366,8 +362,7 @@ static void sleep_us(long us)
     nanosleep(&ts, NULL);
 }
 
-/* Kills every process in dir until cgroup.procs is empty, then removes dir. */
-static int kill_and_remove(const char *dir, int have_kill)
+int bb_cg_kill_and_remove(const char *dir, int have_kill)
 {
     if (have_kill)
         write_knob(dir, "cgroup.kill", "1");
@@ -399,12 +394,16 @@ static int kill_and_remove(const char *dir, int have_kill)
     return -1;
 }
 
-/* Removes empty stale blockbox-<pid> groups of zygotes that no longer exist. */
-static void sweep_stale(const char *own, pid_t self)
+#define kill_and_remove bb_cg_kill_and_remove
+
+/* v1: removes empty stale blockbox-<pid> groups of zygotes that no longer exist;
+ * returns how many are still busy. */
+static int sweep_stale(const char *own, pid_t self)
 {
+    int busy = 0;
     DIR *d = opendir(own);
     if (!d)
-        return;
+        return 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         long pid;
@@ -430,16 +429,32 @@ static void sweep_stale(const char *own, pid_t self)
             }
             closedir(sd);
         }
-        rmdir(stale);
+        if (rmdir(stale) < 0 && errno != ENOENT)
+            busy++;
     }
     closedir(d);
+    return busy;
+}
+
+void bb_cgroup_sweep(bb_cgroup *cg)
+{
+    if (cg->version == 2) {
+        bb_cg2_sweep(cg);
+        return;
+    }
+    int busy = 0;
+    for (int h = 0; h < cg->nhier; h++)
+        busy += sweep_stale(cg->hier[h].own, getpid());
+    cg->stale_pending = busy > 0;
 }
 
 int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen)
 {
+    if (cg->version == 2)
+        return bb_cg2_setup(cg, zygote, err, errlen);
     for (int h = 0; h < cg->nhier; h++) {
         bb_cgroup_hier *H = &cg->hier[h];
-        sweep_stale(H->own, zygote);
+        cg->stale_pending |= sweep_stale(H->own, zygote) > 0;
         char parent[BB_CG_PATH];
         int n = snprintf(parent, sizeof parent, "%s/blockbox-%d", H->own, (int)zygote);
         if (n < 0 || (size_t)n >= sizeof parent)
@@ -449,17 +464,6 @@ int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen)
             return bb_jail_fail(err, errlen, "cannot create cgroup %s: %s", H->parent,
                                 bb_jail_strerror(errno));
         H->parent_made = 1;
-        if (cg->version == 2) {
-            for (int i = 0; i < N_CTRL; i++) {
-                if (!(H->ctrls & ctrl_names[i].bit))
-                    continue;
-                char plus[32];
-                snprintf(plus, sizeof plus, "+%s", ctrl_names[i].name);
-                if (write_knob(H->parent, "cgroup.subtree_control", plus) < 0)
-                    return bb_jail_fail(err, errlen, "cannot enable %s in %s/cgroup.subtree_control: %s",
-                                        ctrl_names[i].name, H->parent, bb_jail_strerror(errno));
-            }
-        }
     }
     return 0;
 }
@@ -513,9 +517,11 @@ static int set_limits(const bb_cgroup *cg, const bb_cgroup_hier *H, const char *
     return 0;
 }
 
-int bb_cgroup_worker_add(const bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
+int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
                          size_t errlen)
 {
+    if (cg->stale_pending)
+        bb_cgroup_sweep(cg);
     int made = 0;
     for (int h = 0; h < cg->nhier; h++) {
         const bb_cgroup_hier *H = &cg->hier[h];
@@ -552,7 +558,7 @@ undo:
     return -1;
 }
 
-int bb_cgroup_worker_remove(const bb_cgroup *cg, pid_t pid, int *oom)
+int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom)
 {
     int rc = 0, ooms = 0;
     for (int h = 0; h < cg->nhier; h++) {
@@ -577,11 +583,17 @@ int bb_cgroup_worker_remove(const bb_cgroup *cg, pid_t pid, int *oom)
     }
     if (oom)
         *oom = ooms;
+    if (cg->stale_pending)
+        bb_cgroup_sweep(cg);
     return rc;
 }
 
 void bb_cgroup_teardown(bb_cgroup *cg)
 {
+    if (cg->version == 2) {
+        bb_cg2_teardown(cg);
+        return;
+    }
     for (int h = 0; h < cg->nhier; h++) {
         bb_cgroup_hier *H = &cg->hier[h];
         if (!H->parent_made)

@@ -1,5 +1,5 @@
 /* cgroup.h: per-worker control groups (memory with swap off, pids, cpu) through
- * cgroup v2 where delegated, else cgroup v1; detected from /proc/self, never assumed. */
+ * cgroup v2 where delegated (cgroup_v2.c), else cgroup v1; detected, never assumed. */
 #ifndef BB_CGROUP_H
 #define BB_CGROUP_H
 
@@ -21,6 +21,11 @@ typedef struct bb_cgroup_hier {
     int parent_made;
 } bb_cgroup_hier;
 
+/* The name of the leaf the processes of a v2 delegation root are moved into, and of
+ * the zygote's own leaf below its blockbox-<pid> group. */
+#define BB_CG_HOST_LEAF "blockbox-host"
+#define BB_CG_ZYGOTE_LEAF "zygote"
+
 typedef struct bb_cgroup {
     int version;                 /* 2, 1, or 0 when no memory controller is usable */
     unsigned found;              /* controllers present for this process */
@@ -29,8 +34,23 @@ typedef struct bb_cgroup {
     int have_swap_max;           /* v2 memory.swap.max exists */
     int have_kill;               /* v2 cgroup.kill exists */
     int nhier;
-    bb_cgroup_hier hier[BB_CG_MAX_HIER];
-    char detail[512];            /* what was found, in words (doctor, errors) */
+    bb_cgroup_hier hier[BB_CG_MAX_HIER]; /* v2: hier[0].own is the delegation root */
+    /* v2 delegation (cgroup_v2.c) */
+    int no_leaf;                 /* BB_CG_NO_LEAF: the root's processes must stay where they are */
+    int hier_root;               /* the delegation root is the hierarchy's root (may hold processes) */
+    int root_busy;               /* the delegation root holds processes: they go to the host leaf */
+    unsigned enabled;            /* controllers already in the root's cgroup.subtree_control */
+    unsigned we_enabled;         /* ... enabled by this zygote (undone when set-up fails) */
+    int host_leaf_made;          /* this zygote made root/blockbox-host */
+    int moved_host;              /* ... and moved the root's processes into it */
+    int self_leaf;               /* this process lives in parent/zygote */
+    int point_len;               /* length of the v2 mount point's path */
+    char start[BB_CG_PATH];      /* the group this process started in */
+    char home[BB_CG_PATH];       /* where it goes back to at teardown */
+    int stale_pending;           /* groups of dead zygotes still busy: sweep again later */
+    char refused[768];           /* every write the kernel refused: "file: errno; " */
+    char fix[400];               /* the one thing the operator can do, when v2 is not usable */
+    char detail[1024];           /* what was found, in words (doctor, errors) */
 } bb_cgroup;
 
 typedef struct bb_cgroup_limits {
@@ -39,28 +59,39 @@ typedef struct bb_cgroup_limits {
     int cpu_one_core;            /* cap the group at one CPU's worth of time */
 } bb_cgroup_limits;
 
-/* Finds the hierarchies of this process. how: BB_CG_PROBE_MKDIR checks writability for
- * real by making and removing a probe directory; BB_CG_ENABLE also enables missing v2
- * controllers in the own group's cgroup.subtree_control (a change to the host: the
- * zygote does it, doctor does not). Never fails: what is not usable is left out and
- * explained in cg->detail. */
-enum { BB_CG_PROBE_MKDIR = 1, BB_CG_ENABLE = 2 };
+/* Finds the hierarchies of this process and, for v2, the delegation root: the group it
+ * started in (or the root above blockbox's own leaves) and what that root offers and
+ * lets this uid write. Changes nothing on the host. how: BB_CG_PROBE_MKDIR checks
+ * writability for real by making and removing a probe directory; BB_CG_ENABLE is the
+ * zygote's detection (set-up follows); BB_CG_NO_LEAF: the processes of the root must not
+ * be moved into a leaf (an embedding program that opts out). Never fails: what is not
+ * usable is left out and explained in cg->detail, with cg->fix saying what would help. */
+enum { BB_CG_PROBE_MKDIR = 1, BB_CG_ENABLE = 2, BB_CG_NO_LEAF = 4 };
 void bb_cgroup_detect(bb_cgroup *cg, int how);
 
-/* Creates own/blockbox-<zygote> in every hierarchy (v2: enables the controllers
- * for its children) and removes stale blockbox-<pid> groups of dead zygotes. */
+/* Creates blockbox-<zygote> in every hierarchy and removes the groups of dead zygotes.
+ * v2 (cgroup_v2.c): enables the offered controllers in the delegation root (first
+ * moving the root's processes into root/blockbox-host), then in blockbox-<zygote>,
+ * and moves this process into blockbox-<zygote>/zygote. Nothing above the root is
+ * written. On failure everything it changed is undone, cg->version is 0 and the
+ * reason (with every refused write) is in cg->detail; returns -1. */
 int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen);
+
+/* Removes what dead zygotes left once it is empty (called again by worker_add/remove
+ * while something was still busy). */
+void bb_cgroup_sweep(bb_cgroup *cg);
 
 /* Makes parent/worker-<pid> with the limits and moves pid into it. On failure
  * nothing is left behind. */
-int bb_cgroup_worker_add(const bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
+int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
                          size_t errlen);
 
 /* Reads the OOM evidence of the worker's group into *oom, kills whatever is left in
  * it and removes it. Returns 0, or -1 when a group could not be removed. */
-int bb_cgroup_worker_remove(const bb_cgroup *cg, pid_t pid, int *oom);
+int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom);
 
-/* Removes the parent groups (after every worker is gone). */
+/* Removes the parent groups (after every worker is gone); v2: this process goes back
+ * to cg->home first. */
 void bb_cgroup_teardown(bb_cgroup *cg);
 
 #endif

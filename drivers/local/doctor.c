@@ -19,7 +19,7 @@ typedef struct layer_row {
     int available;
     int required;
     int disabled; /* BLOCKBOX_INSECURE_DISABLE_LAYERS (tests only) */
-    char detail[600];
+    char detail[1600];
 } layer_row;
 
 static const unsigned layer_order[] = {BB_LAYER_SECCOMP, BB_LAYER_USERNS, BB_LAYER_PIDNS, BB_LAYER_NETNS,
@@ -90,7 +90,8 @@ static void fill_rows(const bb_probe *p, layer_row rows[N_ROWS])
             break;
         case BB_LAYER_CGROUP:
             r->available = p->cgroup.version > 0;
-            snprintf(r->detail, sizeof r->detail, "%s", p->cgroup.detail);
+            snprintf(r->detail, sizeof r->detail, "%s%s%s", p->cgroup.detail, p->cgroup.fix[0] ? "; to fix it: " : "",
+                     p->cgroup.fix);
             break;
         case BB_LAYER_UID:
             r->available = p->unique_uids || !p->root;
@@ -138,10 +139,19 @@ static cJSON *ctrl_array(unsigned bits)
     return a;
 }
 
+/* Which memory limit a worker gets here. */
+static const char *cg_fallback(const bb_cgroup *cg)
+{
+    return cg->version == 2 ? "none (cgroup v2)" : cg->version == 1 ? "cgroup v1"
+                                                 : "rlimits (address space, nproc; no memory cgroup)";
+}
+
 int bb_doctor(const bb_config *cfg, int json, FILE *out)
 {
     bb_probe p;
     bb_probe_host(&p, 1);
+    if (cfg && !cfg->cgroup_leaf) /* what the zygote will find with the opt-out */
+        bb_cgroup_detect(&p.cgroup, BB_CG_PROBE_MKDIR | BB_CG_NO_LEAF);
     layer_row rows[N_ROWS];
     memset(rows, 0, sizeof rows);
     fill_rows(&p, rows);
@@ -213,6 +223,27 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
         cJSON_AddItemToObject(cg, "controllers", ctrl_array(p.cgroup.usable));
         cJSON_AddItemToObject(cg, "found", ctrl_array(p.cgroup.found));
         cJSON_AddStringToObject(cg, "detail", p.cgroup.detail);
+        cJSON_AddStringToObject(cg, "fallback", cg_fallback(&p.cgroup));
+        if (p.cgroup.version == 2) {
+            cJSON_AddStringToObject(cg, "delegation_root", p.cgroup.hier[0].own);
+            cJSON_AddBoolToObject(cg, "moves_processes_to_leaf", p.cgroup.root_busy);
+        }
+        cJSON_AddBoolToObject(cg, "leaf_allowed", !p.cgroup.no_leaf);
+        cJSON_AddStringToObject(cg, "fix", p.cgroup.fix);
+        cJSON *refused = cJSON_AddArrayToObject(cg, "refused");
+        char rbuf[sizeof p.cgroup.refused];
+        memcpy(rbuf, p.cgroup.refused, sizeof rbuf);
+        for (char *s = rbuf, *e; *s; s = e) {
+            e = strstr(s, "; ");
+            if (e) {
+                *e = '\0';
+                e += 2;
+            } else {
+                e = s + strlen(s);
+            }
+            if (*s)
+                cJSON_AddItemToArray(refused, cJSON_CreateString(s));
+        }
         cJSON *ns = cJSON_AddObjectToObject(root, "namespaces");
         for (int k = 0; k < BB_NS_COUNT; k++)
             cJSON_AddBoolToObject(ns, bb_probe_ns_name(k), p.ns_ok[k]);
@@ -227,7 +258,7 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
         cJSON *warn = cJSON_AddArrayToObject(root, "warnings");
         for (size_t i = 0; i < N_ROWS; i++)
             if (!rows[i].available || rows[i].disabled) {
-                char line[700];
+                char line[1700];
                 snprintf(line, sizeof line, "%s: %s", bb_layer_name(rows[i].bit),
                          rows[i].disabled ? "DISABLED by BLOCKBOX_INSECURE_DISABLE_LAYERS (tests only)" : rows[i].detail);
                 cJSON_AddItemToArray(warn, cJSON_CreateString(line));
@@ -257,8 +288,13 @@ int bb_doctor(const bb_config *cfg, int json, FILE *out)
         fprintf(out, "  %-8s %-9s %-8s %s\n", bb_layer_name(rows[i].bit),
                 rows[i].disabled ? "DISABLED" : rows[i].available ? "yes" : "NO", rows[i].required ? "yes" : "-",
                 rows[i].detail);
-    fprintf(out, "\n  cgroup   v%d; usable controllers: %s\n", p.cgroup.version,
-            p.cgroup.usable ? ctrl_list(p.cgroup.usable, ctl_buf, sizeof ctl_buf) : "none");
+    fprintf(out, "\n  cgroup   v%d%s%s; usable controllers: %s; fallback: %s\n", p.cgroup.version,
+            p.cgroup.version == 2 ? " under " : "", p.cgroup.version == 2 ? p.cgroup.hier[0].own : "",
+            p.cgroup.usable ? ctrl_list(p.cgroup.usable, ctl_buf, sizeof ctl_buf) : "none", cg_fallback(&p.cgroup));
+    if (p.cgroup.no_leaf)
+        fprintf(out, "  cgroup   BLOCKBOX_CGROUP_LEAF=False: this program's processes are never moved into a leaf\n");
+    if (p.cgroup.fix[0])
+        fprintf(out, "  fix      %s\n", p.cgroup.fix);
     fprintf(out, "  python   %s\n\n", p.python_detail);
     for (size_t i = 0; i < N_ROWS; i++) {
         if (rows[i].disabled)

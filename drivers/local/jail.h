@@ -38,6 +38,7 @@ typedef struct bb_jail_config {
     long tmpfs_bytes;
     unsigned require;   /* layers that must be present (fail closed) */
     unsigned disable;   /* layers switched off on purpose (tests only; never by default) */
+    int cgroup_no_leaf; /* cgroup v2: never move the delegated group's processes into a leaf */
 } bb_jail_config;
 
 #endif

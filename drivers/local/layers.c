@@ -303,15 +303,17 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
 
     /* cgroups: detect, never assume. */
     if (!(off & BB_LAYER_CGROUP)) {
-        bb_cgroup_detect(&L->cg, BB_CG_PROBE_MKDIR | BB_CG_ENABLE);
-        if (L->cg.version > 0) {
-            if (bb_cgroup_setup(&L->cg, getpid(), errbuf, errlen) < 0) {
-                L->active = BB_LAYER_CGROUP; /* so that bb_layers_free removes what was made */
-                bb_layers_free(L);
-                return NULL;
-            }
-            L->available |= BB_LAYER_CGROUP;
+        bb_cgroup_detect(&L->cg, BB_CG_PROBE_MKDIR | BB_CG_ENABLE | (cfg->cgroup_no_leaf ? BB_CG_NO_LEAF : 0));
+        if (L->cg.version == 1 && bb_cgroup_setup(&L->cg, getpid(), errbuf, errlen) < 0) {
+            L->active = BB_LAYER_CGROUP; /* so that bb_layers_free removes what was made */
+            bb_layers_free(L);
+            return NULL;
         }
+        /* v2: a refused set-up undoes itself and leaves the layer out, with the reason. */
+        if (L->cg.version == 2 && bb_cgroup_setup(&L->cg, getpid(), why, sizeof why) < 0)
+            L->cg.version = 0;
+        if (L->cg.version > 0)
+            L->available |= BB_LAYER_CGROUP;
         set_detail(L, BB_LAYER_CGROUP, "%s", L->cg.detail);
     } else {
         set_detail(L, BB_LAYER_CGROUP, "disabled");

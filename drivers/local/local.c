@@ -637,6 +637,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
         .tmpfs_bytes = (int64_t)cfg->tmpfs_mb << 20,
         .require = require,
         .disable = disable,
+        .flags = cfg->cgroup_leaf ? 0 : BB_ZINIT_NO_CGROUP_LEAF,
         .max_stream_bytes = cfg->max_stream_bytes,
         .max_result_bytes = cfg->max_output_bytes,
     };

@@ -22,6 +22,8 @@ enum bb_zop {
     BB_ZOP_DISCARD,    /* executor -> zygote: kill pid, reap it later; reply: ok */
 };
 
+enum { BB_ZINIT_NO_CGROUP_LEAF = 1 }; /* BLOCKBOX_CGROUP_LEAF=False */
+
 typedef struct bb_zinit {
     int64_t memory_bytes;
     double cpu_seconds;
@@ -31,6 +33,7 @@ typedef struct bb_zinit {
     int64_t tmpfs_bytes;
     uint32_t require;
     uint32_t disable;
+    uint32_t flags;             /* BB_ZINIT_* */
     int64_t max_stream_bytes;   /* handed to the runtime in each worker */
     int64_t max_result_bytes;
     char policy_path[4096];     /* "" = the embedded default policy */

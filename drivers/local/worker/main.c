@@ -501,6 +501,7 @@ static int zygote_main(void)
         .tmpfs_bytes = m.init.tmpfs_bytes,
         .require = m.init.require,
         .disable = m.init.disable,
+        .cgroup_no_leaf = (m.init.flags & BB_ZINIT_NO_CGROUP_LEAF) != 0,
     };
     bb_error *e = NULL;
     bb_policy *policy = NULL;
