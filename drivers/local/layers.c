@@ -450,7 +450,7 @@ int bb_layers_child_setup(const bb_layers *L, int slot, char *errbuf, size_t err
         long vm = bb_rlimits_vmsize();
         if (vm < 0)
             return bb_jail_fail(errbuf, errlen, "cannot read the zygote's size for RLIMIT_AS");
-        as_bytes = vm + L->cfg.memory_bytes;
+        as_bytes = bb_rlimits_as_budget(vm, &L->cfg);
     }
 
     uid_t owner = geteuid();

@@ -3,6 +3,7 @@
 #include "rlimits.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -26,6 +27,19 @@ static int lower(int resource, const char *name, rlim_t soft, rlim_t hard, char 
     if (getrlimit(resource, &got) < 0 || got.rlim_cur != soft || got.rlim_max != hard)
         return bb_jail_fail(err, errlen, "setrlimit(%s) did not take", name);
     return 0;
+}
+
+#define LIBRARY_ROOM (512L << 20) /* measured: numpy 34 MiB, cv2 401 MiB of mappings */
+#define ARENAS 2                  /* malloc arenas in a worker */
+#define ARENA_ROOM (64L << 20)   /* HEAP_MAX_SIZE; one more while a heap is being aligned */
+
+long bb_rlimits_as_budget(long vm, const bb_jail_config *cfg)
+{
+    struct rlimit st;
+    long stack = 8L << 20;
+    if (getrlimit(RLIMIT_STACK, &st) == 0 && st.rlim_cur != RLIM_INFINITY && st.rlim_cur < (64UL << 20))
+        stack = (long)st.rlim_cur; /* glibc's default thread stack */
+    return vm + cfg->memory_bytes + LIBRARY_ROOM + (ARENAS + 1) * ARENA_ROOM + cfg->max_threads * stack;
 }
 
 long bb_rlimits_vmsize(void)
@@ -56,7 +70,12 @@ int bb_rlimits_apply(const bb_jail_config *cfg, long as_bytes, char *err, size_t
         lower(RLIMIT_MSGQUEUE, "RLIMIT_MSGQUEUE", 0, 0, err, errlen) < 0 ||
         lower(RLIMIT_RTPRIO, "RLIMIT_RTPRIO", 0, 0, err, errlen) < 0)
         return -1;
-    if (as_bytes > 0 && lower(RLIMIT_AS, "RLIMIT_AS", (rlim_t)as_bytes, (rlim_t)as_bytes, err, errlen) < 0)
-        return -1;
+    if (as_bytes > 0) {
+        /* Threads would each get an arena of their own: a few dozen would use up the
+         * address space the budget allows. */
+        mallopt(M_ARENA_MAX, ARENAS);
+        if (lower(RLIMIT_AS, "RLIMIT_AS", (rlim_t)as_bytes, (rlim_t)as_bytes, err, errlen) < 0)
+            return -1;
+    }
     return 0;
 }

@@ -641,7 +641,8 @@ END_TEST
 
 START_TEST(rlimit_as_when_no_memory_cgroup)
 {
-    long bytes = 1L << 30;
+    /* Beyond the address-space budget (bb_rlimits_as_budget: about 1.5 GiB here). */
+    long bytes = 2L << 30;
     BLOCKED_BY(BB_LAYER_RLIMITS, memory_bomb, &bytes);
 }
 END_TEST

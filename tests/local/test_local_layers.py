@@ -300,8 +300,12 @@ def run(self, mb):
         self.assertEqual(rc, 3, out)
         self.assertEqual(out["error_type"], "MemoryLimit")
 
+    # The address-space budget without a memory cgroup: the zygote's size + the memory cap
+    # + room for libraries, arenas and one stack per allowed thread (rlimits.c): beyond it.
+    RLIMIT_ENV = {"BLOCKBOX_MEMORY_MB": "64", "BLOCKBOX_MAX_THREADS": "8"}
+
     def test_without_cgroup_only_the_rlimit_stands_in(self):
-        rc, out, _ = run_block(self.CODE, {"mb": 300}, disable="cgroup", env=self.ENV)
+        rc, out, _ = run_block(self.CODE, {"mb": 1024}, disable="cgroup", env=self.RLIMIT_ENV)
         # RLIMIT_AS: a Python MemoryError, not the kernel's OOM kill (MemoryLimit). In a
         # sanitizer build ASan's allocator exits the worker instead (SandboxCrash).
         self.assertFalse(out["success"], out)
@@ -309,8 +313,8 @@ def run(self, mb):
         self.assertIn((rc, out["error_type"]), [(1, "MemoryError"), (3, "SandboxCrash")], out)
 
     def test_without_cgroup_and_rlimits_the_bomb_completes(self):
-        self.assertEqual(outputs(run_block(self.CODE, {"mb": 300}, disable="cgroup,rlimits", env=self.ENV)),
-                         {"touched_mb": 300})
+        self.assertEqual(outputs(run_block(self.CODE, {"mb": 1024}, disable="cgroup,rlimits",
+                                           env=self.RLIMIT_ENV)), {"touched_mb": 1024})
 
 
 class UidLayer(unittest.TestCase):
