@@ -96,7 +96,7 @@ static int marked_after(double seconds)
 }
 
 /* How many cgroup directories named blockbox-<zygote> exist under our own group in
- * each hierarchy (cgroup.c makes them there, see /proc/self/cgroup). */
+ * each hierarchy (cgroup.c makes them there, see /proc/self/cgroup; v2: beside our leaf). */
 static int zygote_cgroups(pid_t zygote)
 {
     FILE *f = fopen("/proc/self/cgroup", "r");
@@ -111,7 +111,14 @@ static int zygote_cgroups(pid_t zygote)
         if (!c2)
             continue;
         *c2 = '\0';
-        const char *path = c2 + 1;
+        char *path = c2 + 1;
+        /* v2 under delegation: this program was moved into the root's leaf blockbox-host
+         * and the zygote's group is the leaf's sibling. */
+        size_t pl = strlen(path);
+        if (!c1[1] && pl >= 14 && strcmp(path + pl - 14, "/blockbox-host") == 0)
+            path[pl - 14] = 0;
+        if (!*path)
+            path = "/";
         char ctrls[256];
         snprintf(ctrls, sizeof ctrls, "%s", c1 + 1);
         /* v1 "memory" / "cpu,cpuacct" / "name=systemd"; v2 "" (unified). */
