@@ -1039,18 +1039,15 @@ class LimitsTest(RuntimeCase):
             with self.assertRaises(ValueError):
                 rt.Runtime(bad)
 
-    def test_trivial_call_is_fast(self):
+    def test_many_trivial_calls(self):
+        # (speed is measured by bench/, against baselines of the same run, not here)
         runtime = rt.Runtime()
         code = "def run(self, a):\n    return {'a': a}\n"
         runtime.handle_bytes(json.dumps(request(code, {"a": 1})).encode())
         frame = json.dumps(request(code, {"a": 1}, with_code=False)).encode()
-        runs = 2000
-        start = time.perf_counter()
-        for _ in range(runs):
+        for _ in range(2000):
             out = runtime.handle_bytes(frame)
-        per_call = (time.perf_counter() - start) / runs
         self.assertIn(b'"success":true', out)
-        self.assertLess(per_call, 200e-6, "a trivial round trip costs %.1f us" % (per_call * 1e6))
 
 
 # ---------------------------------------------------------------------------------------

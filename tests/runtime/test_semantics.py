@@ -245,6 +245,21 @@ class PreambleTest(RuntimeCase):
         self.assertIn("numpy_image", r["error"])
 
 
+class SelfRuleTest(RuntimeCase):
+    def test_self_only_when_the_first_parameter_is_named_self(self):
+        self.assertEqual(self.outputs("def validate_syntax():\n    return {'valid': True}\n",
+                                      function="validate_syntax"), {"valid": True})
+        self.assertEqual(self.outputs("def run(a):\n    return {'a': a}\n", {"a": 1}), {"a": 1})
+        self.assertEqual(self.outputs("def run(self, a):\n    return {'ctx': type(self).__name__}\n",
+                                      {"a": 1}), {"ctx": "_BlockSelf"})
+        wrapped = ("import functools\n\ndef deco(f):\n    @functools.wraps(f)\n"
+                   "    def inner(*args, **kwargs):\n        return f(*args, **kwargs)\n"
+                   "    return inner\n\n@deco\ndef run(self, a):\n"
+                   "    return {'self': self is not None, 'a': a}\n")
+        self.assertEqual(self.outputs(wrapped, {"a": 2}), {"self": True, "a": 2},
+                         "a decorated function is judged by the function it wraps")
+
+
 class WorkflowContextTest(RuntimeCase):
     def test_roboflow_keys_come_back_unchanged(self):
         code = ("def run(self):\n    first = self.get_workflow_context()\n"
