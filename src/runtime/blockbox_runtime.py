@@ -827,6 +827,10 @@ class _DebugTraces:
         self._entries.append(marker)
 
     def append(self, value, *, add_timestamp=False, timezone=None):
+        if self._full:   # after the marker every append is dropped: skip the encoding
+            if add_timestamp:
+                _trace_zone(timezone)   # a bad zone still raises, as before the cap
+            return
         step = self.step
         plain = _trace_value(value)
         entry = {"step": step, "value": plain}
