@@ -9,9 +9,10 @@ scripts/build.sh build
 (cd build && ctest --output-on-failure -j2 --timeout 900)
 # The sanitizer build runs every suite, the acceptance floor included, except two
 # that mean nothing under ASan: the benchmark (timings; it mirrors the zygote's
-# mappings, which ASan's shadow makes huge) and the local-vs-modal differential
-# (the same blocks as acceptance, twice; slow under ASan's fork cost).
+# mappings, which ASan's shadow makes huge) and the local-vs-modal differentials
+# (modal_cli: the same blocks as acceptance, twice; semantics_blocks: CLI runs that
+# the C API suite semantics_api covers under ASan; both slow under ASan's fork cost).
 scripts/build.sh build-asan -DBLOCKBOX_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j2 --timeout 900 -E '^(bench\.quick_json|modal_cli)$')
+    ctest --output-on-failure -j2 --timeout 900 -E '^(bench\.quick_json|modal_cli|semantics_blocks)$')
 echo "blockbox: all suites passed in $(( $(date +%s) - start )) s"
