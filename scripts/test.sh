@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 scripts/build.sh build
 (cd build && ctest --output-on-failure -j2 --timeout 900)
-# The sanitizer build runs every suite, the acceptance floor included, except two
+# The sanitizer build runs every suite, the acceptance floor included, except three
 # that mean nothing under ASan: the benchmark (timings; it mirrors the zygote's
 # mappings, which ASan's shadow makes huge) and the local-vs-modal differentials
 # (modal_cli: the same blocks as acceptance, twice; semantics_blocks: CLI runs that
