@@ -305,6 +305,10 @@ char *sv_reply_result(const bb_result *res, int data_form, size_t max_value_byte
     add_stream(o, "stdout", bb_result_stdout(res));
     add_stream(o, "stderr", bb_result_stderr(res));
     add_denied(o, res);
+    /* blockbox's extension (Roboflow's client ignores it): checked by the core already */
+    const char *traces = bb_result_debug_traces(res);
+    if (traces && strcmp(traces, "[]") != 0)
+        cJSON_AddRawToObject(o, "debug_traces", traces);
     cJSON_AddStringToObject(o, "runtime_version", BLOCKBOX_RUNTIME_VERSION);
     return finish(o, len);
 }
