@@ -7,12 +7,15 @@ cd "$(dirname "$0")/.."
 start=$(date +%s)
 scripts/build.sh build
 (cd build && ctest --output-on-failure -j2 --timeout 900)
-# The sanitizer build runs every suite, the acceptance floor included, except three
-# that mean nothing under ASan: the benchmark (timings; it mirrors the zygote's
-# mappings, which ASan's shadow makes huge) and the local-vs-modal differentials
-# (modal_cli: the same blocks as acceptance, twice; semantics_blocks: CLI runs that
-# the C API suite semantics_api covers under ASan; both slow under ASan's fork cost).
+# The sanitizer build runs every suite, the acceptance floor included, except those
+# that mean nothing under ASan: the benchmarks (timings; bench.quick_json mirrors the
+# zygote's mappings, which ASan's shadow makes huge), the differentials (modal_cli: the
+# same blocks as acceptance, twice; semantics_blocks: CLI runs that the C API suite
+# semantics_api covers under ASan; serve_differential: the serve path is covered by
+# serve_live; all slow under ASan's fork cost) and the serve fuzzer (clang's own ASan;
+# it ran in the build above).
 scripts/build.sh build-asan -DBLOCKBOX_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --output-on-failure -j2 --timeout 900 -E '^(bench\.quick_json|modal_cli|semantics_blocks)$')
+    ctest --output-on-failure -j2 --timeout 900 \
+    -E '^(bench\.quick_json|modal_cli|semantics_blocks|serve_differential|serve_fuzz|serve_bench_quick)$')
 echo "blockbox: all suites passed in $(( $(date +%s) - start )) s"

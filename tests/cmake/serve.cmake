@@ -12,3 +12,10 @@ add_test(NAME serve_differential
   COMMAND ${BB_SERVE_PYTHON3} -W ignore ${CMAKE_SOURCE_DIR}/tests/serve/test_differential.py
           --bin $<TARGET_FILE:blockbox_cli>)
 set_tests_properties(serve_differential PROPERTIES LABELS "integration;serve" TIMEOUT 600)
+
+# libFuzzer target of the request path (auth headers, inflation, envelope, ndarray
+# rewriting), built with clang against the built library and run for 20 s. Not in the
+# sanitizer build (scripts/test.sh): it brings its own ASan, which gcc's would clash with.
+add_test(NAME serve_fuzz
+  COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run_fuzz_serve.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR} 20)
+set_tests_properties(serve_fuzz PROPERTIES LABELS "fuzz;serve" TIMEOUT 300)
