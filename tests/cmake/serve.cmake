@@ -19,3 +19,11 @@ set_tests_properties(serve_differential PROPERTIES LABELS "integration;serve" TI
 add_test(NAME serve_fuzz
   COMMAND bash ${CMAKE_SOURCE_DIR}/tests/fuzz/run_fuzz_serve.sh ${CMAKE_SOURCE_DIR} ${CMAKE_BINARY_DIR} 20)
 set_tests_properties(serve_fuzz PROPERTIES LABELS "fuzz;serve" TIMEOUT 300)
+
+# The benchmark (serve vs the C API in the same run); ctest runs the quick form, which
+# checks every answer and reports figures without judging them.
+add_executable(bench_serve ${CMAKE_SOURCE_DIR}/bench/serve_bench.c)
+target_include_directories(bench_serve PRIVATE ${CMAKE_SOURCE_DIR}/include)
+target_link_libraries(bench_serve PRIVATE blockbox_static PkgConfig::CURL PkgConfig::ZLIB pthread m)
+add_test(NAME serve_bench_quick COMMAND bench_serve --quick --bin $<TARGET_FILE:blockbox_cli>)
+set_tests_properties(serve_bench_quick PROPERTIES LABELS "bench;serve" TIMEOUT 300)
