@@ -348,6 +348,25 @@ static char *full_error_text(const bb_wire_response *resp)
     return text;
 }
 
+/* The rule for SandboxViolation (docs/SECURITY.md): the driver itself saw a denial in
+ * this call (trusted record) and the block failed with what a denied call raises,
+ * PermissionError with errno EPERM ("[Errno 1] ..."). Any other failure keeps the
+ * block's own type, with the denials beside it in denied_syscalls. */
+static bb_error *denial_verdict(const char *observed, const bb_wire_response *resp)
+{
+    if (!observed || !observed[0] || resp->success || !resp->error_type || !resp->error ||
+        strcmp(resp->error_type, "PermissionError") != 0)
+        return NULL;
+    /* the bare message, or the runtime's "Error in line N, in F: T: message" */
+    if (strncmp(resp->error, "[Errno 1] ", 10) == 0)
+        return bb_error_new(BB_ERR_SANDBOX_VIOLATION, "blocked system call: %.200s (PermissionError: %.300s)",
+                            observed, resp->error);
+    if (strstr(resp->error, "PermissionError: [Errno 1] "))
+        return bb_error_new(BB_ERR_SANDBOX_VIOLATION, "blocked system call: %.200s (%.300s)", observed,
+                            resp->error);
+    return NULL;
+}
+
 /* Turns a checked response envelope into a result. */
 static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
 {
@@ -404,17 +423,27 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
     free(call.envelope[1]);
     if (rc < 0) {
         free(reply.body);
+        free(reply.denied);
         return result_error(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
     }
     bb_wire_response resp = {0};
     if (bb_wire_parse_response(reply.body, reply.len, &ex->limits, &resp, &err) < 0) {
         free(reply.body);
+        free(reply.denied);
         bb_wire_response_clear(&resp);
         return result_error(r, err);
     }
     free(reply.body);
+    bb_error *violation = denial_verdict(reply.denied, &resp);
+    if (reply.denied) {   /* the driver's own record replaces what the worker claimed */
+        free(resp.denied_syscalls);
+        resp.denied_syscalls = reply.denied;
+        reply.denied = NULL;
+    }
     result_from_response(r, &resp);
     bb_wire_response_clear(&resp);
+    if (violation)
+        result_error(r, violation);
     return r;
 }
 

@@ -21,6 +21,7 @@
 #include "config.h"
 #include "error.h"
 #include "jail.h"
+#include "notify.h"
 #include "proto.h"
 #include "wire.h"
 
@@ -36,6 +37,7 @@ typedef struct worker {
     pid_t pid;      /* 0: none */
     int req_w;      /* we write request frames here */
     int resp_r;     /* and read response frames here */
+    unsigned long notify;   /* its seccomp listener in st->notifier (0: none) */
     long runs;
 } worker;
 
@@ -61,6 +63,7 @@ typedef struct local_state {
     unsigned long zygote_starts;
     long timeout_ms;
     char warnings[1024];   /* layers the zygote could not apply, one per line */
+    bb_notifier *notifier; /* answers and records every worker's denied calls */
 } local_state;
 
 typedef struct local_block {
@@ -226,6 +229,7 @@ static void drop_spares(local_state *st)
     for (size_t i = 0; i < st->nspares; i++) {
         close(st->spares[i].req_w);
         close(st->spares[i].resp_r);
+        bb_notifier_remove(st->notifier, st->spares[i].notify);
     }
     st->nspares = 0;
     pthread_mutex_unlock(&st->pool_lock);
@@ -252,6 +256,8 @@ static int ctl_call(local_state *st, bb_zmsg *m, const int *fds, int nfds, bb_er
 
 /* ---- workers ---------------------------------------------------------- */
 
+static void discard_pid(local_state *st, pid_t pid);
+
 static int spawn_worker(local_state *st, worker *w, bb_error **err)
 {
     int req[2], resp[2];
@@ -262,19 +268,37 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
         close(req[1]);
         return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "pipe: %s", strerror(errno));
     }
+    /* The worker sends its seccomp listener back on this socket (jail: notify.c). */
+    int hand[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hand) < 0) {
+        int e = errno;
+        close(req[0]);
+        close(req[1]);
+        close(resp[0]);
+        close(resp[1]);
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "socketpair: %s", strerror(e));
+    }
     (void)fcntl(req[1], F_SETPIPE_SZ, PIPE_BYTES);
     (void)fcntl(resp[0], F_SETPIPE_SZ, PIPE_BYTES);
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.op = BB_ZOP_SPAWN;
-    int fds[2] = {req[0], resp[1]};
+    int fds[3] = {req[0], resp[1], hand[1]};
     pthread_mutex_lock(&st->lock);
-    int rc = ctl_call(st, &m, fds, 2, err);
+    int rc = ctl_call(st, &m, fds, 3, err);
     pthread_mutex_unlock(&st->lock);
     close(req[0]);
     close(resp[1]);
+    close(hand[1]);
     if (rc == 0 && m.status != 0)
         rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote could not start a worker: %s", m.text);
+    unsigned long notify = rc == 0 ? bb_notifier_add(st->notifier, hand[0], err) : 0;
+    if (rc < 0)
+        close(hand[0]);
+    if (rc == 0 && !notify) {
+        discard_pid(st, m.pid);
+        rc = -1;
+    }
     if (rc < 0) {
         close(req[1]);
         close(resp[0]);
@@ -282,7 +306,7 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
     }
     fcntl(req[1], F_SETFL, O_NONBLOCK);
     fcntl(resp[0], F_SETFL, O_NONBLOCK);
-    *w = (worker){.pid = m.pid, .req_w = req[1], .resp_r = resp[0], .runs = 0};
+    *w = (worker){.pid = m.pid, .req_w = req[1], .resp_r = resp[0], .notify = notify, .runs = 0};
     return 0;
 }
 
@@ -329,6 +353,8 @@ static int reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
         return 0;
     close(w->req_w);
     close(w->resp_r);
+    bb_notifier_remove(st->notifier, w->notify);
+    w->notify = 0;
     int reaped = reap_pid(st, w->pid, wstatus, oom);
     w->pid = 0;
     return reaped;
@@ -354,6 +380,8 @@ static void retire_worker(local_state *st, worker *w)
     if (st->keeper_running && !st->stopping && st->nretired < st->retired_cap) {
         close(w->req_w);
         close(w->resp_r);
+        bb_notifier_remove(st->notifier, w->notify);
+        w->notify = 0;
         st->retired[st->nretired++] = *w;
         w->pid = 0;
         pthread_cond_signal(&st->pool_cond);
@@ -446,6 +474,7 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
             return EX_DESYNC;
         return EX_DIED;   /* POLLHUP alone: the worker is gone */
     }
+    bb_notifier_begin(st->notifier, w->notify);   /* this call's denials from here */
     bb_frame_header((uint32_t)len, hdr);
     const char *parts[2] = {(const char *)hdr, body};
     size_t sizes[2] = {4, len};
@@ -510,8 +539,16 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
             return EX_OVERSIZE;
     }
     buf[need - 4] = '\0';
+    /* Complete: each denial is recorded before the denied call returns, so before
+     * the worker could write this reply. */
+    char *denied = bb_notifier_take(st->notifier, w->notify, NULL);
+    if (!denied) {
+        free(buf);
+        return EX_OVERSIZE;
+    }
     reply->body = buf;
     reply->len = need - 4;
+    reply->denied = denied;
     return EX_OK;
 }
 
@@ -525,6 +562,13 @@ static const char *signal_name(int sig)
     case SIGFPE: return "SIGFPE";
     case SIGKILL: return "SIGKILL";
     case SIGSYS: return "SIGSYS";
+    case SIGTERM: return "SIGTERM";
+    case SIGQUIT: return "SIGQUIT";
+    case SIGUSR1: return "SIGUSR1";
+    case SIGUSR2: return "SIGUSR2";
+    case SIGHUP: return "SIGHUP";
+    case SIGINT: return "SIGINT";
+    case SIGALRM: return "SIGALRM";
     case SIGXCPU: return "SIGXCPU";
     case SIGXFSZ: return "SIGXFSZ";
     default: return "a signal";
@@ -532,8 +576,8 @@ static const char *signal_name(int sig)
 }
 
 /* Why a worker stopped answering, as an error of the right kind. */
-static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, double timeout_s,
-                             size_t max_response)
+static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, int self_signal,
+                             double timeout_s, size_t max_response)
 {
     if (why == EX_TIMEOUT)
         return bb_error_new(BB_ERR_TIMEOUT, "the block ran past its %g s timeout and was killed",
@@ -547,6 +591,11 @@ static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, do
                             "the block's response exceeded %zu bytes and was refused", max_response);
     if (oom)
         return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block exceeded its memory limit and was killed");
+    /* The host's listener ended the worker for a fatal signal it sent itself (jail:
+     * notify.c): the kernel's SIGKILL stands for that signal. */
+    if (self_signal > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+        return bb_error_new(BB_ERR_SANDBOX_CRASH, "the worker was killed by %s (signal %d, which the "
+                            "block sent itself)", signal_name(self_signal), self_signal);
     if (WIFSIGNALED(wstatus)) {
         int sig = WTERMSIG(wstatus);
         if (sig == SIGSYS)
@@ -575,10 +624,12 @@ static int block_exchange(local_state *st, local_block *b, const char *body, siz
         return 0;
     }
     int wstatus = 0, oom = 0;
+    int self_signal = bb_notifier_fatal_signal(st->notifier, b->w.notify);
     int reaped = reap_worker(st, &b->w, &wstatus, &oom);
     b->need_code = 1;
     bb_error *e = reaped || why != EX_DIED
-                      ? death_error(why, wstatus, oom, (double)timeout_ms / 1000.0, st->max_response)
+                      ? death_error(why, wstatus, oom, self_signal, (double)timeout_ms / 1000.0,
+                                    st->max_response)
                       : bb_error_new(BB_ERR_BACKEND_UNAVAILABLE,
                                      "the sandbox zygote died and took the worker with it; it was "
                                      "restarted");
@@ -647,6 +698,9 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
     }
+    st->notifier = bb_notifier_start(err);
+    if (!st->notifier)
+        goto fail;
     if (zygote_start(st, err) < 0)
         goto fail;
     if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0) {
@@ -658,6 +712,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     *state = st;
     return 0;
 fail:
+    bb_notifier_stop(st->notifier);
     free(st->worker_path);
     free(st->spares);
     free(st->retired);
@@ -691,6 +746,7 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     bb_wire_response resp = {0};
     int rc = bb_wire_parse_response(reply.body, reply.len, &st->limits, &resp, err);
     free(reply.body);
+    free(reply.denied);
     if (rc == 0 && !resp.success) {
         bb_error *e = bb_error_block(resp.error_type, resp.error, resp.line_number,
                                      resp.function_name, resp.traceback);
@@ -785,6 +841,7 @@ static void local_close(void *state)
     for (size_t i = 0; i < st->nretired; i++)
         reap_pid(st, st->retired[i].pid, NULL, NULL);
     zygote_stop(st);   /* the zygote kills whatever is left and exits */
+    bb_notifier_stop(st->notifier);
     pthread_cond_destroy(&st->pool_cond);
     pthread_mutex_destroy(&st->pool_lock);
     pthread_mutex_destroy(&st->lock);

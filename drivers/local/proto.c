@@ -11,7 +11,7 @@ int bb_zsend(int sock, const bb_zmsg *msg, const int *fds, int nfds)
 {
     struct iovec iov = {.iov_base = (void *)msg, .iov_len = sizeof *msg};
     union {
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE(BB_ZMSG_MAX_FDS * sizeof(int))];
         struct cmsghdr align;
     } control;
     memset(&control, 0, sizeof control);
@@ -38,7 +38,7 @@ int bb_zrecv(int sock, bb_zmsg *msg, int *fds, int maxfds)
         fds[i] = -1;
     struct iovec iov = {.iov_base = msg, .iov_len = sizeof *msg};
     union {
-        char buf[CMSG_SPACE(2 * sizeof(int))];
+        char buf[CMSG_SPACE(BB_ZMSG_MAX_FDS * sizeof(int))];
         struct cmsghdr align;
     } control;
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,

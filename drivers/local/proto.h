@@ -16,7 +16,7 @@
 
 enum bb_zop {
     BB_ZOP_INIT = 1,   /* executor -> zygote: settings; reply: ready or error */
-    BB_ZOP_SPAWN,      /* executor -> zygote + 2 fds; reply: pid */
+    BB_ZOP_SPAWN,      /* executor -> zygote + 3 fds; reply: pid */
     BB_ZOP_REAP,       /* executor -> zygote: kill + wait pid; reply: status */
     BB_ZOP_REPLY,      /* zygote -> executor */
     BB_ZOP_DISCARD,    /* executor -> zygote: kill pid, reap it later; reply: ok */
@@ -50,9 +50,12 @@ typedef struct bb_zmsg {
     bb_zinit init;        /* INIT request */
 } bb_zmsg;
 
-/* Sends msg with up to 2 fds (nfds 0..2). 0 or -1 (errno set). Retries EINTR. */
+/* SPAWN carries the request pipe, the response pipe and the seccomp hand-off socket. */
+#define BB_ZMSG_MAX_FDS 3
+
+/* Sends msg with up to BB_ZMSG_MAX_FDS fds. 0 or -1 (errno set). Retries EINTR. */
 int bb_zsend(int sock, const bb_zmsg *msg, const int *fds, int nfds);
-/* Receives one message (and up to 2 fds, -1 where absent). 0, or -1 on EOF/error. */
+/* Receives one message (and up to maxfds fds, -1 where absent). 0, or -1 on EOF/error. */
 int bb_zrecv(int sock, bb_zmsg *msg, int *fds, int maxfds);
 
 /* Writes all of buf (retrying short writes and EINTR). 0 or -1. */

@@ -1,5 +1,5 @@
-/* seccomp.c: compiles a policy to raw BPF once with libseccomp, loads it in a worker
- * without allocating, and turns SECCOMP_RET_TRAP into EPERM + a denied-call record. */
+/* seccomp.c: compiles a policy to raw BPF once with libseccomp and loads it in a worker
+ * without allocating; denials become user notifications for a listener outside it. */
 #include "seccomp.h"
 
 #include <errno.h>
@@ -8,24 +8,21 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include "error.h"
 
-/* si_code of a seccomp SIGSYS (SYS_SECCOMP in the kernel's uapi siginfo.h). */
-#define SECCOMP_SI_CODE 1
-
-#if !defined(__x86_64__) && !defined(__aarch64__)
-#error "blockbox's SIGSYS handler knows the syscall return register of x86_64 and aarch64 only"
+#ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+#define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
 #endif
 
 static uint32_t scmp_action(bb_policy_action a)
@@ -33,7 +30,7 @@ static uint32_t scmp_action(bb_policy_action a)
     switch (a.kind) {
     case BB_ACT_KILL_PROCESS: return SCMP_ACT_KILL_PROCESS;
     case BB_ACT_KILL_THREAD: return SCMP_ACT_KILL_THREAD;
-    case BB_ACT_TRAP: return SCMP_ACT_TRAP;
+    case BB_ACT_TRAP: return SCMP_ACT_NOTIFY;   /* answered EPERM + recorded by notify.c */
     case BB_ACT_ERRNO: return SCMP_ACT_ERRNO((uint32_t)a.errno_ret);
     case BB_ACT_LOG: return SCMP_ACT_LOG;
     case BB_ACT_ALLOW: return SCMP_ACT_ALLOW;
@@ -93,6 +90,33 @@ static int export_program(scmp_filter_ctx ctx, const char *source, bb_seccomp_pr
     return 0;
 }
 
+/* The worker hands its listener out with sendmsg on BB_SECCOMP_HANDOFF_FD after the
+ * filter is on: that call must pass, or the worker would wait on itself. A policy that
+ * names sendmsg must allow it outright; one that does not gets the one rule it needs. */
+static int add_handoff_rule(scmp_filter_ctx ctx, const bb_policy *policy, bb_error **err)
+{
+    int nr = seccomp_syscall_resolve_name("sendmsg");
+    int named = 0;
+    for (size_t i = 0; i < bb_policy_rule_count(policy); i++) {
+        const bb_policy_rule *r = bb_policy_rule_at(policy, i);
+        if (r->nr != nr)
+            continue;
+        named = 1;
+        if (r->action.kind != BB_ACT_ALLOW || r->n_args)
+            return bb_fail(err, BB_ERR_CONFIGURATION,
+                           "%s:%d: sendmsg must be allowed without conditions (the worker hands "
+                           "its seccomp listener to the host with it before reading any request)",
+                           bb_policy_source(policy), r->line ? r->line : 1);
+    }
+    if (named || bb_policy_default_action(policy).kind == BB_ACT_ALLOW)
+        return 0;
+    int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1,
+                              SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)BB_SECCOMP_HANDOFF_FD));
+    return rc < 0 ? bb_fail(err, BB_ERR_CONFIGURATION, "%s: libseccomp refused the hand-off rule: %s",
+                            bb_policy_source(policy), strerror(-rc))
+                  : 0;
+}
+
 int bb_seccomp_compile(const bb_policy *policy, bb_seccomp_program *out, bb_error **err)
 {
     /* Denying rules first: where conditions overlap, libseccomp tests rules of one
@@ -136,7 +160,9 @@ int bb_seccomp_compile(const bb_policy *policy, bb_seccomp_program *out, bb_erro
             }
         }
     }
-    rc = export_program(ctx, source, out, err);
+    rc = add_handoff_rule(ctx, policy, err);
+    if (rc == 0)
+        rc = export_program(ctx, source, out, err);
     seccomp_release(ctx);
     return rc;
 }
@@ -150,138 +176,114 @@ void bb_seccomp_program_free(bb_seccomp_program *prog)
     prog->len = 0;
 }
 
-int bb_seccomp_apply(const bb_seccomp_program *prog)
+int bb_seccomp_apply(const bb_seccomp_program *prog, int *listener)
 {
-    if (!prog || !prog->insns || prog->len == 0)
+    if (!prog || !prog->insns || prog->len == 0 || !listener)
         return -EINVAL;
     struct sock_fprog fprog = {.len = prog->len, .filter = prog->insns};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return -errno;
-    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fprog);
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                      SECCOMP_FILTER_FLAG_TSYNC | SECCOMP_FILTER_FLAG_TSYNC_ESRCH |
+                          SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                      &fprog);
     if (rc < 0)
         return -errno;
-    if (rc > 0)
-        return -EAGAIN;   /* TSYNC: thread rc could not be synchronised */
+    *listener = (int)rc;
     return 0;
 }
 
-/* ---- the SIGSYS reporter ----------------------------------------------------------
- * Per-process state of the worker, reachable from a signal handler: a documented
- * exception to the no-globals rule. Slots hold syscall number + 1 (0 = empty), are
- * claimed with a CAS on `denied_used`, and only ever grow until a reset. */
-
-#define DENIED_SLOTS 256
-
-static _Atomic int denied_slots[DENIED_SLOTS];
-static _Atomic unsigned denied_used;
-static _Atomic unsigned long denied_traps;
-
-_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the SIGSYS handler needs lock-free atomic int");
-_Static_assert(ATOMIC_LONG_LOCK_FREE == 2, "the SIGSYS handler needs lock-free atomic long");
-
-static void record_denied(int nr)
+int bb_seccomp_send_fd(int sock, int fd)
 {
-    unsigned used = atomic_load(&denied_used);
-    if (used > DENIED_SLOTS)
-        used = DENIED_SLOTS;
-    for (unsigned i = 0; i < used; i++)
-        if (atomic_load(&denied_slots[i]) == nr + 1)
-            return;
-    unsigned idx = atomic_load(&denied_used);
-    do {
-        if (idx >= DENIED_SLOTS)
-            return;   /* full: the count still says something was denied */
-    } while (!atomic_compare_exchange_weak(&denied_used, &idx, idx + 1));
-    atomic_store(&denied_slots[idx], nr + 1);
+    char byte = 'L';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    memset(&ctl, 0, sizeof ctl);
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    ssize_t n;
+    do
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n == 1 ? 0 : -(n < 0 ? errno : EIO);
 }
 
-static void on_sigsys(int sig, siginfo_t *info, void *context)
+int bb_seccomp_recv_fd(int sock)
 {
-    (void)sig;
-    if (!info || info->si_code != SECCOMP_SI_CODE || !context)
-        return;   /* not a seccomp trap (nobody can send SIGSYS past the filter anyway) */
-    int saved_errno = errno;
-    atomic_fetch_add(&denied_traps, 1);
-    record_denied(info->si_syscall);
-    ucontext_t *uc = context;
-#if defined(__x86_64__)
-    uc->uc_mcontext.gregs[REG_RAX] = -EPERM;
-#elif defined(__aarch64__)
-    uc->uc_mcontext.regs[0] = (unsigned long long)-EPERM;
-#endif
-    errno = saved_errno;
-}
-
-int bb_seccomp_install_trap_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_sigaction = on_sigsys;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGSYS, &sa, NULL) < 0)
+    char byte = 0;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int) * 4)];
+    } ctl;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                         .msg_controllen = sizeof ctl.buf};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
         return -errno;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGSYS);
-    if (sigprocmask(SIG_UNBLOCK, &set, NULL) < 0)
-        return -errno;
-    return 0;
-}
-
-size_t bb_seccomp_denied_numbers(int *out, size_t cap)
-{
-    unsigned used = atomic_load(&denied_used);
-    size_t n = 0;
-    if (used > DENIED_SLOTS)
-        used = DENIED_SLOTS;
-    for (unsigned i = 0; i < used; i++) {
-        int v = atomic_load(&denied_slots[i]);
-        if (v == 0)
-            continue;   /* being written by a handler right now */
-        int dup = 0;
-        for (unsigned j = 0; j < i; j++)
-            if (atomic_load(&denied_slots[j]) == v)
-                dup = 1;
-        if (dup)
+    int fd = -1, extra = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
             continue;
-        if (n < cap)
-            out[n] = v - 1;
-        n++;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int got;
+            memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (fd < 0)
+                fd = got;
+            else {
+                close(got);   /* one fd was asked for */
+                extra = 1;
+            }
+        }
     }
-    return n;
+    if (n != 1 || byte != 'L' || fd < 0 || extra || (msg.msg_flags & MSG_CTRUNC)) {
+        if (fd >= 0)
+            close(fd);
+        return -EPROTO;
+    }
+    return fd;
 }
 
-size_t bb_seccomp_denied_names(char *out, size_t cap)
+int bb_seccomp_receive(int listener, struct seccomp_notif *req)
 {
-    int numbers[DENIED_SLOTS];
-    size_t n = bb_seccomp_denied_numbers(numbers, DENIED_SLOTS), len = 0;
-    if (cap)
-        out[0] = '\0';
-    for (size_t i = 0; i < n && i < DENIED_SLOTS; i++) {
-        char fallback[32];
-        char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, numbers[i]);
-        const char *text = name;
-        if (!text) {
-            snprintf(fallback, sizeof fallback, "syscall_%d", numbers[i]);
-            text = fallback;
-        }
-        size_t need = strlen(text) + (len ? 1 : 0);
-        if (cap && len + need < cap) {
-            snprintf(out + len, cap - len, "%s%s", len ? "," : "", text);
-            len += need;
-        }
-        free(name);
-    }
-    return n;
+    memset(req, 0, sizeof *req);   /* the kernel refuses a dirty buffer */
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, req) < 0)
+        return errno == ENOENT || errno == EINTR ? 1 : -errno;   /* withdrawn (signal, death) */
+    return 0;
 }
 
-unsigned long bb_seccomp_trap_count(void) { return atomic_load(&denied_traps); }
-
-void bb_seccomp_reset_denied(void)
+int bb_seccomp_respond(int listener, uint64_t id, int error, int continue_call)
 {
-    atomic_store(&denied_used, 0);
-    for (unsigned i = 0; i < DENIED_SLOTS; i++)
-        atomic_store(&denied_slots[i], 0);
-    atomic_store(&denied_traps, 0);
+    struct seccomp_notif_resp resp;
+    memset(&resp, 0, sizeof resp);
+    resp.id = id;
+    resp.error = continue_call ? 0 : -error;
+    resp.val = 0;
+    resp.flags = continue_call ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+    /* ENOENT: the caller went away meanwhile (the call happened all the same). */
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
+        return -errno;
+    return 0;
+}
+
+void bb_seccomp_syscall_name(int nr, char *out, size_t cap)
+{
+    char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+    if (name && strlen(name) <= 32)
+        snprintf(out, cap, "%s", name);
+    else
+        snprintf(out, cap, "syscall_%d", nr);
+    free(name);
 }

@@ -1,14 +1,17 @@
 /* seccomp.h: compiles a policy to a raw BPF program once (zygote), loads it in a
- * fresh worker, and turns SECCOMP_RET_TRAP into EPERM + a record of denied calls. */
+ * fresh worker, and answers its denied calls from outside (user notifications). */
 #ifndef BB_SECCOMP_H
 #define BB_SECCOMP_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
 
 #include "blockbox.h"
 #include "policy.h"
 
 struct sock_filter;
+struct seccomp_notif;
 
 /* A compiled classic-BPF program, owned by the zygote and inherited by workers. */
 typedef struct bb_seccomp_program {
@@ -27,35 +30,35 @@ typedef struct bb_seccomp_program {
 int bb_seccomp_compile(const bb_policy *policy, bb_seccomp_program *out, bb_error **err);
 void bb_seccomp_program_free(bb_seccomp_program *prog);
 
-/*
- * In a freshly forked worker: PR_SET_NO_NEW_PRIVS, then seccomp(SET_MODE_FILTER,
- * TSYNC). No allocation, no libseccomp: safe between fork and exec-less worker start.
- * Returns 0, or -errno (the caller must then exit: fail closed).
- */
-int bb_seccomp_apply(const bb_seccomp_program *prog);
+/* The worker's fd for the one-time hand-off of its listener (see bb_seccomp_apply). */
+#define BB_SECCOMP_HANDOFF_FD 5
 
 /*
- * Installs the SIGSYS handler (SA_SIGINFO, SA_NODEFER not set): for a seccomp trap it
- * records the syscall number in a fixed-size lock-free set and makes the call return
- * -EPERM, so Python raises PermissionError and carries on. Install it before
- * bb_seccomp_apply (the default policy refuses rt_sigaction(SIGSYS, new) afterwards).
- * The set is per-process state of the worker: a documented exception to the no-globals
- * rule, since a signal handler can reach nothing else. Returns 0 or -errno.
+ * In a freshly forked worker: PR_SET_NO_NEW_PRIVS, then seccomp(SET_MODE_FILTER, TSYNC,
+ * NEW_LISTENER). Denied calls (SCMP_ACT_TRAP in a policy) then wait for an answer on
+ * *listener, which the worker must hand to a trusted process at once
+ * (bb_seccomp_send_fd on BB_SECCOMP_HANDOFF_FD, which every compiled filter lets through)
+ * and close. No allocation, no libseccomp. Returns 0, or -errno (fail closed: exit).
  */
-int bb_seccomp_install_trap_handler(void);
+int bb_seccomp_apply(const bb_seccomp_program *prog, int *listener);
 
-/* Writes the denied calls seen since the last reset as "socket,execve" (first-seen
- * order, no duplicates, "syscall_N" for unnamed numbers) into out (always
- * NUL-terminated when cap > 0; names that do not fit are left out). Returns how many
- * distinct calls were recorded. Not for use inside a signal handler (it resolves
- * names with libseccomp). */
-size_t bb_seccomp_denied_names(char *out, size_t cap);
-/* Up to cap syscall numbers, first-seen order; returns how many were recorded. */
-size_t bb_seccomp_denied_numbers(int *out, size_t cap);
-/* Total traps since the last reset (including repeats). */
-unsigned long bb_seccomp_trap_count(void);
-/* Forgets the recorded calls (between runs). Best effort if another thread traps at
- * the same moment. */
-void bb_seccomp_reset_denied(void);
+/* One fd over a unix socket (SCM_RIGHTS, one byte 'L'). 0 or -errno. */
+int bb_seccomp_send_fd(int sock, int fd);
+/* The fd sent by bb_seccomp_send_fd (non-blocking; close-on-exec); -EAGAIN when nothing
+ * is there yet; -EPROTO for anything but exactly one fd with the byte 'L'. */
+int bb_seccomp_recv_fd(int sock);
+
+/*
+ * Listener side, outside the jail. receive takes one pending notification (its
+ * syscall number, arguments and caller's pid come from the kernel, not the worker):
+ * 0, 1 if it was withdrawn (the caller was interrupted or died), or -errno. respond
+ * answers it: fail with `error` (e.g. EPERM), succeed with 0 (error 0), or run the
+ * call as made (continue_call). 0 or -errno.
+ */
+int bb_seccomp_receive(int listener, struct seccomp_notif *req);
+int bb_seccomp_respond(int listener, uint64_t id, int error, int continue_call);
+
+/* "socket", or "syscall_N" for a number this architecture does not name. */
+void bb_seccomp_syscall_name(int nr, char *out, size_t cap);
 
 #endif

@@ -49,6 +49,11 @@ long bb_call_timeout_ms(const bb_call *call);
 typedef struct bb_reply {
     char *body;
     size_t len;
+    /* What the driver saw itself (trusted, unlike the body): the system calls its
+     * sandbox denied during this call, "name,name" ([a-z0-9_]{1,32} each), malloc'd;
+     * the core frees it. NULL: this driver does not observe denials (the core then
+     * takes the body's denied_syscalls); "": none. Zeroed by the core before run. */
+    char *denied;
 } bb_reply;
 
 typedef struct bb_driver {

@@ -53,9 +53,11 @@ entries of a request come back as the top-level "debug_traces" list of its respo
 success or failure. The module-level name `globals` is a dict shared by the blocks
 of one Runtime. An init function runs when init code was sent (it must define it) or when the
 run code defines it; whatever it returns is self._init_results. Errors that are not the
-block's own carry line_number/function_name/traceback null. A block raising while
-the seccomp filter denied calls is reported as SandboxViolation. This runtime is
-not a security boundary: the block can tamper with it; the C side validates all.
+block's own carry line_number/function_name/traceback null. The runtime knows
+nothing of the seccomp jail: denied calls are recorded by the host (local driver)
+outside the worker, and the host decides SandboxViolation (docs/SECURITY.md); the
+`denied_syscalls` list a reply carries is always empty here. This runtime is not a
+security boundary: the block can tamper with it; the C side validates all.
 """
 
 import os
@@ -1312,8 +1314,9 @@ class _CappedWriter(io.TextIOBase):
     """A text stream that keeps at most `cap` bytes (marker included) and drops the
     rest as it arrives."""
 
-    def __init__(self, cap, name):
+    def __init__(self, cap, name, fd=None):
         io.TextIOBase.__init__(self)
+        self._fd = fd  # a real file behind fileno() (local worker: fd 1 / fd 2), or None
         self._cap = cap
         self._budget = max(0, cap - _MARKER_RESERVE)
         self._parts = []
@@ -1336,8 +1339,28 @@ class _CappedWriter(io.TextIOBase):
     def isatty(self):
         return False
 
+    def fileno(self):
+        # faulthandler, C extensions and os.write(sys.stderr.fileno(), ...) need one
+        if self._fd is None:
+            raise io.UnsupportedOperation("fileno")
+        return self._fd
+
     def flush(self):
         pass
+
+    def drain_fd(self):
+        """What was written to fileno() during the call joins the captured text (after
+        what was printed; at most the cap is read), and the file starts empty again."""
+        if self._fd is None:
+            return
+        try:
+            size = os.fstat(self._fd).st_size
+            if size:
+                data = os.pread(self._fd, min(size, self._cap), 0)
+                os.ftruncate(self._fd, 0)
+                self.write(data.decode("utf-8", "replace"))
+        except OSError:
+            pass
 
     def write(self, text):
         if not isinstance(text, str):
@@ -1441,9 +1464,9 @@ class _Call:
 
     __slots__ = ("stdout", "stderr", "denied", "traces", "step")
 
-    def __init__(self, cap):
-        self.stdout = _CappedWriter(cap, "<stdout>")
-        self.stderr = _CappedWriter(cap, "<stderr>")
+    def __init__(self, cap, fds=(None, None)):
+        self.stdout = _CappedWriter(cap, "<stdout>", fds[0])
+        self.stderr = _CappedWriter(cap, "<stderr>", fds[1])
         self.denied = []
         self.traces = None   # the _DebugTraces user code of this request wrote to
         self.step = None     # the step name trace entries carry
@@ -1483,16 +1506,13 @@ def _limit(limits, key, default):
     return value
 
 
-def _load_jail():
-    module = sys.modules.get("_blockbox_jail")
-    if module is None:
-        try:
-            import _blockbox_jail as module  # provided by the C worker only
-        except ImportError:
-            return None
-    if callable(getattr(module, "reset", None)) and callable(getattr(module, "denied", None)):
-        return module
-    return None
+def _stream_fd(limits, key):
+    value = (limits or {}).get(key)
+    if value is None:
+        return None
+    if type(value) is not int or value < 0:
+        raise ValueError("%s must be a file descriptor" % key)
+    return value
 
 
 class Runtime:
@@ -1503,10 +1523,11 @@ class Runtime:
         self._max_result = _limit(limits, "max_result_bytes", DEFAULT_MAX_RESULT_BYTES)
         self._block = None
         self._globals = {}
-        self._jail = _load_jail()
         # `import requests` in a block finds the network-less stand-in.
         sys.modules["requests"] = requests
         sys.modules.update(requests._submodules)
+        # Files the local worker put on fds 1 and 2 for C-level output (fileno()).
+        self._fds = tuple(_stream_fd(limits, k) for k in ("stdout_fd", "stderr_fd"))
 
     # -- public ---------------------------------------------------------------------
     def handle_bytes(self, frame):
@@ -1552,7 +1573,7 @@ class Runtime:
     def handle(self, request):
         call = None
         try:
-            call = _Call(self._max_stream)
+            call = _Call(self._max_stream, self._fds)
             return self._handle(request, call)
         except _RequestError as exc:
             return self._failure(exc.error_type, exc.message, call)
@@ -1588,10 +1609,6 @@ class Runtime:
                     "traceback": _clean_text(fields.get("traceback") or ""),
                     "stdout": stdout, "stderr": stderr, "runtime_version": RUNTIME_VERSION,
                     "denied_syscalls": list(call.denied), "debug_traces": call.trace_entries()}
-        if call.denied and fields.get("raised"):
-            response["error_type"] = "SandboxViolation"
-            response["error"] = _clean_text("blocked system call: %s (%s)" % (
-                ", ".join(call.denied[:3]), fields["exception_text"]))
         return response
 
     def _success(self, result_text, call):
@@ -1842,12 +1859,8 @@ def _identifier(value, default, what):
     return value
 
 
-_SYSCALL_NAME = re.compile(r"[a-z0-9_]{1,32}")
-
-
 class _Capture:
-    """Around user code: capped stdout/stderr, cleared debug traces, and the jail's
-    denied-syscall window."""
+    """Around user code: capped stdout/stderr and cleared debug traces."""
 
     __slots__ = ("_runtime", "_call", "_block", "_saved", "_traced")
 
@@ -1864,25 +1877,12 @@ class _Capture:
         self._call.traces = traces if self._traced else None
         self._saved = (sys.stdout, sys.stderr)
         sys.stdout, sys.stderr = self._call.stdout, self._call.stderr
-        jail = self._runtime._jail
-        if jail is not None:
-            jail.reset()
         return self
 
     def __exit__(self, *exc_info):
         sys.stdout, sys.stderr = self._saved
-        jail = self._runtime._jail
-        if jail is not None:
-            try:
-                names = list(jail.denied() or ())
-            except Exception:  # noqa: BLE001 - fail closed: something was denied
-                names = ["unknown"]
-            for name in names:
-                name = str(name)
-                if not _SYSCALL_NAME.fullmatch(name):  # the C parser's shape
-                    name = "unknown"
-                if name not in self._call.denied:
-                    self._call.denied.append(name)
+        self._call.stdout.drain_fd()
+        self._call.stderr.drain_fd()
         return False
 
 
@@ -1896,6 +1896,19 @@ def execute_request(request, limits=None):
                 "traceback": None, "stdout": "", "stderr": "",
                 "runtime_version": RUNTIME_VERSION, "denied_syscalls": []}
     return runtime.handle(request)
+
+
+# ---------------------------------------------------------------------------------
+# Per worker (the local zygote's children, before any untrusted byte)
+# ---------------------------------------------------------------------------------
+
+def fresh_entropy():
+    """New kernel entropy for the process-wide generators a block may use without
+    seeding: numpy's global RandomState and Python's random. Workers forked from one
+    zygote would otherwise share the zygote's state (what stays shared: docs/SECURITY.md)."""
+    import random
+    np.random.seed(None)   # None: a fresh SeedSequence from os.urandom
+    random.seed()          # os.urandom (CPython also reseeds it at fork)
 
 
 # ---------------------------------------------------------------------------------

@@ -45,56 +45,18 @@ typedef struct zygote {
     } pending[MAX_SLOTS];
 } zygote;
 
-/* ---- the _blockbox_jail module: what the seccomp trap handler recorded ---- */
-
-static PyObject *jail_reset(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    bb_seccomp_reset_denied();
-    Py_RETURN_NONE;
-}
-
-static PyObject *jail_denied(PyObject *self, PyObject *unused)
-{
-    (void)self;
-    (void)unused;
-    char names[2048];
-    bb_seccomp_denied_names(names, sizeof names);
-    PyObject *list = PyList_New(0);
-    if (!list)
-        return NULL;
-    char *save = NULL;
-    for (char *p = strtok_r(names, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
-        PyObject *s = PyUnicode_FromString(p);
-        if (!s || PyList_Append(list, s) < 0) {
-            Py_XDECREF(s);
-            Py_DECREF(list);
-            return NULL;
-        }
-        Py_DECREF(s);
-    }
-    return list;
-}
-
-static PyMethodDef jail_methods[] = {
-    {"reset", jail_reset, METH_NOARGS, "Forget the system calls denied so far."},
-    {"denied", jail_denied, METH_NOARGS, "Names of the system calls denied since reset()."},
-    {NULL, NULL, 0, NULL},
-};
-
-static struct PyModuleDef jail_module = {PyModuleDef_HEAD_INIT, "_blockbox_jail",
-                                         "Reports from the blockbox seccomp jail.", -1, jail_methods,
-                                         NULL, NULL, NULL, NULL};
-
-static PyObject *jail_init(void) { return PyModule_Create(&jail_module); }
-
 /* ---- Python ---------------------------------------------------------------- */
 
 static int python_start(zygote *z, char *errbuf, size_t errlen)
 {
-    if (PyImport_AppendInittab("_blockbox_jail", jail_init) < 0) {
-        snprintf(errbuf, errlen, "cannot register _blockbox_jail");
+    /* UTF-8 mode: files, file names, stdin/stdout/stderr and os.fsencode are UTF-8
+     * whatever the (empty) environment's locale says (issue 9: 'café' must work). */
+    PyPreConfig preconfig;
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.utf8_mode = 1;
+    PyStatus pst = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(pst)) {
+        snprintf(errbuf, errlen, "python failed to pre-initialise: %s", pst.err_msg ? pst.err_msg : "?");
         return -1;
     }
     PyConfig config;
@@ -206,7 +168,7 @@ static int move_fd(int fd, int target)
     return 0;
 }
 
-static void worker_main(zygote *z, int slot, int release_fd, int in_fd, int out_fd)
+static void worker_main(zygote *z, int slot, int release_fd, int in_fd, int out_fd, int handoff_fd)
 {
     char err[512];
     /* Wait until the zygote has mapped our ids and put us in our cgroups. */
@@ -214,38 +176,74 @@ static void worker_main(zygote *z, int slot, int release_fd, int in_fd, int out_
     if (bb_read_all(release_fd, &go, 1) < 0 || go != 'g')
         _exit(BB_SETUP_FAILED_STATUS);
     close(release_fd);
-    /* fds: 3 = requests, 4 = responses, 0-2 = /dev/null, nothing else. */
+    /* fds: 3 = requests, 4 = responses, 5 = the seccomp hand-off socket (closed before
+     * any request is read), 0-2 = /dev/null, nothing else. */
     int hi_in = fcntl(in_fd, F_DUPFD_CLOEXEC, 10), hi_out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
-    if (hi_in < 0 || hi_out < 0)
+    int hi_handoff = fcntl(handoff_fd, F_DUPFD_CLOEXEC, 10);
+    if (hi_in < 0 || hi_out < 0 || hi_handoff < 0)
         _exit(BB_SETUP_FAILED_STATUS);
     close(in_fd);
     close(out_fd);
-    if (move_fd(hi_in, BB_WORKER_IN_FD) < 0 || move_fd(hi_out, BB_WORKER_OUT_FD) < 0)
+    close(handoff_fd);
+    if (move_fd(hi_in, BB_WORKER_IN_FD) < 0 || move_fd(hi_out, BB_WORKER_OUT_FD) < 0 ||
+        move_fd(hi_handoff, BB_SECCOMP_HANDOFF_FD) < 0)
         _exit(BB_SETUP_FAILED_STATUS);
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)
         worker_fail("cannot open /dev/null");
-    if (syscall(SYS_close_range, BB_WORKER_OUT_FD + 1, ~0U, 0) < 0)
+    if (syscall(SYS_close_range, BB_SECCOMP_HANDOFF_FD + 1, ~0U, 0) < 0)
         worker_fail("cannot close inherited descriptors");
     if (setsid() < 0)
         worker_fail("setsid failed");
     if (bb_layers_child_setup(z->layers, slot, err, sizeof err) < 0)
         worker_fail(err);
+    /* fds 1 and 2: unnamed files in the worker's own /tmp (its tmpfs and cap), so that
+     * sys.stdout/stderr have a fileno() (faulthandler, C extensions); the runtime adds
+     * what lands there to the captured streams after each call. /dev/null otherwise. */
+    int have_files = 1;
+    for (int fd = 1; fd <= 2; fd++) {
+        int f = open("/tmp", O_TMPFILE | O_RDWR | O_APPEND | O_CLOEXEC, 0600);
+        if (f < 0 || dup2(f, fd) < 0)
+            have_files = 0;
+        if (f >= 0)
+            close(f);
+    }
+    if (!have_files && (dup2(0, 1) < 0 || dup2(0, 2) < 0))
+        worker_fail("cannot set up fds 1 and 2");
+    /* Fresh entropy for numpy's and Python's global generators (issue 8 item 6). */
+    PyObject *seeded = PyObject_CallMethod(z->runtime_module, "fresh_entropy", NULL);
+    if (!seeded)
+        worker_fail("the random generators could not be reseeded");
+    Py_DECREF(seeded);
     /* The runtime object for this worker is made before the filter, so nothing it
      * needs at construction is denied; it has read no untrusted byte yet. */
     PyObject *limits = Py_BuildValue("{s:L,s:L}", "max_stream_bytes", (long long)z->init.max_stream_bytes,
                                      "max_result_bytes", (long long)z->init.max_result_bytes);
+    if (limits && have_files) {
+        PyObject *one = PyLong_FromLong(1), *two = PyLong_FromLong(2);
+        if (!one || !two || PyDict_SetItemString(limits, "stdout_fd", one) < 0 ||
+            PyDict_SetItemString(limits, "stderr_fd", two) < 0)
+            Py_CLEAR(limits);
+        Py_XDECREF(one);
+        Py_XDECREF(two);
+    }
     PyObject *runtime = limits ? PyObject_CallMethod(z->runtime_module, "Runtime", "O", limits) : NULL;
     Py_XDECREF(limits);
     if (!runtime)
         worker_fail("the runtime could not start");
     PyRun_SimpleString("import os\nos.environ.clear()\n");
     if (!(z->init.disable & BB_LAYER_SECCOMP)) {
-        if (bb_seccomp_install_trap_handler() < 0)
-            worker_fail("cannot install the SIGSYS handler");
-        if (bb_seccomp_apply(&z->prog) < 0)
+        /* From here every denied call waits for the host's answer (EPERM) on the
+         * listener, which goes to the host at once; the host records each denial where
+         * block code cannot reach it (issue 8 item 3). */
+        int listener = -1;
+        if (bb_seccomp_apply(&z->prog, &listener) < 0)
             worker_fail("the seccomp filter could not be loaded");
+        if (bb_seccomp_send_fd(BB_SECCOMP_HANDOFF_FD, listener) < 0)
+            _exit(BB_SETUP_FAILED_STATUS);   /* nobody could answer our denials */
+        close(listener);
     }
+    close(BB_SECCOMP_HANDOFF_FD);
     worker_serve(runtime);
     _exit(0);
 }
@@ -282,12 +280,12 @@ static int slot_of(const zygote *z, pid_t pid)
     return -1;
 }
 
-static void do_spawn(zygote *z, int in_fd, int out_fd)
+static void do_spawn(zygote *z, int in_fd, int out_fd, int handoff_fd)
 {
     char err[512];
     int slot = slot_alloc(z);
     int to_child[2] = {-1, -1}, to_parent[2] = {-1, -1};
-    if (in_fd < 0 || out_fd < 0 || slot < 0 || pipe2(to_child, O_CLOEXEC) < 0 ||
+    if (in_fd < 0 || out_fd < 0 || handoff_fd < 0 || slot < 0 || pipe2(to_child, O_CLOEXEC) < 0 ||
         pipe2(to_parent, O_CLOEXEC) < 0) {
         reply(z, -1, 0, 0, slot < 0 ? "too many live workers" : "spawn: bad descriptors");
         goto out;
@@ -312,7 +310,7 @@ static void do_spawn(zygote *z, int in_fd, int out_fd)
         }
         (void)bb_write_all(to_parent[1], "r", 1);
         close(to_parent[1]);
-        worker_main(z, slot, to_child[0], in_fd, out_fd);
+        worker_main(z, slot, to_child[0], in_fd, out_fd, handoff_fd);
     }
     PyOS_AfterFork_Parent();
     if (pid < 0) {
@@ -342,6 +340,8 @@ out:
         close(in_fd);
     if (out_fd >= 0)
         close(out_fd);
+    if (handoff_fd >= 0)
+        close(handoff_fd);
 }
 
 static void drop_pending(zygote *z, int slot)
@@ -487,8 +487,8 @@ static int zygote_main(void)
     static zygote z;   /* one per process */
     z.ctl = BB_ZYGOTE_CTL_FD;
     bb_zmsg m;
-    int fds[2];
-    if (bb_zrecv(z.ctl, &m, fds, 2) < 0 || m.op != BB_ZOP_INIT)
+    int fds[BB_ZMSG_MAX_FDS];
+    if (bb_zrecv(z.ctl, &m, fds, BB_ZMSG_MAX_FDS) < 0 || m.op != BB_ZOP_INIT)
         return 2;
     z.init = m.init;
     char err[1024] = "";
@@ -533,20 +533,20 @@ static int zygote_main(void)
     for (;;) {
         if (wait_for_work(&z) > 0)
             continue;   /* a pending child was finished; the control socket may wait */
-        if (bb_zrecv(z.ctl, &m, fds, 2) < 0) {
+        if (bb_zrecv(z.ctl, &m, fds, BB_ZMSG_MAX_FDS) < 0) {
             if (errno == EPROTO)
                 continue;   /* a malformed message: ignore it */
             break;          /* the executor is gone */
         }
         reap_dying(&z);
         if (m.op == BB_ZOP_SPAWN)
-            do_spawn(&z, fds[0], fds[1]);
+            do_spawn(&z, fds[0], fds[1], fds[2]);
         else if (m.op == BB_ZOP_REAP)
             do_reap(&z, m.pid);
         else if (m.op == BB_ZOP_DISCARD)
             do_discard(&z, m.pid);
         else {
-            for (int i = 0; i < 2; i++)
+            for (int i = 0; i < BB_ZMSG_MAX_FDS; i++)
                 if (fds[i] >= 0)
                     close(fds[i]);
             reply(&z, -1, 0, 0, "unknown request");
