@@ -209,15 +209,18 @@ int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, siz
             return -1;
     }
 
-    /* Writable: /tmp and the working directory, each its own bind of a directory of
-     * this tmpfs so that the root itself can be made read-only. */
-    if (make_dir("tmp", 01777, err, errlen) < 0 || make_dir("work", 0700, err, errlen) < 0)
+    /* Writable: /tmp, the working directory and a private /dev/shm (POSIX semaphores
+     * and shared memory: multiprocessing.Lock, shared_memory), each its own bind of a
+     * directory of this tmpfs (so its cap) so that the root itself can be read-only. */
+    if (make_dir("tmp", 01777, err, errlen) < 0 || make_dir("work", 0700, err, errlen) < 0 ||
+        make_dir("dev/shm", 01777, err, errlen) < 0)
         return -1;
-    if (chown("tmp", owner, group) < 0 || chown("work", owner, group) < 0)
-        return bb_jail_fail(err, errlen, "chown of /tmp and /work to %lu: %s", (unsigned long)owner,
-                            bb_jail_strerror(errno));
-    static const char *const rw[] = {"tmp", "work"};
-    for (size_t i = 0; i < 2; i++) {
+    if (chown("tmp", owner, group) < 0 || chown("work", owner, group) < 0 ||
+        chown("dev/shm", owner, group) < 0)
+        return bb_jail_fail(err, errlen, "chown of /tmp, /work and /dev/shm to %lu: %s",
+                            (unsigned long)owner, bb_jail_strerror(errno));
+    static const char *const rw[] = {"tmp", "work", "dev/shm"};
+    for (size_t i = 0; i < sizeof rw / sizeof rw[0]; i++) {
         if (mount(rw[i], rw[i], NULL, MS_BIND, NULL) < 0 ||
             mount(NULL, rw[i], NULL, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
             return bb_jail_fail(err, errlen, "bind /%s: %s", rw[i], bb_jail_strerror(errno));
