@@ -229,6 +229,29 @@ class Protocol(Shared):
         self.assertEqual(json.loads(r1["result"]), {"v": 1})
         self.assertEqual(json.loads(r2["result"]), {"v": 2})
 
+    def test_init_code_hash_for_hash_only(self):
+        import hashlib
+        c = self.client("init-ws")
+        run = "def run(self):\n    return {'v': self._init_results['v']}\n"
+        init = "def init():\n    return {'v': 5}\n"
+        r = c.execute(run, extra={"init_function_code": init}, raw=True)
+        self.assertEqual(json.loads(r["result"]), {"v": 5})
+        h = code_hash(run, [])
+        bare = c._post_execute(None, "run", None, "{}", h, False, {})
+        self.assertEqual(bare["error_type"], "UnknownCodeHash")   # no init named: no match
+        ih = hashlib.md5((init + "\n" + "init").encode()).hexdigest()
+        named = c._post_execute(None, "run", None, "{}", h, False, {}, {"init_code_hash": ih})
+        self.assertEqual(json.loads(named["result"]), {"v": 5})
+
+    def test_secrets_not_visible_to_blocks(self):
+        c = self.client()
+        out, _ = c.execute("def run(self):\n    env = dict(os.environ)\n    try:\n"
+                           "        raw = open('/proc/self/environ', 'rb').read().decode('latin-1')\n"
+                           "    except OSError:\n        raw = ''\n    return {'env': env, 'raw': raw}\n")
+        text = json.dumps(out)
+        for secret in TOKENS:
+            self.assertNotIn(secret, text)
+
     def test_hash_mismatch_refused(self):
         c = self.client()
         body = gzip.compress(json.dumps({"code_hash": "0" * 32, "code_str": "def run(self):\n  return {}\n",
@@ -370,6 +393,47 @@ class Concurrency(unittest.TestCase):
             self.assertEqual(cm.exception.headers.get("Retry-After"), "1")
             t.join(60)
             warm.close()
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+class Instances(unittest.TestCase):
+    def test_lru_eviction_and_max_inputs(self):
+        s = Server(BIN, ["--max-instances", "2"])
+        try:
+            def block(k):
+                return "N = [0]\ndef run(self):\n    N[0] += 1\n    return {'k': %d, 'n': N[0]}\n" % k
+            c = RoboflowClient(s, "lru")
+            self.assertEqual(c.execute(block(1))[0], {"k": 1, "n": 1})
+            self.assertEqual(c.execute(block(2))[0], {"k": 2, "n": 1})
+            self.assertEqual(c.execute(block(1))[0], {"k": 1, "n": 2})   # block 2 is now LRU
+            self.assertEqual(c.execute(block(3))[0], {"k": 3, "n": 1})   # evicts block 2
+            self.assertEqual(c.execute(block(1))[0], {"k": 1, "n": 3})   # kept
+            self.assertEqual(c.execute(block(2))[0], {"k": 2, "n": 1})   # fresh instance
+            _, text = s.get("/metrics")
+            self.assertIn("blockbox_serve_evictions_total 2\n", text)
+            self.assertIn("blockbox_serve_instances 2\n", text)
+            c.close()
+        finally:
+            self.assertEqual(s.stop(), 0)
+        s = Server(BIN, ["--max-inputs", "1"])
+        try:
+            c = RoboflowClient(s, "recycle")
+            code = "N = [0]\ndef run(self):\n    N[0] += 1\n    return {'n': N[0]}\n"
+            self.assertEqual([c.execute(code)[0]["n"] for _ in range(3)], [1, 1, 1])
+            c.close()
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+    def test_memory_budget_limits_instances(self):
+        s = Server(BIN, ["--instance-memory-mb", "1024"], env={"BLOCKBOX_MEMORY_MB": "512"})
+        try:
+            c = RoboflowClient(s, "mem")
+            for k in range(4):
+                c.execute("def run(self):\n    return {'k': %d}\n" % k)
+            _, text = s.get("/metrics")
+            self.assertIn("blockbox_serve_instances 2\n", text)   # 1024 MB / 512 MB
+            c.close()
         finally:
             self.assertEqual(s.stop(), 0)
 
