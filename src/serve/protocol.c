@@ -1,5 +1,6 @@
 /* protocol.c: the envelope of Roboflow's remote executor as `blockbox serve` reads and
  * answers it: request checks, md5 code hashes, reply envelopes with bare errors. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,20 @@ static int has_duplicate_keys(const cJSON *root)
 
 #define SV_MAX_TOP_KEYS 64
 
+/* A \u0000 escape decodes to a NUL that ends the C string: the server would check and
+ * run less of a field than a Python reader of the same body sees. Refused. */
+static int has_nul_escape(const char *body, size_t len)
+{
+    for (const char *p = body; (p = memmem(p, len - (size_t)(p - body), "u0000", 5)) != NULL; p += 5) {
+        size_t slashes = 0;
+        while (p - (ptrdiff_t)slashes > body && p[-1 - (ptrdiff_t)slashes] == '\\')
+            slashes++;
+        if (slashes % 2)
+            return 1;
+    }
+    return 0;
+}
+
 int sv_request_parse(const char *body, size_t len, sv_request *rq, char *why, size_t why_len)
 {
     memset(rq, 0, sizeof *rq);
@@ -78,6 +93,8 @@ int sv_request_parse(const char *body, size_t len, sv_request *rq, char *why, si
         return fail(why, why_len, "the request body is empty");
     if (memchr(body, '\0', len))
         return fail(why, why_len, "the request body holds a NUL byte");
+    if (has_nul_escape(body, len))
+        return fail(why, why_len, "the request body holds a \\u0000 escape");
     const char *end = NULL;
     /* len + 1: the body is NUL-terminated (checked above to hold no other NUL), and
      * cJSON requires that NUL inside the length it is given */

@@ -577,6 +577,18 @@ class BadBodies(unittest.TestCase):
         status, r = self.send(gzip.compress(b'{"code_hash": 5}', 1))
         self.assertEqual(status, 400)
 
+    def test_nul_escape_refused(self):
+        # cJSON would hand the C side "def run(self):\n  return {}" while Python sees more
+        body = json.dumps({"code_str": "def run(self):\n  return {}\u0000\nimport os",
+                           "imports": [], "inputs_json": "{}"}).encode()
+        self.assertIn(b"\\u0000", body)
+        status, r = self.send(gzip.compress(body, 1))
+        self.assertEqual(status, 400)
+        self.assertIn("u0000", r["error"])
+        ok = json.dumps({"code_hash": "0" * 32, "inputs_json": "{\"a\": \"\\\\u0000\"}"}).encode()
+        status, r = self.send(gzip.compress(ok, 1))   # an escaped backslash, then text
+        self.assertEqual((status, r["error_type"]), (200, "UnknownCodeHash"))
+
     def test_huge_plain(self):
         status, r = self.send(b"{" + b" " * (2 << 20) + b"}", gz=False)
         self.assertEqual(status, 413)
