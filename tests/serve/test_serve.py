@@ -320,7 +320,9 @@ class Concurrency(unittest.TestCase):
             self.assertEqual(errors, [])
             _, text = s.get("/metrics")
             inst = [l for l in text.splitlines() if l.startswith("blockbox_serve_instances ")]
-            self.assertLessEqual(int(inst[0].split()[-1]), 4)  # --max-instances-per-block default
+            live = int(inst[0].split()[-1])
+            self.assertGreaterEqual(live, 2)   # concurrent calls of one block got more instances
+            self.assertLessEqual(live, 4)      # up to --max-instances-per-block (default 4)
         finally:
             self.assertEqual(s.stop(), 0)
 
@@ -370,8 +372,10 @@ class Concurrency(unittest.TestCase):
             hangs = [results[h] for h in ("hang0", "hang1", "hang2", "hang3")]
             self.assertGreaterEqual(hangs.count("Timeout"), 2, hangs)
             self.assertTrue(set(hangs) <= {"Timeout", "HTTP503"}, hangs)
-            self.assertIn(results["flood"], ("OutputLimit", "Timeout", "HTTP429"))
-            self.assertIn(results["crash"], ("SandboxCrash", "SandboxViolation", "HTTP429"))
+            # flood and crash queue behind the evil workspace's own hangs: they may run, or
+            # wait past --queue-wait (503) or find its share full (429), never delaying "good"
+            self.assertIn(results["flood"], ("OutputLimit", "Timeout", "HTTP429", "HTTP503"))
+            self.assertIn(results["crash"], ("SandboxCrash", "SandboxViolation", "HTTP429", "HTTP503"))
             out, _ = c.execute("def run(self, i):\n    return {'i': i}\n", {"i": 99})
             self.assertEqual(out, {"i": 99})
             c.close()
