@@ -45,6 +45,8 @@ const bb_cfg_key bb_config_keys[] = {
      1L << 32, "stdout and stderr kept per run, each; the rest is cut"},
     {"max_depth", "BLOCKBOX_MAX_DEPTH", BB_CFG_LONG, F(max_depth), "64", 4, 512,
      "deepest JSON nesting accepted in inputs and results"},
+    {"max_json_values", "BLOCKBOX_MAX_JSON_VALUES", BB_CFG_LONG, F(max_json_values), "1048576", 1024,
+     1L << 30, "most JSON values (numbers, strings, lists, …) in inputs and in a result; bounds host memory"},
     {"policy_file", "BLOCKBOX_POLICY_FILE", BB_CFG_STRING, F(policy_file), NULL, 0, 0,
      "seccomp policy (OCI JSON); default: policies/default.json, embedded at build time"},
     {"driver_path", "BLOCKBOX_DRIVER_PATH", BB_CFG_STRING, F(driver_path), NULL, 0, 0,

@@ -24,6 +24,7 @@ struct bb_config {
     long max_output_bytes;
     long max_stream_bytes;
     long max_depth;
+    long max_json_values;       /* JSON values in inputs, a result, a reply */
     char *policy_file;          /* NULL: the embedded default policy */
     char *driver_path;          /* colon-separated plugin list */
     char *worker_path;          /* blockbox-worker executable */

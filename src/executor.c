@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "json_scan.h"
 #include "registry.h"
 #include "wire.h"
 
@@ -73,6 +74,7 @@ bb_executor *bb_executor_new(const bb_config *cfg_in, bb_error **err)
     ex->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
     ex->limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
     ex->limits.max_depth = (int)cfg->max_depth;
+    ex->limits.max_values = (size_t)cfg->max_json_values;
     if (bb_registry_init(&ex->registry, cfg->driver_path, err) < 0)
         goto fail;
     const char *mode = cfg->mode ? cfg->mode : "local";
@@ -417,6 +419,9 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
     };
     bb_reply reply = {0};
     pthread_mutex_lock(&blk->lock);
+    /* The call's deadline covers reading and checking the reply, not only the run. */
+    bb_limits limits = ex->limits;
+    limits.deadline_ms = bb_json_now_ms() + call.timeout_ms;
     int rc = ex->driver->run(ex->state, blk->state, &call, &reply, &err);
     pthread_mutex_unlock(&blk->lock);
     free(call.envelope[0]);
@@ -427,13 +432,12 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
         return result_error(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
     }
     bb_wire_response resp = {0};
-    if (bb_wire_parse_response(reply.body, reply.len, &ex->limits, &resp, &err) < 0) {
-        free(reply.body);
+    /* the body is freed inside, once the envelope is read */
+    if (bb_wire_parse_response_owned(reply.body, reply.len, &limits, &resp, &err) < 0) {
         free(reply.denied);
         bb_wire_response_clear(&resp);
         return result_error(r, err);
     }
-    free(reply.body);
     bb_error *violation = denial_verdict(reply.denied, &resp);
     if (reply.denied) {   /* the driver's own record replaces what the worker claimed */
         free(resp.denied_syscalls);

@@ -16,17 +16,22 @@ typedef struct bb_limits {
     size_t max_result_bytes;   /* the result string of a response (default 64 MiB) */
     size_t max_stream_bytes;   /* stdout, stderr each (default 1 MiB) */
     int max_depth;             /* JSON nesting of inputs and results (default 64) */
+    size_t max_values;         /* JSON values in inputs, a result, a reply (default 2^20) */
+    long long deadline_ms;     /* reading a reply stops here (bb_json_now_ms clock); 0 none */
 } bb_limits;
 
+#define BB_DEFAULT_MAX_VALUES ((size_t)1 << 20)
+
 void bb_limits_default(bb_limits *limits);
-/* Upper bound of a whole response envelope under these limits (result + streams +
- * error fields + envelope overhead), for readers that must cap before parsing. */
+/* Upper bound of a whole response envelope under these limits (2 x result + 6 x
+ * (streams + error fields) + a 64 KiB margin), for readers that must cap before reading. */
 size_t bb_limits_max_response(const bb_limits *limits);
 
-/* A cheap, non-recursive scan of JSON text before any parser sees it: size at most
- * max_bytes, valid UTF-8, no NUL byte, nesting at most max_depth. `what` names the
+/* A strict, non-recursive check of JSON text before any parser sees it (json_scan.h):
+ * size at most max_bytes, RFC 8259 grammar, valid UTF-8, no NUL, numbers that fit a
+ * double, nesting at most max_depth, at most max_values values. `what` names the
  * text in the error ("inputs", "response", …). Returns 0, or -1 with *err of kind. */
-int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth,
+int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth, size_t max_values,
                      bb_error_kind kind, const char *what, bb_error **err);
 
 /* Checks every typed value (DESIGN §3 `_type` tags, the untagged {type: base64}
@@ -60,6 +65,8 @@ typedef struct bb_wire_block {
     const char *init_function_name;
     const char *const *imports;
     size_t n_imports;
+    int max_depth;                   /* > 0: sent as limits.max_depth, so the runtime refuses
+                                      * deeper outputs as the block's own error */
 } bb_wire_block;
 
 /* Appends a request envelope to out. with_code = 0 leaves out code_str, imports and
@@ -81,15 +88,25 @@ typedef struct bb_wire_response {
     char *function_name;
     char *traceback;
     char *denied_syscalls;   /* extension: comma-joined syscall names, "" if none */
-    char *debug_traces;      /* extension: JSON text of the checked list, "[]" if none */
+    char *debug_traces;      /* extension: canonical JSON text of the checked list, "[]" if none */
     char *runtime_version;   /* extension: NULL if the server did not say */
 } bb_wire_response;
 
-/* Parses and validates a response envelope. Any deviation is InvalidResponse;
- * a result over max_result_bytes is OutputLimit; streams over max_stream_bytes are
- * cut (with a marker), not refused. */
+/*
+ * Parses and validates a response envelope without building a tree of it
+ * (wire_reply.c): keys outside the allowlist are refused before their value is read;
+ * strings are decoded straight into their (capped) fields. Any deviation is
+ * InvalidResponse; a result over max_result_bytes or with more than max_values
+ * values is OutputLimit; past limits->deadline_ms it is Timeout; streams over
+ * max_stream_bytes are cut (with a marker), not refused. On success `result` is the
+ * canonical text of the checked value, written by this side, never the bytes received.
+ */
 int bb_wire_parse_response(const char *body, size_t len, const bb_limits *limits,
                            bb_wire_response *out, bb_error **err);
+/* The same, taking ownership of body (malloc'd): it is freed as soon as the envelope
+ * is read, before the result is checked, so the two never weigh on memory at once. */
+int bb_wire_parse_response_owned(char *body, size_t len, const bb_limits *limits,
+                                 bb_wire_response *out, bb_error **err);
 void bb_wire_response_clear(bb_wire_response *r);
 
 /* Appends a workflow_image value for raw image file bytes (base64 of the bytes;

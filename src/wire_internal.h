@@ -7,6 +7,17 @@
 
 #include "wire.h"
 
+/* Caps on failure details: long ones are cut (with a marker), never refused. */
+#define BB_ERROR_TEXT_MAX ((size_t)64 * 1024)
+#define BB_TRACEBACK_MAX ((size_t)256 * 1024)
+#define BB_FUNCTION_NAME_MAX ((size_t)1024)
+#define BB_ERROR_TYPE_MAX 128
+#define BB_SYSCALL_NAME_MAX 32
+#define BB_RUNTIME_VERSION_MAX 64
+/* Room in a reply for its keys and small fields (booleans, line number, version,
+ * denied syscall names) besides the result, streams and error texts. */
+#define BB_ENVELOPE_MARGIN ((size_t)64 * 1024)
+
 /* Length (1..4) of the valid, shortest-form UTF-8 sequence at s, or 0 if the bytes
  * there are not one (overlong forms, surrogates and code points past U+10FFFF are
  * invalid). left is the number of bytes available at s (at least 1). */
@@ -18,7 +29,8 @@ size_t bb_wire_utf8_scan(const unsigned char *s, size_t len);
 /* bb_wire_precheck, then cJSON with a check that nothing but whitespace follows the
  * value. *out is the parsed tree (caller deletes). */
 int bb_wire_parse_json(const char *text, size_t len, size_t max_bytes, int max_depth,
-                       bb_error_kind kind, const char *what, struct cJSON **out, bb_error **err);
+                       size_t max_values, bb_error_kind kind, const char *what, struct cJSON **out,
+                       bb_error **err);
 
 /* Whether an object has a key twice (cJSON keeps both; Python keeps the last, so a
  * validator reading the first would check the wrong one). O(n log n). Returns 1 and
@@ -35,9 +47,9 @@ void bb_wire_printable(const char *s, char *out, size_t cap);
 #define BB_TRACE_MAX_ENTRY_BYTES 16384
 #define BB_TRACE_MAX_BYTES ((1 << 20) + BB_TRACE_MAX_ENTRY_BYTES)
 
-/* The checked `debug_traces` of a parsed envelope (root) as JSON text, "[]" when absent
- * or null, each entry's text exactly as in body (wire_traces.c). *out is malloc'd. */
-int bb_wire_take_traces(const char *body, size_t len, const struct cJSON *root, char **out,
-                        bb_error **err);
+/* Checks a response's `debug_traces` list, given as the canonical text the strict
+ * scanner wrote of it (json_scan.h), entry by entry and against the caps above; *out
+ * is that text (malloc'd), or "[]" for NULL (absent or null). wire_traces.c. */
+int bb_wire_check_traces(const char *list, size_t len, char **out, bb_error **err);
 
 #endif

@@ -1,28 +1,19 @@
 /* wire_traces.c: the `debug_traces` list of a response envelope — checks each entry
- * ({step, value[, timestamp, timestamp_timezone]}) and its caps, and keeps its exact text. */
+ * ({step, value[, timestamp, timestamp_timezone]}) and its caps on its canonical text. */
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "wire.h"
 #include "wire_internal.h"
 
-/* Sizes are bytes of an entry's text as sent. The runtime measures characters of
- * json.dumps(entry) (ASCII, ", " and ": " separators), which is never smaller than the
- * compact text it sends, so an honest entry always fits the caps of wire_internal.h. */
+/* Sizes are bytes of an entry's canonical text (compact, as the strict scanner writes
+ * it back). The runtime measures characters of json.dumps(entry) (ASCII, ", " and ": "
+ * separators), which is never smaller, so an honest entry always fits the caps of
+ * wire_internal.h. */
 
-/* ---- a scanner over JSON text that has passed the precheck and cJSON --------- */
-
-typedef struct span {
-    size_t at, end;
-} span;
-
-static size_t skip_space(const char *s, size_t i, size_t n)
-{
-    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
-        i++;
-    return i;
-}
+/* ---- a scanner over canonical JSON text (no whitespace, strictly valid) -------- */
 
 /* s[i] is '"': the index after the closing quote (n if there is none). */
 static size_t skip_string(const char *s, size_t i, size_t n)
@@ -62,58 +53,6 @@ static size_t skip_value(const char *s, size_t i, size_t n)
         i++;
     }
     return n;
-}
-
-/* The text of the value of the index-th member of the object that is the whole text
- * (cJSON keeps members in text order, so no key needs decoding here). */
-static int member_span(const char *s, size_t n, int index, span *out)
-{
-    size_t i = skip_space(s, 0, n);
-    if (i >= n || s[i] != '{')
-        return -1;
-    i++;
-    for (int k = 0;; k++) {
-        i = skip_space(s, i, n);
-        if (i >= n || s[i] != '"')
-            return -1;
-        i = skip_space(s, skip_string(s, i, n), n);
-        if (i >= n || s[i] != ':')
-            return -1;
-        i = skip_space(s, i + 1, n);
-        size_t end = skip_value(s, i, n);
-        if (k == index) {
-            out->at = i;
-            out->end = end;
-            return end <= n ? 0 : -1;
-        }
-        i = skip_space(s, end, n);
-        if (i >= n || s[i] != ',')
-            return -1;
-        i++;
-    }
-}
-
-/* Appends text with \u0000 escapes inside strings spelled \ufffd (as the result's are):
- * callers hold C strings. */
-static void append_without_nul(bb_buf *b, const char *s, size_t n)
-{
-    size_t from = 0;
-    int in_string = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!in_string) {
-            in_string = s[i] == '"';
-        } else if (s[i] == '"') {
-            in_string = 0;
-        } else if (s[i] == '\\') {
-            if (i + 5 < n && memcmp(s + i + 1, "u0000", 5) == 0) {
-                bb_buf_append(b, s + from, i - from);
-                bb_buf_puts(b, "\\ufffd");
-                from = i + 6;
-            }
-            i++;
-        }
-    }
-    bb_buf_append(b, s + from, n - from);
 }
 
 /* ---- entry checks -------------------------------------------------------------- */
@@ -186,71 +125,47 @@ static int check_entry(const cJSON *entry, int index, bb_error **err)
     return 0;
 }
 
-int bb_wire_take_traces(const char *body, size_t len, const cJSON *root, char **out, bb_error **err)
+int bb_wire_check_traces(const char *text, size_t len, char **out, bb_error **err)
 {
     *out = NULL;
-    int index = 0;
-    const cJSON *list = NULL;
-    for (const cJSON *f = root->child; f; f = f->next, index++)
-        if (f->string && strcmp(f->string, "debug_traces") == 0) {
-            list = f;
+    if (!text)
+        return (*out = strdup("[]")) ? 0 : bb_fail(err, BB_ERR_INTERNAL, "response: out of memory");
+    /* canonical text of at most max_values values: the tree is bounded */
+    cJSON *list = cJSON_ParseWithLength(text, len);
+    if (!list)
+        return bb_fail(err, BB_ERR_INTERNAL, "response: out of memory");
+    int rc = 0;
+    if (!cJSON_IsArray(list))
+        rc = bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: 'debug_traces' must be a list");
+    int count = rc == 0 ? cJSON_GetArraySize(list) : 0;
+    if (rc == 0 && count > BB_TRACE_MAX_ENTRIES + 1)
+        rc = bb_fail(err, BB_ERR_INVALID_RESPONSE,
+                     "response: 'debug_traces' has %d entries, over the limit of %d and a marker",
+                     count, BB_TRACE_MAX_ENTRIES);
+    size_t i = 1, total = 0;   /* after the '[' */
+    const cJSON *entry = rc == 0 ? list->child : NULL;
+    for (int k = 0; entry && rc == 0; k++, entry = entry->next) {
+        if (check_entry(entry, k, err) < 0) {
+            rc = -1;
             break;
         }
-    if (list && !cJSON_IsNull(list) && !cJSON_IsArray(list))
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: 'debug_traces' must be a list");
-    int count = list ? cJSON_GetArraySize(list) : 0;
-    if (count > BB_TRACE_MAX_ENTRIES + 1)
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE,
-                       "response: 'debug_traces' has %d entries, over the limit of %d and a marker",
-                       count, BB_TRACE_MAX_ENTRIES);
-    span whole = {0, 0};
-    if (count > 0 && (member_span(body, len, index, &whole) < 0 || whole.at >= len ||
-                      body[whole.at] != '['))
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: 'debug_traces' could not be read");
-    bb_buf b = {0};
-    bb_buf_putc(&b, '[');
-    if (count > 0) {
-        size_t i = whole.at + 1, total = 0;
-        const cJSON *entry = list->child;
-        for (int k = 0; entry; k++, entry = entry->next) {
-            if (check_entry(entry, k, err) < 0) {
-                bb_buf_free(&b);
-                return -1;
-            }
-            i = skip_space(body, i, whole.end);
-            if (i >= whole.end || body[i] != '{') { /* cJSON saw an object here */
-                bb_buf_free(&b);
-                return bb_fail(err, BB_ERR_INVALID_RESPONSE,
-                               "response: 'debug_traces'[%d] could not be read", k);
-            }
-            size_t end = skip_value(body, i, whole.end);
-            size_t size = end - i;
-            if (size > BB_TRACE_MAX_ENTRY_BYTES) {
-                bb_buf_free(&b);
-                return bb_fail(err, BB_ERR_INVALID_RESPONSE,
-                               "response: 'debug_traces'[%d] is %zu bytes, over the limit of %d", k,
-                               size, BB_TRACE_MAX_ENTRY_BYTES);
-            }
-            total += size;
-            if (total > BB_TRACE_MAX_BYTES) {
-                bb_buf_free(&b);
-                return bb_fail(err, BB_ERR_INVALID_RESPONSE,
-                               "response: 'debug_traces' is over the limit of %d bytes",
-                               BB_TRACE_MAX_BYTES);
-            }
-            if (k)
-                bb_buf_putc(&b, ',');
-            append_without_nul(&b, body + i, size);
-            i = skip_space(body, end, whole.end);
-            if (i < whole.end && body[i] == ',')
-                i++;
-        }
+        size_t end = skip_value(text, i, len);
+        size_t size = end - i;
+        if (size > BB_TRACE_MAX_ENTRY_BYTES)
+            rc = bb_fail(err, BB_ERR_INVALID_RESPONSE,
+                         "response: 'debug_traces'[%d] is %zu bytes, over the limit of %d", k, size,
+                         BB_TRACE_MAX_ENTRY_BYTES);
+        else if ((total += size) > BB_TRACE_MAX_BYTES)
+            rc = bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: 'debug_traces' is over the limit of %d bytes",
+                         BB_TRACE_MAX_BYTES);
+        i = end + 1;   /* past the ',' (canonical text has no spaces) */
     }
-    bb_buf_putc(&b, ']');
-    if (b.failed) {
-        bb_buf_free(&b);
+    cJSON_Delete(list);
+    if (rc < 0)
+        return -1;
+    if (!(*out = malloc(len + 1)))
         return bb_fail(err, BB_ERR_INTERNAL, "response: out of memory");
-    }
-    *out = bb_buf_steal(&b, NULL);
-    return *out ? 0 : bb_fail(err, BB_ERR_INTERNAL, "response: out of memory");
+    memcpy(*out, text, len);
+    (*out)[len] = '\0';
+    return 0;
 }

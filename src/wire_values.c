@@ -716,7 +716,7 @@ static int check_object_text(const char *text, size_t len, const bb_limits *limi
         limits = &defaults;
     }
     cJSON *tree = NULL;
-    if (bb_wire_parse_json(text, len, limits->max_input_bytes, limits->max_depth,
+    if (bb_wire_parse_json(text, len, limits->max_input_bytes, limits->max_depth, limits->max_values,
                            BB_ERR_INVALID_REQUEST, what, &tree, err) < 0)
         return -1;
     int rc;

@@ -678,6 +678,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     st->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
     st->limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
     st->limits.max_depth = (int)cfg->max_depth;
+    st->limits.max_values = (size_t)cfg->max_json_values;
     st->max_response = bb_limits_max_response(&st->limits);
     st->init = (bb_zinit){
         .memory_bytes = (int64_t)cfg->memory_mb << 20,
@@ -744,8 +745,7 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     if (block_exchange(st, b, b->load_envelope, b->load_len, st->timeout_ms, &reply, err) < 0)
         goto fail;
     bb_wire_response resp = {0};
-    int rc = bb_wire_parse_response(reply.body, reply.len, &st->limits, &resp, err);
-    free(reply.body);
+    int rc = bb_wire_parse_response_owned(reply.body, reply.len, &st->limits, &resp, err);   /* frees it */
     free(reply.denied);
     if (rc == 0 && !resp.success) {
         bb_error *e = bb_error_block(resp.error_type, resp.error, resp.line_number,

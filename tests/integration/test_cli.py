@@ -384,6 +384,53 @@ class BadInput(CliTest):
         self.expect_invalid("--init-function", "a b")
 
 
+class StrictOutput(CliTest):
+    """Issue 8: what the CLI prints is written by the trusted side from the checked value,
+    never the backend's bytes. Each test fails on the binary before the fix (verified:
+    it printed 1., 01, raw ESC and DEL bytes with exit 0 and accepted the "pad" reply)."""
+
+    def raw(self, command):
+        status, out, _ = self.cli("run", "--code", self.code, "--inputs",
+                                  self.inputs_file({"__echo": command}))
+        return status, out
+
+    def test_outputs_are_canonical(self):
+        status, out = self.raw('outputs: {"a" :\t[1, 2],\r\n "b": "x", "n": 123456789012345678901234567890}')
+        self.assertEqual(status, 0, out)
+        self.assertIn('"outputs": {"a":[1,2],"b":"x","n":123456789012345678901234567890}', out)
+
+    def test_lenient_numbers_are_refused(self):
+        for text in ('{"a": 1.}', '{"a": 01}', '{"a": -0.e5}', '{"a": 1e400}', '{"a": NaN}'):
+            with self.subTest(outputs=text):
+                _, report, _ = self.echo("outputs:" + text, expect_exit=4)
+                self.assertEqual(report["error_type"], "InvalidResponse")
+
+    def test_control_bytes_never_reach_the_terminal(self):
+        # ESC between tokens (cJSON skipped it as whitespace) is refused ...
+        status, out = self.raw('outputs:{"a":\x1b1}')
+        self.assertEqual(status, 4, out)
+        # ... and DEL or C1 controls inside strings are printed escaped
+        status, out = self.raw('outputs:{"a":"x\x7f\x9b[2J"}')
+        self.assertEqual(status, 0, out)
+        self.assertIn('"a":"x\\u007f\\u009b[2J"', out)
+        self.assertFalse(any(c < " " or "\x7f" <= c <= "\x9f" for c in out[:-1]), repr(out))
+
+    def test_unknown_reply_keys_are_refused(self):
+        _, report, _ = self.echo("hostile:pad", expect_exit=4)
+        self.assertEqual(report["error_type"], "InvalidResponse")
+        self.assertIn("unknown key 'pad'", report["error"])
+        _, report, _ = self.echo("hostile:escape_between_tokens", expect_exit=4)
+        self.assertEqual(report["error_type"], "InvalidResponse")
+
+    def test_overflowing_inputs_are_refused_like_outputs(self):
+        for text in ('{"x": 1e400}', '{"x": -1e309}'):
+            with self.subTest(inputs=text):
+                _, report, _ = self.run_block("--inputs", self.write("big.json", text), expect_exit=2)
+                self.assertEqual(report["error_type"], "InvalidRequest")
+                self.assertIn("too large for a double", report["error"])
+        self.run_block("--inputs", self.write("edge.json", '{"x": 1e308}'), expect_exit=0)
+
+
 class Secrets(CliTest):
     """cli() asserts on every call that neither Modal credential is printed."""
 

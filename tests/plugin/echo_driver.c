@@ -178,6 +178,8 @@ static int hostile_body(const char *variant, bb_reply *reply, bb_error **err)
                             "\"denied_syscalls\": [\"rm -rf /\"]}"},
         {"stdout_not_string", "{\"success\": true, \"result\": \"{}\", \"stdout\": 7, \"stderr\": \"\"}"},
         {"invalid_utf8", "{\"success\": true, \"result\": \"{}\", \"stdout\": \"\xff\xfe\", \"stderr\": \"\"}"},
+        {"escape_between_tokens", "{\"success\": true,\x1b[2J \"result\": \"{}\"}"},
+        {"lenient_result", "{\"success\": true, \"result\": \"{\\\"a\\\": 01, \\\"b\\\": 1.}\"}"},
         {"runtime_mismatch", "{\"success\": true, \"result\": \"{}\", \"stdout\": \"\", \"stderr\": \"\", "
                              "\"runtime_version\": \"999\"}"},
     };
@@ -192,6 +194,23 @@ static int hostile_body(const char *variant, bb_reply *reply, bb_error **err)
     if (strcmp(variant, "nul_byte") == 0) {
         static const char body[] = "{\"success\": true, \"result\": \"{}\", \"stdout\": \"a\0b\", \"stderr\": \"\"}";
         return reply_text(reply, body, sizeof body - 1, err);
+    }
+    if (strcmp(variant, "pad") == 0) {
+        /* issue 8: a valid reply with a large ignored member, as forged on fd 4 */
+        static const char head[] = "{\"success\": true, \"result\": \"{}\", \"pad\": [";
+        size_t n = (size_t)4 << 20, len = sizeof head - 1 + 2 * n + 1;
+        char *body = malloc(len + 1);
+        if (!body) {
+            *err = bb_error_new(BB_ERR_INTERNAL, "echo: out of memory");
+            return -1;
+        }
+        memcpy(body, head, sizeof head - 1);
+        for (size_t i = 0; i < n; i++)
+            memcpy(body + sizeof head - 1 + 2 * i, "0,", 2);
+        memcpy(body + len - 2, "]}", 3);
+        reply->body = body;
+        reply->len = len;
+        return 0;
     }
     if (strcmp(variant, "len_past_body") == 0) {
         /* A driver bug the core cannot see past: the length covers trailing garbage. */

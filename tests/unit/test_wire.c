@@ -19,7 +19,7 @@ static bb_limits limits(void)
 
 static int precheck(const char *text, size_t len, bb_error **err)
 {
-    return bb_wire_precheck(text, len, 1000, 8, BB_ERR_INVALID_REQUEST, "inputs", err);
+    return bb_wire_precheck(text, len, 1000, 8, 1000000, BB_ERR_INVALID_REQUEST, "inputs", err);
 }
 
 static double cpu_seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
@@ -135,9 +135,9 @@ END_TEST
 START_TEST(test_precheck_kind_and_name)
 {
     bb_error *err = NULL;
-    expect_error(bb_wire_precheck("\"\xff\"", 3, 100, 4, BB_ERR_INVALID_RESPONSE, "response", &err), err,
+    expect_error(bb_wire_precheck("\"\xff\"", 3, 100, 4, 1000000, BB_ERR_INVALID_RESPONSE, "response", &err), err,
                  BB_ERR_INVALID_RESPONSE, "response: invalid UTF-8 at byte 1");
-    expect_error(bb_wire_precheck(NULL, 0, 100, 4, BB_ERR_INVALID_REQUEST, "inputs", &err), err,
+    expect_error(bb_wire_precheck(NULL, 0, 100, 4, 1000000, BB_ERR_INVALID_REQUEST, "inputs", &err), err,
                  BB_ERR_INVALID_REQUEST, "missing");
 }
 END_TEST
@@ -576,7 +576,7 @@ START_TEST(test_bulk_scans_find_every_offset)
             text[1 + at] = bad_in_string[b];
             text[N + 1] = '"';
             bb_error *err = NULL;
-            ck_assert_msg(bb_wire_precheck(text, N + 2, 1 << 20, 8, BB_ERR_INVALID_REQUEST, "t", &err) < 0,
+            ck_assert_msg(bb_wire_precheck(text, N + 2, 1 << 20, 8, 1000000, BB_ERR_INVALID_REQUEST, "t", &err) < 0,
                           "byte 0x%02x at %zu passed", (unsigned char)bad_in_string[b], at);
             bb_error_free(err);
         }
@@ -587,7 +587,7 @@ START_TEST(test_bulk_scans_find_every_offset)
     text[40] = '"';
     text[41] = '"';
     bb_error *err = NULL;
-    ck_assert_int_lt(bb_wire_precheck(text, 42, 1 << 20, 8, BB_ERR_INVALID_REQUEST, "t", &err), 0);
+    ck_assert_int_lt(bb_wire_precheck(text, 42, 1 << 20, 8, 1000000, BB_ERR_INVALID_REQUEST, "t", &err), 0);
     bb_error_free(err);
     char b64[N];
     for (size_t at = 0; at < N - 4; at++) {

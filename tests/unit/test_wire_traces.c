@@ -26,9 +26,10 @@ static char *success_with_traces(const char *traces)
     return bb_buf_steal(&b, NULL);
 }
 
-START_TEST(entries_are_kept_exactly)
+START_TEST(entries_are_written_again_canonically)
 {
-    /* numbers past 2^53 and odd spacing survive: the text is the backend's own */
+    /* numbers past 2^53 survive (tokens are kept as validated); spacing does not: the
+     * text is written by the trusted side (issue 8), never the backend's bytes */
     const char *traces = "[ {\"step\":\"s1\",\"value\":{\"big\":12345678901234567890,\"f\":0.1}} ,"
                          "{\"step\":null,\"value\":\"x\",\"timestamp\":\"2024-01-02T03:04:05+09:00\","
                          "\"timestamp_timezone\":\"Asia/Tokyo\"}]";
@@ -40,7 +41,7 @@ START_TEST(entries_are_kept_exactly)
                      "[{\"step\":\"s1\",\"value\":{\"big\":12345678901234567890,\"f\":0.1}},"
                      "{\"step\":null,\"value\":\"x\",\"timestamp\":\"2024-01-02T03:04:05+09:00\","
                      "\"timestamp_timezone\":\"Asia/Tokyo\"}]");
-    ck_assert_str_eq(r.result, "{\"y\": 1}");
+    ck_assert_str_eq(r.result, "{\"y\":1}");
     bb_wire_response_clear(&r);
     free(text);
 }
@@ -71,7 +72,7 @@ START_TEST(failure_keeps_its_traces)
     expect_ok(parse(text, &r, &err), err);
     ck_assert_int_eq(r.success, 0);
     /* a NUL escape becomes U+FFFD, as in results: callers hold C strings */
-    ck_assert_str_eq(r.debug_traces, "[{\"step\": \"s\", \"value\": [1, \"a\\ufffdb\"]}]");
+    ck_assert_str_eq(r.debug_traces, "[{\"step\":\"s\",\"value\":[1,\"a\\ufffdb\"]}]");
     bb_wire_response_clear(&r);
 }
 END_TEST
@@ -180,7 +181,7 @@ static Suite *suite(void)
     Suite *s = suite_create("wire_traces");
     TCase *t = tcase_create("traces");
     tcase_set_timeout(t, 60);
-    tcase_add_test(t, entries_are_kept_exactly);
+    tcase_add_test(t, entries_are_written_again_canonically);
     tcase_add_test(t, absent_null_or_empty_is_an_empty_list);
     tcase_add_test(t, failure_keeps_its_traces);
     tcase_add_test(t, hostile_shapes_are_refused);

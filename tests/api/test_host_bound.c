@@ -1,0 +1,172 @@
+/* test_host_bound.c: the host's cost of a hostile reply is bounded (issue 8, SECURITY.md):
+ * the issue's two attack blocks on the real local driver, host RSS measured in-process. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "local_test_util.h"
+
+#define MIB (1024L * 1024L)
+/* The stated bound (docs/SECURITY.md): one call's host heap stays below 4 x the result
+ * cap (default 64 MiB); N concurrent calls below N times that. */
+#define RESULT_CAP (64 * MIB)
+#define ONE_CALL_BOUND (4 * RESULT_CAP)
+
+/* return {'a': [0]*33_000_000}: 66 MB of JSON, under the result cap. */
+static const char BIG_LIST[] = "def run(self):\n    return {'a': [0] * 33_000_000}\n";
+
+/* A reply frame written straight to fd 4 with an ignored "pad" array of n zeros, then
+ * silence: the host reads the forged frame as the answer. */
+#define PAD_BLOCK(n)                                                                                   \
+    "import os, struct, time\n"                                                                        \
+    "def run(self):\n"                                                                                 \
+    "    n = " #n "\n"                                                                                 \
+    "    body = b'{\"success\":true,\"result\":\"{}\",\"pad\":[' + b'0,' * n + b'0]}'\n"                \
+    "    os.write(4, struct.pack('<I', len(body)))\n"                                                  \
+    "    view = memoryview(body)\n"                                                                    \
+    "    while view:\n"                                                                                \
+    "        view = view[os.write(4, view[:1 << 20]):]\n"                                              \
+    "    time.sleep(60)\n"                                                                             \
+    "    return {}\n"
+
+typedef struct usage {
+    long rss_kb;
+    double cpu_s;
+} usage;
+
+static usage now(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (usage){ru.ru_maxrss,
+                   (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+                       ru.ru_stime.tv_usec / 1e6};
+}
+
+static bb_executor *attack_executor(void)
+{
+    static const char *const settings[] = {"memory_mb", "1024", "timeout", "60", NULL};
+    return local_executor(settings);
+}
+
+/* Runs one block once and returns its error kind (BB_OK on success). */
+static bb_error_kind run_once(bb_executor *ex, const char *code, char *message, size_t cap)
+{
+    bb_block *blk = load_block(ex, code, NULL, 0);
+    bb_result *res = bb_block_run(blk, "{}", NULL);
+    ck_assert_ptr_nonnull(res);
+    const bb_error *e = bb_result_error(res);
+    bb_error_kind kind = bb_result_ok(res) ? BB_OK : bb_error_get_kind(e);
+    snprintf(message, cap, "%s", e ? bb_error_message(e) : "ok");
+    bb_result_free(res);
+    bb_block_free(blk);
+    return kind;
+}
+
+static void report(const char *what, usage before, usage after, long bound_kb, const char *outcome)
+{
+    long grown = after.rss_kb - before.rss_kb;
+    printf("host bound: %-34s host RSS +%ld MiB (bound %ld MiB), host CPU %.2f s: %.80s\n", what,
+           grown / 1024, bound_kb / 1024, after.cpu_s - before.cpu_s, outcome);
+    fflush(stdout);
+    ck_assert_msg(grown <= bound_kb, "%s: host RSS grew by %ld KiB, over the bound of %ld KiB", what, grown,
+                  bound_kb);
+}
+
+/* Before the fix: 2.6 GB in the CLI, the call succeeded. Now refused while scanned. */
+START_TEST(a_list_of_33_million_zeros)
+{
+    bb_executor *ex = attack_executor();
+    char message[512];
+    usage before = now();
+    bb_error_kind kind = run_once(ex, BIG_LIST, message, sizeof message);
+    usage after = now();
+    report("[0]*33_000_000", before, after, ONE_CALL_BOUND / 1024, message);
+    ck_assert_msg(kind == BB_ERR_OUTPUT_LIMIT, "kind %s: %s", bb_error_kind_name(kind), message);
+    ck_assert_msg(strstr(message, "JSON values"), "%s", message);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* The issue's 148 MB pad fits the reply cap (143.0 MiB at the defaults): it is read,
+ * then refused at the key, unbuilt. A 160 MB one is over the cap: refused at the frame
+ * header, unread. Before the fix: 5.8 GB and ~28 s of host CPU, and the call succeeded. */
+START_TEST(a_forged_frame_with_a_huge_pad)
+{
+    bb_executor *ex = attack_executor();
+    char message[512];
+    usage before = now();
+    bb_error_kind kind = run_once(ex, PAD_BLOCK(74000000), message, sizeof message);
+    usage after = now();
+    report("pad of 148 MB (within the cap)", before, after, ONE_CALL_BOUND / 1024, message);
+    ck_assert_msg(kind == BB_ERR_INVALID_RESPONSE, "kind %s: %s", bb_error_kind_name(kind), message);
+    ck_assert_msg(strstr(message, "unknown key 'pad'"), "%s", message);
+    bb_executor_free(ex);
+}
+END_TEST
+
+START_TEST(a_forged_frame_over_the_cap)
+{
+    bb_executor *ex = attack_executor();
+    char message[512];
+    usage before = now();
+    bb_error_kind kind = run_once(ex, PAD_BLOCK(80000000), message, sizeof message);
+    usage after = now();
+    report("pad of 160 MB (over the cap)", before, after, ONE_CALL_BOUND / 1024, message);
+    ck_assert_msg(kind == BB_ERR_OUTPUT_LIMIT, "kind %s: %s", bb_error_kind_name(kind), message);
+    bb_executor_free(ex);
+}
+END_TEST
+
+typedef struct attack {
+    bb_executor *ex;
+    const char *code;
+    bb_error_kind kind;
+    char message[512];
+} attack;
+
+static void *attack_thread(void *arg)
+{
+    attack *a = arg;
+    a->kind = run_once(a->ex, a->code, a->message, sizeof a->message);
+    return NULL;
+}
+
+/* Two at once through one executor (the issue: 5.3 GB in the embedding process). */
+START_TEST(two_attacks_at_once)
+{
+    bb_executor *ex = attack_executor();
+    attack a[2] = {{.ex = ex, .code = PAD_BLOCK(74000000)}, {.ex = ex, .code = BIG_LIST}};
+    pthread_t t[2];
+    usage before = now();
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, attack_thread, &a[i]), 0);
+    for (int i = 0; i < 2; i++)
+        pthread_join(t[i], NULL);
+    usage after = now();
+    report("pad 148 MB + [0]*33M concurrently", before, after, 2 * ONE_CALL_BOUND / 1024, a[0].message);
+    ck_assert_msg(a[0].kind == BB_ERR_INVALID_RESPONSE, "%s", a[0].message);
+    ck_assert_msg(a[1].kind == BB_ERR_OUTPUT_LIMIT, "%s", a[1].message);
+    bb_executor_free(ex);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("host_bound");
+    TCase *tc = tcase_create("attacks");
+    tcase_set_timeout(tc, 180);
+    tcase_add_test(tc, a_list_of_33_million_zeros);
+    tcase_add_test(tc, a_forged_frame_with_a_huge_pad);
+    tcase_add_test(tc, a_forged_frame_over_the_cap);
+    tcase_add_test(tc, two_attacks_at_once);
+    suite_add_tcase(s, tc);
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
