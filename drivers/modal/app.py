@@ -1,54 +1,47 @@
-# app.py: the deployable Modal app of blockbox for one workspace: a trusted, proxy-auth
-# web endpoint that checks each envelope and runs it in a restricted, single-use function.
-"""blockbox on Modal: one app per workspace, `inference-workspace-{workspace_id}`.
+# app.py: blockbox's deployable Modal app: one trusted, proxy-authenticated endpoint for every
+# workspace, which runs each call's block in a fresh network-less modal.Sandbox.
+"""blockbox on Modal (drivers/modal/README.md has the whole story; deploy with deploy.py).
 
-Deploy (see drivers/modal/README.md):
+    BLOCKBOX_MODAL_APP=blockbox modal deploy drivers/modal/app.py     # via deploy.py
 
-    BLOCKBOX_WORKSPACE_ID=acme modal deploy drivers/modal/app.py
+* `execute` (trusted; `fastapi_endpoint(method="POST", requires_proxy_auth=True)`):
+  one URL for all workspaces, `?workspace_id=` picks the workspace. It inflates and
+  checks the envelope (blockbox_modal_endpoint.py), keeps verified code per workspace,
+  and runs the block in a new sandbox. It never runs user code and never unpickles
+  anything the block could have written: the sandbox is fed JSON bytes on stdin and
+  its stdout bytes are the only thing read back, checked like any reply.
+* The sandbox (untrusted code): `modal.Sandbox.create(...)` per call on the block image
+  (Debian bookworm's python3 with numpy 1.24.2 and OpenCV 4.6.0, exactly local mode's,
+  plus the runtime file of this checkout), `block_network=True`, cpu and memory hard
+  limits, the block timeout, region. A sandbox runs `sandbox_main.py` and nothing of
+  Modal's client: no runtime to tamper with, no credentials, no Modal API access. One
+  sandbox serves one call and is terminated: workspaces never share one.
 
-Two functions:
-
-* `execute` (trusted): the web endpoint, `fastapi_endpoint(method="POST",
-  requires_proxy_auth=True)`, so Modal's proxy refuses any request without a valid
-  Modal-Key / Modal-Secret before a container starts. It decompresses (gzip) and
-  validates the DESIGN §3 envelope, checks the runtime version, keeps the code of each
-  block by its md5 (`block-{md5}`, in a per-app modal.Dict, so later calls may send the
-  hash only), and hands the request to `run_block`. It never runs user code.
-* `run_block` (untrusted code): `restrict_modal_access=True` (no Modal API, no other
-  functions, no Dicts), `max_inputs=1` (a fresh container per call: no state leaks
-  between calls or tenants), `timeout=20`, `region="us-central1"`, `block_network=True`,
-  on debian_slim Python 3.11 with numpy, opencv-python-headless and the project's
-  runtime module baked in at the library's runtime version (the image is tagged with
-  it through the BLOCKBOX_RUNTIME_VERSION variable).
-
-Logs name blocks only as `block-{md5}`: never code, inputs, outputs or headers.
+Knobs (environment at deploy time, recorded in the image): BLOCKBOX_MODAL_APP,
+BLOCKBOX_MODAL_REGION, BLOCKBOX_MODAL_MEMORY_MB, BLOCKBOX_MODAL_CPU,
+BLOCKBOX_MODAL_TIMEOUT, BLOCKBOX_MODAL_WARM_SANDBOXES, BLOCKBOX_MODAL_MIN_CONTAINERS,
+BLOCKBOX_MODAL_SCALEDOWN, BLOCKBOX_MODAL_CONCURRENCY, BLOCKBOX_MODAL_ALLOW_ANONYMOUS.
 """
-import hashlib
-import json
+import asyncio
 import os
 import re
 import sys
 import time
-import zlib
 
 import modal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LOCAL_RUNTIME = os.path.join(HERE, "..", "..", "src", "runtime", "blockbox_runtime.py")
-REMOTE_DIR = "/opt/blockbox"
-REMOTE_RUNTIME = REMOTE_DIR + "/blockbox_runtime.py"
+sys.path.insert(0, HERE)
+import blockbox_modal_endpoint as ep  # noqa: E402
 
-MAX_REQUEST_BYTES = 96 << 20       # decompressed envelope (inputs are capped at 64 MiB)
-MAX_CODE_BYTES = 1 << 20
-MAX_IMPORTS = 1024
-CACHE_ENTRIES = 512                # code kept in each endpoint container's memory
-REQUEST_KEYS = {"code_hash", "run_function_name", "code_str", "imports", "init_function_code",
-                "init_function_name", "inputs_json", "workflow_context", "runtime_version",
-                "ndarray_form"}
-CODE_KEYS = ("code_str", "imports", "init_function_code", "init_function_name")
-_SLUG = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-_MD5 = re.compile(r"^[0-9a-f]{32}$")
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+LOCAL_RUNTIME = os.path.join(HERE, "..", "..", "src", "runtime", "blockbox_runtime.py")
+BLOCK_DIR = "/opt/blockbox"
+SANDBOX_CMD = ("/usr/bin/python3", "-I", BLOCK_DIR + "/sandbox_main.py")
+# Debian bookworm (12.11) packages of local mode: `dpkg-query -W` on the CI image.
+BLOCK_APT = ("python3=3.11.2-1+b1", "python3.11=3.11.2-6+deb12u6",
+             "python3-numpy=1:1.24.2-1+deb12u1", "python3-opencv=4.6.0+dfsg-12",
+             "python3-shapely=1.8.5-2+b1")
+ENDPOINT_PIP = ("fastapi[standard]==0.115.12",)
 
 
 def _runtime_version_of(path):
@@ -61,227 +54,179 @@ def _runtime_version_of(path):
     raise RuntimeError("no RUNTIME_VERSION in %s" % path)
 
 
-def _settings():
-    """(workspace id, runtime version): from the deploy environment on the deploy host,
-    from the image's environment inside a container."""
-    workspace = os.environ.get("BLOCKBOX_WORKSPACE_ID", "")
-    if not _SLUG.match(workspace):
-        raise RuntimeError("set BLOCKBOX_WORKSPACE_ID to the workspace id (letters, digits, - and _, "
-                           "at most 128) when deploying: one app per workspace")
-    version = os.environ.get("BLOCKBOX_RUNTIME_VERSION")
-    if not version:
-        version = _runtime_version_of(LOCAL_RUNTIME)
-    return workspace, version
+def _knob(name, default, kind=int, low=None, high=None):
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise RuntimeError("%s must be a number, not %r" % (name, raw)) from None
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise RuntimeError("%s must be in [%s, %s]" % (name, low, high))
+    return value
 
 
-WORKSPACE_ID, RUNTIME_VERSION = _settings()
-APP_NAME = "inference-workspace-%s" % WORKSPACE_ID
+APP_NAME = os.environ.get("BLOCKBOX_MODAL_APP") or "blockbox"
+if not re.match(r"^[a-z0-9][a-z0-9-]{0,47}$", APP_NAME):
+    raise RuntimeError("BLOCKBOX_MODAL_APP must be 1-48 of [a-z0-9-] (the endpoint label "
+                       "'{app}-execute' must stay within Modal's limits)")
+RUNTIME_VERSION = os.environ.get("BLOCKBOX_RUNTIME_VERSION") or _runtime_version_of(LOCAL_RUNTIME)
+# Modal's control plane is in us-east: the endpoint and the sandboxes are kept in one
+# region (us-east by default) so a call makes no cross-region hop; override per deployment.
+REGION = os.environ.get("BLOCKBOX_MODAL_REGION") or "us-east"
+MEMORY_MB = _knob("BLOCKBOX_MODAL_MEMORY_MB", 1024, int, 128, 32768)
+CPU = _knob("BLOCKBOX_MODAL_CPU", 1.0, float, 0.125, 16)
+TIMEOUT_S = _knob("BLOCKBOX_MODAL_TIMEOUT", 20, int, 1, 600)
+WARM_SANDBOXES = _knob("BLOCKBOX_MODAL_WARM_SANDBOXES", 2, int, 0, 64)
+WARM_IDLE_S = _knob("BLOCKBOX_MODAL_WARM_IDLE", 240, int, 10, 3600)
+MIN_CONTAINERS = _knob("BLOCKBOX_MODAL_MIN_CONTAINERS", 0, int, 0, 100)
+SCALEDOWN_S = _knob("BLOCKBOX_MODAL_SCALEDOWN", 300, int, 2, 3600)
+CONCURRENCY = _knob("BLOCKBOX_MODAL_CONCURRENCY", 16, int, 1, 1000)
+ALLOW_ANONYMOUS = os.environ.get("BLOCKBOX_MODAL_ALLOW_ANONYMOUS", "").lower() in ("1", "true")
+SETTINGS = ep.Settings(RUNTIME_VERSION, ALLOW_ANONYMOUS, MEMORY_MB, TIMEOUT_S)
+KNOBS = {"BLOCKBOX_MODAL_APP": APP_NAME, "BLOCKBOX_RUNTIME_VERSION": RUNTIME_VERSION,
+         "BLOCKBOX_MODAL_REGION": REGION, "BLOCKBOX_MODAL_MEMORY_MB": str(MEMORY_MB),
+         "BLOCKBOX_MODAL_CPU": str(CPU), "BLOCKBOX_MODAL_TIMEOUT": str(TIMEOUT_S),
+         "BLOCKBOX_MODAL_WARM_SANDBOXES": str(WARM_SANDBOXES),
+         "BLOCKBOX_MODAL_WARM_IDLE": str(WARM_IDLE_S),
+         "BLOCKBOX_MODAL_ALLOW_ANONYMOUS": "1" if ALLOW_ANONYMOUS else ""}
 
-# The image of untrusted code: the runtime is copied into a layer, and the version
-# variable tags the image so a mismatch is visible in Modal's image list and in errors.
+# The image of untrusted code: Debian's python3 and libraries, nothing of Modal's client.
+# The build fails unless the versions are exactly local mode's (sandbox_main --self-check).
 block_image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .pip_install("numpy>=1.24,<2", "opencv-python-headless>=4.6,<5", "shapely>=1.8,<3")
-    .env({"BLOCKBOX_RUNTIME_VERSION": RUNTIME_VERSION, "BLOCKBOX_WORKSPACE_ID": WORKSPACE_ID,
-          "PYTHONPATH": REMOTE_DIR, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
-    .add_local_file(LOCAL_RUNTIME if os.path.exists(LOCAL_RUNTIME) else REMOTE_RUNTIME,
-                    REMOTE_RUNTIME, copy=True)
+    modal.Image.from_registry("debian:12.11-slim")
+    .apt_install(*BLOCK_APT)
+    .env({"BLOCKBOX_RUNTIME_VERSION": RUNTIME_VERSION, "OPENBLAS_NUM_THREADS": "1",
+          "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "HOME": "/tmp"})
+    .add_local_file(LOCAL_RUNTIME, BLOCK_DIR + "/blockbox_runtime.py", copy=True)
+    .add_local_file(os.path.join(HERE, "sandbox_main.py"), BLOCK_DIR + "/sandbox_main.py", copy=True)
+    .run_commands("/usr/bin/python3 -I %s/sandbox_main.py --self-check %s" % (BLOCK_DIR, RUNTIME_VERSION))
+    .workdir("/tmp")
 )
 endpoint_image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install("fastapi[standard]")
-    .env({"BLOCKBOX_RUNTIME_VERSION": RUNTIME_VERSION, "BLOCKBOX_WORKSPACE_ID": WORKSPACE_ID})
+    .pip_install(*ENDPOINT_PIP)
+    .env(KNOBS)
+    .add_local_file(os.path.join(HERE, "blockbox_modal_endpoint.py"), "/root/blockbox_modal_endpoint.py",
+                    copy=True)
 )
 
-app = modal.App(APP_NAME)
+app = modal.App(APP_NAME, tags={"blockbox-runtime": RUNTIME_VERSION})
 
 
-def _failure(error_type, message):
-    return {"success": False, "error_type": error_type, "error": message, "line_number": None,
-            "function_name": None, "traceback": None, "stdout": "", "stderr": "",
-            "runtime_version": RUNTIME_VERSION}
+async def _create_sandbox(lifetime_s):
+    return await modal.Sandbox.create.aio(
+        *SANDBOX_CMD, image=block_image, timeout=lifetime_s, block_network=True,
+        cpu=(CPU, CPU), memory=(MEMORY_MB, MEMORY_MB), region=REGION, workdir="/tmp")
 
 
-def _encode(obj):
-    return json.dumps(obj, ensure_ascii=False, allow_nan=False).encode("utf-8")
+class SandboxPool:
+    """Blank sandboxes started ahead of calls (runtime imported, waiting on stdin): the
+    warm start. A sandbox has seen no request when it is taken; each is used once."""
+
+    def __init__(self, size, create):
+        self.size, self.create = size, create
+        self.idle = []            # (sandbox, started at)
+        self.filling = None
+
+    async def take(self):
+        while self.idle:
+            sandbox, started = self.idle.pop()
+            if time.monotonic() - started < WARM_IDLE_S - TIMEOUT_S - 5:
+                self.refill()
+                return sandbox
+            asyncio.ensure_future(_terminate(sandbox))
+        self.refill()
+        return await self.create(TIMEOUT_S + 10)
+
+    def refill(self):
+        if self.size and (self.filling is None or self.filling.done()):
+            self.filling = asyncio.ensure_future(self._fill())
+
+    async def _fill(self):
+        while len(self.idle) < self.size:
+            try:
+                sandbox = await self.create(WARM_IDLE_S)
+            except Exception as exc:  # noqa: BLE001 - a full pool is an optimisation only
+                ep.log("warm-pool-failed", error=type(exc).__name__)
+                return
+            self.idle.append((sandbox, time.monotonic()))
 
 
-def log(event, code_hash=None, **fields):
-    """One line per event, naming the block only by its md5."""
-    parts = ["blockbox", event]
-    if code_hash and _MD5.match(code_hash):
-        parts.append("block-%s" % code_hash)
-    parts += ["%s=%s" % (k, v) for k, v in sorted(fields.items())]
-    print(" ".join(parts), file=sys.stderr, flush=True)
-
-
-# ---- the restricted function: untrusted code runs only here ----------------------
-
-@app.function(image=block_image, restrict_modal_access=True, max_inputs=1, timeout=20,
-              region="us-central1", block_network=True)
-def run_block(request_json: bytes) -> bytes:
-    """Runs one checked envelope with the runtime baked into the image."""
-    import blockbox_runtime
-    if blockbox_runtime.RUNTIME_VERSION != RUNTIME_VERSION:
-        return _encode(_failure("ConfigurationError",
-                                "the image runs blockbox runtime %s but the app was deployed for %s: "
-                                "redeploy drivers/modal/app.py"
-                                % (blockbox_runtime.RUNTIME_VERSION, RUNTIME_VERSION)))
-    return blockbox_runtime.Runtime().handle_bytes(request_json)
-
-
-# ---- the trusted endpoint ------------------------------------------------------------
-
-class RequestRefused(Exception):
-    def __init__(self, error_type, message):
-        super().__init__(message)
-        self.error_type = error_type
-        self.message = message
-
-
-def decode_body(raw, content_encoding):
-    """The envelope bytes: gzip bodies are inflated with a cap (no decompression bombs)."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        body = raw
-    elif encoding == "gzip":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            body = inflater.decompress(raw, MAX_REQUEST_BYTES + 1)
-        except zlib.error:
-            raise RequestRefused("InvalidRequest", "the gzip request body is corrupt") from None
-        if len(body) > MAX_REQUEST_BYTES or inflater.unconsumed_tail:
-            raise RequestRefused("InvalidRequest", "the request is over %d bytes" % MAX_REQUEST_BYTES)
-        if not inflater.eof:
-            raise RequestRefused("InvalidRequest", "the gzip request body is truncated")
-    else:
-        raise RequestRefused("InvalidRequest", "unsupported Content-Encoding")
-    if len(body) > MAX_REQUEST_BYTES:
-        raise RequestRefused("InvalidRequest", "the request is over %d bytes" % MAX_REQUEST_BYTES)
-    return body
-
-
-def _check_text(request, key, limit):
-    value = request.get(key)
-    if value is None:
-        return
-    if not isinstance(value, str):
-        raise RequestRefused("InvalidRequest", "%s must be a string" % key)
-    if len(value.encode("utf-8", "surrogatepass")) > limit or "\x00" in value:
-        raise RequestRefused("InvalidRequest", "%s is too long or holds a NUL" % key)
-
-
-def validate(body):
-    """Parses and checks an envelope; returns the request dict or raises RequestRefused."""
+async def _terminate(sandbox):
     try:
-        request = json.loads(body)
-    except (ValueError, RecursionError):
-        raise RequestRefused("InvalidRequest", "the request is not JSON") from None
-    if type(request) is not dict:
-        raise RequestRefused("InvalidRequest", "the request must be a JSON object")
-    unknown = sorted(set(request) - REQUEST_KEYS)
-    if unknown:
-        raise RequestRefused("InvalidRequest", "unknown request keys: %s" % ", ".join(unknown)[:200])
-    version = request.get("runtime_version")
-    if version is not None and version != RUNTIME_VERSION:
-        raise RequestRefused("ConfigurationError",
-                             "runtime version mismatch: the client speaks blockbox runtime %s, this "
-                             "app (%s) runs %s: redeploy the app or upgrade the client"
-                             % (str(version)[:32], APP_NAME, RUNTIME_VERSION))
-    code_hash = request.get("code_hash")
-    if not isinstance(code_hash, str) or not _MD5.match(code_hash):
-        raise RequestRefused("InvalidRequest", "code_hash must be 32 lowercase hex digits")
-    for key in ("run_function_name", "init_function_name"):
-        name = request.get(key)
-        if name is not None and (not isinstance(name, str) or not _IDENT.match(name)):
-            raise RequestRefused("InvalidRequest", "%s must be a Python identifier" % key)
-    _check_text(request, "code_str", MAX_CODE_BYTES)
-    _check_text(request, "init_function_code", MAX_CODE_BYTES)
-    _check_text(request, "inputs_json", MAX_REQUEST_BYTES)
-    imports = request.get("imports")
-    if imports is not None:
-        if (type(imports) is not list or len(imports) > MAX_IMPORTS
-                or not all(isinstance(i, str) and "\n" not in i and "\x00" not in i for i in imports)):
-            raise RequestRefused("InvalidRequest", "imports must be a list of single lines")
-    context = request.get("workflow_context")
-    if context is not None and type(context) is not dict:
-        raise RequestRefused("InvalidRequest", "workflow_context must be an object")
-    if request.get("code_str") is not None:
-        digest = hashlib.md5((request["code_str"] + "\n" + "\n".join(imports or []))
-                             .encode("utf-8", "surrogatepass")).hexdigest()
-        if digest != code_hash:
-            raise RequestRefused("InvalidRequest", "code_hash does not match the code")
-    return request
+        await sandbox.terminate.aio()
+    except Exception:  # noqa: BLE001 - it may be gone already
+        pass
 
 
-class CodeCache:
-    """Code by block md5: a small in-memory LRU in front of the app's modal.Dict."""
-
-    def __init__(self, store):
-        self.store = store
-        self.local = {}
-
-    def put(self, code_hash, fields):
-        self.local.pop(code_hash, None)
-        self.local[code_hash] = fields
-        while len(self.local) > CACHE_ENTRIES:
-            self.local.pop(next(iter(self.local)))
-        if self.store is not None:
-            self.store.put("block-" + code_hash, fields)
-
-    def get(self, code_hash):
-        fields = self.local.get(code_hash)
-        if fields is None and self.store is not None:
-            fields = self.store.get("block-" + code_hash)
-            if fields is not None:
-                self.local[code_hash] = fields
-        return fields
+async def _read_capped(sandbox, cap):
+    parts, size = [], 0
+    async for chunk in sandbox.stdout:
+        size += len(chunk)
+        if size > cap:
+            return None
+        parts.append(chunk)
+    return "".join(parts)
 
 
-def handle(raw, content_encoding, workspace_param, cache, run_remote):
-    """The endpoint's whole logic, free of FastAPI: bytes in, (status, bytes) out."""
-    started = time.monotonic()
-    code_hash = None
+async def run_in_sandbox(pool, workspace, body):
+    """One call in one fresh sandbox: request on stdin, reply from stdout, deadline here."""
     try:
-        if workspace_param is not None and workspace_param != WORKSPACE_ID:
-            raise RequestRefused("ConfigurationError",
-                                 "this endpoint serves workspace %s, not %s"
-                                 % (WORKSPACE_ID, str(workspace_param)[:128]))
-        request = validate(decode_body(raw, content_encoding))
-        code_hash = request["code_hash"]
-        if request.get("code_str") is not None:
-            cache.put(code_hash, {k: request[k] for k in CODE_KEYS if request.get(k) is not None})
-        else:
-            fields = cache.get(code_hash)
-            if fields is None:
-                log("unknown-hash", code_hash)
-                return 200, _encode(_failure("UnknownCodeHash",
-                                             "this app does not know code hash %s: send the code"
-                                             % code_hash))
-            request = {k: v for k, v in request.items() if v is not None}
-            request.update(fields)
+        sandbox = await pool.take()
+    except Exception as exc:  # noqa: BLE001
+        return ep.Outcome(failure=type(exc).__name__)
+    try:
+        step = 1 << 20                           # Modal buffers at most 2 MiB of stdin
+        for offset in range(0, len(body), step):
+            sandbox.stdin.write(body[offset:offset + step])
+            await sandbox.stdin.drain.aio()
+        sandbox.stdin.write_eof()
+        await sandbox.stdin.drain.aio()
         try:
-            response = run_remote(_encode(request))
-        except Exception as exc:  # noqa: BLE001 - Modal's errors become envelope errors
-            kind = type(exc).__name__
-            error_type = "Timeout" if "Timeout" in kind else "BackendUnavailable"
-            log("run-failed", code_hash, error=kind)
-            return 200, _encode(_failure(error_type, "the restricted function failed: %s" % kind))
-        log("ran", code_hash, ms=int((time.monotonic() - started) * 1000))
-        return 200, response
-    except RequestRefused as refused:
-        log("refused", code_hash, error=refused.error_type)
-        return 200, _encode(_failure(refused.error_type, refused.message))
+            stdout = await asyncio.wait_for(_read_capped(sandbox, ep.MAX_REPLY_BYTES), TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return ep.Outcome(timed_out=True)
+        if stdout is None:
+            return ep.Outcome(oversize=True)
+        try:
+            await asyncio.wait_for(sandbox.wait.aio(raise_on_termination=False), 5)
+        except asyncio.TimeoutError:
+            pass
+        return ep.Outcome(stdout=stdout, exit_code=sandbox.returncode)
+    finally:
+        await _terminate(sandbox)
 
 
-_cache = None
+class _DictStore:
+    """The code store of one workspace: a modal.Dict of JSON bytes, async calls only."""
+
+    def __init__(self, workspace):
+        self.dict = modal.Dict.from_name(ep.modal_name("bbx-code-", workspace), create_if_missing=True)
+
+    async def get(self, key):
+        return await self.dict.get.aio(key)
+
+    async def put(self, key, value):
+        await self.dict.put.aio(key, value)
 
 
-def _code_cache():
-    global _cache  # one per endpoint container, which owns it for its whole life
-    if _cache is None:
-        _cache = CodeCache(modal.Dict.from_name(APP_NAME + "-code", create_if_missing=True))
-    return _cache
+_state = {}
+
+
+def _endpoint_state():
+    """Per endpoint container: the code cache (keyed by workspace) and the warm pool."""
+    if not _state:
+        stores = {}
+
+        def store_for(workspace):
+            if workspace not in stores:
+                stores[workspace] = _DictStore(workspace)
+            return stores[workspace]
+        _state["cache"] = ep.CodeCache(store_for)
+        _state["pool"] = SandboxPool(WARM_SANDBOXES, _create_sandbox)
+    return _state["cache"], _state["pool"]
 
 
 try:
@@ -290,18 +235,21 @@ except ImportError:  # the deploy host and the tests need not have FastAPI
     Request = Response = None
 
 
-@app.function(image=endpoint_image, region="us-central1", timeout=60)
-@modal.fastapi_endpoint(method="POST", requires_proxy_auth=True)
+@app.function(image=endpoint_image, region=REGION, timeout=TIMEOUT_S + 60, cpu=1.0, memory=2048,
+              min_containers=MIN_CONTAINERS, scaledown_window=SCALEDOWN_S,
+              enable_memory_snapshot=True)
+@modal.concurrent(max_inputs=CONCURRENCY)
+@modal.fastapi_endpoint(method="POST", requires_proxy_auth=True, label=APP_NAME + "-execute")
 async def execute(request: Request):
-    # One request per endpoint container at a time: the blocking .remote() call is fine.
+    cache, pool = _endpoint_state()
+    pool.refill()
     raw = await request.body()
-    status, body = handle(raw, request.headers.get("content-encoding"),
-                          request.query_params.get("workspace_id"), _code_cache(),
-                          run_block.remote)
+    status, body, headers = await ep.handle(
+        raw, request.headers.get("content-encoding"), request.query_params.get("workspace_id"),
+        cache, lambda ws, b: run_in_sandbox(pool, ws, b), SETTINGS)
     if Response is None:
-        return status, body
-    return Response(content=body, status_code=status, media_type="application/json")
+        return status, body, headers
+    return Response(content=body, status_code=status, media_type="application/json", headers=headers)
 
 
-__all__ = ["app", "run_block", "execute", "handle", "validate", "decode_body", "CodeCache",
-           "APP_NAME", "RUNTIME_VERSION"]
+__all__ = ["app", "execute", "run_in_sandbox", "SandboxPool", "APP_NAME", "RUNTIME_VERSION"]

@@ -60,6 +60,7 @@ typedef struct modal_block {
     char app[BB_MODAL_MAX_WORKSPACE_ID + 32];
     char code_hash[33];
     int server_knows_code;      /* a call with the code was answered: send hash-only */
+    int has_init;               /* init code is not in the hash: such a block always sends its code */
 } modal_block;
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -314,6 +315,7 @@ static int modal_load(void *state, const bb_block_info *info, void **block_state
     bb_modal_app_name(ws, b->app, sizeof b->app);
     origin_of(b->url, b->origin, sizeof b->origin);
     snprintf(b->code_hash, sizeof b->code_hash, "%s", info->code_hash ? info->code_hash : "");
+    b->has_init = info->init_code != NULL;
     *block_state = b;
     return 0;
 }
@@ -404,6 +406,7 @@ typedef struct attempt_result {
     int over;               /* response over the cap */
     int oom;
     long retry_after_ms;    /* -1 if none */
+    char trusted[40];       /* Blockbox-Error header: a failure the app itself decided */
     char *location;         /* 303 target (malloc'd) */
     bb_buf body;
 } attempt_result;
@@ -478,6 +481,8 @@ static void send_request(modal_driver *d, const char *url, const bb_modal_url_in
     if (r->code == CURLE_OK) {
         if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
             r->retry_after_ms = bb_modal_parse_retry_after(hdr->value);
+        if (curl_easy_header(h, "Blockbox-Error", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
+            snprintf(r->trusted, sizeof r->trusted, "%s", hdr->value);
         if (curl_easy_header(h, "Server-Timing", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK) {
             long us = bb_modal_parse_server_timing(hdr->value);
             if (us >= 0) {
@@ -621,7 +626,8 @@ static int fail_attempt(const exchange *x, const attempt_result *r, int retried,
 
 /* POSTs one envelope (retrying where no run can have happened, following 303s) and
  * leaves the 200 body in *out. */
-static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_buf *out, bb_error **err)
+static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_buf *out, char *trusted,
+                         bb_error **err)
 {
     modal_driver *d = x->d;
     bb_modal_url_info origin_info, target;
@@ -644,6 +650,7 @@ static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_b
         if (r.code == CURLE_OK && r.status == 200 && !r.over && !r.oom) {
             *out = r.body;
             memset(&r.body, 0, sizeof r.body);
+            memcpy(trusted, r.trusted, sizeof r.trusted);
             rc = 0;
             break;
         }
@@ -696,7 +703,7 @@ static int modal_run(void *state, void *block_state, const bb_call *call, bb_rep
     atomic_fetch_add(&d->count.calls, 1);
     long timeout_ms = bb_call_timeout_ms(call);
     exchange x = {d, b, now_ms() + bb_modal_deadline_ms(timeout_ms), timeout_ms};
-    int with_code = !b->server_knows_code;
+    int with_code = !b->server_knows_code || b->has_init;
     int resent = 0;
     bb_buf gz = {0}, body = {0}, req = {0};
     int rc = -1;
@@ -728,8 +735,17 @@ static int modal_run(void *state, void *block_state, const bb_call *call, bb_rep
         }
         if (!with_code)
             atomic_fetch_add(&d->count.hash_only, 1);
-        if (post_envelope(&x, send, send_len, use_gz, &body, err) < 0)
+        char trusted[40] = "";
+        if (post_envelope(&x, send, send_len, use_gz, &body, trusted, err) < 0)
             break;
+        bb_error *decided = bb_modal_trusted_error(trusted[0] ? trusted : NULL, body.data, body.len);
+        if (decided) {
+            if (err)
+                *err = decided;
+            else
+                bb_error_free(decided);
+            break;
+        }
         if (bb_modal_is_unknown_code_hash(body.data, body.len)) {
             b->server_knows_code = 0;
             if (!with_code && !resent) {

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "blockbox/driver.h"
+
 int bb_modal_gzip(const void *in, size_t len, bb_buf *out)
 {
     out->len = 0;
@@ -73,9 +75,12 @@ long bb_modal_deadline_ms(long timeout_ms)
 {
     if (timeout_ms < 0)
         timeout_ms = 0;
-    long margin = 1000 + timeout_ms / 4;
-    if (margin > 5000)
-        margin = 5000;
+    /* Cold start (the endpoint container, then a fresh sandbox) plus the network: the
+     * app starts the block's clock only once its sandbox is up. T = 20 s -> 30 s, the
+     * timeout Roboflow's own client gives a call. */
+    long margin = 2000 + timeout_ms / 2;
+    if (margin > 10000)
+        margin = 10000;
     return timeout_ms + margin;
 }
 
@@ -110,4 +115,30 @@ long bb_modal_parse_server_timing(const char *value)
     if (errno || stop == dur + 4 || ms < 0 || ms > 1e9)
         return -1;
     return (long)(ms * 1000.0 + 0.5);
+}
+
+bb_error *bb_modal_trusted_error(const char *header, const char *body, size_t len)
+{
+    static const bb_error_kind trusted[] = {BB_ERR_TIMEOUT, BB_ERR_MEMORY_LIMIT, BB_ERR_SANDBOX_CRASH,
+                                            BB_ERR_OUTPUT_LIMIT, BB_ERR_BACKEND_UNAVAILABLE,
+                                            BB_ERR_INVALID_RESPONSE};
+    if (!header)
+        return NULL;
+    bb_error_kind kind = bb_error_kind_from_name(header);
+    size_t i = 0;
+    while (i < sizeof trusted / sizeof trusted[0] && trusted[i] != kind)
+        i++;
+    if (i == sizeof trusted / sizeof trusted[0])
+        return NULL;
+    char text[512] = "the Modal app reported this failure";
+    cJSON *root = body ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *error = cJSON_GetObjectItemCaseSensitive(root, "error");
+    if (cJSON_IsString(error) && error->valuestring && *error->valuestring) {
+        size_t n = 0;
+        for (const char *p = error->valuestring; *p && n < sizeof text - 1; p++)
+            text[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
+        text[n] = '\0';
+    }
+    cJSON_Delete(root);
+    return bb_error_new(kind, "%s", text);
 }

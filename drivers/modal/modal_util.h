@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "error.h"
 
 /* Request bodies at least this long are sent gzip-compressed (when that is smaller). */
 #define BB_MODAL_GZIP_MIN_BYTES 1024
@@ -33,11 +34,18 @@ long bb_modal_parse_retry_after(const char *value);
 long bb_modal_backoff_ms(int attempt, unsigned random32);
 
 /* The whole-call budget: the block timeout plus a margin for Modal's cold start and
- * the network: min(5 s, 1 s + timeout / 4). */
+ * the network: min(10 s, 2 s + timeout / 2). */
 long bb_modal_deadline_ms(long timeout_ms);
 
 /* 1 if body is a response envelope with success false and error_type "UnknownCodeHash". */
 int bb_modal_is_unknown_code_hash(const char *body, size_t len);
+
+/* The error blockbox's app decided itself, marked by the response header
+ * `Blockbox-Error: <type>` (a block cannot set headers): for Timeout, MemoryLimit,
+ * SandboxCrash, OutputLimit, BackendUnavailable and InvalidResponse a new error of that
+ * kind with the body's `error` text (printable ASCII, cut); NULL for any other value,
+ * so the reply goes to the core as usual. */
+bb_error *bb_modal_trusted_error(const char *header, const char *body, size_t len);
 
 /* The dur= of the first metric of a Server-Timing header ("app;dur=1.25"), in
  * microseconds; -1 if absent or malformed. */

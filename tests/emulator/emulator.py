@@ -31,6 +31,12 @@ Faults ({"kind": ..., parameters}):
   big {bytes}                 200 with a JSON body of about that many bytes
   gzip_bomb {bytes}           200 with a small gzip body that inflates to that many bytes
   location {url}              303 to an arbitrary URL (e.g. plain http to another host)
+  roboflow                    run, then answer as a current Roboflow deployment does:
+                              bare str(e) errors, no `success` on its NameError for a
+                              missing function, null streams, value-form ndarrays
+  trusted {error_type, error} 200 with that failure and the app's trust header
+                              `Blockbox-Error: <error_type>` (a failure the app decided)
+  reply {body}                200 with this JSON body (e.g. a block forging a trusted type)
 """
 import argparse
 import gzip
@@ -95,6 +101,27 @@ def load_runtime(path):
     sys.path.insert(0, path)
     import blockbox_runtime  # noqa: E402
     return blockbox_runtime
+
+
+def roboflow_style(body):
+    """A blockbox runtime reply as a current Roboflow deployment would send it."""
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "drivers", "modal"))
+    import sandbox_main  # noqa: E402 - its value-form conversion
+    reply = json.loads(sandbox_main._to_value_form(body))
+    streams = {"stdout": reply.get("stdout") or None, "stderr": reply.get("stderr") or None}
+    if reply.get("success"):
+        return json.dumps(dict(success=True, result=reply["result"], **streams)).encode()
+    line, function, kind = reply.get("line_number"), reply.get("function_name"), reply.get("error_type")
+    text = reply.get("error") or ""
+    if kind == "NameError" and not line:
+        return json.dumps({"error": "Function '%s' not found in code" % function, "error_type": kind}).encode()
+    head = "Error in line %s, in %s: %s" % (line, function, kind)
+    if line and text.startswith(head):
+        text = text[len(head) + 2:]
+    out = dict(success=False, error=text, error_type=kind, **streams)
+    if line:
+        out.update(line_number=line, function_name=function)
+    return json.dumps(out).encode()
 
 
 def envelope_md5(code, imports):
@@ -311,6 +338,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         elif kind == "location":
             return self.send_bytes(303, b"", extra={"Location": fault["url"]})
+        elif kind == "trusted":
+            body = json.dumps({"success": False, "error_type": fault["error_type"], "error": fault.get("error", ""),
+                               "line_number": None, "function_name": None, "traceback": None,
+                               "stdout": "", "stderr": ""}).encode()
+            return self.send_bytes(200, body, extra={"Blockbox-Error": fault["error_type"]})
+        elif kind == "reply":
+            return self.send_bytes(200, json.dumps(fault["body"]).encode())
         elif kind == "big":
             size = int(fault.get("bytes", 1 << 20))
             body = json.dumps({"success": True, "result": "{}", "stdout": "x" * size,
@@ -325,6 +359,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.answer_unknown(request, started)
         if kind == "drop_after":
             return self.drop()
+        if kind == "roboflow":
+            body = roboflow_style(body)
         if kind == "truncate":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

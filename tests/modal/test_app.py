@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-# test_app.py: tests drivers/modal/app.py with a stub `modal` module: decorator options,
-# envelope validation, code caching by md5, dispatch to the restricted function, logs.
+# test_app.py: tests drivers/modal/app.py against a stub `modal` that takes exactly the pinned
+# version's parameters: options, images, names, cache trust, protocol, and the sandbox boundary.
 import asyncio
+import base64
 import contextlib
 import gzip
 import hashlib
@@ -9,92 +10,47 @@ import importlib.util
 import io
 import json
 import os
+import pickle
+import struct
+import subprocess
 import sys
-import types
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-APP_PY = os.path.join(ROOT, "drivers", "modal", "app.py")
+MODAL_DIR = os.path.join(ROOT, "drivers", "modal")
+APP_PY = os.path.join(MODAL_DIR, "app.py")
 RUNTIME_DIR = os.path.join(ROOT, "src", "runtime")
+MIRROR = os.environ.get("BLOCKBOX_MODAL_CLIENT_GIT", "/work/.mirror/modal-labs+modal-client/repo")
+sys.path.insert(0, HERE)
+import fake_modal  # noqa: E402
+import modal_signatures  # noqa: E402
+
+BLOCK_DIR = None
 
 
-class FakeImage:
-    def __init__(self, calls):
-        self.calls = calls
-
-    @classmethod
-    def debian_slim(cls, **kw):
-        return cls([("debian_slim", (), kw)])
-
-    def __getattr__(self, name):
-        def step(*args, **kw):
-            return FakeImage(self.calls + [(name, args, kw)])
-        return step
+def block_dir():
+    """BLOCK_DIR of the image, assembled from the checkout (what add_local_file copies)."""
+    global BLOCK_DIR
+    if BLOCK_DIR is None:
+        import tempfile
+        BLOCK_DIR = tempfile.mkdtemp(prefix="bb-modal-block-")
+        for src in (os.path.join(RUNTIME_DIR, "blockbox_runtime.py"), os.path.join(MODAL_DIR, "sandbox_main.py")):
+            os.symlink(src, os.path.join(BLOCK_DIR, os.path.basename(src)))
+    return BLOCK_DIR
 
 
-class FakeDict(dict):
-    names = []
-
-    @classmethod
-    def from_name(cls, name, **kw):
-        cls.names.append((name, kw))
-        return cls()
-
-    def put(self, key, value):
-        self[key] = json.loads(json.dumps(value))   # Modal pickles: no shared references
-
-
-class FakeFunction:
-    def __init__(self, fn, options, endpoint):
-        self.fn, self.options, self.endpoint = fn, options, endpoint
-        self.remote_calls = 0
-        self.remote_override = None
-
-    def remote(self, *args):
-        self.remote_calls += 1
-        if self.remote_override:
-            return self.remote_override(*args)
-        return self.fn(*args)
-
-
-def make_fake_modal():
-    modal = types.ModuleType("modal")
-    modal.Image = FakeImage
-    modal.Dict = FakeDict
-    modal.functions = []
-
-    def fastapi_endpoint(**kw):
-        def wrap(fn):
-            fn._endpoint_options = kw
-            return fn
-        return wrap
-
-    class App:
-        def __init__(self, name=None, **kw):
-            self.name, self.kw = name, kw
-
-        def function(self, **options):
-            def wrap(fn):
-                f = FakeFunction(fn, options, getattr(fn, "_endpoint_options", None))
-                modal.functions.append(f)
-                return f
-            return wrap
-
-    modal.App = App
-    modal.fastapi_endpoint = fastapi_endpoint
-    return modal
-
-
-def load_app(workspace="ws1", env_extra=None):
-    fake = make_fake_modal()
+def load_app(env_extra=None):
+    fake = fake_modal.make()
+    fake_modal.Sandbox.local_dir = block_dir()
     sys.modules["modal"] = fake
     saved = dict(os.environ)
-    os.environ["BLOCKBOX_WORKSPACE_ID"] = workspace
-    os.environ.pop("BLOCKBOX_RUNTIME_VERSION", None)
+    for k in list(os.environ):
+        if k.startswith("BLOCKBOX_"):
+            del os.environ[k]
     os.environ.update(env_extra or {})
     try:
-        spec = importlib.util.spec_from_file_location("blockbox_modal_app_%s" % workspace, APP_PY)
+        spec = importlib.util.spec_from_file_location("blockbox_modal_app", APP_PY)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     finally:
@@ -107,202 +63,365 @@ def envelope(code="def run(self, a):\n    return {'b': a + 1}\n", imports=(), in
     req = {"code_hash": hashlib.md5((code + "\n" + "\n".join(imports)).encode()).hexdigest(),
            "run_function_name": "run", "code_str": code, "imports": list(imports),
            "inputs_json": json.dumps(inputs if inputs is not None else {"a": 1}),
-           "workflow_context": {}, "runtime_version": "1"}
+           "workflow_context": {}}
     req.update(extra)
     return req
 
 
-class DecoratorOptions(unittest.TestCase):
+def run(coro):
+    return asyncio.run(coro)
+
+
+class Signatures(unittest.TestCase):
+    """The stub is the pinned client's contract (item 7)."""
+
+    def test_stored_file_is_the_pinned_version(self):
+        with open(os.path.join(MODAL_DIR, "requirements-deploy.txt")) as f:
+            pins = dict(line.strip().split("==") for line in f if "==" in line)
+        self.assertEqual(pins["modal"], fake_modal.VERSION)
+
+    def test_stored_file_matches_the_client_source(self):
+        if not os.path.isdir(MIRROR):
+            self.skipTest("no modal-client git dir at %s (set BLOCKBOX_MODAL_CLIENT_GIT)" % MIRROR)
+        stored = modal_signatures.load_stored()
+        fresh = modal_signatures.extract(MIRROR, stored["commit"])
+        self.assertEqual(fresh["modal_version"], stored["modal_version"])
+        self.assertEqual(fresh["signatures"], stored["signatures"])
+
+    def test_stub_refuses_unknown_and_deprecated_parameters(self):
+        modal = fake_modal.make()
+        app = modal.App("x")
+        with self.assertRaisesRegex(TypeError, "deprecated"):
+            app.function(max_inputs=1)
+        with self.assertRaisesRegex(TypeError, "unexpected keyword"):
+            app.function(restrict_modal_acess=True)
+        with self.assertRaisesRegex(TypeError, "deprecated"):
+            run(modal.Sandbox.create.aio("true", cidr_allowlist=[]))
+        with self.assertRaisesRegex(TypeError, "unexpected keyword"):
+            modal.fastapi_endpoint(methods="POST")
+        with self.assertRaisesRegex(TypeError, "unexpected keyword"):
+            modal.Image.debian_slim(python="3.11")
+
+    def test_stub_refuses_blocking_calls_from_async_code(self):
+        d = fake_modal.Dict.from_name("n")
+        with self.assertRaisesRegex(RuntimeError, "use .aio"):
+            fake_modal.make().Sandbox.create("true")
+        self.assertIsNone(d.get("k"))
+
+
+class Declarations(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.app, cls.modal = load_app("acme-01")
+        cls.app, cls.modal = load_app()
+        cls.execute = cls.app.execute
 
-    def test_app_name_per_workspace(self):
-        self.assertEqual(self.app.app.name, "inference-workspace-acme-01")
-        self.assertEqual(self.app.APP_NAME, "inference-workspace-acme-01")
+    def test_one_trusted_proxy_auth_endpoint(self):
+        self.assertEqual(self.execute.endpoint, {"method": "POST", "requires_proxy_auth": True,
+                                                 "label": "blockbox-execute"})
+        self.assertEqual([f for f in self.modal.functions if f.endpoint], [self.execute])
+        self.assertEqual(self.modal.functions, [self.execute], "no Modal function runs block code")
+        self.assertEqual(self.execute.concurrency, {"max_inputs": 16})
+        for key in ("min_containers", "scaledown_window", "enable_memory_snapshot", "region"):
+            self.assertIn(key, self.execute.options)
 
-    def test_restricted_function_options_exactly(self):
-        run_block = self.app.run_block
-        self.assertEqual(set(run_block.options), {"image", "restrict_modal_access", "max_inputs",
-                                                  "timeout", "region", "block_network"})
-        self.assertIs(run_block.options["restrict_modal_access"], True)
-        self.assertEqual(run_block.options["max_inputs"], 1)
-        self.assertEqual(run_block.options["timeout"], 20)
-        self.assertEqual(run_block.options["region"], "us-central1")
-        self.assertIs(run_block.options["block_network"], True)
-        self.assertIsNone(run_block.endpoint, "the restricted function must not be a web endpoint")
+    def test_block_image_pins_are_local_modes(self):
+        steps = self.app.block_image.steps
+        self.assertEqual(steps[0][0], "from_registry")
+        self.assertTrue(steps[0][1][0].startswith("debian:12."))
+        apt = dict(p.split("=", 1) for p in [s for s in steps if s[0] == "apt_install"][0][1])
+        names = sorted(apt)
+        local = subprocess.run(["dpkg-query", "-W", "-f", "${Package}=${Version}\\n"] + names,
+                               capture_output=True, text=True)
+        if local.returncode != 0:
+            self.skipTest("dpkg-query cannot see %s here" % names)
+        installed = dict(line.split("=", 1) for line in local.stdout.split())
+        self.assertEqual(apt, installed, "the sandbox image must pin exactly this host's packages")
+        self.assertIn("python3-numpy", apt)
+        self.assertIn("python3-opencv", apt)
+        copied = [s for s in steps if s[0] == "add_local_file"]
+        self.assertEqual({os.path.basename(s[1][0]) for s in copied}, {"blockbox_runtime.py", "sandbox_main.py"})
+        self.assertTrue(all(s[2] == {"copy": True} for s in copied))
+        check = [s for s in steps if s[0] == "run_commands"][0][1][0]
+        self.assertIn("--self-check %s" % self.app.RUNTIME_VERSION, check)
+        self.assertEqual(self.app.RUNTIME_VERSION, self.runtime_version())
 
-    def test_block_image(self):
-        calls = self.app.run_block.options["image"].calls
-        self.assertEqual(calls[0], ("debian_slim", (), {"python_version": "3.11"}))
-        pip = [c for c in calls if c[0] == "pip_install"]
-        self.assertEqual(len(pip), 1)
-        names = " ".join(pip[0][1])
-        self.assertIn("numpy", names)
-        self.assertIn("opencv-python-headless", names)
-        env = [c[1][0] for c in calls if c[0] == "env"][0]
+    @staticmethod
+    def runtime_version():
         sys.path.insert(0, RUNTIME_DIR)
         import blockbox_runtime
-        self.assertEqual(env["BLOCKBOX_RUNTIME_VERSION"], blockbox_runtime.RUNTIME_VERSION)
-        files = [c for c in calls if c[0] == "add_local_file"]
-        self.assertEqual(len(files), 1)
-        self.assertTrue(files[0][1][0].endswith("src/runtime/blockbox_runtime.py"))
-        self.assertEqual(files[0][2], {"copy": True})
+        return blockbox_runtime.RUNTIME_VERSION
 
-    def test_endpoint_is_trusted_and_proxy_authenticated(self):
-        execute = self.app.execute
-        self.assertEqual(execute.endpoint, {"method": "POST", "requires_proxy_auth": True})
-        self.assertNotIn("restrict_modal_access", execute.options)
-        self.assertNotIn("block_network", execute.options)
-        endpoints = [f for f in self.modal.functions if f.endpoint is not None]
-        self.assertEqual(endpoints, [execute], "exactly one web endpoint, the trusted one")
+    def test_sandbox_self_check_of_this_host(self):
+        ok = subprocess.run(["/usr/bin/python3", "-I", os.path.join(block_dir(), "sandbox_main.py"),
+                             "--self-check", self.runtime_version()], capture_output=True, text=True)
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        bad = subprocess.run(["/usr/bin/python3", "-I", os.path.join(block_dir(), "sandbox_main.py"),
+                              "--self-check", "999"], capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 1)
+        self.assertIn("runtime", bad.stderr)
 
-    def test_bad_workspace_refused_at_deploy(self):
-        for bad in ("", "a.b", "x" * 129, "ws/1"):
+    def test_endpoint_image_pins_fastapi(self):
+        pip = [s for s in self.app.endpoint_image.steps if s[0] == "pip_install"][0][1]
+        self.assertTrue(all("==" in p for p in pip), pip)
+        self.assertTrue(any(p.startswith("fastapi") for p in pip))
+
+    def test_sandbox_options(self):
+        fake_modal.Sandbox.created.clear()
+        sb = run(self.app._create_sandbox(30))
+        sb._terminate()
+        kw = sb.kwargs
+        self.assertIs(kw["block_network"], True)
+        self.assertEqual(kw["timeout"], 30)
+        self.assertEqual(kw["memory"], (1024, 1024))
+        self.assertEqual(kw["cpu"], (1.0, 1.0))
+        self.assertEqual(kw["region"], self.app.REGION)
+        self.assertIs(kw["image"], self.app.block_image)
+        for absent in ("secrets", "volumes", "network_file_systems", "encrypted_ports",
+                       "outbound_domain_allowlist", "include_oidc_identity_token"):
+            self.assertNotIn(absent, kw)
+        self.assertEqual(sb.args[0], "/usr/bin/python3")
+
+    def test_bad_knobs_refused(self):
+        for env in ({"BLOCKBOX_MODAL_APP": "Bad_Name"}, {"BLOCKBOX_MODAL_APP": "a" * 49},
+                    {"BLOCKBOX_MODAL_MEMORY_MB": "lots"}, {"BLOCKBOX_MODAL_TIMEOUT": "0"}):
             with self.assertRaises(RuntimeError):
-                load_app(bad)
+                load_app(env)
+
+
+class Names(unittest.TestCase):
+    def test_every_name_fits_for_any_accepted_id(self):
+        import blockbox_modal_endpoint as ep
+        ids = ["a", "ws-1", "x" * 55, "x" * 56, "y" * 128, "Z_" * 64]
+        names = set()
+        for ws in ids:
+            self.assertTrue(ep.check_workspace(ws, False))
+            name = ep.modal_name("bbx-code-", ws)
+            self.assertLessEqual(len(name), 64, name)
+            names.add(name)
+            fake_modal.Dict.from_name(name, create_if_missing=True)
+        self.assertEqual(len(names), len(ids))
+        long_id = "q" * 100
+        hashed = ep.modal_name("bbx-code-", long_id)
+        self.assertNotEqual(ep.modal_name("bbx-code-", hashed[len("bbx-code-"):]), hashed,
+                            "an id shaped like a hashed name gets its own name")
+        with self.assertRaises(ep.Refused):
+            ep.check_workspace("x" * 129, False)
 
 
 class Endpoint(unittest.TestCase):
+    """The endpoint through app.run_in_sandbox with the stub's real local sandboxes."""
+
     def setUp(self):
-        self.app, self.modal = load_app("ws1")
-        self.cache = self.app.CodeCache(FakeDict())
-        self.remote_calls = []
+        self.app, self.modal = load_app({"BLOCKBOX_MODAL_WARM_SANDBOXES": "0",
+                                         "BLOCKBOX_MODAL_TIMEOUT": "3"})
+        self.ep = self.app.ep
+        fake_modal.Dict.created.clear()
+        fake_modal.Sandbox.created.clear()
+        self.cache, self.pool = self.app._endpoint_state()
 
-        def remote(body):
-            self.remote_calls.append(json.loads(body))
-            return self.app.run_block.fn(body)
-        self.remote = remote
-        sys.path.insert(0, RUNTIME_DIR)
+    def tearDown(self):
+        self.app._state.clear()
 
-    def call(self, request, encoding=None, workspace="ws1", raw=None):
+    def call(self, request, workspace="ws1", encoding=None, raw=None):
         body = raw if raw is not None else json.dumps(request).encode()
         if encoding == "gzip" and raw is None:
             body = gzip.compress(body)
         logs = io.StringIO()
         with contextlib.redirect_stderr(logs):
-            status, out = self.app.handle(body, encoding, workspace, self.cache, self.remote)
-        self.logs = logs.getvalue()
+            status, out, headers = run(self.ep.handle(
+                body, encoding, workspace, self.cache,
+                lambda ws, b: self.app.run_in_sandbox(self.pool, ws, b), self.app.SETTINGS))
+        self.logs, self.headers = logs.getvalue(), headers
         self.assertEqual(status, 200)
         return json.loads(out)
 
-    def refused(self, request, error_type="InvalidRequest", **kw):
-        before = len(self.remote_calls)
-        response = self.call(request, **kw)
-        self.assertIs(response["success"], False, response)
-        self.assertEqual(response["error_type"], error_type, response)
-        self.assertEqual(len(self.remote_calls), before, "a refused request must not reach the function")
-        return response
+    def test_runs_in_a_fresh_sandbox_each_call(self):
+        for a in (1, 2):
+            response = self.call(envelope(inputs={"a": a}))
+            self.assertIs(response["success"], True, response)
+            self.assertEqual(json.loads(response["result"]), {"b": a + 1})
+        self.assertEqual(len(fake_modal.Sandbox.created), 2)
+        self.assertTrue(all(s.terminated for s in fake_modal.Sandbox.created))
 
-    def test_runs_a_block_in_the_restricted_function(self):
-        response = self.call(envelope(inputs={"a": 41}))
+    def test_gzip_and_bomb(self):
+        self.assertIs(self.call(envelope(), encoding="gzip")["success"], True)
+        bomb = gzip.compress(b" " * (self.ep.MAX_REQUEST_BYTES + 10))
+        self.assertEqual(self.call(None, raw=bomb, encoding="gzip")["error_type"], "InvalidRequest")
+
+    def test_bare_error_and_local_text(self):
+        code = "def run(self, a):\n    x = 1\n    return {'b': a / 0}\n"
+        response = self.call(envelope(code=code))
+        self.assertEqual(response["error_type"], "ZeroDivisionError")
+        self.assertEqual(response["error"], "division by zero", "Roboflow's client adds the prefix")
+        self.assertEqual(response["line_number"], 3)
+        self.assertEqual(response["function_name"], "run")
+        self.assertNotIn("Blockbox-Error", self.headers, "a block error is the block's own")
+
+    def test_self_only_when_first_parameter_is_self(self):
+        code = "def validate_syntax():\n    return {'ok': True}\n"
+        response = self.call(envelope(code=code, run_function_name="validate_syntax", inputs={}))
         self.assertIs(response["success"], True, response)
-        self.assertEqual(json.loads(response["result"]), {"b": 42})
-        self.assertEqual(len(self.remote_calls), 1)
+        code = "def run(self):\n    return {'ctx': self.get_workflow_context()}\n"
+        response = self.call(envelope(code=code, inputs={}, workflow_context={"step_name": "s"}))
+        self.assertEqual(json.loads(response["result"]), {"ctx": {"step_name": "s"}})
 
-    def test_gzip_body(self):
-        response = self.call(envelope(inputs={"a": 1}), encoding="gzip")
-        self.assertIs(response["success"], True, response)
+    def test_missing_function_is_a_name_error(self):
+        response = self.call(envelope(code="def other(self):\n    return {}\n"))
+        self.assertEqual(response["error_type"], "NameError")
 
-    def test_gzip_bomb_refused(self):
-        bomb = gzip.compress(b" " * (self.app.MAX_REQUEST_BYTES + 10))
-        self.refused(None, raw=bomb, encoding="gzip")
+    def test_ndarrays_in_value_form_unless_the_client_reads_data(self):
+        code = "def run(self):\n    return {'m': np.arange(6, dtype=np.float32).reshape(2, 3)}\n"
+        value = json.loads(self.call(envelope(code=code, inputs={}))["result"])["m"]
+        self.assertEqual(value, {"_type": "ndarray", "dtype": "float32", "shape": [2, 3],
+                                 "value": [[0, 1, 2], [3, 4, 5]]})
+        data = json.loads(self.call(envelope(code=code, inputs={}, ndarray_form="data"))["result"])["m"]
+        self.assertEqual(base64.b64decode(data["data"]), struct.pack("<6f", *range(6)))
 
-    def test_corrupt_gzip_and_unknown_encoding(self):
-        self.refused(None, raw=b"\x1f\x8b not gzip", encoding="gzip")
-        self.refused(None, raw=b"{}", encoding="br")
-
-    def test_hash_only_after_code_then_unknown_hash(self):
+    def test_hash_only_unknown_hash_and_workspace_isolation(self):
         first = envelope(inputs={"a": 1})
-        self.assertTrue(self.call(first)["success"])
+        self.assertTrue(self.call(first, workspace="ws1")["success"])
         hash_only = {k: v for k, v in first.items() if k not in ("code_str", "imports")}
-        hash_only["inputs_json"] = json.dumps({"a": 5})
-        response = self.call(hash_only)
-        self.assertEqual(json.loads(response["result"]), {"b": 6})
-        self.assertEqual(self.remote_calls[-1]["code_str"], first["code_str"])
-        other = envelope(code="def run(self):\n    return {}\n")
-        del other["code_str"]
-        response = self.refused(other, error_type="UnknownCodeHash")
-        self.assertIn(other["code_hash"], response["error"])
+        self.assertEqual(json.loads(self.call(hash_only, workspace="ws1")["result"]), {"b": 2})
+        other = self.call(hash_only, workspace="ws2")
+        self.assertEqual(other["error_type"], "UnknownCodeHash", "workspaces never share a cache entry")
+        self.assertEqual({d for d in fake_modal.Dict.created}, {"bbx-code-ws1", "bbx-code-ws2"})
 
-    def test_code_cache_survives_a_new_container_through_the_dict(self):
-        first = envelope()
+    def test_cache_entries_are_rehashed(self):
+        first = envelope(inputs={"a": 1})
         self.call(first)
-        store = self.cache.store
-        self.assertIn("block-" + first["code_hash"], store)
-        self.cache = self.app.CodeCache(store)   # a new endpoint container, same Dict
-        hash_only = {k: v for k, v in first.items() if k != "code_str"}
-        self.assertTrue(self.call(hash_only)["success"])
+        store = fake_modal.Dict.created["bbx-code-ws1"]
+        key = next(iter(store.data))
+        planted = json.loads(store.data[key])
+        planted["code_str"] = "def run(self, a):\n    return {'b': 'planted'}\n"
+        store.data[key] = json.dumps(planted).encode()
+        self.cache.local.clear()                  # a new endpoint container: reads the Dict
+        hash_only = {k: v for k, v in first.items() if k not in ("code_str", "imports")}
+        response = self.call(hash_only)
+        self.assertEqual(response["error_type"], "UnknownCodeHash", response)
+        self.assertIn("cache-entry-refused", self.logs)
 
-    def test_validation(self):
-        self.refused(None, raw=b"{not json")
-        self.refused(None, raw=b"[1, 2]")
-        self.refused(envelope(extra_field=1))
-        self.refused(envelope(code_hash="0" * 31))
-        self.refused(envelope(code_hash="Z" * 32))
-        bad = envelope()
-        bad["code_hash"] = hashlib.md5(b"something else").hexdigest()
-        response = self.refused(bad)
-        self.assertIn("does not match", response["error"])
-        as_text = envelope()
-        as_text["imports"] = "import os"
-        self.refused(as_text)
-        self.refused(envelope(imports=["import os\nimport sys"]))
-        self.refused(envelope(run_function_name="run; import os"))
-        self.refused(envelope(workflow_context=[1]))
-        self.refused(envelope(inputs_json={"a": 1}))
-        self.refused(envelope(code_str=None), error_type="UnknownCodeHash")   # null = absent
-        self.refused(envelope(code_str=5))
+    def test_init_code_is_part_of_the_key(self):
+        code = "def run(self):\n    return {'v': self._init_results.get('v')}\n"
+        with_init = envelope(code=code, inputs={}, init_function_code="def init():\n    return {'v': 1}\n")
+        plain = envelope(code=code, inputs={})
+        self.assertEqual(json.loads(self.call(with_init)["result"]), {"v": 1})
+        self.assertEqual(json.loads(self.call(plain)["result"]), {"v": None})
+        hash_only = {k: v for k, v in plain.items() if k not in ("code_str", "imports")}
+        self.assertEqual(json.loads(self.call(hash_only)["result"]), {"v": None})
+        self.assertEqual(json.loads(self.call(with_init)["result"]), {"v": 1})
+        self.assertEqual(len(fake_modal.Dict.created["bbx-code-ws1"].data), 2)
+        orphan = dict(hash_only, init_function_code="def init():\n    return {}\n")
+        self.assertEqual(self.call(orphan)["error_type"], "InvalidRequest")
 
-    def test_runtime_version_mismatch_is_clear(self):
-        response = self.refused(envelope(runtime_version="999"), error_type="ConfigurationError")
-        self.assertIn("runtime version mismatch", response["error"])
-        self.assertIn("999", response["error"])
-
-    def test_image_runtime_mismatch_is_clear(self):
-        import blockbox_runtime
-        saved = blockbox_runtime.RUNTIME_VERSION
-        blockbox_runtime.RUNTIME_VERSION = "0-old"
-        try:
-            response = self.call(envelope())
-        finally:
-            blockbox_runtime.RUNTIME_VERSION = saved
+    def test_workspace_required_unless_anonymous(self):
+        response = self.call(envelope(), workspace=None)
         self.assertEqual(response["error_type"], "ConfigurationError")
-        self.assertIn("redeploy", response["error"])
+        self.assertIn("workspace_id", response["error"])
+        self.assertEqual(self.call(envelope(), workspace="a b")["error_type"], "InvalidRequest")
 
-    def test_wrong_workspace_refused(self):
-        self.refused(envelope(), error_type="ConfigurationError", workspace="other")
-
-    def test_function_timeout_becomes_timeout(self):
-        class FunctionTimeoutError(Exception):
-            pass
-
-        def remote(body):
-            raise FunctionTimeoutError("deadline")
-        self.remote = remote
-        response = self.call(envelope())
+    def test_timeout_is_trusted(self):
+        response = self.call(envelope(code="def run(self, a):\n    while True:\n        pass\n"))
         self.assertEqual(response["error_type"], "Timeout")
+        self.assertEqual(self.headers, {"Blockbox-Error": "Timeout"})
+        self.assertTrue(fake_modal.Sandbox.created[-1].terminated)
 
-    def test_logs_name_blocks_by_md5_only(self):
-        req = envelope(code="def run(self, a):\n    return {'secret_marker_code': a}\n",
-                       inputs={"a": "secret_marker_input"})
-        self.call(req)
-        self.assertIn("block-" + req["code_hash"], self.logs)
-        self.assertNotIn("secret_marker", self.logs)
+    def test_memory_kill_is_trusted_memory_limit(self):
+        code = "import os, signal\ndef run(self, a):\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+        response = self.call(envelope(code=code))
+        self.assertEqual(response["error_type"], "MemoryLimit")
+        self.assertEqual(self.headers, {"Blockbox-Error": "MemoryLimit"})
 
-    def test_fastapi_wrapper(self):
-        class FakeRequest:
-            headers = {"content-encoding": "gzip"}
-            query_params = {"workspace_id": "ws1"}
+    def test_logs_name_no_code_or_inputs(self):
+        self.call(envelope(code="def run(self, a):\n    return {'secret_output': 'S3CR3T'}\n",
+                           inputs={"a": "INPUT-SECRET"}))
+        self.assertIn("block-", self.logs)
+        for needle in ("S3CR3T", "INPUT-SECRET", "secret_output"):
+            self.assertNotIn(needle, self.logs)
 
-            async def body(self):
-                return gzip.compress(json.dumps(envelope()).encode())
-        self.app._cache = self.cache
-        self.app.run_block.remote_override = lambda body: self.app.run_block.fn(body)
-        status, body = asyncio.run(self.app.execute.fn(FakeRequest()))
-        self.assertEqual(status, 200)
-        self.assertTrue(json.loads(body)["success"])
-        self.assertEqual(self.app.run_block.remote_calls, 1)
+
+EVIL = '''
+import os, pickle, sys
+class Evil:
+    def __reduce__(self):
+        return (exec, ("import os; os.environ['BB_PWNED'] = '1'",))
+class EvilError(Exception):
+    def __reduce__(self):
+        return (exec, ("import os; os.environ['BB_PWNED'] = '1'",))
+def run(self, mode):
+    payload = pickle.dumps(Evil())
+    if mode == "raise":
+        raise EvilError("x")
+    if mode == "return":
+        return {"x": Evil()}
+    if mode == "fds":
+        for fd in range(0, 64):
+            try:
+                os.write(fd, payload)
+            except OSError:
+                pass
+        os._exit(0)
+    if mode == "forge":
+        forged = b'{"success": true, "result": "{\\\\"x\\\\": 1}", "stdout": "", "stderr": ""}'
+        for fd in range(3, 64):
+            try:
+                os.write(fd, forged)
+            except OSError:
+                pass
+        os._exit(0)
+    if mode == "modal":
+        pickle.loads = lambda *a, **k: Evil()
+        import modal
+    if mode == "flood":
+        for fd in range(3, 64):
+            try:
+                os.write(fd, b" " * (90 << 20))
+            except OSError:
+                pass
+        os._exit(0)
+    return {"ok": True}
+'''
+
+
+class Boundary(unittest.TestCase):
+    """Item 1: a block that tampers with pickle, Modal internals or its own return path
+    cannot affect the endpoint. The attack is an object whose unpickling sets BB_PWNED in
+    the unpickling process; `test_attack_works_on_the_old_design` shows it does what it
+    says when trusted code unpickles what the block made (the old app's path: the
+    function's return value and exceptions came back through Modal's pickle)."""
+
+    def setUp(self):
+        os.environ.pop("BB_PWNED", None)
+        self.endpoint = Endpoint("call")
+        self.endpoint.setUp()
+
+    def tearDown(self):
+        self.endpoint.tearDown()
+        self.assertNotIn("BB_PWNED", os.environ, "the block ran code in the endpoint")
+
+    def test_attack_works_on_the_old_design(self):
+        namespace = {}
+        exec(EVIL, namespace)
+        try:
+            namespace["run"](None, "raise")
+        except Exception as exc:  # noqa: BLE001 - what Modal would pickle back
+            pickle.loads(pickle.dumps(exc))
+        self.assertEqual(os.environ.pop("BB_PWNED", None), "1")
+
+    def test_hostile_blocks(self):
+        expect = {"raise": ("EvilError", False), "return": (True, False), "fds": ("InvalidResponse", True),
+                  "forge": (True, False), "modal": ("ModuleNotFoundError", False),
+                  "flood": ("OutputLimit", True)}
+        for mode, (want, trusted) in expect.items():
+            response = self.endpoint.call(envelope(code=EVIL, inputs={"mode": mode}))
+            if want is True:
+                self.assertIs(response["success"], True, (mode, response))
+            else:
+                self.assertEqual(response["error_type"], want, (mode, response))
+            self.assertEqual("Blockbox-Error" in self.endpoint.headers, trusted, mode)
+            self.assertNotIn("BB_PWNED", os.environ, mode)
+            # and the endpoint still serves others normally
+            ok = self.endpoint.call(envelope(), workspace="other")
+            self.assertEqual(json.loads(ok["result"]), {"b": 2}, mode)
 
 
 if __name__ == "__main__":

@@ -175,9 +175,9 @@ END_TEST
 
 START_TEST(deadlines)
 {
-    ck_assert_int_eq(bb_modal_deadline_ms(1000), 1000 + 1250);
-    ck_assert_int_eq(bb_modal_deadline_ms(20000), 20000 + 5000);
-    ck_assert_int_eq(bb_modal_deadline_ms(0), 1000);
+    ck_assert_int_eq(bb_modal_deadline_ms(1000), 1000 + 2500);
+    ck_assert_int_eq(bb_modal_deadline_ms(20000), 20000 + 10000);
+    ck_assert_int_eq(bb_modal_deadline_ms(0), 2000);
 }
 END_TEST
 
