@@ -188,6 +188,25 @@ class Declarations(unittest.TestCase):
                 load_app(env)
 
 
+class DeployTool(unittest.TestCase):
+    def deploy(self, *args):
+        return subprocess.run([sys.executable, os.path.join(MODAL_DIR, "deploy.py")] + list(args),
+                              capture_output=True, text=True)
+
+    def test_dry_run_deploys_this_checkout_with_the_runtime_tag(self):
+        out = self.deploy("deploy", "--dry-run", "--app", "bbx", "--env", "BLOCKBOX_MODAL_WARM_SANDBOXES=0")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("modal deploy %s" % APP_PY, out.stdout)
+        self.assertIn("runtime %s, modal %s" % (Declarations.runtime_version(), fake_modal.VERSION), out.stdout)
+        self.assertIn("MODAL_WEB_ENDPOINT_URL=https://roboflow--bbx-execute.modal.run", out.stdout)
+        self.assertIn("modal app stop bbx", self.deploy("remove", "--dry-run", "--app", "bbx").stdout)
+        self.assertIn("modal app list", self.deploy("list", "--dry-run").stdout)
+
+    def test_bad_arguments_refused(self):
+        self.assertNotEqual(self.deploy("deploy", "--dry-run", "--app", "Bad_App").returncode, 0)
+        self.assertNotEqual(self.deploy("deploy", "--dry-run", "--env", "PATH=/x").returncode, 0)
+
+
 class Names(unittest.TestCase):
     def test_every_name_fits_for_any_accepted_id(self):
         import blockbox_modal_endpoint as ep
