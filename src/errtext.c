@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
+
 char *bb_errtext_block(const char *error, const char *error_type, int line_number,
                        const char *function_name)
 {
     if (!error)
         error = "";
-    if (line_number <= 0 || !error_type || !*error_type)
+    /* only the block's own exceptions: SandboxViolation & co. keep their text */
+    if (line_number <= 0 || !error_type || !*error_type ||
+        bb_error_kind_from_name(error_type) != BB_ERR_BLOCK)
         return strdup(error);
     const char *function = function_name && *function_name ? function_name : "run";
     /* "Error in line N, in F: T" — then ": msg" unless msg is empty. */

@@ -11,7 +11,8 @@
  * the result is "Error in line N, in F: T: msg" ("…: T" for an empty msg; F defaults
  * to "run", as Roboflow's client does). A message that already starts with exactly
  * that prefix (a server that formats it itself) is kept as it is, so the text is the
- * same whichever server answered. Without a line number the message is unchanged.
+ * same whichever server answered. Without a line number, or for an error type that
+ * names one of blockbox's own kinds (SandboxViolation, ...), the message is unchanged.
  * Returns NULL only when out of memory. */
 char *bb_errtext_block(const char *error, const char *error_type, int line_number,
                        const char *function_name);

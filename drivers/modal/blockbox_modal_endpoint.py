@@ -31,7 +31,7 @@ CACHE_BYTES = 64 << 20
 MODAL_NAME_MAX = 64                # Modal's limit on app, Dict, function names
 REQUEST_KEYS = {"code_hash", "run_function_name", "code_str", "imports", "init_function_code",
                 "init_function_name", "inputs_json", "workflow_context", "runtime_version",
-                "ndarray_form"}
+                "ndarray_form", "init_code_hash"}
 CODE_KEYS = ("code_str", "imports", "init_function_code", "init_function_name")
 REPLY_STRINGS = ("result", "stdout", "stderr", "error", "error_type", "function_name",
                  "traceback", "runtime_version")
@@ -99,10 +99,11 @@ def block_md5(code, imports):
 
 
 def init_digest(init_code, init_name):
-    """The init part of a cache key: "none" without init code, else md5 of name + code."""
+    """The init part of a cache key: "none" without init code, else docs/wire.md's
+    init_code_hash, md5(init_function_code + "\n" + init_function_name)."""
     if init_code is None:
         return "none"
-    return hashlib.md5(((init_name or "init") + "\n" + init_code)
+    return hashlib.md5((init_code + "\n" + (init_name or "init"))
                        .encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -196,6 +197,9 @@ def validate(body, runtime_version):
             raise Refused("InvalidRequest", "code_hash does not match the code")
     elif request.get("init_function_code") is not None:
         raise Refused("InvalidRequest", "init_function_code needs the code_str it belongs to")
+    init_hash = request.get("init_code_hash")
+    if init_hash is not None and (not isinstance(init_hash, str) or not _MD5.match(init_hash)):
+        raise Refused("InvalidRequest", "init_code_hash must be 32 lowercase hex digits")
     return request
 
 
@@ -361,6 +365,8 @@ async def handle(raw, content_encoding, workspace_param, cache, runner, settings
         request = validate(decode_body(raw, content_encoding), version)
         code_hash = request["code_hash"]
         key = cache_key(code_hash, request.get("init_function_code"), request.get("init_function_name"))
+        if request.get("code_str") is None and request.get("init_code_hash"):
+            key = "block-%s-init-%s" % (code_hash, request["init_code_hash"])
         if request.get("code_str") is not None:
             await cache.put(workspace, key, {k: request[k] for k in CODE_KEYS if request.get(k) is not None})
         else:
@@ -370,7 +376,7 @@ async def handle(raw, content_encoding, workspace_param, cache, runner, settings
                 return 200, encode(failure("UnknownCodeHash", "this app does not know code hash %s "
                                            "in this workspace: send the code" % code_hash,
                                            version)), {}
-            request = {k: v for k, v in request.items() if v is not None}
+            request = {k: v for k, v in request.items() if v is not None and k != "init_code_hash"}
             request.update(fields)
         try:
             outcome = await runner(workspace, encode(request))

@@ -1,6 +1,7 @@
 # modal.cmake: the modal driver's tests: unit tests of the URL rule and helpers, the
 # driver against the HTTPS emulator (every fault), app.py with a stub modal module,
-# the CLI differential suite (local vs modal-against-emulator), and the benchmark.
+# the CLI differential suite (local vs modal-against-emulator), the app against blockbox serve
+# (Roboflow client protocol), and the benchmark.
 set(BB_MODAL_DIR ${CMAKE_SOURCE_DIR}/tests/modal)
 set(BB_EMULATOR_PY ${CMAKE_SOURCE_DIR}/tests/emulator/emulator.py)
 
@@ -35,3 +36,8 @@ add_executable(bench_modal ${CMAKE_SOURCE_DIR}/bench/modal_bench.c)
 target_link_libraries(bench_modal PRIVATE bb_modal_emu blockbox_static PkgConfig::CJSON pthread m)
 add_test(NAME modal_bench_quick COMMAND bench_modal --quick)
 set_tests_properties(modal_bench_quick PROPERTIES TIMEOUT 300)
+
+# Roboflow's client protocol against the app's endpoint (local sandboxes) and `blockbox serve`.
+add_test(NAME modal_app_vs_serve COMMAND /usr/bin/python3 ${BB_MODAL_DIR}/test_app_vs_serve.py
+         --bin $<TARGET_FILE:blockbox_cli>)
+set_tests_properties(modal_app_vs_serve PROPERTIES TIMEOUT 600 SKIP_RETURN_CODE 77)

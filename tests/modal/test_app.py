@@ -331,6 +331,11 @@ class Endpoint(unittest.TestCase):
         self.assertEqual(len(fake_modal.Dict.created["bbx-code-ws1"].data), 2)
         orphan = dict(hash_only, init_function_code="def init():\n    return {}\n")
         self.assertEqual(self.call(orphan)["error_type"], "InvalidRequest")
+        # docs/wire.md's init_code_hash picks the entry with that init in a hash-only call
+        digest = hashlib.md5((with_init["init_function_code"] + "\ninit").encode()).hexdigest()
+        self.assertEqual(json.loads(self.call(dict(hash_only, init_code_hash=digest))["result"]), {"v": 1})
+        other = dict(hash_only, init_code_hash="0" * 32)
+        self.assertEqual(self.call(other)["error_type"], "UnknownCodeHash")
 
     def test_workspace_required_unless_anonymous(self):
         response = self.call(envelope(), workspace=None)
