@@ -37,6 +37,7 @@ import blockbox_modal_endpoint as ep  # noqa: E402
 LOCAL_RUNTIME = os.path.join(HERE, "..", "..", "src", "runtime", "blockbox_runtime.py")
 BLOCK_DIR = "/opt/blockbox"
 SANDBOX_CMD = ("/usr/bin/python3", "-I", BLOCK_DIR + "/sandbox_main.py")
+READY_MARK = "\x06"    # sandbox_main.py's first stdout byte
 # Debian bookworm (12.11) packages of local mode: `dpkg-query -W` on the CI image.
 BLOCK_APT = ("python3=3.11.2-1+b1", "python3.11=3.11.2-6+deb12u6",
              "python3-numpy=1:1.24.2-1+deb12u1", "python3-opencv=4.6.0+dfsg-12",
@@ -161,9 +162,22 @@ async def _terminate(sandbox):
         pass
 
 
-async def _read_capped(sandbox, cap):
-    parts, size = [], 0
-    async for chunk in sandbox.stdout:
+READY_TIMEOUT_S = 120   # a cold sandbox: scheduling, image, imports (not the block's time)
+
+
+async def _wait_ready(chunks):
+    """The first stdout byte is sandbox_main's READY mark, written after its imports and
+    before it reads the request: the block's clock starts there. Returns the rest of
+    that chunk, or None if the sandbox ended without the mark."""
+    async for chunk in chunks:
+        if chunk:
+            return chunk[1:] if chunk[0] == READY_MARK else None
+    return None
+
+
+async def _read_capped(chunks, first, cap):
+    parts, size = [first], len(first)
+    async for chunk in chunks:
         size += len(chunk)
         if size > cap:
             return None
@@ -185,7 +199,14 @@ async def run_in_sandbox(pool, workspace, body):
         sandbox.stdin.write_eof()
         await sandbox.stdin.drain.aio()
         try:
-            stdout = await asyncio.wait_for(_read_capped(sandbox, ep.MAX_REPLY_BYTES), TIMEOUT_S)
+            chunks = sandbox.stdout.__aiter__()
+            first = await asyncio.wait_for(_wait_ready(chunks), READY_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            return ep.Outcome(failure="the sandbox did not start within %d s" % READY_TIMEOUT_S)
+        if first is None:
+            return ep.Outcome(exit_code=sandbox.returncode)
+        try:
+            stdout = await asyncio.wait_for(_read_capped(chunks, first, ep.MAX_REPLY_BYTES), TIMEOUT_S)
         except asyncio.TimeoutError:
             return ep.Outcome(timed_out=True)
         if stdout is None:

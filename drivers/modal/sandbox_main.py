@@ -7,7 +7,8 @@
     /usr/bin/python3 -I /opt/blockbox/sandbox_main.py --self-check VERSION
 
 The runtime (numpy, cv2) is imported before stdin is read, so a sandbox started ahead
-of a call (the endpoint's warm pool) has paid for the imports already. The reply is
+of a call (the endpoint's warm pool) has paid for the imports already; the byte 0x06
+on stdout says so, and the endpoint's deadline for the block starts there. The reply is
 written to a private copy of fd 1; the block's own fds 1 and 2 point to /dev/null (its
 prints are captured by the runtime). Nothing here is trusted by the endpoint: it checks
 the bytes that come back like any reply. Self-check (run when the image is built):
@@ -21,6 +22,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAX_REQUEST_BYTES = 96 << 20
 PINNED = {"numpy": "1.24.2", "cv2": "4.6.0"}
+READY_MARK = b"\x06"   # first byte on stdout: imported, about to read the request
 
 
 def _value_form(value):
@@ -98,6 +100,7 @@ def main(argv):
     os.dup2(devnull, 2)
     import blockbox_runtime
     blockbox_runtime.warm_up()
+    _write_all(reply_fd, READY_MARK)        # the endpoint starts the block's clock here
     request = _read_request(0)
     os.dup2(devnull, 0)
     runtime = blockbox_runtime.Runtime()
