@@ -486,7 +486,8 @@ START_TEST(roboflow_replies_read_as_local_mode)
 END_TEST
 
 /* The app's own verdicts (header Blockbox-Error) are believed; the same error type in a
- * body without the header is what a block can forge, and stays the block's own error. */
+ * body without the header is what a block can forge, and stays the block's own error.
+ * (Without the header check in modal.c the first three runs come back as BB_ERR_BLOCK.) */
 START_TEST(trusted_errors_need_the_header)
 {
     bb_executor *ex = executor(10);
