@@ -10,6 +10,7 @@
 #   --quick      doctor + the focused CLI cases per position (a)-(d), a refused set-up and
 #                the opt-out; default (full): also the local driver's C suites
 #                (vm_test_cgroup, jail_test_*, test_local_*) in positions (a)-(d)
+#   --suites L   full form with only these C suites (comma list, e.g. jail_test_layers)
 #   --build DIR  a release build tree (default: build; built by scripts/build.sh if missing)
 #   --out DIR    results: summary.txt, results.txt, doctor-<position>.json, console.log
 #                (default: a fresh directory under /tmp)
@@ -27,10 +28,12 @@ mode=full
 build=build
 out=""
 timeout_s=""
+suites=vm_test_cgroup,jail_test_layers,jail_test_doctor,test_local_lifecycle,test_local_instances,test_local_concurrency
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) mode=quick ;;
     --ci) mode=ci ;;
+    --suites) suites=$2; shift ;;
     --build) build=$2; shift ;;
     --out) out=$2; shift ;;
     --timeout) timeout_s=$2; shift ;;
@@ -72,8 +75,7 @@ if [ ! -x "$build/bin/blockbox" ]; then
     nice scripts/build.sh "$build" >&2
 fi
 if [ "$mode" = full ]; then
-    for t in vm_test_cgroup jail_test_layers jail_test_doctor test_local_lifecycle test_local_instances \
-             test_local_concurrency; do
+    for t in ${suites//,/ }; do
         [ -n "$(find "$build" -name "$t" -type f -perm -u+x -print -quit)" ] || {
             echo "vm-test: $t is not built in $build" >&2; exit 2; }
     done
@@ -149,7 +151,7 @@ start=$(date +%s)
 set +e
 nice -n 10 timeout --kill-after=10 "$timeout_s" "${qemu_base[@]}" "${accel_args[@]}" \
     -fsdev "local,id=out,path=$out,security_model=none" -device "virtio-9p-pci,fsdev=out,mount_tag=out" \
-    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode" \
+    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode bbvm.suites=$suites" \
     </dev/null > "$out/console.log" 2>&1
 qrc=$?
 set -e

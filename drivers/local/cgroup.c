@@ -295,6 +295,10 @@ void bb_cgroup_detect(bb_cgroup *cg, int try_write)
             free(v1);
         }
     }
+    if (cg->version == 0 && !cg->fix[0] && cg->found)
+        snprintf(cg->fix, sizeof cg->fix, "run as root (these cgroup v1 groups are root's), or use cgroup v2 "
+                 "with delegation: boot with systemd.unified_cgroup_hierarchy=1, then Delegate=yes or "
+                 "systemd-run --user --scope -p Delegate=yes <command>");
     if (cg->version == 0)
         append(cg->detail, sizeof cg->detail, "no usable memory controller: rlimit fallback "
                "(address space, nproc) in use");

@@ -22,8 +22,9 @@ static void refused(bb_cgroup *cg, const char *dir, const char *file, int e)
            bb_jail_strerror(e));
 }
 
-/* The one line that makes the delegation root usable, from where it is. */
-static void fix_line(bb_cgroup *cg, const char *rel, const char *what)
+/* The one line that makes the delegation root usable, from where it is; why says what
+ * it gives. */
+static void fix_line(bb_cgroup *cg, const char *rel, const char *why)
 {
     const char *svc = strstr(rel, ".service");
     const char *name = NULL;
@@ -32,19 +33,18 @@ static void fix_line(bb_cgroup *cg, const char *rel, const char *what)
         name = name ? name + 1 : rel;
     }
     if (strstr(rel, "/user@") || (strstr(rel, "/session-") && strstr(rel, ".scope")))
-        snprintf(cg->fix, sizeof cg->fix, "%s: run it in a delegated scope of your user manager: "
-                 "systemd-run --user --scope -p Delegate=yes <command>", what);
+        snprintf(cg->fix, sizeof cg->fix, "systemd-run --user --scope -p Delegate=yes <command> (a scope your "
+                 "user manager delegates to you, %s)", why);
     else if (name)
-        snprintf(cg->fix, sizeof cg->fix, "%s: add Delegate=yes to the [Service] section of %s "
-                 "(systemctl edit %s), or run systemd-run --scope -p Delegate=yes <command>", what, name, name);
+        snprintf(cg->fix, sizeof cg->fix, "Delegate=yes in the [Service] section of %s (systemctl edit %s), "
+                 "or systemd-run --scope -p Delegate=yes <command> (%s)", name, name, why);
     else if (rel[0] == '\0' && !cg->hier_root)
-        snprintf(cg->fix, sizeof cg->fix, "%s: this is the root of a cgroup namespace (a container): give the "
-                 "container a delegated cgroup (its unit with Delegate=yes, e.g. docker/podman "
-                 "--cgroupns=private under a systemd cgroup driver)", what);
+        snprintf(cg->fix, sizeof cg->fix, "give the container a delegated cgroup namespace (docker/podman "
+                 "--cgroupns=private with the systemd cgroup driver, whose unit has Delegate=yes) (%s)", why);
     else
-        snprintf(cg->fix, sizeof cg->fix, "%s: run blockbox in a group delegated to uid %lu: a systemd unit "
-                 "with Delegate=yes, or systemd-run%s --scope -p Delegate=yes <command>", what,
-                 (unsigned long)getuid(), getuid() ? " --user" : "");
+        snprintf(cg->fix, sizeof cg->fix, "a systemd unit with Delegate=yes, or systemd-run%s --scope -p "
+                 "Delegate=yes <command> (a group delegated to uid %lu, %s)", getuid() ? " --user" : "",
+                 (unsigned long)getuid(), why);
 }
 
 static void up(char *dir)
@@ -135,12 +135,12 @@ void bb_cg2_detect(bb_cgroup *cg, const char *point, const char *own, int how)
     }
     if (!(offered & BB_CG_MEMORY)) {
         append(cg->detail, sizeof cg->detail, "its parent does not offer it the memory controller; ");
-        fix_line(cg, rel, "to have the memory, pids and cpu controllers");
+        fix_line(cg, rel, "with the memory, pids and cpu controllers");
         return;
     }
     if (!cg->hier_root && !systemd_delegated(root)) {
         append(cg->detail, sizeof cg->detail, "systemd manages this group and has not delegated it; ");
-        fix_line(cg, rel, "to delegate it");
+        fix_line(cg, rel, "so blockbox may make groups in it");
         return;
     }
     if (busy && cg->no_leaf) {
@@ -168,7 +168,7 @@ void bb_cg2_detect(bb_cgroup *cg, const char *point, const char *own, int how)
     if (bad) {
         append(cg->detail, sizeof cg->detail, "not delegated to uid %lu (refused: %s); ", (unsigned long)getuid(),
                cg->refused);
-        fix_line(cg, rel, "to delegate it");
+        fix_line(cg, rel, "so blockbox may make groups in it");
         return;
     }
     cg->version = 2;
@@ -242,6 +242,27 @@ static int enable(bb_cgroup *cg, const char *dir, unsigned bits)
     return -1;
 }
 
+/* Where this process is now (another executor's zygote may have moved it). */
+static void current_group(const bb_cgroup *cg, char *out, size_t len)
+{
+    char buf[4096];
+    snprintf(out, len, "%s", cg->home);
+    if (bb_jail_read_file("/proc/self/cgroup", buf, sizeof buf) <= 0)
+        return;
+    for (char *line = buf; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        if (strncmp(line, "0::/", 4) == 0 && (size_t)cg->point_len < BB_CG_PATH) {
+            int n = snprintf(out, len, "%.*s%s", cg->point_len, cg->start, strcmp(line + 3, "/") ? line + 3 : "");
+            if (n < 0 || (size_t)n >= len)
+                snprintf(out, len, "%s", cg->home);
+            return;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+}
+
 /* Back to where the host was: only what this zygote changed. */
 static void undo(bb_cgroup *cg)
 {
@@ -251,10 +272,12 @@ static void undo(bb_cgroup *cg)
     if (cg->self_leaf) {
         char v[24];
         snprintf(v, sizeof v, "%d", (int)getpid());
-        if (bb_cg_write(cg->home, "cgroup.procs", v) < 0)
-            refused(cg, cg->home, "cgroup.procs (undo)", errno);
-        else
+        /* home, or the host leaf when home cannot hold processes any more (another
+         * executor enabled controllers in it meanwhile) */
+        if (bb_cg_write(cg->home, "cgroup.procs", v) == 0 || bb_cg_write(leaf, "cgroup.procs", v) == 0)
             cg->self_leaf = 0;
+        else
+            refused(cg, cg->home, "cgroup.procs (undo)", errno);
     }
     if (H->parent_made) {
         snprintf(z, sizeof z, "%s/%s", H->parent, BB_CG_ZYGOTE_LEAF);
@@ -301,8 +324,9 @@ int bb_cg2_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen)
             goto fail;
     }
     cg->we_enabled = missing;
-    if (cg->moved_host)
-        snprintf(cg->home, sizeof cg->home, "%s", leaf);
+    char cur[BB_CG_PATH];
+    current_group(cg, cur, sizeof cur);
+    memcpy(cg->home, cur, sizeof cg->home);
     int n = snprintf(H->parent, sizeof H->parent, "%s/blockbox-%d", root, (int)zygote);
     if (n < 0 || (size_t)n >= sizeof H->parent) {
         refused(cg, root, "blockbox-<pid> (path too long)", ENAMETOOLONG);
@@ -339,8 +363,10 @@ fail:
                             ? " EXCEPT what the line before names" : "");
     cg->version = 0;
     cg->usable = 0;
-    if (!cg->fix[0])
-        fix_line(cg, root + ((size_t)cg->point_len <= strlen(root) ? (size_t)cg->point_len : 0), "to delegate it");
+    if (!cg->fix[0]) {
+        size_t pl = (size_t)cg->point_len <= strlen(root) ? (size_t)cg->point_len : 0;
+        fix_line(cg, root + pl, "so blockbox may make groups in it");
+    }
     return bb_jail_fail(err, errlen, "cgroup v2 set-up under %s refused: %s", root, cg->refused);
 }
 

@@ -2,11 +2,12 @@
 # guest.sh: inside the vm-test VM: lays out cgroup v2 as systemd does, then per position
 # (a) root at the root, (b) a root service with Delegate=yes, (c) uid 1000 in a delegated
 # scope, (d) uid 1000 in a scope without delegation: doctor, CLI cases, (full) C suites.
-#   guest.sh REPO BUILD ci|quick|full OUTDIR  -> OUTDIR/results.txt, summary.txt, doctor-*.json
+#   guest.sh REPO BUILD ci|quick|full OUTDIR [SUITES]  -> OUTDIR/results.txt, summary.txt, doctor-*.json
 # ci: positions (b) and (c) only, doctor + memory bomb + thread bomb; quick: every position
 # and case; full: quick + the local driver's C suites per position.
 set -u
 repo=$1 build=$2 mode=$3 out=$4
+suites=${5:-vm_test_cgroup,jail_test_doctor,jail_test_layers,test_local_lifecycle,test_local_instances,test_local_concurrency}
 cg=/sys/fs/cgroup
 bin=$build/bin/blockbox
 results=$out/results.txt
@@ -151,6 +152,9 @@ position() { # position NAME GROUP USER DELEGATED(yes|no)
         cli $pos $user $group threadbomb 0 '"threads": *(1[0-9]|[0-9])[,}]' BLOCKBOX_MAX_THREADS=16 \
             BLOCKBOX_INSECURE_DISABLE_LAYERS=rlimits -- --code $work/threads.py
         # ... and without the cgroup the same bomb goes through: the case above can fail.
+        # With the defaults RLIMIT_NPROC (16) may stop it first: bounded either way.
+        [ "$mode" = ci ] || cli $pos $user $group threadbomb-defaults 0 '"threads": *(1[0-9]|[0-9])[,}]' \
+            BLOCKBOX_MAX_THREADS=16 -- --code $work/threads.py
         [ "$mode" = ci ] || cli $pos $user $group threadbomb-no-cgroup 0 '"threads": *200[,}]' BLOCKBOX_MAX_THREADS=16 \
             BLOCKBOX_INSECURE_DISABLE_LAYERS=rlimits,cgroup -- --code $work/threads.py
         [ "$mode" = ci ] || cli $pos $user $group require-cgroup 0 '"sum"' BLOCKBOX_REQUIRE=cgroup -- \
@@ -163,6 +167,8 @@ position() { # position NAME GROUP USER DELEGATED(yes|no)
         fi
         cli $pos $user $group hello 0 '"sum": *[0-9]+' -- --code $work/hello.py
         cli $pos $user $group threads-many 0 '"threads": *40' -- --code $work/threads_many.py
+        cli $pos $user $group threadbomb-nproc 0 '"threads": *(1[0-9]|[0-9])[,}]' BLOCKBOX_MAX_THREADS=16 -- \
+            --code $work/threads.py
         # The rlimit fallback: the allocation fails inside the block (its own MemoryError).
         cli $pos $user $group membomb 1 '"error_type": *"MemoryError"' -- \
             --code $work/membomb.py --memory 128
@@ -171,8 +177,7 @@ position() { # position NAME GROUP USER DELEGATED(yes|no)
     fi
     if [ "$mode" = full ]; then
         local t
-        for t in vm_test_cgroup jail_test_doctor jail_test_layers test_local_lifecycle test_local_instances \
-                 test_local_concurrency; do
+        for t in ${suites//,/ }; do
             local exe=$(find "$build" -name "$t" -type f -perm -u+x -print -quit)
             local w=$(find "$build" -name blockbox-worker -type f -perm -u+x -print -quit)
             (cd /tmp && run_in "$group" "$user" env BB_TEST_WORKER="$w" CK_DEFAULT_TIMEOUT=600 \
