@@ -140,21 +140,44 @@ static int v1_usable(const char *ctrl)
     return can_mkdir_in(dir);
 }
 
-/* v2 with memory enabled for our children and a writable group. */
+static int read_line(const char *dir, const char *file, char *buf, size_t len)
+{
+    char p[1300];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    FILE *f = fopen(p, "r");
+    buf[0] = '\0';
+    if (!f)
+        return 0;
+    if (!fgets(buf, (int)len, f))
+        buf[0] = '\0';
+    fclose(f);
+    return 1;
+}
+
+/* v2 under delegation (systemd's contract): the delegation root is our group, or the one
+ * above blockbox's leaf "blockbox-host" once a zygote moved us there. Usable when its
+ * parent offers it memory, and it either has memory for children already or lets us
+ * enable it (its cgroup.subtree_control and cgroup.procs writable), and we can make a
+ * group in it. */
 static int v2_memory_usable(void)
 {
-    char mnt[512], path[512], dir[1100], file[1200], buf[512] = "";
+    char mnt[512], path[512], dir[1100], buf[512] = "";
     if (!cgroup_mount(NULL, mnt, sizeof mnt) || !cgroup_path(NULL, path, sizeof path))
         return 0;
     snprintf(dir, sizeof dir, "%s%s", mnt, strcmp(path, "/") ? path : "");
-    snprintf(file, sizeof file, "%s/cgroup.subtree_control", dir);
-    FILE *f = fopen(file, "r");
-    if (!f)
+    size_t dl = strlen(dir);
+    if (dl > strlen(mnt) + 14 && strcmp(dir + dl - 14, "/blockbox-host") == 0)
+        dir[dl - 14] = '\0';
+    if (!read_line(dir, "cgroup.controllers", buf, sizeof buf) || !strstr(buf, "memory"))
         return 0;
-    if (!fgets(buf, sizeof buf, f))
-        buf[0] = '\0';
-    fclose(f);
-    return strstr(buf, "memory") != NULL && can_mkdir_in(dir);
+    read_line(dir, "cgroup.subtree_control", buf, sizeof buf);
+    char sub[1200], procs[1200];
+    snprintf(sub, sizeof sub, "%s/cgroup.subtree_control", dir);
+    snprintf(procs, sizeof procs, "%s/cgroup.procs", dir);
+    int enabled = strstr(buf, "memory") != NULL;
+    if (!enabled && (access(sub, W_OK) < 0 || access(procs, W_OK) < 0))
+        return 0;
+    return can_mkdir_in(dir);
 }
 
 static int json_has_string(const cJSON *array, const char *s)
