@@ -28,7 +28,7 @@ const bb_cfg_key bb_config_keys[] = {
     {"spare_workers", "BLOCKBOX_SPARE_WORKERS", BB_CFG_LONG, F(spare_workers), "1", 0, 64,
      "pre-forked, never-used workers kept ready (local)"},
     {"cpu_seconds", "BLOCKBOX_CPU_SECONDS", BB_CFG_SECONDS, F(cpu_seconds), "0", 0, 86400,
-     "CPU-time cap per worker (RLIMIT_CPU); 0 means timeout + 1"},
+     "CPU time per run (load or call), all threads, measured by the executor; 0 means timeout + 1"},
     {"max_threads", "BLOCKBOX_MAX_THREADS", BB_CFG_LONG, F(max_threads), "64", 1, 4096,
      "threads per worker (pids cgroup and RLIMIT_NPROC)"},
     {"max_open_files", "BLOCKBOX_MAX_OPEN_FILES", BB_CFG_LONG, F(max_open_files), "256", 16, 65536,
@@ -38,9 +38,9 @@ const bb_cfg_key bb_config_keys[] = {
     {"tmpfs_mb", "BLOCKBOX_TMPFS_MB", BB_CFG_LONG, F(tmpfs_mb), "64", 1, 1 << 20,
      "size of the worker's private writable tmpfs"},
     {"max_input_bytes", "BLOCKBOX_MAX_INPUT_BYTES", BB_CFG_LONG, F(max_input_bytes), "67108864", 1024,
-     1L << 40, "largest inputs JSON accepted"},
+     1L << 31, "largest inputs JSON accepted (a worker frame has a 32-bit length)"},
     {"max_output_bytes", "BLOCKBOX_MAX_OUTPUT_BYTES", BB_CFG_LONG, F(max_output_bytes), "67108864",
-     1024, 1L << 40, "largest result accepted from a block (OutputLimit beyond)"},
+     1024, 1L << 31, "largest result accepted from a block (OutputLimit beyond)"},
     {"max_stream_bytes", "BLOCKBOX_MAX_STREAM_BYTES", BB_CFG_LONG, F(max_stream_bytes), "1048576", 1024,
      1L << 32, "stdout and stderr kept per run, each; the rest is cut"},
     {"max_depth", "BLOCKBOX_MAX_DEPTH", BB_CFG_LONG, F(max_depth), "64", 4, 512,
@@ -113,6 +113,12 @@ static int parse_bool(const char *v, int *out)
     return -1;
 }
 
+/* The smallest positive value a seconds setting can be applied at. */
+static double seconds_floor(const bb_cfg_key *k)
+{
+    return strcmp(k->key, "cpu_seconds") == 0 ? 0.1 : 0.001;
+}
+
 static int set_one(bb_config *cfg, const bb_cfg_key *k, const char *raw, bb_error **err)
 {
     char *v = clean_value(raw);
@@ -152,13 +158,20 @@ static int set_one(bb_config *cfg, const bb_cfg_key *k, const char *raw, bb_erro
         break;
     }
     case BB_CFG_SECONDS: {
+        /* Applied in whole milliseconds: what cannot be (a sub-millisecond timeout, a
+         * CPU budget finer than the 0.1 s the local driver measures at) is refused,
+         * never rounded. 0 is allowed only where it means "the default". */
         char *end;
         errno = 0;
         double d = strtod(v, &end);
-        if (errno || end == v || *end || !isfinite(d) || d < (double)k->min || d > (double)k->max ||
-            (d <= 0 && strcmp(k->key, "timeout") == 0))
-            rc = bb_fail(err, BB_ERR_CONFIGURATION, "%s must be a number of seconds from %ld to %ld, not '%s'",
-                         k->env, k->min, k->max, v);
+        double floor_s = seconds_floor(k);
+        int zero_ok = strcmp(k->key, "timeout") != 0;
+        double ms = d * 1000.0;
+        if (errno || end == v || *end || !isfinite(d) || d > (double)k->max ||
+            (d == 0 ? !zero_ok : d < floor_s) || fabs(ms - round(ms)) > 1e-6)
+            rc = bb_fail(err, BB_ERR_CONFIGURATION,
+                         "%s must be a number of seconds from %g to %ld in whole milliseconds%s, not '%s'",
+                         k->env, floor_s, k->max, zero_ok ? " (or 0 for the default)" : "", v);
         else
             *(double *)field = d;
         break;

@@ -174,6 +174,16 @@ START_TEST(seconds)
     expect_bad("timeout", "3601", "seconds");
     expect_bad("timeout", "20s", "20s");
     expect_bad("cpu_seconds", "-0.5", "BLOCKBOX_CPU_SECONDS");
+    /* Issue 9: what cannot be applied as given is refused, naming the range. */
+    expect_bad("timeout", "0.0001", "from 0.001 to 3600");
+    expect_bad("timeout", "0.0015", "whole milliseconds");
+    expect_bad("cpu_seconds", "0.05", "from 0.1 to 86400");
+    expect_bad("max_input_bytes", "4294967296", "BLOCKBOX_MAX_INPUT_BYTES");
+    cfg = bb_config_new();
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "0.001", &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "timeout", "0.25", &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "cpu_seconds", "0.1", &err), 0);
+    bb_config_free(cfg);
 }
 END_TEST
 
