@@ -136,6 +136,10 @@ const char *bb_result_denied_syscalls(const bb_result *res);
  * Kept on a failed run too (the entries written before the failure). Never NULL. */
 const char *bb_result_debug_traces(const bb_result *res);
 const bb_error *bb_result_error(const bb_result *res); /* NULL on success */
+/* 1 if the block instance was restarted for this call: its previous process was lost
+ * (it died between calls, or a failed call replaced it), so module state is fresh
+ * and init ran again before this run. Not set for planned recycling (max_inputs). */
+int bb_result_restarted(const bb_result *res);
 void bb_result_free(bb_result *res);
 
 /* Library version, e.g. "0.1.0". */

@@ -48,6 +48,7 @@ struct bb_result {
     char *stderr_text;
     char *denied;
     char *traces;
+    int restarted;
     bb_error *error;
 };
 
@@ -426,6 +427,7 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
     pthread_mutex_unlock(&blk->lock);
     free(call.envelope[0]);
     free(call.envelope[1]);
+    r->restarted = reply.restarted != 0;
     if (rc < 0) {
         free(reply.body);
         free(reply.denied);
@@ -458,6 +460,7 @@ const char *bb_result_stderr(const bb_result *res) { return res ? res->stderr_te
 const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->denied : ""; }
 const char *bb_result_debug_traces(const bb_result *res) { return res ? res->traces : "[]"; }
 const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
+int bb_result_restarted(const bb_result *res) { return res && res->restarted; }
 
 void bb_result_free(bb_result *res)
 {

@@ -1,5 +1,5 @@
-/* local.c: the local driver, executor side. Starts the zygote (blockbox-worker),
- * asks it for jailed workers, and moves request/response frames under a deadline. */
+/* local.c: the local driver, executor side. Asks the zygote (zclient.c) for jailed
+ * workers and moves request/response frames under a deadline and a per-run CPU budget. */
 #include <blockbox/driver.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -7,10 +7,10 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -24,82 +24,61 @@
 #include "notify.h"
 #include "proto.h"
 #include "wire.h"
+#include "zclient.h"
 
 #ifndef BLOCKBOX_LIBEXECDIR
 #define BLOCKBOX_LIBEXECDIR "/usr/local/libexec/blockbox"
 #endif
 
-#define ZYGOTE_START_TIMEOUT_MS 60000
-#define ZYGOTE_REPLY_TIMEOUT_MS 30000
 #define PIPE_BYTES (1 << 20)
+/* How often a waiting call reads its worker's CPU time (per-run CPU budget). */
+#define CPU_TICK_MS 100
+/* RLIMIT_CPU is a lifetime limit a worker cannot re-arm (no CAP_SYS_RESOURCE), so it
+ * cannot be the per-run limit: the executor measures each run instead (below) and
+ * the rlimit is set out of the way. */
+#define LIFETIME_CPU_SECONDS 1e9
+/* Time a keeper's spawn of a spare may take. */
+#define SPARE_SPAWN_MS 10000
 
 typedef struct worker {
-    pid_t pid;      /* 0: none */
-    int req_w;      /* we write request frames here */
-    int resp_r;     /* and read response frames here */
+    pid_t pid;              /* 0: none */
+    uint32_t wid;           /* the zygote's id for it */
+    unsigned long gen;      /* the zygote generation that made it */
+    int req_w;              /* we write request frames here */
+    int resp_r;             /* and read response frames here */
+    int stat_fd;            /* /proc/<pid>/stat: its CPU time, read by us */
     unsigned long notify;   /* its seccomp listener in st->notifier (0: none) */
     long runs;
 } worker;
 
 typedef struct local_state {
-    pthread_mutex_t lock;        /* the zygote conversation and its restart */
-    pthread_mutex_t pool_lock;   /* spares, retired workers, the keeper's flags */
+    bb_zclient *zc;
+    pthread_mutex_t pool_lock;   /* spares and the keeper's flags */
     pthread_cond_t pool_cond;    /* wakes the keeper */
-    pthread_t keeper;            /* forks spares and reaps retired workers off the request path */
+    pthread_t keeper;            /* forks spares off the request path */
     int keeper_running;
     int stopping;
-    worker *retired;
-    size_t nretired, retired_cap;
-    int ctl;
-    pid_t zygote_pid;
-    char *worker_path;
-    bb_zinit init;
-    unsigned layers;
     bb_limits limits;
     size_t max_response;
     long spare_target;
     worker *spares;
     size_t nspares;
-    unsigned long zygote_starts;
     long timeout_ms;
-    char warnings[1024];   /* layers the zygote could not apply, one per line */
-    bb_notifier *notifier; /* answers and records every worker's denied calls */
+    long cpu_ms;                 /* CPU time per run (load or call) */
+    long clk_tck;
+    bb_notifier *notifier;       /* answers and records every worker's denied calls (jail) */
 } local_state;
 
 typedef struct local_block {
     worker w;
     int need_code;          /* the worker has not loaded this block yet */
+    int lost_state;         /* its worker was replaced after a failure: module state is gone */
     int max_inputs;
     char *load_envelope;
     size_t load_len;
 } local_block;
 
-/* ---- time ------------------------------------------------------------- */
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits for fd to be ready for `events` until deadline; 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, long long deadline)
-{
-    for (;;) {
-        long long left = deadline - now_ms();
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = fd, .events = events};
-        int n = poll(&p, 1, left > INT_MAX ? INT_MAX : (int)left);
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
-/* ---- the zygote ------------------------------------------------------- */
+/* ---- the worker executable -------------------------------------------- */
 
 static char *find_worker(const bb_config *cfg)
 {
@@ -128,137 +107,44 @@ static char *find_worker(const bb_config *cfg)
     return strdup(BLOCKBOX_LIBEXECDIR "/blockbox-worker");
 }
 
-static void zygote_stop(local_state *st)
-{
-    if (st->ctl >= 0)
-        close(st->ctl);   /* the zygote kills its workers and exits on EOF */
-    st->ctl = -1;
-    if (st->zygote_pid > 0) {
-        int status;
-        long long deadline = now_ms() + 5000;
-        while (waitpid(st->zygote_pid, &status, WNOHANG) == 0) {
-            if (now_ms() > deadline) {
-                kill(st->zygote_pid, SIGKILL);
-                waitpid(st->zygote_pid, &status, 0);
-                break;
-            }
-            usleep(1000);
-        }
-    }
-    st->zygote_pid = 0;
-}
-
-/* Receives one reply within the timeout. */
-static int ctl_recv(local_state *st, bb_zmsg *m, long timeout_ms)
-{
-    int fds[2];
-    if (wait_fd(st->ctl, POLLIN, now_ms() + timeout_ms) <= 0)
-        return -1;
-    if (bb_zrecv(st->ctl, m, fds, 2) < 0)
-        return -1;
-    for (int i = 0; i < 2; i++)
-        if (fds[i] >= 0)
-            close(fds[i]);   /* the zygote never sends fds */
-    return m->op == BB_ZOP_REPLY ? 0 : -1;
-}
-
-static int zygote_start(local_state *st, bb_error **err)
-{
-    if (access(st->worker_path, X_OK) < 0)
-        return bb_fail(err, BB_ERR_CONFIGURATION,
-                       "the sandbox worker %s is missing or not executable (set BLOCKBOX_WORKER_PATH)",
-                       st->worker_path);
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "socketpair: %s", strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, sv[1], BB_ZYGOTE_CTL_FD);
-    posix_spawn_file_actions_addclosefrom_np(&fa, BB_ZYGOTE_CTL_FD + 1);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    /* The zygote gets no environment of ours: no secret can reach a block. */
-    char *const argv[] = {"blockbox-worker", "--zygote", NULL};
-    char *const envp[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
-                          "NUMEXPR_NUM_THREADS=1", "LC_ALL=C.UTF-8", NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, st->worker_path, &fa, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
-    close(sv[1]);
-    if (rc != 0) {
-        close(sv[0]);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot start %s: %s", st->worker_path,
-                       strerror(rc));
-    }
-    st->ctl = sv[0];
-    st->zygote_pid = pid;
-    st->zygote_starts++;
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.magic = BB_ZYGOTE_MAGIC;
-    m.op = BB_ZOP_INIT;
-    m.init = st->init;
-    if (bb_zsend(st->ctl, &m, NULL, 0) < 0 || ctl_recv(st, &m, ZYGOTE_START_TIMEOUT_MS) < 0) {
-        zygote_stop(st);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the sandbox zygote did not start");
-    }
-    if (m.status != 0) {
-        zygote_stop(st);
-        /* Fail closed: no seccomp, a required layer missing, no Python: no run. */
-        return bb_fail(err, BB_ERR_CONFIGURATION, "local sandbox unavailable: %s", m.text);
-    }
-    st->layers = m.layers;
-    snprintf(st->warnings, sizeof st->warnings, "%s", m.text);
-    if (st->warnings[0] && st->zygote_starts == 1)
-        fprintf(stderr, "blockbox: warning: local sandbox layers missing on this host "
-                        "(see `blockbox doctor`): %s\n", st->warnings);
-    return 0;
-}
-
-/* Forgets the spare workers (lock held); their zygote is gone, so are they. */
-static void drop_spares(local_state *st)
-{
-    pthread_mutex_lock(&st->pool_lock);
-    for (size_t i = 0; i < st->nspares; i++) {
-        close(st->spares[i].req_w);
-        close(st->spares[i].resp_r);
-        bb_notifier_remove(st->notifier, st->spares[i].notify);
-    }
-    st->nspares = 0;
-    pthread_mutex_unlock(&st->pool_lock);
-}
-
-/* One request/reply with the zygote; lock held. A dead zygote is restarted and
- * the request fails, so the next one succeeds. */
-static int ctl_call(local_state *st, bb_zmsg *m, const int *fds, int nfds, bb_error **err)
-{
-    if (st->ctl < 0 && zygote_start(st, err) < 0)
-        return -1;
-    m->magic = BB_ZYGOTE_MAGIC;
-    if (bb_zsend(st->ctl, m, fds, nfds) == 0 && ctl_recv(st, m, ZYGOTE_REPLY_TIMEOUT_MS) == 0)
-        return 0;
-    zygote_stop(st);
-    drop_spares(st);   /* they belonged to the dead zygote */
-    bb_error *restart_err = NULL;
-    int restarted = zygote_start(st, &restart_err) == 0;
-    bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the sandbox zygote died during the request; %s",
-            restarted ? "it was restarted, try again" : restart_err->message);
-    bb_error_free(restart_err);
-    return -1;
-}
-
 /* ---- workers ---------------------------------------------------------- */
 
-static void discard_pid(local_state *st, pid_t pid);
+static void close_worker_fds(local_state *st, worker *w)
+{
+    close(w->req_w);
+    close(w->resp_r);
+    if (w->stat_fd >= 0)
+        close(w->stat_fd);
+    w->stat_fd = -1;
+    bb_notifier_remove(st->notifier, w->notify);
+    w->notify = 0;
+}
 
-static int spawn_worker(local_state *st, worker *w, bb_error **err)
+/* CPU time (user + system, all threads) of the worker so far, in ms; -1 if gone. */
+static long long worker_cpu_ms(const local_state *st, const worker *w)
+{
+    char buf[1024];
+    ssize_t n = pread(w->stat_fd, buf, sizeof buf - 1, 0);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    /* after "pid (comm)": state is field 3, utime 14, stime 15 */
+    unsigned long long ut = 0, stime = 0;
+    p += 2;
+    for (int field = 3; field < 14 && p; field++) {
+        p = strchr(p, ' ');
+        if (p)
+            p++;
+    }
+    if (!p || sscanf(p, "%llu %llu", &ut, &stime) != 2)
+        return -1;
+    return (long long)((ut + stime) * 1000ULL / (unsigned long long)st->clk_tck);
+}
+
+static int spawn_worker(local_state *st, worker *w, long long deadline, bb_error **err)
 {
     int req[2], resp[2];
     if (pipe2(req, O_CLOEXEC) < 0)
@@ -284,20 +170,34 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
     memset(&m, 0, sizeof m);
     m.op = BB_ZOP_SPAWN;
     int fds[3] = {req[0], resp[1], hand[1]};
-    pthread_mutex_lock(&st->lock);
-    int rc = ctl_call(st, &m, fds, 3, err);
-    pthread_mutex_unlock(&st->lock);
+    unsigned long gen = 0;
+    int rc = bb_zclient_call(st->zc, &m, fds, 3, deadline, &gen, err);
     close(req[0]);
     close(resp[1]);
     close(hand[1]);
-    if (rc == 0 && m.status != 0)
+    if (rc == 0 && (m.status != 0 || m.pid <= 0))
         rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote could not start a worker: %s", m.text);
-    unsigned long notify = rc == 0 ? bb_notifier_add(st->notifier, hand[0], err) : 0;
-    if (rc < 0)
-        close(hand[0]);
-    if (rc == 0 && !notify) {
-        discard_pid(st, m.pid);
+    unsigned long notify = 0;
+    if (rc == 0 && !(notify = bb_notifier_add(st->notifier, hand[0], err))) {
+        bb_zmsg d = {.op = BB_ZOP_DISCARD, .pid = m.pid, .wid = m.wid};
+        bb_zclient_post(st->zc, &d, gen);
         rc = -1;
+    } else if (rc < 0) {
+        close(hand[0]);
+    }
+    int stat_fd = -1;
+    if (rc == 0) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)m.pid);
+        stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (stat_fd < 0) {
+            bb_zmsg d = {.op = BB_ZOP_DISCARD, .pid = m.pid, .wid = m.wid};
+            bb_zclient_post(st->zc, &d, gen);
+            bb_notifier_remove(st->notifier, notify);
+            /* Fail closed: no CPU budget can be kept without it. */
+            rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE,
+                         "cannot watch the worker's CPU time (%s: %s)", path, strerror(errno));
+        }
     }
     if (rc < 0) {
         close(req[1]);
@@ -306,110 +206,107 @@ static int spawn_worker(local_state *st, worker *w, bb_error **err)
     }
     fcntl(req[1], F_SETFL, O_NONBLOCK);
     fcntl(resp[0], F_SETFL, O_NONBLOCK);
-    *w = (worker){.pid = m.pid, .req_w = req[1], .resp_r = resp[0], .notify = notify, .runs = 0};
+    *w = (worker){.pid = m.pid, .wid = m.wid, .gen = gen, .req_w = req[1], .resp_r = resp[0],
+                  .stat_fd = stat_fd, .notify = notify};
     return 0;
 }
 
-/* Kills and reaps a worker by pid; returns its wait status and whether it hit the
- * memory cap. */
-/* Returns 1 if the zygote reaped the pid (then *wstatus and *oom are its), 0 if it
- * could not: the zygote died (and was restarted) and took the worker with it. */
-static int reap_pid(local_state *st, pid_t pid, int *wstatus, int *oom)
-{
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.op = BB_ZOP_REAP;
-    m.pid = pid;
-    bb_error *e = NULL;
-    pthread_mutex_lock(&st->lock);
-    int rc = ctl_call(st, &m, NULL, 0, &e);
-    pthread_mutex_unlock(&st->lock);
-    bb_error_free(e);
-    int reaped = rc == 0 && m.pid == pid && m.status != -1;
-    if (wstatus)
-        *wstatus = reaped ? m.status : 0;
-    if (oom)
-        *oom = reaped ? m.oom : 0;
-    return reaped;
-}
+typedef struct reap_info {
+    int self_signal;    /* a fatal signal the block sent itself (notify.c), or 0 */
+    int reaped;         /* the zygote reaped it: the fields below are its */
+    int wstatus;
+    int oom;
+    int setup_failed;   /* the zygote saw its jail set-up fail */
+    char setup_error[400];
+} reap_info;
 
-/* Kills a worker whose exit status nobody needs; the zygote reaps it later. */
-static void discard_pid(local_state *st, pid_t pid)
+/* Kills and reaps a worker; its exit status and evidence go to *info. The wait ends
+ * BB_ZCLIENT_MARGIN_MS from now. A worker of a dead zygote is gone already. */
+static void reap_worker(local_state *st, worker *w, reap_info *info)
 {
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.op = BB_ZOP_DISCARD;
-    m.pid = pid;
-    bb_error *e = NULL;
-    pthread_mutex_lock(&st->lock);
-    (void)ctl_call(st, &m, NULL, 0, &e);
-    pthread_mutex_unlock(&st->lock);
-    bb_error_free(e);
-}
-
-static int reap_worker(local_state *st, worker *w, int *wstatus, int *oom)
-{
+    memset(info, 0, sizeof *info);
     if (w->pid <= 0)
-        return 0;
-    close(w->req_w);
-    close(w->resp_r);
-    bb_notifier_remove(st->notifier, w->notify);
-    w->notify = 0;
-    int reaped = reap_pid(st, w->pid, wstatus, oom);
+        return;
+    info->self_signal = bb_notifier_fatal_signal(st->notifier, w->notify);
+    close_worker_fds(st, w);
+    if (w->gen == bb_zclient_generation(st->zc)) {
+        bb_zmsg m;
+        memset(&m, 0, sizeof m);
+        m.op = BB_ZOP_REAP;
+        m.pid = w->pid;
+        m.wid = w->wid;
+        bb_error *e = NULL;
+        unsigned long gen = 0;
+        int rc = bb_zclient_call(st->zc, &m, NULL, 0, bb_now_ms(), &gen, &e);
+        bb_error_free(e);
+        if (rc == 0 && gen == w->gen && m.pid == w->pid && m.status != -1) {
+            info->reaped = 1;
+            info->wstatus = m.status;
+            info->oom = m.oom;
+            info->setup_failed = m.setup_failed;
+            snprintf(info->setup_error, sizeof info->setup_error, "%s", m.text);
+        }
+    }
     w->pid = 0;
-    return reaped;
 }
 
-static int take_worker(local_state *st, worker *w, bb_error **err)
-{
-    pthread_mutex_lock(&st->pool_lock);
-    int have = st->nspares > 0;
-    if (have)
-        *w = st->spares[--st->nspares];
-    pthread_cond_signal(&st->pool_cond);   /* the keeper tops the pool up */
-    pthread_mutex_unlock(&st->pool_lock);
-    return have ? 0 : spawn_worker(st, w, err);
-}
-
-/* Hands a worker that is done to the keeper, which kills and reaps it. */
+/* Hands a worker that is done back: the zygote kills it and reaps it within
+ * REAP_POLL_MS (its cgroups go with it); nobody waits. */
 static void retire_worker(local_state *st, worker *w)
 {
     if (w->pid <= 0)
         return;
-    pthread_mutex_lock(&st->pool_lock);
-    if (st->keeper_running && !st->stopping && st->nretired < st->retired_cap) {
-        close(w->req_w);
-        close(w->resp_r);
-        bb_notifier_remove(st->notifier, w->notify);
-        w->notify = 0;
-        st->retired[st->nretired++] = *w;
-        w->pid = 0;
-        pthread_cond_signal(&st->pool_cond);
-    }
-    pthread_mutex_unlock(&st->pool_lock);
-    if (w->pid)
-        reap_worker(st, w, NULL, NULL);
+    close_worker_fds(st, w);
+    bb_zmsg m;
+    memset(&m, 0, sizeof m);
+    m.op = BB_ZOP_DISCARD;
+    m.pid = w->pid;
+    m.wid = w->wid;
+    bb_zclient_post(st->zc, &m, w->gen);
+    w->pid = 0;
 }
 
-/* The keeper thread: spares ready (they have never seen user code), retired
- * workers reaped, so neither a fork nor a wait sits on a caller's path. */
+/* A worker that cannot serve any more without having been asked anything: its
+ * zygote is gone, or it has closed its end (died while idle). */
+static int worker_gone_idle(local_state *st, const worker *w)
+{
+    if (w->gen != bb_zclient_generation(st->zc))
+        return 1;
+    struct pollfd p = {.fd = w->resp_r, .events = POLLIN};
+    return poll(&p, 1, 0) > 0 && !(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR));
+}
+
+static int take_worker(local_state *st, worker *w, long long deadline, bb_error **err)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    int have = 0;
+    while (!have && st->nspares > 0) {
+        *w = st->spares[--st->nspares];
+        if (worker_gone_idle(st, w)) {
+            pthread_mutex_unlock(&st->pool_lock);
+            retire_worker(st, w);
+            pthread_mutex_lock(&st->pool_lock);
+            continue;
+        }
+        have = 1;
+    }
+    pthread_cond_signal(&st->pool_cond);   /* the keeper tops the pool up */
+    pthread_mutex_unlock(&st->pool_lock);
+    return have ? 0 : spawn_worker(st, w, deadline, err);
+}
+
+/* The keeper thread: spares ready (they have never seen user code), so a fork is
+ * not on a caller's path. */
 static void *keeper_main(void *arg)
 {
     local_state *st = arg;
     pthread_mutex_lock(&st->pool_lock);
     while (!st->stopping) {
-        if (st->nretired > 0) {
-            worker w = st->retired[--st->nretired];
-            pthread_mutex_unlock(&st->pool_lock);
-            discard_pid(st, w.pid);
-            pthread_mutex_lock(&st->pool_lock);
-            continue;
-        }
         if ((long)st->nspares < st->spare_target) {
             pthread_mutex_unlock(&st->pool_lock);
             worker w;
             bb_error *e = NULL;
-            int rc = spawn_worker(st, &w, &e);
+            int rc = spawn_worker(st, &w, bb_now_ms() + SPARE_SPAWN_MS, &e);
             bb_error_free(e);
             pthread_mutex_lock(&st->pool_lock);
             if (rc < 0) {
@@ -422,7 +319,7 @@ static void *keeper_main(void *arg)
                 st->spares[st->nspares++] = w;
             } else {
                 pthread_mutex_unlock(&st->pool_lock);
-                reap_worker(st, &w, NULL, NULL);
+                retire_worker(st, &w);
                 pthread_mutex_lock(&st->pool_lock);
             }
             continue;
@@ -433,7 +330,17 @@ static void *keeper_main(void *arg)
     return NULL;
 }
 
-enum exchange_failure { EX_OK, EX_TIMEOUT, EX_DIED, EX_OVERSIZE, EX_DESYNC };
+/* ---- frames ------------------------------------------------------------ */
+
+enum exchange_failure {
+    EX_OK,
+    EX_IDLE_DEAD,   /* the worker was gone before it was sent anything */
+    EX_TIMEOUT,
+    EX_CPU,         /* it used up the run's CPU budget */
+    EX_DIED,
+    EX_OVERSIZE,
+    EX_DESYNC,      /* a reply out of turn, with another request's id, or two replies */
+};
 
 /* write() to a worker's pipe without SIGPIPE: a dead worker must not kill the
  * program that embeds blockbox. SIGPIPE is blocked in this thread around the
@@ -458,62 +365,96 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
     return n;
 }
 
-/* Sends one frame and reads one back, all before the deadline. */
+/* Waits for fd to be ready for `events` until the deadline, reading the worker's
+ * CPU time every CPU_TICK_MS: 1 ready, 0 timed out, 2 over its CPU budget, -1 error. */
+static int wait_worker(const local_state *st, const worker *w, int fd, short events,
+                       long long deadline, long long cpu_base)
+{
+    for (;;) {
+        long long now = bb_now_ms();
+        long long left = deadline - now;
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = events};
+        int n = poll(&p, 1, left > CPU_TICK_MS ? CPU_TICK_MS : (int)left);
+        if (n > 0)
+            return 1;
+        if (n < 0 && errno != EINTR)
+            return -1;
+        long long cpu = worker_cpu_ms(st, w);
+        if (cpu >= 0 && cpu - cpu_base > st->cpu_ms)
+            return 2;
+    }
+}
+
+static enum exchange_failure waited(int r)
+{
+    return r == 0 ? EX_TIMEOUT : r == 2 ? EX_CPU : EX_DIED;
+}
+
+/* Sends one frame (with a fresh random id) and reads its one reply, all before the
+ * deadline and within the CPU budget. */
 static enum exchange_failure exchange(local_state *st, worker *w, const char *body, size_t len,
                                       long long deadline, bb_reply *reply)
 {
-    unsigned char hdr[4];
+    unsigned char hdr[BB_FRAME_HEADER_BYTES], id[BB_FRAME_ID_BYTES];
     if (len > UINT32_MAX)
         return EX_OVERSIZE;
-    /* Nothing may be waiting before we ask: bytes there mean the worker wrote more
-     * than one response (block code forging frames on fd 4), so its answers no
-     * longer line up with our requests. */
+    if (worker_gone_idle(st, w))
+        return EX_IDLE_DEAD;
+    /* Nothing may be waiting before we ask: bytes there are a reply out of turn. */
     struct pollfd early = {.fd = w->resp_r, .events = POLLIN};
-    if (poll(&early, 1, 0) > 0) {
-        if (early.revents & POLLIN)
-            return EX_DESYNC;
-        return EX_DIED;   /* POLLHUP alone: the worker is gone */
-    }
+    if (poll(&early, 1, 0) > 0 && (early.revents & POLLIN))
+        return EX_DESYNC;
+    if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
+        return EX_DIED;
+    long long cpu_base = worker_cpu_ms(st, w);
+    if (cpu_base < 0)
+        return EX_IDLE_DEAD;   /* the process is gone */
     bb_notifier_begin(st->notifier, w->notify);   /* this call's denials from here */
     bb_frame_header((uint32_t)len, hdr);
+    memcpy(hdr + 4, id, sizeof id);
     const char *parts[2] = {(const char *)hdr, body};
-    size_t sizes[2] = {4, len};
+    size_t sizes[2] = {sizeof hdr, len};
+    size_t sent = 0;
     for (int i = 0; i < 2; i++) {
         size_t off = 0;
         while (off < sizes[i]) {
             ssize_t n = write_nosigpipe(w->req_w, parts[i] + off, sizes[i] - off);
             if (n > 0) {
                 off += (size_t)n;
+                sent += (size_t)n;
                 continue;
             }
             if (n < 0 && errno == EINTR)
                 continue;
             if (n < 0 && errno == EAGAIN) {
-                int r = wait_fd(w->req_w, POLLOUT, deadline);
-                if (r == 0)
-                    return EX_TIMEOUT;
-                if (r < 0)
-                    return EX_DIED;
-                continue;
+                int r = wait_worker(st, w, w->req_w, POLLOUT, deadline, cpu_base);
+                if (r == 1)
+                    continue;
+                return waited(r);
             }
-            return EX_DIED;
+            /* EPIPE before a byte went in: it died idle and read nothing */
+            return sent == 0 ? EX_IDLE_DEAD : EX_DIED;
         }
     }
-    size_t got = 0, need = 4;
+    size_t got = 0, need = sizeof hdr;
     char *buf = NULL;
     while (got < need) {
-        char *dst = buf ? buf + (got - 4) : (char *)hdr + got;
+        char *dst = buf ? buf + (got - sizeof hdr) : (char *)hdr + got;
         ssize_t n = read(w->resp_r, dst, need - got);
         if (n > 0) {
             got += (size_t)n;
-            if (!buf && got == 4) {
+            if (!buf && got >= 4 && bb_frame_length(hdr) > st->max_response)
+                return EX_OVERSIZE;   /* refused at once, before the rest of the header */
+            if (!buf && got == sizeof hdr) {
+                if (memcmp(hdr + 4, id, sizeof id) != 0)
+                    return EX_DESYNC;   /* not the reply to this request */
                 size_t flen = bb_frame_length(hdr);
-                if (flen > st->max_response)
-                    return EX_OVERSIZE;
                 buf = malloc(flen + 1);
                 if (!buf)
                     return EX_OVERSIZE;
-                need = 4 + flen;
+                need = sizeof hdr + flen;
             }
             continue;
         }
@@ -524,11 +465,11 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
         if (errno == EINTR)
             continue;
         if (errno == EAGAIN) {
-            int r = wait_fd(w->resp_r, POLLIN, deadline);
-            if (r > 0)
+            int r = wait_worker(st, w, w->resp_r, POLLIN, deadline, cpu_base);
+            if (r == 1)
                 continue;
             free(buf);
-            return r == 0 ? EX_TIMEOUT : EX_DIED;
+            return waited(r);
         }
         free(buf);
         return EX_DIED;
@@ -538,7 +479,13 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
         if (!buf)
             return EX_OVERSIZE;
     }
-    buf[need - 4] = '\0';
+    /* Exactly one reply per request: more bytes already there mean a second frame. */
+    struct pollfd late = {.fd = w->resp_r, .events = POLLIN};
+    if (poll(&late, 1, 0) > 0 && (late.revents & POLLIN)) {
+        free(buf);
+        return EX_DESYNC;
+    }
+    buf[need - sizeof hdr] = '\0';
     /* Complete: each denial is recorded before the denied call returns, so before
      * the worker could write this reply. */
     char *denied = bb_notifier_take(st->notifier, w->notify, NULL);
@@ -547,7 +494,7 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
         return EX_OVERSIZE;
     }
     reply->body = buf;
-    reply->len = need - 4;
+    reply->len = need - sizeof hdr;
     reply->denied = denied;
     return EX_OK;
 }
@@ -575,27 +522,39 @@ static const char *signal_name(int sig)
     }
 }
 
-/* Why a worker stopped answering, as an error of the right kind. */
-static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, int self_signal,
-                             double timeout_s, size_t max_response)
+/* Why a worker stopped answering, as an error of the right kind. Evidence the
+ * trusted side saw wins: an OOM kill in the worker's cgroup is MemoryLimit even when
+ * the deadline passed first (a worker thrashing at its cap under load). */
+static bb_error *death_error(const local_state *st, enum exchange_failure why, const reap_info *ri,
+                             double timeout_s)
 {
+    if (why == EX_DESYNC)
+        return bb_error_new(BB_ERR_INVALID_RESPONSE,
+                            "the worker sent a frame that is not the one reply to this request "
+                            "(out of turn, another request's id, or a second reply)");
+    if (why == EX_OVERSIZE)
+        return bb_error_new(BB_ERR_OUTPUT_LIMIT,
+                            "the block's response exceeded %zu bytes and was refused", st->max_response);
+    if (ri->reaped && ri->oom)
+        return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block exceeded its memory limit and was killed");
     if (why == EX_TIMEOUT)
         return bb_error_new(BB_ERR_TIMEOUT, "the block ran past its %g s timeout and was killed",
                             timeout_s);
-    if (why == EX_DESYNC)
-        return bb_error_new(BB_ERR_INVALID_RESPONSE,
-                            "the worker sent a response nobody asked for (its frames no longer "
-                            "match the requests)");
-    if (why == EX_OVERSIZE)
-        return bb_error_new(BB_ERR_OUTPUT_LIMIT,
-                            "the block's response exceeded %zu bytes and was refused", max_response);
-    if (oom)
-        return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block exceeded its memory limit and was killed");
+    if (why == EX_CPU)
+        return bb_error_new(BB_ERR_TIMEOUT,
+                            "the block used more than its %g s of CPU time in this run and was killed",
+                            (double)st->cpu_ms / 1000.0);
+    if (!ri->reaped)
+        return bb_error_new(BB_ERR_BACKEND_UNAVAILABLE,
+                            "the sandbox zygote died and took the worker with it; it is being restarted");
+    if (ri->setup_failed)
+        return bb_error_new(BB_ERR_CONFIGURATION, "the sandbox could not be built: %s", ri->setup_error);
+    int wstatus = ri->wstatus;
     /* The host's listener ended the worker for a fatal signal it sent itself (jail:
      * notify.c): the kernel's SIGKILL stands for that signal. */
-    if (self_signal > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
+    if (ri->self_signal > 0 && WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGKILL)
         return bb_error_new(BB_ERR_SANDBOX_CRASH, "the worker was killed by %s (signal %d, which the "
-                            "block sent itself)", signal_name(self_signal), self_signal);
+                            "block sent itself)", signal_name(ri->self_signal), ri->self_signal);
     if (WIFSIGNALED(wstatus)) {
         int sig = WTERMSIG(wstatus);
         if (sig == SIGSYS)
@@ -612,27 +571,48 @@ static bb_error *death_error(enum exchange_failure why, int wstatus, int oom, in
     return bb_error_new(BB_ERR_SANDBOX_CRASH, "the worker stopped answering");
 }
 
-/* Runs one frame through a block's worker, starting one if needed. On any failure
- * the worker is reaped, so the next call starts afresh (init runs again). */
-static int block_exchange(local_state *st, local_block *b, const char *body, size_t len,
-                          long timeout_ms, bb_reply *reply, bb_error **err)
+/* Runs one frame through the block's worker, starting one if needed. A worker
+ * found dead before it was sent anything is replaced and the frame goes to the new
+ * one (with the code, so init runs again): *restarted says so. Any other failure
+ * reaps the worker, so the next call starts afresh (init runs again). */
+static int block_exchange(local_state *st, local_block *b, const bb_call *call, long long deadline,
+                          bb_reply *reply, int *restarted, bb_error **err)
 {
-    long long deadline = now_ms() + timeout_ms;
-    enum exchange_failure why = exchange(st, &b->w, body, len, deadline, reply);
+    double timeout_s = (double)(deadline - bb_now_ms()) / 1000.0;
+    enum exchange_failure why = EX_OK;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!b->w.pid) {
+            if (take_worker(st, &b->w, deadline, err) < 0)
+                return -1;
+            b->need_code = 1;
+        }
+        size_t len = b->load_len;
+        const char *body = b->load_envelope;
+        if (call && !(body = bb_call_envelope(call, b->need_code, &len)))
+            return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        why = exchange(st, &b->w, body, len, deadline, reply);
+        if (why != EX_IDLE_DEAD)
+            break;
+        retire_worker(st, &b->w);   /* it read nothing: nothing of this call is lost */
+        if (b->w.runs > 0 || !b->need_code || b->lost_state)
+            *restarted = 1;
+    }
     if (why == EX_OK) {
         b->w.runs++;
         return 0;
     }
-    int wstatus = 0, oom = 0;
-    int self_signal = bb_notifier_fatal_signal(st->notifier, b->w.notify);
-    int reaped = reap_worker(st, &b->w, &wstatus, &oom);
+    reap_info ri;
+    if (why == EX_IDLE_DEAD) {
+        retire_worker(st, &b->w);
+        memset(&ri, 0, sizeof ri);
+        ri.reaped = 1;
+        why = EX_DIED;
+    } else {
+        reap_worker(st, &b->w, &ri);
+    }
     b->need_code = 1;
-    bb_error *e = reaped || why != EX_DIED
-                      ? death_error(why, wstatus, oom, self_signal, (double)timeout_ms / 1000.0,
-                                    st->max_response)
-                      : bb_error_new(BB_ERR_BACKEND_UNAVAILABLE,
-                                     "the sandbox zygote died and took the worker with it; it was "
-                                     "restarted");
+    b->lost_state = 1;
+    bb_error *e = death_error(st, why, &ri, timeout_s);
     bb_fail(err, e->kind, "%s; the worker was replaced and init will run again on the next call",
             e->message);
     bb_error_free(e);
@@ -663,16 +643,14 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     local_state *st = calloc(1, sizeof *st);
     if (!st)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    pthread_mutex_init(&st->lock, NULL);
     pthread_mutex_init(&st->pool_lock, NULL);
     pthread_cond_init(&st->pool_cond, NULL);
-    st->ctl = -1;
-    st->worker_path = find_worker(cfg);
+    char *worker_path = find_worker(cfg);
     st->spare_target = cfg->spare_workers;
     st->timeout_ms = (long)(cfg->timeout_s * 1000.0);
+    st->cpu_ms = (long)((cfg->cpu_seconds > 0 ? cfg->cpu_seconds : cfg->timeout_s + 1.0) * 1000.0);
+    st->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     st->spares = calloc((size_t)st->spare_target + 1, sizeof *st->spares);
-    st->retired_cap = 256;
-    st->retired = calloc(st->retired_cap, sizeof *st->retired);
     bb_limits_default(&st->limits);
     st->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
     st->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
@@ -680,9 +658,9 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     st->limits.max_depth = (int)cfg->max_depth;
     st->limits.max_values = (size_t)cfg->max_json_values;
     st->max_response = bb_limits_max_response(&st->limits);
-    st->init = (bb_zinit){
+    bb_zinit init = {
         .memory_bytes = (int64_t)cfg->memory_mb << 20,
-        .cpu_seconds = cfg->cpu_seconds > 0 ? cfg->cpu_seconds : cfg->timeout_s + 1.0,
+        .cpu_seconds = LIFETIME_CPU_SECONDS,
         .max_threads = cfg->max_threads,
         .max_open_files = cfg->max_open_files,
         .max_file_bytes = (int64_t)cfg->max_file_mb << 20,
@@ -694,32 +672,32 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
         .max_result_bytes = cfg->max_output_bytes,
     };
     if (cfg->policy_file)
-        snprintf(st->init.policy_path, sizeof st->init.policy_path, "%s", cfg->policy_file);
-    if (!st->worker_path || !st->spares || !st->retired) {
+        snprintf(init.policy_path, sizeof init.policy_path, "%s", cfg->policy_file);
+    if (!worker_path || !st->spares) {
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
     }
     st->notifier = bb_notifier_start(err);
     if (!st->notifier)
         goto fail;
-    if (zygote_start(st, err) < 0)
+    st->zc = bb_zclient_open(worker_path, &init, err);
+    if (!st->zc)
         goto fail;
     if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0) {
         bb_fail(err, BB_ERR_INTERNAL, "cannot start the worker keeper thread");
-        zygote_stop(st);
+        bb_zclient_close(st->zc);
         goto fail;
     }
     st->keeper_running = 1;
+    free(worker_path);
     *state = st;
     return 0;
 fail:
     bb_notifier_stop(st->notifier);
-    free(st->worker_path);
+    free(worker_path);
     free(st->spares);
-    free(st->retired);
     pthread_cond_destroy(&st->pool_cond);
     pthread_mutex_destroy(&st->pool_lock);
-    pthread_mutex_destroy(&st->lock);
     free(st);
     return -1;
 }
@@ -730,6 +708,7 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     local_block *b = calloc(1, sizeof *b);
     if (!b)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    b->w.stat_fd = -1;
     b->max_inputs = info->max_inputs;
     b->load_envelope = malloc(info->load_envelope_len + 1);
     if (!b->load_envelope) {
@@ -738,11 +717,10 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     }
     memcpy(b->load_envelope, info->load_envelope, info->load_envelope_len + 1);
     b->load_len = info->load_envelope_len;
-    if (take_worker(st, &b->w, err) < 0)
-        goto fail;
     /* Eager load: compile and run init now, so a broken block fails here. */
     bb_reply reply = {0};
-    if (block_exchange(st, b, b->load_envelope, b->load_len, st->timeout_ms, &reply, err) < 0)
+    int restarted = 0;
+    if (block_exchange(st, b, NULL, bb_now_ms() + st->timeout_ms, &reply, &restarted, err) < 0)
         goto fail;
     bb_wire_response resp = {0};
     int rc = bb_wire_parse_response_owned(reply.body, reply.len, &st->limits, &resp, err);   /* frees it */
@@ -761,6 +739,7 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
         goto fail;
     b->w.runs = 0;   /* the load is not a run */
     b->need_code = 0;
+    b->lost_state = 0;
     *block_state = b;
     return 0;
 fail:
@@ -775,18 +754,13 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
 {
     local_state *st = state;
     local_block *b = block_state;
-    if (!b->w.pid) {
-        if (take_worker(st, &b->w, err) < 0)
-            return -1;
-        b->need_code = 1;
-    }
-    size_t len;
-    const char *body = bb_call_envelope(call, b->need_code, &len);
-    if (!body)
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    if (block_exchange(st, b, body, len, bb_call_timeout_ms(call), reply, err) < 0)
+    int restarted = 0;
+    long long deadline = bb_now_ms() + bb_call_timeout_ms(call);
+    if (block_exchange(st, b, call, deadline, reply, &restarted, err) < 0)
         return -1;
+    reply->restarted = restarted || b->lost_state;
     b->need_code = 0;
+    b->lost_state = 0;
     if (b->max_inputs > 0 && b->w.runs >= b->max_inputs)
         retire_worker(st, &b->w);   /* recycled: the next run starts afresh */
     return 0;
@@ -806,22 +780,26 @@ static void local_unload(void *state, void *block_state)
 static char *local_describe(void *state)
 {
     local_state *st = state;
+    pid_t pid;
+    unsigned long starts;
+    unsigned layers;
+    char warnings[1024];
+    bb_zclient_info(st->zc, &pid, &starts, &layers, warnings, sizeof warnings);
     bb_buf out = {0};
-    pthread_mutex_lock(&st->lock);
     pthread_mutex_lock(&st->pool_lock);
     bb_buf_printf(&out, "{\"driver\":\"local\",\"zygote_pid\":%d,\"zygote_starts\":%lu,\"layers\":[",
-                  (int)st->zygote_pid, st->zygote_starts);
+                  (int)pid, starts);
     int first = 1;
     for (unsigned bit = 1; bit < BB_LAYER_ALL; bit <<= 1)
-        if (st->layers & bit) {
+        if (layers & bit) {
             bb_buf_printf(&out, "%s\"%s\"", first ? "" : ",", bb_layer_name(bit));
             first = 0;
         }
-    bb_buf_printf(&out, "],\"spare_workers\":%zu,\"warnings\":", st->nspares);
-    bb_buf_json_string(&out, st->warnings, strlen(st->warnings));
+    bb_buf_printf(&out, "],\"spare_workers\":%zu,\"cpu_ms_per_run\":%ld,\"warnings\":", st->nspares,
+                  st->cpu_ms);
+    bb_buf_json_string(&out, warnings, strlen(warnings));
     bb_buf_putc(&out, '}');
     pthread_mutex_unlock(&st->pool_lock);
-    pthread_mutex_unlock(&st->lock);
     return bb_buf_steal(&out, NULL);
 }
 
@@ -837,17 +815,12 @@ static void local_close(void *state)
     if (st->keeper_running)
         pthread_join(st->keeper, NULL);
     for (size_t i = 0; i < st->nspares; i++)
-        reap_worker(st, &st->spares[i], NULL, NULL);
-    for (size_t i = 0; i < st->nretired; i++)
-        reap_pid(st, st->retired[i].pid, NULL, NULL);
-    zygote_stop(st);   /* the zygote kills whatever is left and exits */
+        close_worker_fds(st, &st->spares[i]);
+    bb_zclient_close(st->zc);   /* the zygote kills whatever is left and exits */
     bb_notifier_stop(st->notifier);
     pthread_cond_destroy(&st->pool_cond);
     pthread_mutex_destroy(&st->pool_lock);
-    pthread_mutex_destroy(&st->lock);
     free(st->spares);
-    free(st->retired);
-    free(st->worker_path);
     free(st);
 }
 

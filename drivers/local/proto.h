@@ -12,14 +12,20 @@
 #define BB_ZYGOTE_CTL_FD 3          /* the zygote's control socket */
 #define BB_WORKER_IN_FD 3           /* a worker reads request frames here */
 #define BB_WORKER_OUT_FD 4          /* and writes response frames here */
+/* fd 5 is the seccomp hand-off socket (seccomp.h BB_SECCOMP_HANDOFF_FD) */
+#define BB_WORKER_REPORT_FD 6       /* set-up failures go to the zygote; closed before serving */
 #define BB_SETUP_FAILED_STATUS 121  /* a child that could not build its jail */
+/* A frame: 4 bytes of little-endian body length, then the request id (random bytes
+ * chosen by the executor per request; the reply echoes them), then the body. */
+#define BB_FRAME_ID_BYTES 16
+#define BB_FRAME_HEADER_BYTES (4 + BB_FRAME_ID_BYTES)
 
 enum bb_zop {
     BB_ZOP_INIT = 1,   /* executor -> zygote: settings; reply: ready or error */
-    BB_ZOP_SPAWN,      /* executor -> zygote + 3 fds; reply: pid */
-    BB_ZOP_REAP,       /* executor -> zygote: kill + wait pid; reply: status */
-    BB_ZOP_REPLY,      /* zygote -> executor */
-    BB_ZOP_DISCARD,    /* executor -> zygote: kill pid, reap it later; reply: ok */
+    BB_ZOP_SPAWN,      /* executor -> zygote + 3 fds; reply: pid, wid */
+    BB_ZOP_REAP,       /* executor -> zygote: kill + wait worker; reply: status */
+    BB_ZOP_REPLY,      /* zygote -> executor, echoing the request's seq */
+    BB_ZOP_DISCARD,    /* executor -> zygote: kill worker, reap it later; reply: ok */
 };
 
 enum { BB_ZINIT_NO_CGROUP_LEAF = 1 }; /* BLOCKBOX_CGROUP_LEAF=False */
@@ -42,9 +48,12 @@ typedef struct bb_zinit {
 typedef struct bb_zmsg {
     uint32_t magic;
     uint32_t op;
+    uint32_t seq;         /* request number; its reply carries the same */
+    uint32_t wid;         /* SPAWN reply, REAP/DISCARD request: the worker's serial */
     int32_t pid;          /* SPAWN reply, REAP request */
     int32_t status;       /* REAP reply: wait status; REPLY: 0 ok, -1 error */
     int32_t oom;          /* REAP reply: the memory cgroup saw an OOM kill */
+    int32_t setup_failed; /* REAP reply: the zygote saw its jail set-up fail (text says why) */
     uint32_t layers;      /* INIT reply: active layers */
     char text[1024];      /* error text (NUL-terminated) */
     bb_zinit init;        /* INIT request */

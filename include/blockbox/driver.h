@@ -45,7 +45,10 @@ const char *bb_call_envelope(const bb_call *call, int with_code, size_t *len);
 long bb_call_timeout_ms(const bb_call *call);
 
 /* What a run hands back: a DESIGN §3 response envelope as received from the
- * backend (malloc'd; the core frees it and validates every byte of it). */
+ * backend (malloc'd; the core frees it and validates every byte of it), and
+ * whether the block instance was restarted for this call (its previous process was
+ * lost, so module state is fresh and init ran again; bb_result_restarted). The core
+ * zeroes the struct before the call. */
 typedef struct bb_reply {
     char *body;
     size_t len;
@@ -54,6 +57,8 @@ typedef struct bb_reply {
      * the core frees it. NULL: this driver does not observe denials (the core then
      * takes the body's denied_syscalls); "": none. Zeroed by the core before run. */
     char *denied;
+    /* The block instance was restarted for this call (see above). */
+    int restarted;
 } bb_reply;
 
 typedef struct bb_driver {

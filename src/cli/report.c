@@ -211,6 +211,8 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
     /* checked JSON text from the core: a list */
     put_key(&b, "debug_traces");
     bb_buf_puts(&b, res ? bb_result_debug_traces(res) : "[]");
+    if (res && bb_result_restarted(res))
+        bb_buf_puts(&b, ", \"restarted\": true");   /* the instance lost its worker first */
     bb_buf_puts(&b, "}\n");
     bb_cli_redact(&b);
     if (b.failed || !b.data) {

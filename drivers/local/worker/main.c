@@ -34,14 +34,25 @@ typedef struct zygote {
     bb_seccomp_program prog;
     bb_layers *layers;
     PyObject *runtime_module;
-    pid_t slot_pid[MAX_SLOTS];   /* live workers by slot; 0 = free */
-    unsigned char dying[MAX_SLOTS]; /* killed on DISCARD, reaped when they are gone */
-    /* Forked workers not yet released: the zygote maps their ids and cgroups when
-     * they say they have unshared, while it goes on serving requests. */
+    uint32_t serial;             /* the last worker id handed out */
+    int nbusy;                   /* slots not free */
+    /* Workers by slot. A worker that exits is reaped at once (its cgroups removed)
+     * and its status kept until the executor asks for it (REAP) or waives it. */
+    struct slot {
+        enum { SLOT_FREE, SLOT_LIVE, SLOT_EXITED, SLOT_DISCARDED } state;
+        pid_t pid;
+        uint32_t wid;
+        int wstatus, oom;
+        int setup_done;          /* the worker said 'o': its jail is complete */
+        char setup_err[400];     /* why its set-up failed ("" if it did not) */
+    } slot[MAX_SLOTS];
+    /* Forked workers whose set-up is not finished: the zygote maps their ids and
+     * cgroups when they say they have unshared, while it goes on serving requests,
+     * then listens for the end of their set-up ('o', or 'f' + reason, or EOF). */
     struct pending {
-        int ready_r;    /* the child writes 'r' (or 'f' + reason) here; -1: none */
+        int ready_r;    /* the child's report pipe; -1: none */
         int release_w;  /* we write 'g' here once the child is mapped and attached */
-        int out_fd;     /* the worker's response pipe, to report a failure on */
+        int released;
     } pending[MAX_SLOTS];
 } zygote;
 
@@ -103,45 +114,51 @@ static int python_start(zygote *z, char *errbuf, size_t errlen)
 
 /* ---- the worker: runs in the child after the jail is built --------------- */
 
-/* Writes a ConfigurationError response frame saying the sandbox could not be built. */
-static void write_setup_failure(int fd, const char *what)
-{
-    char body[1400];
-    char safe[1100];
-    size_t j = 0;
-    for (size_t i = 0; what[i] && j < sizeof safe - 1; i++)
-        safe[j++] = (what[i] == '"' || what[i] == '\\' || (unsigned char)what[i] < 0x20) ? '\'' : what[i];
-    safe[j] = '\0';
-    int n = snprintf(body, sizeof body,
-                     "{\"success\":false,\"error_type\":\"ConfigurationError\",\"error\":\"the "
-                     "sandbox could not be built: %s\",\"stdout\":\"\",\"stderr\":\"\"}",
-                     safe);
-    unsigned char hdr[4];
-    bb_frame_header((uint32_t)n, hdr);
-    if (bb_write_all(fd, hdr, 4) == 0)
-        (void)bb_write_all(fd, body, (size_t)n);
-}
+/* A set-up failure in the child goes to the zygote on the report pipe (fd 5, or the
+ * pipe's first fd before the move), never onto the response pipe: nothing a block
+ * can write looks like the sandbox's own failure. Nothing untrusted was read. */
+static int report_fd = BB_WORKER_REPORT_FD;
 
-/* A setup failure in the child is reported as a response frame; nothing untrusted
- * was read. */
 static void worker_fail(const char *what)
 {
-    write_setup_failure(BB_WORKER_OUT_FD, what);
+    if (bb_write_all(report_fd, "f", 1) == 0)
+        (void)bb_write_all(report_fd, what, strnlen(what, 400));
     _exit(BB_SETUP_FAILED_STATUS);
 }
 
-/* Serves frames until the executor closes the request pipe. */
+/* Reads exactly len bytes with the GIL released, so the block's own threads run
+ * while the worker waits for the executor. 0, or -1 on EOF or error. */
+static int read_released(int fd, void *buf, size_t len)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = bb_read_all(fd, buf, len);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+static int write_released(int fd, const void *buf, size_t len)
+{
+    int rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = bb_write_all(fd, buf, len);
+    Py_END_ALLOW_THREADS
+    return rc;
+}
+
+/* Serves frames until the executor closes the request pipe. Each reply carries the
+ * id of the request it answers (proto.h). */
 static void worker_serve(PyObject *runtime)
 {
     for (;;) {
-        unsigned char hdr[4];
-        if (bb_read_all(BB_WORKER_IN_FD, hdr, 4) < 0)
+        unsigned char hdr[BB_FRAME_HEADER_BYTES];
+        if (read_released(BB_WORKER_IN_FD, hdr, sizeof hdr) < 0)
             _exit(0);
         uint32_t len = bb_frame_length(hdr);
         PyObject *frame = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
         if (!frame)
             _exit(3);
-        if (bb_read_all(BB_WORKER_IN_FD, PyBytes_AS_STRING(frame), len) < 0)
+        if (read_released(BB_WORKER_IN_FD, PyBytes_AS_STRING(frame), len) < 0)
             _exit(0);
         PyObject *reply = PyObject_CallMethod(runtime, "handle_bytes", "O", frame);
         Py_DECREF(frame);
@@ -149,9 +166,9 @@ static void worker_serve(PyObject *runtime)
             PyErr_Clear();
             _exit(4);
         }
-        bb_frame_header((uint32_t)PyBytes_GET_SIZE(reply), hdr);
-        if (bb_write_all(BB_WORKER_OUT_FD, hdr, 4) < 0 ||
-            bb_write_all(BB_WORKER_OUT_FD, PyBytes_AS_STRING(reply), (size_t)PyBytes_GET_SIZE(reply)) < 0)
+        bb_frame_header((uint32_t)PyBytes_GET_SIZE(reply), hdr);   /* the id stays as it came */
+        if (write_released(BB_WORKER_OUT_FD, hdr, sizeof hdr) < 0 ||
+            write_released(BB_WORKER_OUT_FD, PyBytes_AS_STRING(reply), (size_t)PyBytes_GET_SIZE(reply)) < 0)
             _exit(0);
         Py_DECREF(reply);
     }
@@ -168,30 +185,37 @@ static int move_fd(int fd, int target)
     return 0;
 }
 
-static void worker_main(zygote *z, int slot, int release_fd, int in_fd, int out_fd, int handoff_fd)
+static void worker_main(zygote *z, int slot, int release_fd, int report, int in_fd, int out_fd,
+                        int handoff_fd)
 {
     char err[512];
+    report_fd = report;
     /* Wait until the zygote has mapped our ids and put us in our cgroups. */
     char go;
     if (bb_read_all(release_fd, &go, 1) < 0 || go != 'g')
         _exit(BB_SETUP_FAILED_STATUS);
     close(release_fd);
-    /* fds: 3 = requests, 4 = responses, 5 = the seccomp hand-off socket (closed before
-     * any request is read), 0-2 = /dev/null, nothing else. */
+    /* fds: 3 = requests, 4 = responses, 5 = the seccomp hand-off socket, 6 = the
+     * set-up report to the zygote (5 and 6 closed before any request is read),
+     * 0-2 = /dev/null, nothing else. */
     int hi_in = fcntl(in_fd, F_DUPFD_CLOEXEC, 10), hi_out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
     int hi_handoff = fcntl(handoff_fd, F_DUPFD_CLOEXEC, 10);
-    if (hi_in < 0 || hi_out < 0 || hi_handoff < 0)
-        _exit(BB_SETUP_FAILED_STATUS);
+    int hi_rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
+    if (hi_in < 0 || hi_out < 0 || hi_handoff < 0 || hi_rep < 0)
+        worker_fail("cannot move the worker's descriptors");
     close(in_fd);
     close(out_fd);
     close(handoff_fd);
+    close(report);
+    report_fd = hi_rep;
     if (move_fd(hi_in, BB_WORKER_IN_FD) < 0 || move_fd(hi_out, BB_WORKER_OUT_FD) < 0 ||
-        move_fd(hi_handoff, BB_SECCOMP_HANDOFF_FD) < 0)
-        _exit(BB_SETUP_FAILED_STATUS);
+        move_fd(hi_handoff, BB_SECCOMP_HANDOFF_FD) < 0 || move_fd(hi_rep, BB_WORKER_REPORT_FD) < 0)
+        worker_fail("cannot move the worker's descriptors");
+    report_fd = BB_WORKER_REPORT_FD;
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)
         worker_fail("cannot open /dev/null");
-    if (syscall(SYS_close_range, BB_SECCOMP_HANDOFF_FD + 1, ~0U, 0) < 0)
+    if (syscall(SYS_close_range, BB_WORKER_REPORT_FD + 1, ~0U, 0) < 0)
         worker_fail("cannot close inherited descriptors");
     if (setsid() < 0)
         worker_fail("setsid failed");
@@ -244,21 +268,26 @@ static void worker_main(zygote *z, int slot, int release_fd, int in_fd, int out_
         close(listener);
     }
     close(BB_SECCOMP_HANDOFF_FD);
+    /* Set up: say so and close the report pipe before reading any untrusted byte. */
+    if (bb_write_all(BB_WORKER_REPORT_FD, "o", 1) < 0 || close(BB_WORKER_REPORT_FD) < 0)
+        _exit(BB_SETUP_FAILED_STATUS);
     worker_serve(runtime);
     _exit(0);
 }
 
 /* ---- the zygote loop ------------------------------------------------------- */
 
-static void reply(zygote *z, int32_t status, int32_t pid, int32_t wstatus_or_layers, const char *text)
+static void reply_to(zygote *z, uint32_t seq, int32_t status, int32_t pid, int32_t layers,
+                     const char *text)
 {
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.magic = BB_ZYGOTE_MAGIC;
     m.op = BB_ZOP_REPLY;
+    m.seq = seq;
     m.status = status;
     m.pid = pid;
-    m.layers = (uint32_t)wstatus_or_layers;
+    m.layers = (uint32_t)layers;
     if (text)
         snprintf(m.text, sizeof m.text, "%s", text);
     (void)bb_zsend(z->ctl, &m, NULL, 0);
@@ -267,31 +296,48 @@ static void reply(zygote *z, int32_t status, int32_t pid, int32_t wstatus_or_lay
 static int slot_alloc(zygote *z)
 {
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (!z->slot_pid[i])
+        if (z->slot[i].state == SLOT_FREE)
             return i;
     return -1;
 }
 
-static int slot_of(const zygote *z, pid_t pid)
+static int slot_of_wid(const zygote *z, uint32_t wid, pid_t pid)
 {
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (z->slot_pid[i] == pid)
+        if (z->slot[i].state != SLOT_FREE && z->slot[i].wid == wid && z->slot[i].pid == pid)
             return i;
     return -1;
 }
 
-static void do_spawn(zygote *z, int in_fd, int out_fd, int handoff_fd)
+static void slot_free(zygote *z, int i)
+{
+    memset(&z->slot[i], 0, sizeof z->slot[i]);
+    z->nbusy--;
+}
+
+static void drop_pending(zygote *z, int slot)
+{
+    struct pending *p = &z->pending[slot];
+    if (p->ready_r < 0)
+        return;
+    close(p->ready_r);
+    if (p->release_w >= 0)
+        close(p->release_w);
+    *p = (struct pending){-1, -1, 0};
+}
+
+static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff_fd)
 {
     char err[512];
     int slot = slot_alloc(z);
     int to_child[2] = {-1, -1}, to_parent[2] = {-1, -1};
     if (in_fd < 0 || out_fd < 0 || handoff_fd < 0 || slot < 0 || pipe2(to_child, O_CLOEXEC) < 0 ||
         pipe2(to_parent, O_CLOEXEC) < 0) {
-        reply(z, -1, 0, 0, slot < 0 ? "too many live workers" : "spawn: bad descriptors");
+        reply_to(z, seq, -1, 0, 0, slot < 0 ? "too many live workers" : "spawn: bad descriptors");
         goto out;
     }
     if (bb_layers_before_fork(z->layers, err, sizeof err) < 0) {
-        reply(z, -1, 0, 0, err);
+        reply_to(z, seq, -1, 0, 0, err);
         goto out;
     }
     PyOS_BeforeFork();
@@ -309,26 +355,34 @@ static void do_spawn(zygote *z, int in_fd, int out_fd, int handoff_fd)
             _exit(BB_SETUP_FAILED_STATUS);
         }
         (void)bb_write_all(to_parent[1], "r", 1);
-        close(to_parent[1]);
-        worker_main(z, slot, to_child[0], in_fd, out_fd, handoff_fd);
+        worker_main(z, slot, to_child[0], to_parent[1], in_fd, out_fd, handoff_fd);
     }
     PyOS_AfterFork_Parent();
     if (pid < 0) {
         snprintf(err, sizeof err, "fork failed: %s", strerror(errno));
         (void)bb_layers_after_clone(z->layers, -1, slot, NULL, 0);   /* back to our own pid ns */
-        reply(z, -1, 0, 0, err);
+        reply_to(z, seq, -1, 0, 0, err);
         goto out;
     }
     close(to_parent[1]);
     to_parent[1] = -1;
-    z->slot_pid[slot] = pid;
+    (void)fcntl(to_parent[0], F_SETFL, O_NONBLOCK);
+    z->slot[slot] = (struct slot){.state = SLOT_LIVE, .pid = pid, .wid = ++z->serial};
+    if (!z->slot[slot].wid)
+        z->slot[slot].wid = ++z->serial;   /* 0 is never an id */
+    z->nbusy++;
     /* The child unshares on its own; finish_pending releases it. Until then it has
      * read nothing, and what the executor sends waits in the pipe. */
-    z->pending[slot] = (struct pending){.ready_r = to_parent[0], .release_w = to_child[1],
-                                        .out_fd = out_fd};
+    z->pending[slot] = (struct pending){.ready_r = to_parent[0], .release_w = to_child[1]};
     to_parent[0] = to_child[1] = -1;
-    out_fd = -1;
-    reply(z, 0, pid, 0, NULL);
+    bb_zmsg m;
+    memset(&m, 0, sizeof m);
+    m.magic = BB_ZYGOTE_MAGIC;
+    m.op = BB_ZOP_REPLY;
+    m.seq = seq;
+    m.pid = pid;
+    m.wid = z->slot[slot].wid;
+    (void)bb_zsend(z->ctl, &m, NULL, 0);
 out:
     for (int i = 0; i < 2; i++) {
         if (to_child[i] >= 0)
@@ -344,121 +398,190 @@ out:
         close(handoff_fd);
 }
 
-static void drop_pending(zygote *z, int slot)
+static void set_setup_error(struct slot *s, const char *why)
 {
-    struct pending *p = &z->pending[slot];
-    if (p->ready_r < 0)
-        return;
-    close(p->ready_r);
-    close(p->release_w);
-    close(p->out_fd);
-    *p = (struct pending){-1, -1, -1};
+    if (!s->setup_err[0])
+        snprintf(s->setup_err, sizeof s->setup_err, "%s", why && *why ? why : "unknown set-up failure");
 }
 
-/* The child of `slot` has unshared (or failed to): map its ids, attach its cgroups,
- * release it. A failure is written to the worker's response pipe and the worker is
- * killed; the executor reaps it like any dead worker. */
+/* The report pipe of `slot` has something: before release, 'r' (unshared: map its
+ * ids, attach its cgroups, release it) or 'f' + reason; after, 'o' (set up) or
+ * 'f' + reason; EOF without 'o' means it died during set-up. A failure kills the
+ * worker; the executor learns why from the REAP reply, never from the worker. */
 static void finish_pending(zygote *z, int slot)
 {
     struct pending *p = &z->pending[slot];
+    struct slot *s = &z->slot[slot];
+    char buf[512];
+    ssize_t n;
+    do
+        n = read(p->ready_r, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return;
+    buf[n > 0 ? n : 0] = '\0';
     char err[512] = "";
-    char ready = 0;
-    if (bb_read_all(p->ready_r, &ready, 1) < 0)
+    if (n <= 0)
         snprintf(err, sizeof err, "the worker died while it was being set up");
-    else if (ready == 'f') {
-        ssize_t n = read(p->ready_r, err, sizeof err - 1);
-        err[n > 0 ? n : 0] = '\0';
-    } else if (ready != 'r')
+    else if (buf[0] == 'f')
+        snprintf(err, sizeof err, "%s", buf + 1);
+    else if (!p->released && buf[0] == 'r') {
+        if (bb_layers_after_clone(z->layers, s->pid, slot, err, sizeof err) == 0 &&
+            bb_write_all(p->release_w, "g", 1) == 0) {
+            close(p->release_w);
+            p->release_w = -1;
+            p->released = 1;
+            if (n > 1 && buf[1] == 'o')
+                s->setup_done = 1;   /* cannot happen this fast, but is not wrong */
+            return;
+        }
+        if (!err[0])
+            snprintf(err, sizeof err, "the worker could not be released");
+    } else if (p->released && buf[0] == 'o') {
+        s->setup_done = 1;
+        drop_pending(z, slot);
+        return;
+    } else
         snprintf(err, sizeof err, "the worker sent a bad set-up message");
-    else if (bb_layers_after_clone(z->layers, z->slot_pid[slot], slot, err, sizeof err) == 0 &&
-             bb_write_all(p->release_w, "g", 1) == 0)
-        err[0] = '\0';
-    else if (!err[0])
-        snprintf(err, sizeof err, "the worker could not be released");
-    if (ready != 'r' || err[0]) {
-        kill(z->slot_pid[slot], SIGKILL);
-        write_setup_failure(p->out_fd, err[0] ? err : "unknown set-up failure");
+    set_setup_error(s, err);
+    if (s->state == SLOT_LIVE || s->state == SLOT_DISCARDED)
+        kill(s->pid, SIGKILL);
+    drop_pending(z, slot);
+}
+
+/* Reads what a dead worker left on its report pipe (it cannot be waited for, or
+ * killed: its pid is already reaped). */
+static void collect_report(zygote *z, int slot)
+{
+    struct pending *p = &z->pending[slot];
+    struct slot *s = &z->slot[slot];
+    if (p->ready_r < 0)
+        return;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(p->ready_r, buf, sizeof buf - 1)) > 0) {
+        buf[n] = '\0';
+        char *f = memchr(buf, 'f', (size_t)n);
+        if (memchr(buf, 'o', (size_t)n) && !f)
+            s->setup_done = 1;
+        if (f)
+            set_setup_error(s, f + 1);
     }
     drop_pending(z, slot);
 }
 
-static void do_reap(zygote *z, pid_t pid)
+/* Reaps every worker that has exited, at once: cgroups removed, status kept for
+ * the executor (or dropped, for a discarded one). Never blocks. */
+static void reap_exited(zygote *z)
 {
-    int slot = slot_of(z, pid);
-    if (pid <= 0 || slot < 0) {
-        reply(z, -1, pid, 0, "no such worker");
+    for (;;) {
+        int wstatus;
+        pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+        if (pid <= 0)
+            return;
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            struct slot *s = &z->slot[i];
+            if ((s->state != SLOT_LIVE && s->state != SLOT_DISCARDED) || s->pid != pid)
+                continue;
+            collect_report(z, i);   /* the child is dead: whatever it said is there */
+            if (!s->setup_done)
+                set_setup_error(s, WIFSIGNALED(wstatus) ? "the worker was killed during its set-up"
+                                                        : "the worker exited during its set-up");
+            int oom = 0;
+            bb_layers_worker_gone(z->layers, pid, i, &oom);
+            if (s->state == SLOT_DISCARDED) {
+                slot_free(z, i);
+            } else {
+                s->state = SLOT_EXITED;
+                s->wstatus = wstatus;
+                s->oom = oom;
+            }
+            break;
+        }
+    }
+}
+
+static void do_reap(zygote *z, const bb_zmsg *req)
+{
+    int i = slot_of_wid(z, req->wid, req->pid);
+    if (req->pid <= 0 || i < 0 || z->slot[i].state == SLOT_DISCARDED) {
+        reply_to(z, req->seq, -1, req->pid, 0, "no such worker");
         return;
     }
-    drop_pending(z, slot);
-    kill(pid, SIGKILL);   /* a zombie until we wait: the pid cannot have been reused */
-    int wstatus = 0;
-    while (waitpid(pid, &wstatus, 0) < 0 && errno == EINTR)
-        ;
-    int oom = 0;
-    bb_layers_worker_gone(z->layers, pid, slot, &oom);
-    z->slot_pid[slot] = 0;
+    struct slot *s = &z->slot[i];
+    if (s->state == SLOT_LIVE) {
+        kill(s->pid, SIGKILL);   /* a zombie until we wait: the pid cannot have been reused */
+        int wstatus = 0;
+        while (waitpid(s->pid, &wstatus, 0) < 0 && errno == EINTR)
+            ;
+        collect_report(z, i);   /* killed by us: a failure only if it reported one */
+        bb_layers_worker_gone(z->layers, s->pid, i, &s->oom);
+        s->wstatus = wstatus;
+    }
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.magic = BB_ZYGOTE_MAGIC;
     m.op = BB_ZOP_REPLY;
-    m.pid = pid;
-    m.status = wstatus;
-    m.oom = oom;
+    m.seq = req->seq;
+    m.pid = s->pid;
+    m.wid = s->wid;
+    m.status = s->wstatus;
+    m.oom = s->oom;
+    if (s->setup_err[0]) {
+        m.setup_failed = 1;
+        snprintf(m.text, sizeof m.text, "%s", s->setup_err);
+    }
+    slot_free(z, i);
     (void)bb_zsend(z->ctl, &m, NULL, 0);
 }
 
-/* Kills a worker nobody needs the exit status of; it is reaped once it is gone
- * (reap_dying), so the executor never waits for a dying process's teardown. */
-static void do_discard(zygote *z, pid_t pid)
+/* Kills a worker nobody needs the exit status of; reap_exited reaps it once it is
+ * gone, so the executor never waits for a dying process's teardown. */
+static void do_discard(zygote *z, const bb_zmsg *req)
 {
-    int slot = slot_of(z, pid);
-    if (pid <= 0 || slot < 0) {
-        reply(z, -1, pid, 0, "no such worker");
+    int i = slot_of_wid(z, req->wid, req->pid);
+    if (req->pid <= 0 || i < 0) {
+        reply_to(z, req->seq, -1, req->pid, 0, "no such worker");
         return;
     }
-    drop_pending(z, slot);
-    kill(pid, SIGKILL);
-    z->dying[slot] = 1;
-    reply(z, 0, pid, 0, NULL);
-}
-
-/* Reaps discarded workers that have finished dying; never blocks. */
-static void reap_dying(zygote *z)
-{
-    for (int i = 0; i < MAX_SLOTS; i++) {
-        if (!z->dying[i])
-            continue;
-        if (waitpid(z->slot_pid[i], NULL, WNOHANG) == 0)
-            continue;
-        int oom;
-        bb_layers_worker_gone(z->layers, z->slot_pid[i], i, &oom);
-        z->slot_pid[i] = 0;
-        z->dying[i] = 0;
+    if (z->slot[i].state == SLOT_EXITED) {
+        slot_free(z, i);
+    } else if (z->slot[i].state == SLOT_LIVE) {
+        drop_pending(z, i);
+        kill(z->slot[i].pid, SIGKILL);
+        z->slot[i].state = SLOT_DISCARDED;
     }
+    reply_to(z, req->seq, 0, req->pid, 0, NULL);
 }
 
 static void shutdown_all(zygote *z)
 {
     for (int i = 0; i < MAX_SLOTS; i++) {
-        if (!z->slot_pid[i])
+        struct slot *s = &z->slot[i];
+        if (s->state == SLOT_FREE)
             continue;
         drop_pending(z, i);
-        kill(z->slot_pid[i], SIGKILL);
-        waitpid(z->slot_pid[i], NULL, 0);
-        int oom;
-        bb_layers_worker_gone(z->layers, z->slot_pid[i], i, &oom);
-        z->slot_pid[i] = 0;
-        z->dying[i] = 0;
+        if (s->state != SLOT_EXITED) {
+            kill(s->pid, SIGKILL);
+            waitpid(s->pid, NULL, 0);
+            int oom;
+            bb_layers_worker_gone(z->layers, s->pid, i, &oom);
+        }
+        slot_free(z, i);
     }
     bb_layers_free(z->layers);
 }
 
-/* Waits until the control socket or a pending child has something. Finishes the
- * ready children itself; returns how many it finished (0: the socket is readable). */
+/* Exited workers are reaped within this many ms of their death (issue 9). */
+#define REAP_POLL_MS 200
+
+/* Waits until the control socket or a pending child has something, or until it is
+ * time to look for exited workers. Finishes the ready children and reaps the exited
+ * ones itself; returns 1 when the control socket is readable. */
 static int wait_for_work(zygote *z)
 {
-    struct pollfd pfd[MAX_SLOTS + 1];
-    int slot_of_pfd[MAX_SLOTS + 1];
+    static struct pollfd pfd[MAX_SLOTS + 1];
+    static int slot_of_pfd[MAX_SLOTS + 1];
     int n = 0;
     pfd[n++] = (struct pollfd){.fd = z->ctl, .events = POLLIN};
     for (int i = 0; i < MAX_SLOTS; i++)
@@ -466,20 +589,14 @@ static int wait_for_work(zygote *z)
             slot_of_pfd[n] = i;
             pfd[n++] = (struct pollfd){.fd = z->pending[i].ready_r, .events = POLLIN};
         }
-    if (n == 1)
-        return 0;   /* nothing pending: block in recvmsg */
-    while (poll(pfd, (nfds_t)n, -1) < 0)
-        if (errno != EINTR)
-            return 0;
-    int finished = 0;
-    for (int k = 1; k < n; k++)
-        if (pfd[k].revents) {
+    int rc = poll(pfd, (nfds_t)n, z->nbusy > 0 ? REAP_POLL_MS : -1);
+    if (rc < 0 && errno != EINTR)
+        return 1;   /* let recvmsg report the failure */
+    for (int k = 1; rc > 0 && k < n; k++)
+        if (pfd[k].revents)
             finish_pending(z, slot_of_pfd[k]);
-            finished++;
-        }
-    if (finished && (pfd[0].revents & (POLLIN | POLLHUP)))
-        return 0;   /* serve the socket too, now */
-    return finished;
+    reap_exited(z);
+    return rc > 0 && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR));
 }
 
 static int zygote_main(void)
@@ -507,49 +624,49 @@ static int zygote_main(void)
     bb_policy *policy = NULL;
     if (m.init.policy_path[0] ? bb_policy_load_file(m.init.policy_path, &policy, &e) < 0
                               : bb_policy_load_default(&policy, &e) < 0) {
-        reply(&z, -1, 0, 0, e ? e->message : "the seccomp policy could not be read");
+        reply_to(&z, m.seq, -1, 0, 0, e ? e->message : "the seccomp policy could not be read");
         return 3;
     }
     if (bb_seccomp_compile(policy, &z.prog, &e) < 0) {
-        reply(&z, -1, 0, 0, e ? e->message : "the seccomp policy could not be compiled");
+        reply_to(&z, m.seq, -1, 0, 0, e ? e->message : "the seccomp policy could not be compiled");
         return 3;
     }
     bb_policy_free(policy);
     z.layers = bb_layers_zygote_setup(&jc, err, sizeof err);
     if (!z.layers) {
-        reply(&z, -1, 0, 0, err);
+        reply_to(&z, m.seq, -1, 0, 0, err);
         return 3;
     }
     if (python_start(&z, err, sizeof err) < 0) {
-        reply(&z, -1, 0, 0, err);
+        reply_to(&z, m.seq, -1, 0, 0, err);
         return 3;
     }
     /* The reply names every layer that is not active, so none is missing silently. */
-    reply(&z, 0, getpid(), (int32_t)(bb_layers_active(z.layers) |
+    reply_to(&z, m.seq, 0, getpid(), (int32_t)(bb_layers_active(z.layers) |
                                      (jc.disable & BB_LAYER_SECCOMP ? 0 : BB_LAYER_SECCOMP)),
           bb_layers_warnings(z.layers));
     for (int i = 0; i < MAX_SLOTS; i++)
-        z.pending[i] = (struct pending){-1, -1, -1};
+        z.pending[i] = (struct pending){-1, -1, 0};
     for (;;) {
-        if (wait_for_work(&z) > 0)
-            continue;   /* a pending child was finished; the control socket may wait */
+        if (!wait_for_work(&z))
+            continue;   /* nothing from the executor yet */
         if (bb_zrecv(z.ctl, &m, fds, BB_ZMSG_MAX_FDS) < 0) {
             if (errno == EPROTO)
                 continue;   /* a malformed message: ignore it */
             break;          /* the executor is gone */
         }
-        reap_dying(&z);
-        if (m.op == BB_ZOP_SPAWN)
-            do_spawn(&z, fds[0], fds[1], fds[2]);
-        else if (m.op == BB_ZOP_REAP)
-            do_reap(&z, m.pid);
-        else if (m.op == BB_ZOP_DISCARD)
-            do_discard(&z, m.pid);
-        else {
+        if (m.op == BB_ZOP_SPAWN) {
+            do_spawn(&z, m.seq, fds[0], fds[1], fds[2]);
+        } else {
             for (int i = 0; i < BB_ZMSG_MAX_FDS; i++)
                 if (fds[i] >= 0)
                     close(fds[i]);
-            reply(&z, -1, 0, 0, "unknown request");
+            if (m.op == BB_ZOP_REAP)
+                do_reap(&z, &m);
+            else if (m.op == BB_ZOP_DISCARD)
+                do_discard(&z, &m);
+            else
+                reply_to(&z, m.seq, -1, 0, 0, "unknown request");
         }
     }
     shutdown_all(&z);
