@@ -526,7 +526,7 @@ static const char *signal_name(int sig)
  * trusted side saw wins: an OOM kill in the worker's cgroup is MemoryLimit even when
  * the deadline passed first (a worker thrashing at its cap under load). */
 static bb_error *death_error(const local_state *st, enum exchange_failure why, const reap_info *ri,
-                             double timeout_s)
+                             double timeout_s, long long waited_ms)
 {
     if (why == EX_DESYNC)
         return bb_error_new(BB_ERR_INVALID_RESPONSE,
@@ -537,6 +537,10 @@ static bb_error *death_error(const local_state *st, enum exchange_failure why, c
                             "the block's response exceeded %zu bytes and was refused", st->max_response);
     if (ri->reaped && ri->oom)
         return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block exceeded its memory limit and was killed");
+    if (why == EX_TIMEOUT && waited_ms >= 100)
+        return bb_error_new(BB_ERR_TIMEOUT,
+                            "the call ran past its %g s timeout (%.1f s of it waiting for a worker) "
+                            "and the block was killed", timeout_s, (double)waited_ms / 1000.0);
     if (why == EX_TIMEOUT)
         return bb_error_new(BB_ERR_TIMEOUT, "the block ran past its %g s timeout and was killed",
                             timeout_s);
@@ -578,7 +582,8 @@ static bb_error *death_error(const local_state *st, enum exchange_failure why, c
 static int block_exchange(local_state *st, local_block *b, const bb_call *call, long long deadline,
                           bb_reply *reply, int *restarted, bb_error **err)
 {
-    double timeout_s = (double)(deadline - bb_now_ms()) / 1000.0;
+    long long started = bb_now_ms(), waited_ms = 0;
+    double timeout_s = (double)(deadline - started) / 1000.0;
     enum exchange_failure why = EX_OK;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!b->w.pid) {
@@ -590,6 +595,7 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
         const char *body = b->load_envelope;
         if (call && !(body = bb_call_envelope(call, b->need_code, &len)))
             return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        waited_ms = bb_now_ms() - started;
         why = exchange(st, &b->w, body, len, deadline, reply);
         if (why != EX_IDLE_DEAD)
             break;
@@ -612,7 +618,7 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
     }
     b->need_code = 1;
     b->lost_state = 1;
-    bb_error *e = death_error(st, why, &ri, timeout_s);
+    bb_error *e = death_error(st, why, &ri, timeout_s, waited_ms);
     bb_fail(err, e->kind, "%s; the worker was replaced and init will run again on the next call",
             e->message);
     bb_error_free(e);

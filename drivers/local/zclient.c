@@ -294,7 +294,7 @@ static void handle_readable(bb_zclient *zc)
                 return;
             if (errno == EPROTO)
                 continue;   /* not a message of ours: ignore it */
-            zygote_down(zc, "the sandbox zygote died");
+            zygote_down(zc, "the sandbox zygote died during the request; it is being restarted");
             return;
         }
         for (int i = 0; i < 2; i++)
@@ -483,7 +483,7 @@ int bb_zclient_call(bb_zclient *zc, bb_zmsg *m, const int *fds, int nfds, long l
     if (bb_zsend(zc->ctl, m, fds, nfds) < 0) {
         int e = errno;
         if (e != EAGAIN && bb_now_ms() < limit) {
-            zygote_down(zc, "the sandbox zygote died");   /* found dead before it was asked */
+            zygote_down(zc, "the sandbox zygote died; it is being restarted");   /* found dead before it was asked */
             pthread_mutex_unlock(&zc->lock);
             return bb_zclient_call(zc, m, fds, nfds, deadline_ms, generation, err);
         }
@@ -511,8 +511,10 @@ int bb_zclient_call(bb_zclient *zc, bb_zmsg *m, const int *fds, int nfds, long l
         char why[sizeof zc->down_reason];
         snprintf(why, sizeof why, "%s", zc->down_reason);
         pthread_mutex_unlock(&zc->lock);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "%s during the request; it is being restarted",
-                       why[0] ? why : "the sandbox zygote died");
+        if (why[0])
+            return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "%s", why);
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE,
+                       "the sandbox zygote died during the request; it is being restarted");
     }
     pthread_mutex_unlock(&zc->lock);
     *m = w.reply;

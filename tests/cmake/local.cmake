@@ -13,7 +13,7 @@ math(EXPR LOCAL_PY_TIMEOUT "180 * ${LOCAL_SLOWDOWN}")
 set(LOCAL_TEST_ENV "BB_TEST_WORKER=$<TARGET_FILE:blockbox-worker>;CK_DEFAULT_TIMEOUT=60"
     "CK_TIMEOUT_MULTIPLIER=${LOCAL_SLOWDOWN}")
 
-foreach(name instances concurrency lifecycle)
+foreach(name instances concurrency lifecycle longlived faults soak)
   add_executable(test_local_${name} ${LOCAL_TEST_DIR}/test_local_${name}.c)
   target_include_directories(test_local_${name} PRIVATE ${CMAKE_SOURCE_DIR}/include ${LOCAL_TEST_DIR})
   target_link_libraries(test_local_${name} PRIVATE blockbox_static PkgConfig::CHECK PkgConfig::CJSON pthread)
@@ -23,7 +23,9 @@ foreach(name instances concurrency lifecycle)
   set_tests_properties(local_${name} PROPERTIES LABELS "local" TIMEOUT ${LOCAL_C_TIMEOUT} ENVIRONMENT "${LOCAL_TEST_ENV}")
 endforeach()
 # The lifecycle test kills zygotes and scans /proc and the cgroup tree.
-set_tests_properties(local_lifecycle PROPERTIES RUN_SERIAL TRUE)
+set_tests_properties(local_lifecycle local_faults local_soak PROPERTIES RUN_SERIAL TRUE)
+math(EXPR LOCAL_SOAK_TIMEOUT "600 * ${LOCAL_SLOWDOWN}")
+set_tests_properties(local_soak PROPERTIES TIMEOUT ${LOCAL_SOAK_TIMEOUT})
 
 find_program(BB_LOCAL_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 if(BB_LOCAL_PYTHON3 AND TARGET blockbox_cli)

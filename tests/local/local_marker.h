@@ -1,0 +1,212 @@
+/* local_marker.h: finding what an executor left behind: its processes (by a unique
+ * worker executable name), its cgroup directories, and this process's fds. */
+#ifndef LOCAL_MARKER_H
+#define LOCAL_MARKER_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "local_test_util.h"
+
+/* ---- a worker executable with a name of our own ------------------------------- */
+
+/* The zygote and its workers carry the comm of the file they were exec'd from (and
+ * workers inherit it through fork), so a symlink with a unique name marks every
+ * process of this test's executor. */
+static char marker_dir[128];
+static char marker_path[256];
+static char marker_comm[16];
+
+static inline void make_marker(void)
+{
+    const char *worker = getenv("BB_TEST_WORKER");
+    ck_assert_msg(worker && *worker, "BB_TEST_WORKER is not set: run this test through ctest");
+    snprintf(marker_dir, sizeof marker_dir, "/tmp/bb-local-test-%d", (int)getpid());
+    ck_assert(mkdir(marker_dir, 0755) == 0 || errno == EEXIST);
+    snprintf(marker_comm, sizeof marker_comm, "bbz%x", (unsigned)getpid() & 0xfffffff);
+    snprintf(marker_path, sizeof marker_path, "%s/%s", marker_dir, marker_comm);
+    unlink(marker_path);
+    ck_assert_msg(symlink(worker, marker_path) == 0, "symlink: %s", strerror(errno));
+}
+
+static inline void drop_marker(void)
+{
+    unlink(marker_path);
+    rmdir(marker_dir);
+}
+
+static inline bb_executor *marked_executor(const char *key, const char *value)
+{
+    /* key NULL ends the list after the worker path. */
+    const char *const pairs[] = {"worker_path", marker_path, key, value, NULL};
+    return local_executor(pairs);
+}
+
+/* Processes whose comm is our marker: live ones, and zombies whose parent is us (a
+ * zombie of ours would be a child the library forgot to reap). Fills pids (up to max). */
+static inline int marked_processes(pid_t *pids, int max)
+{
+    DIR *d = opendir("/proc");
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0)
+            continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
+        if (!open_paren || !close_paren || close_paren < open_paren)
+            continue;
+        *close_paren = '\0';
+        if (strcmp(open_paren + 1, marker_comm) != 0)
+            continue;
+        char state = close_paren[2];
+        long ppid = strtol(close_paren + 4, NULL, 10);
+        if ((state == 'Z' || state == 'X') && ppid != (long)getpid())
+            continue;   /* an orphan zombie waits for init, not for us */
+        if (n < max)
+            pids[n] = (pid_t)pid;
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Waits up to seconds for our marked processes to be gone; returns how many remain. */
+static inline int marked_after(double seconds)
+{
+    pid_t pids[64];
+    double until = monotonic_s() + seconds;
+    int n;
+    while ((n = marked_processes(pids, 64)) > 0 && monotonic_s() < until)
+        usleep(5000);
+    return n;
+}
+
+/* How many cgroup directories named blockbox-<zygote> exist under our own group in
+ * each hierarchy (cgroup.c makes them there, see /proc/self/cgroup; v2: beside our leaf). */
+static inline int zygote_cgroups(pid_t zygote)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        char *path = c2 + 1;
+        /* v2 under delegation: this program was moved into the root's leaf blockbox-host
+         * and the zygote's group is the leaf's sibling. */
+        size_t pl = strlen(path);
+        if (!c1[1] && pl >= 14 && strcmp(path + pl - 14, "/blockbox-host") == 0)
+            path[pl - 14] = 0;
+        if (!*path)
+            path = "/";
+        char ctrls[256];
+        snprintf(ctrls, sizeof ctrls, "%s", c1 + 1);
+        /* v1 "memory" / "cpu,cpuacct" / "name=systemd"; v2 "" (unified). */
+        const char *mounts[8];
+        int nm = 0;
+        if (!*ctrls) {
+            mounts[nm++] = "unified";
+            mounts[nm++] = "";
+        } else {
+            char *save = NULL;
+            for (char *w = strtok_r(ctrls, ",", &save); w && nm < 8; w = strtok_r(NULL, ",", &save))
+                mounts[nm++] = strncmp(w, "name=", 5) == 0 ? w + 5 : w;
+        }
+        for (int i = 0; i < nm; i++) {
+            char dir[2048];
+            struct stat sb;
+            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
+                     strcmp(path, "/") == 0 ? "" : path, (int)zygote);
+            if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
+                found++;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static inline int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;   /* the directory stream's own fd */
+}
+
+/* How many worker-* groups exist under blockbox-<zygote> in every hierarchy. */
+static inline int worker_cgroups(pid_t zygote)
+{
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (!f)
+        return 0;
+    char line[1024];
+    int found = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c2 = '\0';
+        char *path = c2 + 1;
+        /* v2 under delegation: this program was moved into the root's leaf blockbox-host
+         * and the zygote's group is the leaf's sibling. */
+        size_t pl = strlen(path);
+        if (!c1[1] && pl >= 14 && strcmp(path + pl - 14, "/blockbox-host") == 0)
+            path[pl - 14] = 0;
+        if (!*path)
+            path = "/";
+        char ctrls[256];
+        snprintf(ctrls, sizeof ctrls, "%s", c1 + 1);
+        const char *mounts[8];
+        int nm = 0;
+        if (!*ctrls) {
+            mounts[nm++] = "unified";
+            mounts[nm++] = "";
+        } else {
+            char *save = NULL;
+            for (char *w = strtok_r(ctrls, ",", &save); w && nm < 8; w = strtok_r(NULL, ",", &save))
+                mounts[nm++] = strncmp(w, "name=", 5) == 0 ? w + 5 : w;
+        }
+        for (int i = 0; i < nm; i++) {
+            char dir[2048];
+            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
+                     strcmp(path, "/") == 0 ? "" : path, (int)zygote);
+            DIR *d = opendir(dir);
+            if (!d)
+                continue;
+            struct dirent *e;
+            while ((e = readdir(d)))
+                if (strncmp(e->d_name, "worker-", 7) == 0)
+                    found++;
+            closedir(d);
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+#endif

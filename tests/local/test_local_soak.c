@@ -1,0 +1,147 @@
+/* test_local_soak.c: one executor, one long-lived instance, thousands of mixed runs
+ * (successes, raises, crashes, timeouts, memory kills): every call gets exactly the
+ * answer its injection calls for, and fds and RSS stay flat. BB_SOAK_RUNS sets the
+ * length (CI: 2000; scripts/soak.sh: 100000). */
+#include "local_marker.h"
+
+enum inject { OK, RAISE, CRASH, TIMEOUT, MEMORY, N_INJECT };
+static const char *const inject_name[] = {"ok", "raise", "crash", "timeout", "memory"};
+
+/* What call i injects: 1 % timeouts (each costs the timeout), 2 % memory kills, 3 %
+ * crashes, 10 % raises, the rest successes. */
+static enum inject injection(long i)
+{
+    long k = (i * 7919) % 100;   /* spread, deterministic */
+    if (k == 0)
+        return TIMEOUT;
+    if (k <= 2)
+        return MEMORY;
+    if (k <= 5)
+        return CRASH;
+    if (k <= 15)
+        return RAISE;
+    return OK;
+}
+
+static const char SOAK_BLOCK[] =
+    "N = 0\n"
+    "def run(self, i, what):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    if what == 'raise':\n"
+    "        raise ValueError('injected %d' % i)\n"
+    "    if what == 'crash':\n"
+    "        os._exit(7)\n"
+    "    if what == 'timeout':\n"
+    "        time.sleep(60)\n"
+    "    if what == 'memory':\n"
+    "        hog = [bytearray(1 << 20) for _ in range(4096)]\n"
+    "    return {'i': i, 'n': N}\n";
+
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose(f);
+    }
+    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static int matches(bb_result *res, enum inject what, long i)
+{
+    if (what == OK) {
+        if (!bb_result_ok(res))
+            return 0;
+        cJSON *out = cJSON_Parse(bb_result_outputs(res));
+        int good = out && (long)num(out, "i") == i;
+        cJSON_Delete(out);
+        return good;
+    }
+    if (bb_result_ok(res))
+        return 0;
+    const bb_error *e = bb_result_error(res);
+    switch (what) {
+    case RAISE:
+        return bb_error_get_kind(e) == BB_ERR_BLOCK && strcmp(bb_error_type_name(e), "ValueError") == 0;
+    case CRASH:
+        return bb_error_get_kind(e) == BB_ERR_SANDBOX_CRASH;
+    case TIMEOUT:
+        return bb_error_get_kind(e) == BB_ERR_TIMEOUT;
+    case MEMORY:
+        return bb_error_get_kind(e) == BB_ERR_MEMORY_LIMIT;
+    default:
+        return 0;
+    }
+}
+
+START_TEST(soak_mixed_runs_on_one_instance)
+{
+    const char *v = getenv("BB_SOAK_RUNS");
+    long runs = v && *v ? strtol(v, NULL, 10) : 2000;
+    if (runs < 1000)
+        runs = 1000;
+    make_marker();
+    const char *const pairs[] = {"worker_path", marker_path, "timeout", "1", "memory_mb", "128", NULL};
+    bb_executor *ex = local_executor(pairs);
+    pid_t zygote = (pid_t)describe_long(ex, "zygote_pid");
+    bb_block *blk = load_block(ex, SOAK_BLOCK, NULL, 0);
+    long injected[N_INJECT] = {0}, answered[N_INJECT] = {0}, wrong = 0;
+    long fd0 = 0, rss0 = 0, fd_last = 0, rss_last = 0;
+    double t0 = monotonic_s();
+    for (long i = 0; i < runs; i++) {
+        enum inject what = injection(i);
+        char in[96];
+        snprintf(in, sizeof in, "{\"i\": %ld, \"what\": \"%s\"}", i, inject_name[what]);
+        bb_result *res = bb_block_run(blk, in, NULL);
+        ck_assert_ptr_nonnull(res);
+        injected[what]++;
+        if (matches(res, what, i)) {
+            answered[what]++;
+        } else {
+            wrong++;
+            const bb_error *e = bb_result_error(res);
+            fprintf(stderr, "soak call %ld (%s): %s %s\n", i, inject_name[what],
+                    e ? bb_error_type_name(e) : "success", e ? bb_error_message(e) : bb_result_outputs(res));
+        }
+        bb_result_free(res);
+        if ((i + 1) % 1000 == 0) {
+            long fds = count_fds(), rss = rss_kb();
+            if (i + 1 == 1000) {
+                fd0 = fds;
+                rss0 = rss;
+            }
+            fd_last = fds;
+            rss_last = rss;
+            if ((i + 1) % 10000 == 0 || i + 1 == runs)
+                fprintf(stderr, "soak %ld runs, %.0f s: fds %ld, host RSS %ld kB, wrong answers %ld\n", i + 1,
+                        monotonic_s() - t0, fds, rss, wrong);
+        }
+    }
+    double per10k = runs > 1000 ? 10000.0 / (double)(runs - 1000) : 0;
+    fprintf(stderr, "soak summary: %ld runs in %.0f s; fd slope %+.1f per 10k runs, RSS slope %+.0f kB per 10k runs\n",
+            runs, monotonic_s() - t0, (double)(fd_last - fd0) * per10k, (double)(rss_last - rss0) * per10k);
+    for (int k = 0; k < N_INJECT; k++)
+        fprintf(stderr, "soak %-8s injected %6ld, answered as such %6ld\n", inject_name[k], injected[k], answered[k]);
+    ck_assert_msg(wrong == 0, "%ld calls got an answer other than their injection", wrong);
+    ck_assert_msg(fd_last == fd0, "fds grew from %ld to %ld", fd0, fd_last);
+    ck_assert_msg(rss_last - rss0 < 16 * 1024, "host RSS grew from %ld to %ld kB", rss0, rss_last);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
+    ck_assert_int_eq(zygote_cgroups(zygote), 0);
+    drop_marker();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("local_soak");
+    TCase *tc = tcase_create("soak");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, soak_mixed_runs_on_one_instance);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
