@@ -270,7 +270,7 @@ static void retire_worker(local_state *st, worker *w)
  * zygote is gone, or it has closed its end (died while idle). */
 static int worker_gone_idle(local_state *st, const worker *w)
 {
-    if (w->gen != bb_zclient_generation(st->zc))
+    if (!bb_zclient_alive(st->zc, w->gen))
         return 1;
     struct pollfd p = {.fd = w->resp_r, .events = POLLIN};
     return poll(&p, 1, 0) > 0 && !(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR));

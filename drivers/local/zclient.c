@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ struct bb_zclient {
     int want_start;
     int ctl;
     pid_t pid;
+    int pidfd;                    /* readable once the zygote has exited; -1: none */
     unsigned long generation;     /* zygote starts so far */
     char *worker_path;
     bb_zinit init;
@@ -228,6 +230,9 @@ static void zygote_down(bb_zclient *zc, const char *why)
         snprintf(zc->down_reason, sizeof zc->down_reason, "%s", why);
     close(zc->ctl);
     zc->ctl = -1;
+    if (zc->pidfd >= 0)
+        close(zc->pidfd);
+    zc->pidfd = -1;
     kill(zc->pid, SIGKILL);   /* dead already, or stuck: either way it goes */
     reap_zygote(zc->pid, 0);
     zc->pid = 0;
@@ -336,6 +341,7 @@ static void *reader_main(void *arg)
                 if (rc == 0) {
                     zc->ctl = ctl;
                     zc->pid = pid;
+                    zc->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
                     zc->layers = layers;
                     snprintf(zc->warnings, sizeof zc->warnings, "%s", warnings);
                     zc->generation++;
@@ -388,6 +394,7 @@ bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, bb_er
         return NULL;
     }
     zc->ctl = -1;
+    zc->pidfd = -1;
     zc->wake[0] = zc->wake[1] = -1;
     zc->init = *init;
     zc->worker_path = strdup(worker_path);
@@ -405,6 +412,7 @@ bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, bb_er
         goto fail;
     zc->generation = 1;
     zc->state = Z_UP;
+    zc->pidfd = (int)syscall(SYS_pidfd_open, zc->pid, 0);
     if (zc->warnings[0])
         fprintf(stderr, "blockbox: warning: local sandbox layers missing on this host "
                         "(see `blockbox doctor`): %s\n", zc->warnings);
@@ -542,6 +550,18 @@ unsigned long bb_zclient_generation(bb_zclient *zc)
     return g;
 }
 
+int bb_zclient_alive(bb_zclient *zc, unsigned long generation)
+{
+    pthread_mutex_lock(&zc->lock);
+    int alive = zc->state == Z_UP && zc->generation == generation;
+    if (alive && zc->pidfd >= 0) {
+        struct pollfd p = {.fd = zc->pidfd, .events = POLLIN};
+        alive = poll(&p, 1, 0) == 0;
+    }
+    pthread_mutex_unlock(&zc->lock);
+    return alive;
+}
+
 void bb_zclient_info(bb_zclient *zc, pid_t *pid, unsigned long *starts, unsigned *layers,
                      char *warnings, size_t warnings_len)
 {
@@ -565,6 +585,8 @@ void bb_zclient_close(bb_zclient *zc)
         pthread_join(zc->reader, NULL);
     if (zc->ctl >= 0)
         close(zc->ctl);   /* the zygote kills its workers and exits on EOF */
+    if (zc->pidfd >= 0)
+        close(zc->pidfd);
     if (zc->state == Z_UP)
         reap_zygote(zc->pid, 5000);
     close(zc->wake[0]);

@@ -39,6 +39,10 @@ void bb_zclient_post(bb_zclient *zc, bb_zmsg *m, unsigned long generation);
 /* The generation of the zygote now running (it grows with every start). */
 unsigned long bb_zclient_generation(bb_zclient *zc);
 
+/* Is the zygote of `generation` still running? 0 once it has exited, even before the
+ * reader has noticed: its workers then die by PDEATHSIG without reading anything. */
+int bb_zclient_alive(bb_zclient *zc, unsigned long generation);
+
 /* For describe(): pid, starts, active layers and the warnings text. */
 void bb_zclient_info(bb_zclient *zc, pid_t *pid, unsigned long *starts, unsigned *layers,
                      char *warnings, size_t warnings_len);
