@@ -26,12 +26,13 @@ static const char BURNER[] =
  * over every run: 400 ms runs under a 1 s timeout died at run 5-8 as SandboxCrash
  * (SIGKILL) and init ran again. Verified failing by setting cpu_seconds to the old
  * lifetime semantics (reverting local.c to send cpu_seconds = timeout + 1 as the
- * RLIMIT_CPU of each worker). */
+ * RLIMIT_CPU of each worker: run 7 fails as SandboxCrash). */
 START_TEST(cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit)
 {
-    /* 3 s, not 1 s: on a loaded CI machine 400 ms of CPU can take over a second. The
-     * old lifetime limit (timeout + 1 = 4 s) ended the instance near run 10. */
-    const char *const cfg[] = {"timeout", "3", NULL};
+    /* A generous wall clock (a loaded CI machine may take seconds for 400 ms of CPU)
+     * and a per-run CPU budget of 1.5 s: as a lifetime limit (the old RLIMIT_CPU) that
+     * budget ended the instance at run 7 (SandboxCrash, SIGKILL; verified). */
+    const char *const cfg[] = {"timeout", "20", "cpu_seconds", "1.5", NULL};
     bb_executor *ex = local_executor(cfg);
     bb_block *blk = load_block(ex, BURNER, NULL, 0);
     int runs = (int)count_from_env("BB_TEST_CPU_RUNS", 15);
