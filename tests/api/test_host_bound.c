@@ -25,7 +25,7 @@ static const char BIG_LIST[] = "def run(self):\n    return {'a': [0] * 33_000_00
     "def run(self):\n"                                                                                 \
     "    n = " #n "\n"                                                                                 \
     "    body = b'{\"success\":true,\"result\":\"{}\",\"pad\":[' + b'0,' * n + b'0]}'\n"                \
-    "    os.write(4, struct.pack('<I', len(body)))\n"                                                  \
+    "    os.write(4, struct.pack('<I', len(body)) + bytes(16))\n"                                      \
     "    view = memoryview(body)\n"                                                                    \
     "    while view:\n"                                                                                \
     "        view = view[os.write(4, view[:1 << 20]):]\n"                                              \
@@ -103,7 +103,11 @@ START_TEST(a_forged_frame_with_a_huge_pad)
     usage after = now();
     report("pad of 148 MB (within the cap)", before, after, ONE_CALL_BOUND / 1024, message);
     ck_assert_msg(kind == BB_ERR_INVALID_RESPONSE, "kind %s: %s", bb_error_kind_name(kind), message);
-    ck_assert_msg(strstr(message, "unknown key 'pad'"), "%s", message);
+    /* With request ids (issue 8 item 5, local.c) the forged frame is refused at its
+     * header, before a byte of the pad is read: its id is not the request's. A frame
+     * that got past that (the runtime's own) would be refused at the key. */
+    ck_assert_msg(strstr(message, "unknown key 'pad'") || strstr(message, "another request's id"), "%s",
+                  message);
     bb_executor_free(ex);
 }
 END_TEST

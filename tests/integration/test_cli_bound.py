@@ -26,7 +26,7 @@ PAD = """import os, struct, time
 def run(self):
     n = 74_000_000
     body = b'{"success":true,"result":"{}","pad":[' + b'0,' * n + b'0]}'
-    os.write(4, struct.pack('<I', len(body)))
+    os.write(4, struct.pack('<I', len(body)) + bytes(16))  # length, request id
     view = memoryview(body)
     while view:
         view = view[os.write(4, view[:1 << 20]):]
@@ -85,7 +85,9 @@ class HostBound(unittest.TestCase):
         status, report, peak, err = self.run_cli(PAD)
         self.assertEqual(status, 4, (report, err))
         self.assertEqual(report["error_type"], "InvalidResponse")
-        self.assertIn("unknown key 'pad'", report["error"])
+        # With request ids (issue 8 item 5) the forged frame is refused at its header.
+        self.assertTrue("unknown key 'pad'" in report["error"] or
+                        "another request's id" in report["error"], report["error"])
         self.assertLess(peak, BOUND)
 
 
