@@ -107,14 +107,19 @@ START_TEST(soak_mixed_runs_on_one_instance)
                     e ? bb_error_type_name(e) : "success", e ? bb_error_message(e) : bb_result_outputs(res));
         }
         bb_result_free(res);
-        if ((i + 1) % 1000 == 0) {
+        /* fds move by a few as spares come and go: compare the highest count seen in
+         * the first and the last ten samples (every 100 runs); a leak grows without end. */
+        if ((i + 1) % 100 == 0) {
             long fds = count_fds(), rss = rss_kb();
-            if (i + 1 == 1000) {
-                fd0 = fds;
-                rss0 = rss;
+            long k = (i + 1) / 100;
+            if (k <= 10) {
+                fd0 = fds > fd0 ? fds : fd0;
+                rss0 = rss > rss0 ? rss : rss0;
             }
-            fd_last = fds;
-            rss_last = rss;
+            if (k > runs / 100 - 10) {
+                fd_last = fds > fd_last ? fds : fd_last;
+                rss_last = rss > rss_last ? rss : rss_last;
+            }
             if ((i + 1) % 10000 == 0 || i + 1 == runs)
                 fprintf(stderr, "soak %ld runs, %.0f s: fds %ld, host RSS %ld kB, wrong answers %ld\n", i + 1,
                         monotonic_s() - t0, fds, rss, wrong);
@@ -126,7 +131,7 @@ START_TEST(soak_mixed_runs_on_one_instance)
     for (int k = 0; k < N_INJECT; k++)
         fprintf(stderr, "soak %-8s injected %6ld, answered as such %6ld\n", inject_name[k], injected[k], answered[k]);
     ck_assert_msg(wrong == 0, "%ld calls got an answer other than their injection", wrong);
-    ck_assert_msg(fd_last == fd0, "fds grew from %ld to %ld", fd0, fd_last);
+    ck_assert_msg(fd_last <= fd0, "fds grew from %ld to %ld", fd0, fd_last);
     ck_assert_msg(rss_last - rss0 < 16 * 1024, "host RSS grew from %ld to %ld kB", rss0, rss_last);
     bb_block_free(blk);
     bb_executor_free(ex);
