@@ -9,8 +9,8 @@ Each test runs one block in both modes, requires identical reports and exit stat
 (timestamps aside: they are the clock's), then checks what Roboflow's local mode gives:
 debug traces (shape, step, timestamps with time zones, value serialisation, caps, kept
 on failure), `globals`, init lookup in all four cases, the preamble names (`requests`,
-`shapely`), `Batch.iter_with_indices`, `WorkflowImageData.declare_numpy_image_mutated`
-and the workflow context keys.
+`shapely`), `Batch.iter_with_indices`, `WorkflowImageData.declare_numpy_image_mutated`,
+the workflow context keys, and error text from a bare-message (Roboflow-style) server.
 """
 import argparse
 import base64
@@ -89,15 +89,18 @@ class BlocksTest(unittest.TestCase):
                 mode, proc.returncode, proc.stderr[-400:]))
         return proc.returncode, report
 
-    def both(self, code, inputs=None, init=None, context=None, extra=(), exit_code=0):
-        """Runs the block in both modes; returns the (identical) report."""
+    def args(self, code, inputs=None, init=None, context=None, extra=()):
         args = ["run", "--code", self.write("py", code),
                 "--inputs", self.write("inputs.json", inputs or {})]
         if init is not None:
             args += ["--init", self.write("init.py", init)]
         if context is not None:
             args += ["--context", self.write("ctx.json", context)]
-        args += list(extra)
+        return args + list(extra)
+
+    def both(self, code, inputs=None, init=None, context=None, extra=(), exit_code=0):
+        """Runs the block in both modes; returns the (identical) report."""
+        args = self.args(code, inputs, init, context, extra)
         local_exit, local = self.invoke(args, "local")
         before = self.emu.stats()["executions"]
         modal_exit, modal = self.invoke(args, "modal")
@@ -240,6 +243,28 @@ class BlocksTest(unittest.TestCase):
         self.assertEqual([o["max"] for o in report["outputs"]], [50, 50])
         self.assertNotEqual(report["outputs"][0]["image"]["value"], image["value"],
                             "the declared mutation is what goes out")
+
+    def test_error_text_from_a_bare_message_server(self):
+        # A Roboflow deployment answers with the bare str(e) and no traces: the client
+        # builds the same "Error in line N, in F: T: msg" as local mode prints.
+        for code, text in (
+                ("def run(self, x):\n    y = 1\n    return {'y': y / x}\n",
+                 "Error in line 3, in run: ZeroDivisionError: division by zero"),
+                ("def helper():\n    raise KeyError('k')\n\ndef run(self, x):\n"
+                 "    debug_traces.append(x)\n    return helper()\n",
+                 "Error in line 2, in helper: KeyError: 'k'")):
+            args = self.args(code, {"x": 0})
+            local_exit, local = self.invoke(args, "local")
+            used = self.emu.stats()["faults_used"]
+            self.emu.faults({"kind": "roboflow"})
+            modal_exit, modal = self.invoke(args, "modal")
+            self.assertEqual(self.emu.stats()["faults_used"], used + 1, "answered Roboflow-style")
+            self.assertEqual((local_exit, modal_exit), (1, 1))
+            self.assertEqual(local["error"], text)
+            for key in ("success", "error_type", "error", "line_number", "function_name",
+                        "outputs"):
+                self.assertEqual(modal.get(key), local.get(key), key)
+            self.assertEqual(modal["debug_traces"], [], "a Roboflow deployment sends none")
 
     def test_workflow_context_keys_come_back_unchanged(self):
         code = "def run(self):\n    return {'ctx': self.get_workflow_context()}\n"
