@@ -15,6 +15,26 @@
 
 #include "jailutil.h"
 
+/* The new mount API (Linux 5.2), by number: glibc's wrappers clash with linux/mount.h. */
+#ifndef FSCONFIG_CMD_CREATE
+#define FSCONFIG_CMD_CREATE 6
+#endif
+#ifndef FSMOUNT_CLOEXEC
+#define FSMOUNT_CLOEXEC 0x00000001
+#endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x00000001
+#define MOUNT_ATTR_NOSUID 0x00000002
+#define MOUNT_ATTR_NODEV 0x00000004
+#define MOUNT_ATTR_NOEXEC 0x00000008
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef FSOPEN_CLOEXEC
+#define FSOPEN_CLOEXEC 0x00000001
+#endif
+
 #ifndef ST_VALID
 #define ST_VALID 0x0020 /* statfs f_flags are valid (Linux 2.6.36+) */
 #endif
@@ -131,6 +151,48 @@ static int mirror_etc(const char *name, char *err, size_t errlen)
     return bind(host, inside, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen);
 }
 
+int bb_fs_make_proc(int *out, char *err, size_t errlen)
+{
+    *out = -1;
+    int fs = (int)syscall(SYS_fsopen, "proc", FSOPEN_CLOEXEC);
+    if (fs < 0)
+        return bb_jail_fail(err, errlen, "fsopen(proc): %s", bb_jail_strerror(errno));
+    int mnt = -1;
+    if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0)
+        mnt = (int)syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC,
+                           MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+    int e = errno;
+    close(fs);
+    if (mnt < 0)
+        return bb_jail_fail(err, errlen, "mounting the worker's /proc: %s", bb_jail_strerror(e));
+    *out = mnt;
+    return 0;
+}
+
+/* Host-revealing parts of /proc, masked as runc/Docker mask them: files get the
+ * (nodev, so unopenable) /dev/null bound over them, directories an empty read-only
+ * tmpfs. The rest of /proc is read-only as mounted (sys/, sysrq-trigger, bus, irq…). */
+static int mask_proc(char *err, size_t errlen)
+{
+    static const char *const masked[] = {
+        "proc/kcore", "proc/keys", "proc/key-users", "proc/timer_list", "proc/timer_stats",
+        "proc/sched_debug", "proc/latency_stats", "proc/interrupts", "proc/sysrq-trigger",
+        "proc/kmsg", "proc/acpi", "proc/asound", "proc/scsi", "proc/driver"};
+    for (size_t i = 0; i < sizeof masked / sizeof masked[0]; i++) {
+        struct stat st;
+        if (lstat(masked[i], &st) < 0)
+            continue;   /* not on this kernel */
+        if (S_ISDIR(st.st_mode)) {
+            if (mount("blockbox", masked[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                      "size=4k,nr_inodes=1,mode=0555") < 0)
+                return bb_jail_fail(err, errlen, "masking /%s: %s", masked[i], bb_jail_strerror(errno));
+        } else if (bind("dev/null", masked[i], MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static const char *pick_stage(void)
 {
     /* Any existing real directory will do: the mount over it is private to this
@@ -144,7 +206,17 @@ static const char *pick_stage(void)
     return NULL;
 }
 
-int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, size_t errlen)
+static int fs_setup(long tmpfs_bytes, uid_t owner, gid_t group, int proc_fd, char *err, size_t errlen);
+
+int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, int proc_fd, char *err, size_t errlen)
+{
+    int rc = fs_setup(tmpfs_bytes, owner, group, proc_fd, err, errlen);
+    if (proc_fd >= 0)
+        close(proc_fd);
+    return rc;
+}
+
+static int fs_setup(long tmpfs_bytes, uid_t owner, gid_t group, int proc_fd, char *err, size_t errlen)
 {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         return bb_jail_fail(err, errlen, "making mounts private: %s", bb_jail_strerror(errno));
@@ -209,6 +281,16 @@ int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, siz
             return -1;
     }
 
+    /* /proc of the worker's own pid namespace, read-only, host-revealing parts masked. */
+    if (proc_fd >= 0) {
+        if (make_dir("proc", 0555, err, errlen) < 0)
+            return -1;
+        if (syscall(SYS_move_mount, proc_fd, "", AT_FDCWD, "proc", MOVE_MOUNT_F_EMPTY_PATH) < 0)
+            return bb_jail_fail(err, errlen, "attaching /proc: %s", bb_jail_strerror(errno));
+        if (mask_proc(err, errlen) < 0)
+            return -1;
+    }
+
     /* Writable: /tmp, the working directory and a private /dev/shm (POSIX semaphores
      * and shared memory: multiprocessing.Lock, shared_memory), each its own bind of a
      * directory of this tmpfs (so its cap) so that the root itself can be read-only. */
@@ -237,7 +319,8 @@ int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, siz
         return bb_jail_fail(err, errlen, "chdir " BB_FS_WORKDIR ": %s", bb_jail_strerror(errno));
     /* What is left must be only the new tree. */
     struct stat st;
-    if (stat("/usr/bin", &st) < 0 || stat("/proc/self", &st) == 0 || stat("/sys/kernel", &st) == 0)
+    if (stat("/usr/bin", &st) < 0 || (stat("/proc/self", &st) == 0) != (proc_fd >= 0) ||
+        stat("/sys/kernel", &st) == 0)
         return bb_jail_fail(err, errlen, "the new root does not look as built");
     return 0;
 }

@@ -19,7 +19,11 @@
  * it; the old root is detached. owner/group own /tmp and /work (the worker's ids as
  * seen from the current namespace).
  */
-int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, char *err, size_t errlen);
+/* proc_fd: from bb_fs_make_proc (attached at /proc, then closed) or -1 (no /proc). */
+int bb_fs_child_setup(long tmpfs_bytes, uid_t owner, gid_t group, int proc_fd, char *err, size_t errlen);
+/* A detached read-only procfs of the caller's pid namespace (needs privilege over it:
+ * call before leaving the zygote's user namespace). 0 with *fd, or -1 with err. */
+int bb_fs_make_proc(int *fd, char *err, size_t errlen);
 
 /* Where the worker's writable directories live inside its root. */
 #define BB_FS_WORKDIR "/work"

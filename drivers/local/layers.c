@@ -125,13 +125,14 @@ static int self_test(bb_layers *L, char *err, size_t errlen)
         close(release[1]);
         close(report[0]);
         char go, msg[300] = "";
-        int crc = bb_layers_child_unshare(L, msg, sizeof msg);
+        int proc_fd = -1;
+        int crc = bb_layers_child_unshare(L, &proc_fd, msg, sizeof msg);
         if (write(ready[1], crc == 0 ? "r" : "f", 1) != 1)
             _exit(121);
         if (crc == 0 && read(release[0], &go, 1) != 1)
             _exit(121);
         if (crc == 0)
-            crc = bb_layers_child_setup(L, 0, msg, sizeof msg);
+            crc = bb_layers_child_setup(L, 0, proc_fd, msg, sizeof msg);
         if (crc == 0 && (L->active & BB_LAYER_PIDNS) && getpid() != 1) {
             snprintf(msg, sizeof msg, "the worker is not pid 1 of its pid namespace");
             crc = -1;
@@ -243,7 +244,7 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
         unsigned layer;
         unsigned long flag;
         const char *what;
-    } per_worker[] = {{BB_LAYER_MNTNS, CLONE_NEWNS, "per worker: tmpfs root, read-only system binds, no /proc"},
+    } per_worker[] = {{BB_LAYER_MNTNS, CLONE_NEWNS, "per worker: tmpfs root, read-only system binds, own /proc with the pid layer"},
                       {BB_LAYER_IPCNS, CLONE_NEWIPC, "per worker"},
                       {BB_LAYER_UTSNS, CLONE_NEWUTS, "per worker: hostname blockbox"}};
     for (size_t i = 0; i < sizeof per_worker / sizeof per_worker[0]; i++) {
@@ -394,8 +395,14 @@ int bb_layers_before_fork(bb_layers *L, char *errbuf, size_t errlen)
     return 0;
 }
 
-int bb_layers_child_unshare(const bb_layers *L, char *errbuf, size_t errlen)
+int bb_layers_child_unshare(const bb_layers *L, int *proc_fd, char *errbuf, size_t errlen)
 {
+    *proc_fd = -1;
+    /* /proc needs privilege over the pid namespace, which the child loses with the
+     * user namespace below: made now, detached, attached by bb_fs_child_setup. */
+    if ((L->active & BB_LAYER_PIDNS) && (L->active & BB_LAYER_MNTNS) &&
+        bb_fs_make_proc(proc_fd, errbuf, errlen) < 0)
+        return -1;
     if (L->unshare_flags && unshare((int)L->unshare_flags) < 0)
         return bb_jail_fail(errbuf, errlen, "unshare(0x%lx): %s", L->unshare_flags, bb_jail_strerror(errno));
     return 0;
@@ -436,7 +443,7 @@ static void rearm_pdeathsig(int sig)
         prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0);
 }
 
-int bb_layers_child_setup(const bb_layers *L, int slot, char *errbuf, size_t errlen)
+int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbuf, size_t errlen)
 {
     const unsigned on = L->active;
     int pdeath = 0;
@@ -466,7 +473,9 @@ int bb_layers_child_setup(const bb_layers *L, int slot, char *errbuf, size_t err
         group = (gid_t)owner;
     }
     if (on & BB_LAYER_MNTNS) {
-        if (bb_fs_child_setup(L->cfg.tmpfs_bytes, owner, group, errbuf, errlen) < 0)
+        int frc = bb_fs_child_setup(L->cfg.tmpfs_bytes, owner, group, proc_fd, errbuf, errlen);
+        proc_fd = -1;   /* taken */
+        if (frc < 0)
             return -1;
     } else if (chdir("/") < 0) {
         return bb_jail_fail(errbuf, errlen, "chdir /: %s", bb_jail_strerror(errno));

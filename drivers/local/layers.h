@@ -21,13 +21,13 @@ typedef struct bb_layers bb_layers;
  *                                                           unshare(CLONE_NEWPID) so the
  *                                                           next child is pid 1 of a new ns
  *                   pid = fork()
- *     child:        bb_layers_child_unshare(L)             unshare(user, mnt, ipc, uts)
+ *     child:        bb_layers_child_unshare(L, &proc)      procfs, unshare(user, mnt, ipc, uts)
  *                   tells the zygote it is ready (sync pipe), then waits
  *     zygote:       bb_layers_after_clone(L, pid, slot)    uid/gid maps, cgroup attach
  *                   then releases the child (sync pipe)
  *     child:        dup2s its pipes to fds 3/4, points 0/1/2 at /dev/null, closes
  *                   every other fd, setsid, PDEATHSIG,
- *                   bb_layers_child_setup(L, slot)          mounts, hostname,
+ *                   bb_layers_child_setup(L, slot, proc)    mounts, hostname,
  *                                                           rlimits, caps, uid
  *                   then seccomp (seccomp.c), then reads its first byte
  *   worker reaped:  bb_layers_worker_gone(L, pid, slot, &oom)   cgroup cleanup
@@ -38,9 +38,12 @@ typedef struct bb_layers bb_layers;
  */
 bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_t errlen);
 int bb_layers_before_fork(bb_layers *L, char *errbuf, size_t errlen);
-int bb_layers_child_unshare(const bb_layers *L, char *errbuf, size_t errlen);
+/* *proc_fd: a detached read-only procfs of the worker's pid namespace (mounted while the
+ * child still has the zygote's privilege over it) for child_setup to attach, or -1. */
+int bb_layers_child_unshare(const bb_layers *L, int *proc_fd, char *errbuf, size_t errlen);
 int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, size_t errlen);
-int bb_layers_child_setup(const bb_layers *L, int slot, char *errbuf, size_t errlen);
+/* Takes proc_fd (closes it; -1: no /proc). */
+int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbuf, size_t errlen);
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom);
 /* Which layers are active (BB_LAYER_* bits), for reports. */
 unsigned bb_layers_active(const bb_layers *L);

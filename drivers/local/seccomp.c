@@ -3,6 +3,7 @@
 #include "seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -276,6 +277,73 @@ int bb_seccomp_respond(int listener, uint64_t id, int error, int continue_call)
     if (ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) < 0 && errno != ENOENT)
         return -errno;
     return 0;
+}
+
+/* One line of /proc/self/maps: an anonymous unnamed W+X mapping (libffi's closure
+ * pages) loses its write right, anything else W+X (a named file, [stack], [heap]) loses
+ * its exec right. 1 if sealed, 0 if nothing to do, -errno. */
+static int seal_line(const char *line)
+{
+    unsigned long lo, hi, off, inode;
+    char perms[8], dev[16];
+    int name_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %n", &lo, &hi, perms, &off, dev, &inode, &name_at) < 6 ||
+        strlen(perms) < 3 || perms[1] != 'w' || perms[2] != 'x')
+        return 0;
+    int anonymous = inode == 0 && (name_at <= 0 || line[name_at] == '\0');
+    int prot = (perms[0] == 'r' ? PROT_READ : 0) | (anonymous ? PROT_EXEC : PROT_WRITE);
+    return mprotect((void *)lo, hi - lo, prot) < 0 ? -errno : 1;
+}
+
+int bb_seccomp_seal_wx(void)
+{
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[4096];
+    size_t have = 0;
+    int sealed = 0, rc = 0;
+    for (;;) {
+        ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *line = buf, *nl;
+        while ((nl = memchr(line, '\n', (size_t)(buf + have - line)))) {
+            *nl = '\0';
+            int r = seal_line(line);
+            if (r < 0) {
+                rc = r;
+                break;
+            }
+            sealed += r;
+            line = nl + 1;
+        }
+        if (rc < 0)
+            break;
+        size_t rest = (size_t)(buf + have - line);
+        if (n == 0) {
+            if (rest) {   /* a last line without a newline */
+                int r = seal_line(line);
+                rc = r < 0 ? r : 0;
+                sealed += r > 0;
+            }
+            break;
+        }
+        if (rest == sizeof buf - 1) {
+            rc = -E2BIG;   /* a line longer than the buffer: fail closed */
+            break;
+        }
+        memmove(buf, line, rest);
+        have = rest;
+    }
+    close(fd);
+    return rc < 0 ? rc : sealed;
 }
 
 void bb_seccomp_syscall_name(int nr, char *out, size_t cap)

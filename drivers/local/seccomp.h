@@ -42,6 +42,15 @@ void bb_seccomp_program_free(bb_seccomp_program *prog);
  */
 int bb_seccomp_apply(const bb_seccomp_program *prog, int *listener);
 
+/*
+ * W^X for what the worker inherited: memory that is writable and executable at once
+ * (the zygote's imports leave libffi closure pages like that: shapely's GEOS handlers)
+ * loses its write right when anonymous, its exec right otherwise. Call in the worker
+ * before the filter (which then refuses any new executable writable memory). Returns
+ * the number of mappings changed, or -errno (fail closed).
+ */
+int bb_seccomp_seal_wx(void);
+
 /* One fd over a unix socket (SCM_RIGHTS, one byte 'L'). 0 or -errno. */
 int bb_seccomp_send_fd(int sock, int fd);
 /* The fd sent by bb_seccomp_send_fd (non-blocking; close-on-exec); -EAGAIN when nothing

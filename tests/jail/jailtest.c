@@ -61,7 +61,8 @@ pid_t jt_start(bb_layers *L, int slot, jt_fn fn, void *arg, jt_result *res)
         close(release[1]);
         close(report[0]);
         char go, msg[400] = "";
-        int rc = bb_layers_child_unshare(L, msg, sizeof msg);
+        int proc_fd = -1;
+        int rc = bb_layers_child_unshare(L, &proc_fd, msg, sizeof msg);
         if (write(ready[1], rc == 0 ? "r" : "f", 1) != 1)
             _exit(121);
         close(ready[1]);
@@ -69,7 +70,7 @@ pid_t jt_start(bb_layers *L, int slot, jt_fn fn, void *arg, jt_result *res)
             _exit(121);
         close(release[0]);
         if (rc == 0)
-            rc = bb_layers_child_setup(L, slot, msg, sizeof msg);
+            rc = bb_layers_child_setup(L, slot, proc_fd, msg, sizeof msg);
         if (rc < 0) {
             if (write(report[1], msg, strlen(msg)) < 0)
                 _exit(122);

@@ -26,6 +26,8 @@ def run_block(code, env=None):
         child_env = {k: v for k, v in os.environ.items()
                      if not k.startswith("BLOCKBOX_") and k != "WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"}
         child_env["WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"] = "local"
+        if os.environ.get("BB_TEST_DISABLE_LAYERS"):   # to show a test fails without its defence
+            child_env["BLOCKBOX_INSECURE_DISABLE_LAYERS"] = os.environ["BB_TEST_DISABLE_LAYERS"]
         child_env.update(env or {})
         proc = subprocess.run([BIN, "run", "--code", path], env=child_env, capture_output=True,
                               timeout=RUN_TIMEOUT)
@@ -163,6 +165,99 @@ class OrdinaryPython(unittest.TestCase):
         self.assertEqual(rc, 0, out)
         self.assertLessEqual(out["outputs"]["mb"], 16)
         self.assertEqual(out["outputs"].get("errno"), 28)   # ENOSPC (or EFBIG would be 27)
+
+
+class Proc(unittest.TestCase):
+    """A read-only /proc of the worker's own pid namespace (needs the pid and mount
+    layers), with runc's masked paths masked. Before: no /proc at all."""
+
+    def test_own_process_is_visible(self):
+        rc, out = run_block("import os\ndef run(self):\n"
+                            "    status = open('/proc/self/status').read()\n"
+                            "    return {'pid_line': [l for l in status.splitlines() if l.startswith('Pid:')][0],\n"
+                            "            'fds': sorted(os.listdir('/proc/self/fd')), 'cpus': os.cpu_count(),\n"
+                            "            'pids': sorted(p for p in os.listdir('/proc') if p.isdigit()),\n"
+                            "            'cpuinfo': 'processor' in open('/proc/cpuinfo').read()}\n")
+        self.assertEqual(rc, 0, out)
+        o = out["outputs"]
+        self.assertEqual(o["pid_line"].split(), ["Pid:", "1"])
+        self.assertEqual(o["pids"], ["1"], "only the worker itself")
+        self.assertTrue(o["cpus"] >= 1 and o["cpuinfo"], o)
+        self.assertIn("3", o["fds"])
+
+    def test_host_revealing_and_writable_parts_are_closed(self):
+        rc, out = run_block("import os\ndef run(self):\n    res = {}\n"
+                            "    for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug',\n"
+                            "              '/proc/interrupts', '/proc/sysrq-trigger', '/proc/1/environ'):\n"
+                            "        try:\n            res[p] = len(open(p, 'rb').read(64))\n"
+                            "        except OSError as e:\n            res[p] = 'closed'\n"
+                            "    for p, data in (('/proc/sys/kernel/hostname', 'x'), ('/proc/sysrq-trigger', 'h'),\n"
+                            "                    ('/proc/self/mem', 'x'), ('/proc/self/attr/current', 'x')):\n"
+                            "        try:\n            open(p, 'w').write(data); res['w ' + p] = 'written'\n"
+                            "        except OSError:\n            res['w ' + p] = 'closed'\n"
+                            "    return {'res': res, 'achieved': any(v not in ('closed', 0) for v in res.values())}\n")
+        self.assertEqual(rc, 0, out)
+        self.assertFalse(out["outputs"]["achieved"], out["outputs"])
+
+
+class NativeCode(unittest.TestCase):
+    """W^X (issue 8 item 7): a block cannot run machine code it wrote. Verified failing
+    with BB_TEST_DISABLE_LAYERS=seccomp (the filter and the seal both off): the attacks
+    below then report achieved (the tmpfs one stays stopped by noexec: mntns)."""
+
+    MAP = ("import ctypes, os, mmap\n"
+           "libc = ctypes.CDLL(None, use_errno=True)\n"
+           "libc.mmap.restype = ctypes.c_void_p\n"
+           "libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n"
+           "RET42 = b'\\xb8\\x2a\\x00\\x00\\x00\\xc3'   # mov eax, 42; ret\n"
+           "def call(addr):\n    return ctypes.CFUNCTYPE(ctypes.c_int)(addr)() == 42\n")
+
+    def contained(self, body, denied):
+        rc, out = run_block(self.MAP + "def run(self):\n" + body)
+        self.assertIn(rc, (0, 3), out)
+        self.assertFalse((out.get("outputs") or {}).get("achieved"), out)
+        if denied:
+            self.assertIn(denied, out.get("denied_syscalls", []), out)
+
+    def test_anonymous_writable_executable_mapping(self):
+        self.contained("    a = libc.mmap(None, 4096, 7, 0x22, -1, 0)\n"
+                       "    if a in (None, 2**64 - 1):\n        return {'achieved': False}\n"
+                       "    ctypes.memmove(a, RET42, 6)\n    return {'achieved': call(a)}\n", "mmap")
+
+    def test_write_then_mprotect_executable(self):
+        self.contained("    a = libc.mmap(None, 4096, 3, 0x22, -1, 0)\n    ctypes.memmove(a, RET42, 6)\n"
+                       "    if libc.mprotect(ctypes.c_void_p(a), 4096, 5) != 0:\n        return {'achieved': False}\n"
+                       "    return {'achieved': call(a)}\n", "mprotect")
+
+    def test_memfd_mapped_executable(self):
+        self.contained("    try:\n        fd = os.memfd_create('x')\n    except OSError:\n        return {'achieved': False}\n"
+                       "    os.write(fd, RET42.ljust(4096, b'\\0'))\n"
+                       "    m = mmap.mmap(fd, 4096, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ | mmap.PROT_EXEC)\n"
+                       "    a = ctypes.addressof(ctypes.c_char.from_buffer_copy(b'x'))\n"
+                       "    return {'achieved': True}\n", "memfd_create")
+
+    def test_file_written_by_the_block_mapped_executable(self):
+        self.contained("    for d in ('/work', '/tmp', '/dev/shm'):\n"
+                       "        open(d + '/c.bin', 'wb').write(RET42.ljust(4096, b'\\0'))\n"
+                       "        fd = os.open(d + '/c.bin', os.O_RDONLY)\n"
+                       "        try:\n            mmap.mmap(fd, 4096, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_EXEC)\n"
+                       "            return {'achieved': True, 'where': d}\n"
+                       "        except OSError:\n            pass\n"
+                       "    return {'achieved': False}\n", None)
+
+    def test_writable_executable_page_inherited_from_the_zygote(self):
+        # libffi keeps shapely's GEOS handlers in a page that was RWX in the zygote
+        self.contained("    import shapely.geos as g\n    a = ctypes.cast(g.notice_h, ctypes.c_void_p).value\n"
+                       "    ctypes.memmove(a, RET42, 6)\n    return {'achieved': call(a)}\n", None)
+
+    def test_extension_modules_still_load(self):
+        rc, out = run_block("def run(self):\n"
+                            "    import _decimal, _sqlite3, _lzma, _bz2, pyexpat, _elementtree, _ctypes\n"
+                            "    import shapely.geometry as sg\n"
+                            "    bowtie = sg.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])\n"
+                            "    return {'ok': True, 'valid': bowtie.is_valid}\n")
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out["outputs"], {"ok": True, "valid": False})
 
 
 if __name__ == "__main__":

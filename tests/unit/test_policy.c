@@ -31,17 +31,20 @@ START_TEST(default_policy_parses)
     ck_assert_uint_gt(bb_policy_rule_count(p), 150);
     ck_assert_str_eq(bb_policy_warnings(p), "");
     /* what a block needs */
-    const char *needed[] = {"read", "write", "openat", "close", "mmap", "futex", "getrandom",
+    const char *needed[] = {"read", "write", "openat", "close", "futex", "getrandom",
                             "clock_nanosleep", "newfstatat", "getdents64", "exit_group", NULL};
     for (const char **n = needed; *n; n++)
         ck_assert_msg(bb_policy_verdict_for(p, *n) == BB_VERDICT_ALLOWED, "%s not allowed", *n);
     /* what it must never get */
     const char *never[] = {"socket", "connect", "execve", "execveat", "fork", "vfork", "ptrace",
                            "io_uring_setup", "userfaultfd", "bpf", "keyctl", "mount", "unshare",
-                           "setns", "kill", "tgkill", "perf_event_open", "pidfd_getfd", NULL};
+                           "setns", "kill", "tgkill", "perf_event_open", "pidfd_getfd", "memfd_create",
+                           NULL};
     for (const char **n = never; *n; n++)
         ck_assert_msg(bb_policy_verdict_for(p, *n) == BB_VERDICT_DENIED, "%s not denied", *n);
-    const char *conditional[] = {"clone", "rt_sigaction", "ioctl", "prctl", "fcntl", "prlimit64", NULL};
+    /* mmap and mprotect: W^X, never executable writable memory */
+    const char *conditional[] = {"clone", "rt_sigaction", "ioctl", "prctl", "fcntl", "prlimit64",
+                                 "mmap", "mprotect", "socketpair", NULL};
     for (const char **n = conditional; *n; n++)
         ck_assert_msg(bb_policy_verdict_for(p, *n) == BB_VERDICT_CONDITIONAL, "%s not conditional", *n);
     /* clone3 answers ENOSYS so glibc falls back to clone (whose flags can be checked) */

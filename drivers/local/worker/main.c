@@ -186,7 +186,7 @@ static int move_fd(int fd, int target)
 }
 
 static void worker_main(zygote *z, int slot, int release_fd, int report, int in_fd, int out_fd,
-                        int handoff_fd)
+                        int handoff_fd, int proc_fd)
 {
     char err[512];
     report_fd = report;
@@ -201,25 +201,37 @@ static void worker_main(zygote *z, int slot, int release_fd, int report, int in_
     int hi_in = fcntl(in_fd, F_DUPFD_CLOEXEC, 10), hi_out = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
     int hi_handoff = fcntl(handoff_fd, F_DUPFD_CLOEXEC, 10);
     int hi_rep = fcntl(report, F_DUPFD_CLOEXEC, 10);
-    if (hi_in < 0 || hi_out < 0 || hi_handoff < 0 || hi_rep < 0)
+    int hi_proc = proc_fd >= 0 ? fcntl(proc_fd, F_DUPFD_CLOEXEC, 10) : -1;
+    if (hi_in < 0 || hi_out < 0 || hi_handoff < 0 || hi_rep < 0 || (proc_fd >= 0 && hi_proc < 0))
         worker_fail("cannot move the worker's descriptors");
     close(in_fd);
     close(out_fd);
     close(handoff_fd);
     close(report);
+    if (proc_fd >= 0)
+        close(proc_fd);
     report_fd = hi_rep;
+    /* fd 7 (until child_setup attaches it): the worker's detached /proc */
     if (move_fd(hi_in, BB_WORKER_IN_FD) < 0 || move_fd(hi_out, BB_WORKER_OUT_FD) < 0 ||
-        move_fd(hi_handoff, BB_SECCOMP_HANDOFF_FD) < 0 || move_fd(hi_rep, BB_WORKER_REPORT_FD) < 0)
+        move_fd(hi_handoff, BB_SECCOMP_HANDOFF_FD) < 0 || move_fd(hi_rep, BB_WORKER_REPORT_FD) < 0 ||
+        (hi_proc >= 0 && dup3(hi_proc, BB_WORKER_REPORT_FD + 1, O_CLOEXEC) < 0))
         worker_fail("cannot move the worker's descriptors");
     report_fd = BB_WORKER_REPORT_FD;
+    if (hi_proc >= 0) {
+        close(hi_proc);
+        proc_fd = BB_WORKER_REPORT_FD + 1;
+    }
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)
         worker_fail("cannot open /dev/null");
-    if (syscall(SYS_close_range, BB_WORKER_REPORT_FD + 1, ~0U, 0) < 0)
+    if (syscall(SYS_close_range, BB_WORKER_REPORT_FD + (proc_fd >= 0 ? 2 : 1), ~0U, 0) < 0)
         worker_fail("cannot close inherited descriptors");
     if (setsid() < 0)
         worker_fail("setsid failed");
-    if (bb_layers_child_setup(z->layers, slot, err, sizeof err) < 0)
+    /* W^X for what the zygote left (read while the host's /proc is still there). */
+    if (!(z->init.disable & BB_LAYER_SECCOMP) && bb_seccomp_seal_wx() < 0)
+        worker_fail("cannot seal the writable executable memory inherited from the zygote");
+    if (bb_layers_child_setup(z->layers, slot, proc_fd, err, sizeof err) < 0)
         worker_fail(err);
     /* fds 1 and 2: unnamed files in the worker's own /tmp (its tmpfs and cap), so that
      * sys.stdout/stderr have a fileno() (faulthandler, C extensions); the runtime adds
@@ -349,13 +361,14 @@ static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff
         PyOS_AfterFork_Child();
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
             _exit(BB_SETUP_FAILED_STATUS);
-        if (bb_layers_child_unshare(z->layers, err, sizeof err) < 0) {
+        int proc_fd = -1;
+        if (bb_layers_child_unshare(z->layers, &proc_fd, err, sizeof err) < 0) {
             (void)bb_write_all(to_parent[1], "f", 1);
             (void)bb_write_all(to_parent[1], err, strnlen(err, sizeof err - 1));
             _exit(BB_SETUP_FAILED_STATUS);
         }
         (void)bb_write_all(to_parent[1], "r", 1);
-        worker_main(z, slot, to_child[0], to_parent[1], in_fd, out_fd, handoff_fd);
+        worker_main(z, slot, to_child[0], to_parent[1], in_fd, out_fd, handoff_fd, proc_fd);
     }
     PyOS_AfterFork_Parent();
     if (pid < 0) {
