@@ -88,6 +88,8 @@ int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, 
 
 /* Reads the OOM evidence of the worker's group into *oom, kills whatever is left in
  * it and removes it. Returns 0, or -1 when a group could not be removed. */
+/* *oom: 1 the memory controller OOM-killed in the group, 2 the group only hit its
+ * limit (charges failed, reclaim at the cap), 0 neither. */
 int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom);
 
 /* Removes the parent groups (after every worker is gone); v2: this process goes back

@@ -535,8 +535,13 @@ static bb_error *death_error(const local_state *st, enum exchange_failure why, c
     if (why == EX_OVERSIZE)
         return bb_error_new(BB_ERR_OUTPUT_LIMIT,
                             "the block's response exceeded %zu bytes and was refused", st->max_response);
-    if (ri->reaped && ri->oom)
+    if (ri->reaped && ri->oom == 1)
         return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block exceeded its memory limit and was killed");
+    /* On a loaded host a worker can thrash at its cap past its deadline before the
+     * OOM killer picks it: at the cap when time ran out is a memory failure. */
+    if (ri->reaped && ri->oom == 2 && (why == EX_TIMEOUT || why == EX_CPU))
+        return bb_error_new(BB_ERR_MEMORY_LIMIT, "the block reached its memory limit and was still at it "
+                            "when its time ran out; it was killed");
     if (why == EX_TIMEOUT && waited_ms >= 100)
         return bb_error_new(BB_ERR_TIMEOUT,
                             "the call ran past its %g s timeout (%.1f s of it waiting for a worker) "
