@@ -49,25 +49,14 @@ bb_error_kind bb_error_kind_from_name(const char *name)
     return BB_ERR_BLOCK;
 }
 
-/* The error types a backend's response may claim. The response comes from the
- * sandbox side, where block code can write anything, so kinds that only the
- * trusted side can know (Timeout, MemoryLimit, SandboxCrash, backend and
- * configuration failures of the host) are never taken from it: a block that
- * raises its own `class Timeout(Exception)` stays a block error. */
-static bb_error_kind kind_from_response_name(const char *name)
+/* Whether a name is one of blockbox's own error types (DESIGN §3, plus BlockError and
+ * InternalError). */
+static int reserved_name(const char *name)
 {
-    static const bb_error_kind claimable[] = {
-        BB_ERR_SANDBOX_VIOLATION, /* the runtime saw the filter deny a call */
-        BB_ERR_OUTPUT_LIMIT,      /* the runtime refused to encode an oversized result */
-        BB_ERR_INVALID_REQUEST,   /* the runtime could not decode what we sent */
-        BB_ERR_UNKNOWN_CODE_HASH, /* the server does not know the block */
-        BB_ERR_CONFIGURATION,     /* runtime version mismatch */
-    };
-    bb_error_kind k = bb_error_kind_from_name(name);
-    for (size_t i = 0; i < sizeof claimable / sizeof claimable[0]; i++)
-        if (claimable[i] == k)
-            return k;
-    return BB_ERR_BLOCK;
+    for (unsigned k = BB_ERR_BLOCK; k < sizeof kind_names / sizeof kind_names[0]; k++)
+        if (strcmp(kind_names[k], name) == 0)
+            return 1;
+    return 0;
 }
 
 static bb_error *error_vnew(bb_error_kind kind, const char *fmt, va_list ap)
@@ -114,8 +103,19 @@ bb_error *bb_error_block(const char *type_name, const char *message, int line,
     bb_error *e = calloc(1, sizeof *e);
     if (!e)
         return bb_error_oom();
-    e->kind = kind_from_response_name(type_name);
-    e->type_name = strdup(type_name && *type_name ? type_name : "Exception");
+    /* A response comes from the sandbox side, where block code can write anything:
+     * whatever it calls its error, the error is the block's own (exit 1). A name that
+     * spells one of blockbox's own types is shown as "block.<name>", so a block's
+     * `class ConfigurationError(Exception)` never reads as a host fault. Timeout,
+     * MemoryLimit, OutputLimit, SandboxCrash and SandboxViolation are reported only
+     * from what the trusted side saw itself (deadline, OOM, cap, signal, denial). */
+    e->kind = BB_ERR_BLOCK;
+    if (!type_name || !*type_name)
+        type_name = "Exception";
+    if (reserved_name(type_name) && asprintf(&e->type_name, "block.%s", type_name) < 0)
+        e->type_name = NULL;
+    else if (!reserved_name(type_name))
+        e->type_name = strdup(type_name);
     e->message = strdup(message ? message : "");
     e->line = line;
     e->function = dup_or_null(function);
@@ -133,10 +133,20 @@ bb_error *bb_error_copy(const bb_error *err)
         return NULL;
     if (err == &oom_error)
         return bb_error_oom();
-    bb_error *e = bb_error_block(err->type_name, err->message, err->line, err->function,
-                                 err->traceback);
-    if (e != bb_error_oom())
-        e->kind = err->kind;
+    bb_error *e = calloc(1, sizeof *e);
+    if (!e)
+        return bb_error_oom();
+    e->kind = err->kind;
+    e->line = err->line;
+    e->type_name = dup_or_null(err->type_name);
+    e->message = dup_or_null(err->message);
+    e->function = dup_or_null(err->function);
+    e->traceback = dup_or_null(err->traceback);
+    if ((err->type_name && !e->type_name) || (err->message && !e->message) ||
+        (err->function && !e->function) || (err->traceback && !e->traceback)) {
+        bb_error_free(e);
+        return bb_error_oom();
+    }
     return e;
 }
 

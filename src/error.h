@@ -17,8 +17,8 @@ struct bb_error {
 /* Sets *err (if err is non-NULL and *err is still NULL); always returns -1. */
 int bb_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* An error reported in a response envelope: the block's own exception, or one of
- * the few blockbox errors a sandboxed runtime may claim (see error.c). */
+/* An error reported in a response envelope: always the block's own (BB_ERR_BLOCK);
+ * a type that spells one of blockbox's own names becomes "block.<name>" (error.c). */
 bb_error *bb_error_block(const char *type_name, const char *message, int line,
                          const char *function, const char *traceback);
 /* DESIGN §3 name -> kind; any other name is the block's exception (BB_ERR_BLOCK). */

@@ -221,6 +221,7 @@ bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **e
         .init_function_name = b->init_name,
         .imports = (const char *const *)b->imports,
         .n_imports = b->n_imports,
+        .max_depth = ex->limits.max_depth,   /* the runtime refuses deeper outputs itself */
     };
     bb_buf load = {0};
     if (bb_wire_build_request(&b->wire, 1, NULL, 0, NULL, &load, err) < 0) {

@@ -31,7 +31,8 @@ CACHE_BYTES = 64 << 20
 MODAL_NAME_MAX = 64                # Modal's limit on app, Dict, function names
 REQUEST_KEYS = {"code_hash", "run_function_name", "code_str", "imports", "init_function_code",
                 "init_function_name", "inputs_json", "workflow_context", "runtime_version",
-                "ndarray_form", "init_code_hash"}
+                "ndarray_form", "init_code_hash",
+                "limits"}   # limits: {max_depth}, read by the runtime (issue 8)
 CODE_KEYS = ("code_str", "imports", "init_function_code", "init_function_name")
 REPLY_STRINGS = ("result", "stdout", "stderr", "error", "error_type", "function_name",
                  "traceback", "runtime_version")

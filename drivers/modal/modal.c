@@ -756,6 +756,12 @@ static int modal_run(void *state, void *block_state, const bb_call *call, bb_rep
                 bb_buf_free(&body);
                 continue;
             }
+            /* Seen by this driver, not claimed by a reply (a reply's error kinds are
+             * never trusted, issue 8): the server does not take the block's code. */
+            rc = bb_fail(err, BB_ERR_UNKNOWN_CODE_HASH,
+                         "the server answered UnknownCodeHash to a request with the full code "
+                         "(code hash %s)", b->code_hash);
+            break;
         } else {
             b->server_knows_code = 1;
         }

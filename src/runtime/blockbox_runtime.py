@@ -1266,26 +1266,33 @@ def _encode_json(value):
     return _no_lone_surrogates(text)
 
 
-def _size_floor(value, nodes=10000):
-    """A cheap lower bound of the JSON size of outputs (str/bytes/array payloads seen in
-    at most `nodes` values), so an oversized result is refused before it is encoded."""
-    total = 0
-    stack = [value]
-    while stack and nodes > 0:
-        nodes -= 1
-        item = stack.pop()
-        kind = type(item)
-        if kind is str:
-            total += len(item)
-        elif kind is dict:
-            stack.extend(item.values())
-        elif kind is list or kind is tuple:
-            stack.extend(item[:nodes])
-        elif kind is bytes or kind is bytearray:
-            total += len(item) * 4 // 3
-        elif kind is np.ndarray and item.dtype.name in _WIRE_DTYPES:
-            total += item.nbytes * 4 // 3
-    return total
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _json_depth_over(text, limit):
+    """How deep JSON text nests its lists and objects (the outermost counts 1), or 0
+    when it stays within limit. Cheap unless the text has more brackets than limit."""
+    if text.count("[") + text.count("{") <= limit:
+        return 0
+    brackets = np.frombuffer(re.sub(r"[^\[\]{}]", "", _JSON_STRING.sub("", text)).encode("ascii"),
+                             dtype=np.uint8)
+    if brackets.size == 0:
+        return 0
+    depth = int(np.cumsum(np.where((brackets == 91) | (brackets == 123), 1, -1)).max())
+    return depth if depth > limit else 0
+
+
+def _request_limits(request):
+    """The caller's limits (extension "limits": {"max_depth": n}); None when absent."""
+    limits = request.get("limits")
+    if limits is None:
+        return None
+    if type(limits) is not dict or set(limits) - {"max_depth"}:
+        raise _RequestError("InvalidRequest", "limits must be an object {max_depth}")
+    depth = limits.get("max_depth")
+    if depth is not None and (type(depth) is not int or not 1 <= depth <= 100000):
+        raise _RequestError("InvalidRequest", "limits.max_depth must be an int in 1..100000")
+    return depth
 
 
 def _utf8_size(text):
@@ -1462,7 +1469,7 @@ class _Block:
 class _Call:
     """What one request collects: captured streams and denied system calls."""
 
-    __slots__ = ("stdout", "stderr", "denied", "traces", "step")
+    __slots__ = ("stdout", "stderr", "denied", "traces", "step", "max_depth")
 
     def __init__(self, cap, fds=(None, None)):
         self.stdout = _CappedWriter(cap, "<stdout>", fds[0])
@@ -1470,6 +1477,7 @@ class _Call:
         self.denied = []
         self.traces = None   # the _DebugTraces user code of this request wrote to
         self.step = None     # the step name trace entries carry
+        self.max_depth = None   # the caller's nesting limit of outputs (request "limits")
 
     def trace_entries(self):
         if self.traces is None:
@@ -1520,6 +1528,8 @@ class Runtime:
 
     def __init__(self, limits=None):
         self._max_stream = _limit(limits, "max_stream_bytes", DEFAULT_MAX_STREAM_BYTES)
+        # the caller enforces it (an OutputLimit must be seen by the trusted side); read
+        # here so a bad value is still refused
         self._max_result = _limit(limits, "max_result_bytes", DEFAULT_MAX_RESULT_BYTES)
         self._block = None
         self._globals = {}
@@ -1564,8 +1574,7 @@ class Runtime:
                 text = _no_lone_surrogates(text)
             return text.encode("utf-8", "replace")
         except BaseException as exc:  # noqa: BLE001
-            fallback = self._failure("OutputLimit" if isinstance(exc, MemoryError)
-                                     else type(exc).__name__,
+            fallback = self._failure(type(exc).__name__,
                                      "blockbox runtime: the response could not be encoded: %s"
                                      % _exception_text(exc))
             return _RESPONSE_ENCODER.encode(fallback).encode("utf-8", "replace")
@@ -1637,6 +1646,7 @@ class Runtime:
             raise _RequestError("InvalidRequest", "workflow_context must be an object")
         call.step = _step_name(context)
 
+        call.max_depth = _request_limits(request)
         code = request.get("code_str")
         if code is not None:
             self._ensure_loaded(request, code, code_hash, run_name, call)
@@ -1745,14 +1755,15 @@ class Runtime:
                     isinstance(result, list) and all(isinstance(r, dict) for r in result)):
                 raise _BlockFailure(self._return_type_fields(
                     block, function, run_name, result, "a dict (or a list of dicts)"))
-            floor = _size_floor(result)
-            if floor > self._max_result:
-                raise _RequestError("OutputLimit", "the block's result is at least %d bytes, over "
-                                    "the limit of %d bytes" % (floor, self._max_result))
+            # No size check here: an OutputLimit is the caller's to see (issue 8), so an
+            # oversized result is sent and refused by the trusted side's cap; one too
+            # large to encode is the block's MemoryError (or the worker's memory limit).
             try:
                 text = _encode_json(result)
             except MemoryError:
-                raise _RequestError("OutputLimit", "the outputs are too large to encode") from None
+                raise _BlockFailure({"error_type": "MemoryError", "error":
+                                     "the outputs of %s are too large to encode" % run_name,
+                                     "function_name": run_name, "traceback": ""}) from None
             except RecursionError:
                 raise _BlockFailure({"error_type": "ValueError", "error":
                                      "the outputs of %s are nested too deeply (or circular)"
@@ -1763,10 +1774,15 @@ class Runtime:
                                      "the outputs of %s could not be encoded: %s"
                                      % (run_name, _exception_text(exc)),
                                      "function_name": run_name, "traceback": ""}) from None
-        size = _utf8_size(text)
-        if size > self._max_result:
-            raise _RequestError("OutputLimit", "the block's result is %d bytes, over the limit "
-                                "of %d bytes" % (size, self._max_result))
+        if call.max_depth is not None:
+            # The caller refuses deeper text; say so here, as the block's own error.
+            depth = _json_depth_over(text, call.max_depth)
+            if depth:
+                raise _BlockFailure({"error_type": "ValueError", "error":
+                                     "the outputs of %s are nested %d levels deep, over the "
+                                     "limit of %d (BLOCKBOX_MAX_DEPTH)"
+                                     % (run_name, depth, call.max_depth),
+                                     "function_name": run_name, "traceback": ""})
         return text
 
     # -- error formatting -----------------------------------------------------------

@@ -203,8 +203,10 @@ class BadInput(unittest.TestCase):
                 "    return {'deep': v}\n")
         rc, out, raw, stderr, _ = run_cli(code)
         self.assertIsNotNone(out, "no JSON: %r %r" % (raw[:300], stderr[-300:]))
-        self.assertIn(rc, (3, 4), out)
-        self.assertIn(out["error_type"], ("InvalidResponse", "OutputLimit"))
+        # the runtime is told the limit: the block's own error, naming it (issue 8 item 4)
+        self.assertEqual(rc, 1, out)
+        self.assertEqual(out["error_type"], "ValueError")
+        self.assertIn("over the limit of 64 (BLOCKBOX_MAX_DEPTH)", out["error"])
 
     def test_very_deep_result_is_refused_without_a_crash(self):
         code = ("import sys\n"
