@@ -1,6 +1,7 @@
 /* local.c: the local driver, executor side. Asks the zygote (zclient.c) for jailed
  * workers and moves request/response frames under a deadline and a per-run CPU budget. */
 #include <blockbox/driver.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +27,9 @@
 #include "wire.h"
 #include "zclient.h"
 
+#ifndef BLOCKBOX_LIB_TO_LIBEXEC
+#define BLOCKBOX_LIB_TO_LIBEXEC "../libexec/blockbox"
+#endif
 #ifndef BLOCKBOX_LIBEXECDIR
 #define BLOCKBOX_LIBEXECDIR "/usr/local/libexec/blockbox"
 #endif
@@ -103,6 +107,30 @@ static char *find_worker(const bb_config *cfg)
                 free(path);
             }
         }
+    }
+    /* relative to this library (an installed libblockbox moved to any prefix; a
+     * program in Python or elsewhere whose /proc/self/exe says nothing about us) */
+    Dl_info info;
+    if (dladdr((void *)find_worker, &info) && info.dli_fname && info.dli_fname[0] == '/') {
+        char *dir = strdup(info.dli_fname);
+        char *slash = dir ? strrchr(dir, '/') : NULL;
+        if (slash) {
+            *slash = '\0';
+            /* an install (libdir → libexecdir, as configured), then the build tree */
+            static const char *const relative[] = {"/" BLOCKBOX_LIB_TO_LIBEXEC "/blockbox-worker",
+                                                   "/../bin/blockbox-worker"};
+            for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
+                char *path;
+                if (asprintf(&path, "%s%s", dir, relative[i]) < 0)
+                    break;
+                if (access(path, X_OK) == 0) {
+                    free(dir);
+                    return path;
+                }
+                free(path);
+            }
+        }
+        free(dir);
     }
     return strdup(BLOCKBOX_LIBEXECDIR "/blockbox-worker");
 }
