@@ -5,6 +5,7 @@ set -euo pipefail
 packages=(build-essential libseccomp-dev libcurl4-openssl-dev libssl-dev libcjson-dev libcap-dev
           check pkg-config cmake libpython3-dev python3-numpy python3-opencv python3-shapely openssl zlib1g-dev
           libmicrohttpd-dev clang libclang-rt-14-dev
+          python3-setuptools python3-pip python3-wheel
           ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
