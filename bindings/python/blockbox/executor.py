@@ -10,6 +10,9 @@ from .errors import Error, InvalidRequest, class_for_kind
 from .values import decode, encode
 
 
+_now = time.perf_counter
+
+
 def _s(value):
     return value.decode("utf-8", "replace") if value is not None else None
 
@@ -158,52 +161,59 @@ class Block:
         self._executor = executor   # keeps the executor alive as long as the block
         self._lib = executor._lib
         self._handle = handle
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._idle = threading.Event()   # set when closing and no run is in flight
         self._active = 0
         self._closing = False
         self._finalizer = weakref.finalize(self, _free_block, self._lib, handle)
-        self._stats = {"load_s": load_s, "runs": 0, "errors": 0, "run_s_total": 0.0,
-                       "encode_s_total": 0.0, "call_s_total": 0.0, "decode_s_total": 0.0,
-                       "last_run_s": None}
+        self._load_s = load_s
+        # runs, errors, encode, call, decode, last (seconds), under _lock
+        self._acc = [0, 0, 0.0, 0.0, 0.0, None]
         self.code_hash = _s(self._lib.bb_block_code_hash(handle))
 
     @property
     def stats(self):
         """Timings: load_s, runs, errors, and totals of encode (Python -> JSON), call (the C
         bb_block_run: transport + sandbox + block), decode (JSON -> Python), last_run_s."""
-        with self._cond:
-            return dict(self._stats)
+        with self._lock:
+            runs, errors, enc, call, dec, last = self._acc
+        return {"load_s": self._load_s, "runs": runs, "errors": errors, "encode_s_total": enc,
+                "call_s_total": call, "decode_s_total": dec, "run_s_total": enc + call + dec,
+                "last_run_s": last}
 
     def _enter(self):
-        with self._cond:
-            if self._closing or not self._finalizer.alive:
+        with self._lock:
+            if self._closing:
                 raise Error("ConfigurationError", "this block is closed")
             self._active += 1
 
     def _leave(self, enc, call, dec, failed):
-        with self._cond:
+        with self._lock:
             self._active -= 1
-            st = self._stats
-            st["runs"] += 1
-            st["errors"] += failed
-            st["encode_s_total"] += enc
-            st["call_s_total"] += call
-            st["decode_s_total"] += dec
-            st["run_s_total"] += enc + call + dec
-            st["last_run_s"] = enc + call + dec
-            if self._active == 0:
-                self._cond.notify_all()
+            acc = self._acc
+            acc[0] += 1
+            acc[1] += failed
+            acc[2] += enc
+            acc[3] += call
+            acc[4] += dec
+            acc[5] = enc + call + dec
+            if self._closing and not self._active:
+                self._idle.set()
 
     def run(self, context=None, **inputs):
         """Runs the block once; returns its outputs as Python objects (a dict, or a list for
-        batch blocks). Raises BlockError or another blockbox.Error on failure."""
-        return self.run_result(context, inputs).outputs
+        batch blocks). Raises BlockError or another blockbox.Error on failure (with the run's
+        stdout, stderr and debug_traces)."""
+        return self._run(context, inputs, False)
 
     def run_result(self, context=None, inputs=None):
         """Like run(), with the run's stdout, stderr and debug_traces (a Result)."""
+        return self._run(context, inputs or {}, True)
+
+    def _run(self, context, inputs, full):
         lib = self._lib
-        t0 = time.perf_counter()
-        text = encode(inputs or {}).encode("utf-8")
+        t0 = _now()
+        text = encode(inputs).encode("utf-8")
         ctx = None
         if context is not None:
             if not isinstance(context, dict):
@@ -213,36 +223,39 @@ class Block:
         t1 = t2 = t0
         failed = 1
         try:
-            t1 = time.perf_counter()
-            res = lib.bb_block_run(self._handle, text, ctx)
-            t2 = time.perf_counter()
+            t1 = _now()
+            res = lib.bb_block_run(self._handle, text, ctx)   # the GIL is released here
+            t2 = _now()
             if not res:
                 raise MemoryError("bb_block_run")
             try:
-                traces_text = lib.bb_result_debug_traces(res)
-                stdout = _s(lib.bb_result_stdout(res))
-                stderr = _s(lib.bb_result_stderr(res))
-                traces = decode(traces_text) if traces_text != b"[]" else []
                 if not lib.bb_result_ok(res):
+                    traces = decode(lib.bb_result_debug_traces(res))
                     denied = _s(lib.bb_result_denied_syscalls(res))
-                    _raise_error(lib, lib.bb_result_error(res), stdout, stderr, traces,
+                    _raise_error(lib, lib.bb_result_error(res), _s(lib.bb_result_stdout(res)),
+                                 _s(lib.bb_result_stderr(res)), traces,
                                  [d for d in denied.split(",") if d] if denied else ())
                 outputs = decode(lib.bb_result_outputs(res))
+                if full:   # streams and traces only when asked for: a trivial run stays cheap
+                    traces_text = lib.bb_result_debug_traces(res)
+                    outputs = Result(outputs, _s(lib.bb_result_stdout(res)), _s(lib.bb_result_stderr(res)),
+                                     decode(traces_text) if traces_text != b"[]" else [], 0.0)
             finally:
                 lib.bb_result_free(res)
             failed = 0
-            t3 = time.perf_counter()
-            return Result(outputs, stdout, stderr, traces, t3 - t0)
+            if full:
+                outputs.seconds = _now() - t0
+            return outputs
         finally:
-            t3 = time.perf_counter()
-            self._leave(t1 - t0, t2 - t1, t3 - t2, failed)
+            self._leave(t1 - t0, t2 - t1, _now() - t2, failed)
 
     def close(self):
         """Waits for runs in flight, then frees the block (its worker ends)."""
-        with self._cond:
+        with self._lock:
             self._closing = True
-            while self._active:
-                self._cond.wait()
+            busy = self._active > 0
+        if busy:
+            self._idle.wait()
         self._finalizer()
 
     def __enter__(self):

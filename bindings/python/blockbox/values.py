@@ -232,16 +232,18 @@ def _encode_obj(value):
     return value
 
 
-def _needs_walk(value):
-    return isinstance(value, (Batch, VideoMetadata, dict, list))
+_ENCODER = json.JSONEncoder(default=_default, allow_nan=False, separators=(",", ":"))
+_encode_json = _ENCODER.encode
 
 
 def encode(mapping):
     """{name: Python value} -> JSON text for bb_block_run."""
-    if any(_needs_walk(v) for v in mapping.values()):
-        mapping = {k: _encode_obj(v) for k, v in mapping.items()}
+    for v in mapping.values():
+        if isinstance(v, (dict, list)):
+            mapping = {k: _encode_obj(v) for k, v in mapping.items()}
+            break
     try:
-        return json.dumps(mapping, default=_default, allow_nan=False, separators=(",", ":"))
+        return _encode_json(mapping)
     except ValueError as exc:
         if isinstance(exc, InvalidRequest):
             raise
@@ -285,9 +287,13 @@ def _decode_obj(value):
     return value
 
 
-def decode(text):
-    """JSON text of outputs (checked by the C side) -> Python objects."""
-    value = json.loads(text)
-    if (b'"_type"' if isinstance(text, bytes) else '"_type"') not in text:
+_loads = json.JSONDecoder().decode
+
+
+def decode(raw):
+    """UTF-8 JSON bytes of outputs (checked by the C side) -> Python objects."""
+    text = raw.decode("utf-8")
+    value = _loads(text)
+    if '"_type"' not in text:
         return value
     return _decode_obj(value)
