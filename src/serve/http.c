@@ -23,6 +23,7 @@ struct sv_server {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     long inflight;       /* POSTs begun whose reply has not been sent yet */
+    sv_budget budget;    /* decoded request bytes held by all connections */
 };
 
 typedef struct call {
@@ -95,6 +96,36 @@ static enum MHD_Result reply_text(struct MHD_Connection *c, int status, char *te
     return rc;
 }
 
+/* What the headers and query arguments say about the credentials and the workspace,
+ * with their real lengths: a value with a NUL in it, or a second copy of a name that
+ * decides who the caller is, is refused rather than read as a C string or first-wins. */
+typedef struct seen {
+    int key, secret, workspace, length, nul_cred, nul_ws;
+} seen;
+
+static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    seen *w = cls;
+    int *slot = NULL;
+    if (kind == MHD_HEADER_KIND) {
+        if (strcasecmp(key, "Modal-Key") == 0)
+            slot = &w->key;
+        else if (strcasecmp(key, "Modal-Secret") == 0)
+            slot = &w->secret;
+        else if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+            slot = &w->length;
+    } else if (kind == MHD_GET_ARGUMENT_KIND && strcmp(key, "workspace_id") == 0) {
+        slot = &w->workspace;
+    }
+    if (slot) {
+        (*slot)++;
+        if (strlen(key) != key_size || (value && strlen(value) != value_size))
+            *(slot == &w->workspace ? &w->nul_ws : &w->nul_cred) = 1;
+    }
+    return MHD_YES;
+}
+
 static int workspace_ok(const char *s)
 {
     size_t n = s ? strlen(s) : 0;
@@ -129,6 +160,17 @@ static enum MHD_Result refuse(sv_server *s, call *k, int status, const char *typ
 /* The first call for a POST: everything that can be decided from the headers. */
 static enum MHD_Result begin(sv_server *s, struct MHD_Connection *c, call *k)
 {
+    seen w = {0};
+    MHD_get_connection_values_n(c, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND, count_value, &w);
+    if (w.key > 1 || w.secret > 1 || (w.nul_cred && s->auth))
+        return refuse(s, k, MHD_HTTP_UNAUTHORIZED, "AuthenticationFailed",
+                      "Modal-Key / Modal-Secret must each come once, without NUL bytes", 0);
+    if (w.workspace > 1 || w.nul_ws)
+        return refuse(s, k, MHD_HTTP_BAD_REQUEST, "InvalidRequest",
+                      "workspace_id must come once, without NUL bytes", 0);
+    if (w.length > 1)
+        return refuse(s, k, MHD_HTTP_BAD_REQUEST, "InvalidRequest",
+                      "more than one Content-Length header", 0);
     const char *ws = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "workspace_id");
     if (workspace_ok(ws))
         snprintf(k->workspace, sizeof k->workspace, "%s", ws);
@@ -167,7 +209,7 @@ static enum MHD_Result begin(sv_server *s, struct MHD_Connection *c, call *k)
     else if (enc && *enc && strcasecmp(enc, "identity") != 0)
         return refuse(s, k, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE, "InvalidRequest",
                       "Content-Encoding must be gzip or identity", 0);
-    k->body = sv_body_new(gzip, s->o.max_body);
+    k->body = sv_body_new(gzip, s->o.max_body, &s->budget);
     if (!k->body)
         return refuse(s, k, MHD_HTTP_SERVICE_UNAVAILABLE, "BackendUnavailable", "out of memory", 1);
     return MHD_YES;
@@ -199,15 +241,19 @@ static enum MHD_Result execute(sv_server *s, struct MHD_Connection *c, call *k, 
         switch (sv_pool_acquire(s->pool, k->workspace, &rq, &l, &err)) {
         case SV_POOL_OK: {
             bb_result *res = bb_block_run(sv_lease_block(l), rq.inputs_json, rq.context_json);
-            sv_pool_release(s->pool, l);
             if (!res) {
+                sv_pool_release(s->pool, l);
                 status = MHD_HTTP_SERVICE_UNAVAILABLE;
                 outcome = "BackendUnavailable";
                 out = sv_reply_simple(outcome, "out of memory", &out_len);
                 retry = 1;
                 break;
             }
+            /* the reply is built while the call still holds its run slot: building it
+             * costs as much as the run may (the value form), so it is bounded by the same
+             * --max-runs */
             out = sv_reply_result(res, rq.data_form, s->o.max_value_bytes, &out_len);
+            sv_pool_release(s->pool, l);
             const bb_error *e = bb_result_error(res);
             if (e) {
                 kind = bb_error_get_kind(e);
@@ -263,6 +309,26 @@ static enum MHD_Result execute(sv_server *s, struct MHD_Connection *c, call *k, 
     return reply(c, status, out, out_len, retry);
 }
 
+static char *add_budget_metrics(sv_server *s, char *t, size_t *n)
+{
+    if (!t)
+        return NULL;
+    char line[256];
+    int k = snprintf(line, sizeof line,
+                     "# TYPE blockbox_serve_request_bytes gauge\n"
+                     "blockbox_serve_request_bytes %zu\n"
+                     "blockbox_serve_request_bytes_limit %zu\n",
+                     sv_budget_used(&s->budget), s->budget.max);
+    char *u = realloc(t, *n + (size_t)k + 1);
+    if (!u) {
+        free(t);
+        return NULL;
+    }
+    memcpy(u + *n, line, (size_t)k + 1);
+    *n += (size_t)k;
+    return u;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -278,6 +344,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             if (strcmp(url, "/metrics") == 0) {
                 size_t n = 0;
                 char *t = sv_metrics_render(s->metrics, s->pool, &n);
+                t = add_budget_metrics(s, t, &n);
                 return reply_text(c, 200, t, n, "text/plain; version=0.0.4");
             }
             return reply_simple(c, MHD_HTTP_NOT_FOUND, "InvalidRequest", "no such path", 0);
@@ -315,7 +382,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (*upload_size) {
         size_t n = *upload_size;
         *upload_size = 0;
+        if (s->o.body_deadline_s && since(&k->start) > (double)s->o.body_deadline_s) {
+            sv_log_call(k->workspace[0] ? k->workspace : "-", NULL, 408, "RequestTimeout",
+                        since(&k->start));
+            return MHD_NO;   /* a trickled body: the connection is closed */
+        }
         int rc = sv_body_feed(k->body, upload, n);
+        if (rc == SV_BODY_BUSY)
+            return refuse(s, k, MHD_HTTP_SERVICE_UNAVAILABLE, "BackendUnavailable",
+                          sv_body_why(k->body), 1);
         if (rc == SV_BODY_TOO_BIG)
             return refuse(s, k, MHD_HTTP_CONTENT_TOO_LARGE, "InvalidRequest", sv_body_why(k->body), 0);
         if (rc != SV_BODY_OK)
@@ -325,6 +400,17 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     const char *body = NULL;
     size_t len = 0;
     int rc = sv_body_finish(k->body, &body, &len);
+    if (rc == SV_BODY_OK && sv_body_reserve(k->body, len) < 0) {   /* the parsed copy */
+        refuse(s, k, MHD_HTTP_SERVICE_UNAVAILABLE, "BackendUnavailable",
+               "the server holds too many request bytes in flight; retry later", 1);
+        k->answered = 1;
+        return reply_simple(c, k->refused_status, k->refused_type, k->refused_msg, 1);
+    }
+    if (rc == SV_BODY_BUSY) {
+        k->answered = 1;
+        refuse(s, k, MHD_HTTP_SERVICE_UNAVAILABLE, "BackendUnavailable", sv_body_why(k->body), 1);
+        return reply_simple(c, k->refused_status, k->refused_type, k->refused_msg, 1);
+    }
     if (rc == SV_BODY_TOO_BIG || rc != SV_BODY_OK) {
         refuse(s, k, rc == SV_BODY_TOO_BIG ? MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST,
                "InvalidRequest", sv_body_why(k->body), 0);
@@ -384,6 +470,8 @@ sv_server *sv_server_start(const sv_server_opts *o, sv_auth *auth, sv_pool *pool
     s->o = *o;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_mutex_init(&s->budget.mu, NULL);
+    s->budget.max = o->max_request_bytes;
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -420,7 +508,8 @@ sv_server *sv_server_start(const sv_server_opts *o, sv_auth *auth, sv_pool *pool
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_CONNECTION_LIMIT, o->max_connections, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, 60, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_connections_per_ip, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, o->idle_timeout_s, NULL},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, 256, NULL},
         {s->cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, s->cert},
@@ -477,6 +566,7 @@ void sv_server_stop(sv_server *s)
         MHD_stop_daemon(s->d);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->budget.mu);
     free(s->cert);
     free(s->key);
     free(s);

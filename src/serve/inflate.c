@@ -13,18 +13,75 @@ struct sv_body {
     int state;        /* SV_BODY_OK, _BAD, _TOO_BIG */
     const char *why;
     size_t max;
+    sv_budget *g;
+    size_t reserved;  /* bytes of g this body holds */
     z_stream z;
     unsigned char *out;
     size_t len, cap;
 };
 
-sv_body *sv_body_new(int gzip, size_t max)
+int sv_budget_take(sv_budget *g, size_t n)
+{
+    pthread_mutex_lock(&g->mu);
+    int ok = g->used <= g->max && n <= g->max - g->used;
+    if (ok)
+        g->used += n;
+    pthread_mutex_unlock(&g->mu);
+    return ok ? 0 : -1;
+}
+
+void sv_budget_give(sv_budget *g, size_t n)
+{
+    pthread_mutex_lock(&g->mu);
+    g->used -= n < g->used ? n : g->used;
+    pthread_mutex_unlock(&g->mu);
+}
+
+size_t sv_budget_used(sv_budget *g)
+{
+    pthread_mutex_lock(&g->mu);
+    size_t n = g->used;
+    pthread_mutex_unlock(&g->mu);
+    return n;
+}
+
+static const char busy_why[] = "the server holds too many request bytes in flight; retry later";
+
+int sv_body_reserve(sv_body *b, size_t n)
+{
+    if (sv_budget_take(b->g, n) < 0)
+        return -1;
+    b->reserved += n;
+    return 0;
+}
+
+/* Grows the buffer to cap (+1 for the NUL), reserving the growth from the budget first. */
+static int grow(sv_body *b, size_t cap)
+{
+    if (cap > b->cap && sv_body_reserve(b, cap - b->cap) < 0) {
+        b->state = SV_BODY_BUSY;
+        b->why = busy_why;
+        return -1;
+    }
+    unsigned char *o = realloc(b->out, cap + 1);
+    if (!o) {
+        b->state = SV_BODY_TOO_BIG;
+        b->why = "out of memory reading the request body";
+        return -1;
+    }
+    b->out = o;
+    b->cap = cap;
+    return 0;
+}
+
+sv_body *sv_body_new(int gzip, size_t max, sv_budget *g)
 {
     sv_body *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->gzip = gzip;
     b->max = max;
+    b->g = g;
     if (gzip) {
         /* 16 + MAX_WBITS: the gzip wrapper only (no raw deflate, no zlib header) */
         if (inflateInit2(&b->z, 16 + MAX_WBITS) != Z_OK) {
@@ -58,12 +115,7 @@ static int room(sv_body *b)
         cap = b->max + 1;
     if (cap <= b->len)
         return fail(b, SV_BODY_TOO_BIG, "the request body is over the size limit");
-    unsigned char *o = realloc(b->out, cap + 1);   /* + the NUL */
-    if (!o)
-        return fail(b, SV_BODY_TOO_BIG, "out of memory reading the request body");
-    b->out = o;
-    b->cap = cap;
-    return 0;
+    return grow(b, cap);
 }
 
 int sv_body_feed(sv_body *b, const void *data, size_t n)
@@ -81,11 +133,8 @@ int sv_body_feed(sv_body *b, const void *data, size_t n)
                 cap = b->len + n;
             if (cap > b->max)
                 cap = b->max;
-            unsigned char *o = realloc(b->out, cap + 1);
-            if (!o)
-                return fail(b, SV_BODY_TOO_BIG, "out of memory reading the request body");
-            b->out = o;
-            b->cap = cap;
+            if (grow(b, cap) < 0)
+                return b->state;
         }
         memcpy(b->out + b->len, data, n);
         b->len += n;
@@ -148,6 +197,7 @@ void sv_body_free(sv_body *b)
         return;
     if (b->z_ready)
         inflateEnd(&b->z);
+    sv_budget_give(b->g, b->reserved);
     free(b->out);
     free(b);
 }

@@ -197,6 +197,19 @@ static char *value_text(const cJSON *obj, size_t max_bytes, int *over)
         a.shape[a.ndim++] = (long long)d->valuedouble;
         items *= d->valuedouble;
     }
+    /* The least text the value form can take, counted before any is written: every
+     * list its brackets and separators (empty dimensions included: (60000000, 0) is 60
+     * million "[]"), every item a byte. Over the cap: refused without the work. */
+    double least = 0, lists = 1;
+    for (int d = 0; d < a.ndim; d++) {
+        least += lists * (2.0 + 2.0 * (a.shape[d] > 0 ? (double)a.shape[d] - 1 : 0));
+        lists *= (double)a.shape[d];
+    }
+    least += lists;   /* the items */
+    if (least > (double)max_bytes) {
+        *over = 1;
+        return NULL;
+    }
     unsigned char *raw = b64decode(data->valuestring, &a.n_raw);
     if (!raw)
         return NULL;

@@ -4,6 +4,7 @@
 #define BB_SERVE_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "blockbox.h"
@@ -26,10 +27,23 @@ void sv_buf_free(sv_buf *b);
 
 /* ---- request bodies: capped gzip inflation (inflate.c) ---------------------- */
 typedef struct sv_body sv_body;
-enum { SV_BODY_OK = 0, SV_BODY_BAD = -1, SV_BODY_TOO_BIG = -2 };
+enum { SV_BODY_OK = 0, SV_BODY_BAD = -1, SV_BODY_TOO_BIG = -2, SV_BODY_BUSY = -3 };
+/* The budget of decoded request bytes held by all connections together (a server's,
+ * shared by its bodies; every byte a body allocates is reserved here first). */
+typedef struct sv_budget {
+    pthread_mutex_t mu;
+    size_t used, max;
+} sv_budget;
+/* Reserves n bytes; -1 (nothing reserved) when that would pass max. */
+int sv_budget_take(sv_budget *g, size_t n);
+void sv_budget_give(sv_budget *g, size_t n);
+size_t sv_budget_used(sv_budget *g);
 /* gzip: the body carries Content-Encoding: gzip. max: the cap on the bytes of the
- * decoded body (the inflated ones for gzip), enforced while inflating. */
-sv_body *sv_body_new(int gzip, size_t max);
+ * decoded body (the inflated ones for gzip), enforced while inflating. g: the shared
+ * budget its buffer is reserved from (SV_BODY_BUSY when it is spent). */
+sv_body *sv_body_new(int gzip, size_t max, sv_budget *g);
+/* Reserves n more bytes for this body's lifetime (e.g. the parsed copy of it). */
+int sv_body_reserve(sv_body *b, size_t n);
 int sv_body_feed(sv_body *b, const void *data, size_t n);
 /* Ends the body; on success *out and *len are the decoded text (owned by b, NUL-terminated). */
 int sv_body_finish(sv_body *b, const char **out, size_t *len);
@@ -143,6 +157,10 @@ typedef struct sv_server_opts {
     size_t max_body;                  /* decoded request bytes */
     size_t max_value_bytes;           /* ndarray value-form text in one reply */
     unsigned max_connections;
+    unsigned max_connections_per_ip;  /* open connections from one address */
+    unsigned idle_timeout_s;          /* a connection silent this long is closed */
+    unsigned body_deadline_s;         /* a request body still arriving after this is cut */
+    size_t max_request_bytes;         /* decoded request bytes of all connections together */
 } sv_server_opts;
 
 typedef struct sv_server sv_server;

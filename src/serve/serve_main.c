@@ -45,6 +45,13 @@ static void usage(FILE *out)
           "                            BLOCKBOX_MAX_INPUTS setting; 0 = unlimited)\n"
           "  --max-body-mb MB          decoded request body limit (default 96)\n"
           "  --max-connections N       open connections (default 512)\n"
+          "  --max-connections-per-ip N  open connections from one address (default 64)\n"
+          "  --max-request-mb MB       decoded request bytes held by all connections together,\n"
+          "                            parsed copies included (default 256; then 503)\n"
+          "  --max-reply-mb MB         ndarray value-form text in one reply (default 128)\n"
+          "  --idle-timeout SECONDS    close a connection silent this long (default 60)\n"
+          "  --body-deadline SECONDS   cut a request whose body still arrives after this\n"
+          "                            (default 300)\n"
           "  --mode MODE               the driver that runs blocks (default local)\n"
           "\n"
           "Credentials: MODAL_TOKEN_ID/MODAL_TOKEN_SECRET in this environment and/or\n"
@@ -135,7 +142,8 @@ typedef struct opts {
     const char *tls_cert, *tls_key, *tokens_file, *mode;
     int insecure_no_auth, allow_plain_http;
     long max_runs, max_runs_ws, max_queue, max_queue_ws, queue_wait_s, max_instances,
-        max_per_block, memory_budget, max_inputs, max_body_mb, max_connections;
+        max_per_block, memory_budget, max_inputs, max_body_mb, max_connections,
+        max_conn_per_ip, max_request_mb, max_reply_mb, idle_timeout_s, body_deadline_s;
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o)
@@ -154,6 +162,11 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->max_inputs = -1;
     o->max_body_mb = 96;
     o->max_connections = 512;
+    o->max_conn_per_ip = 64;
+    o->max_request_mb = 256;
+    o->max_reply_mb = 128;
+    o->idle_timeout_s = 60;
+    o->body_deadline_s = 300;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -169,6 +182,11 @@ static int parse_opts(int argc, char **argv, opts *o)
             {"--max-inputs", &o->max_inputs, 0, INT_MAX},
             {"--max-body-mb", &o->max_body_mb, 1, 4096},
             {"--max-connections", &o->max_connections, 1, 65536},
+            {"--max-connections-per-ip", &o->max_conn_per_ip, 1, 65536},
+            {"--max-request-mb", &o->max_request_mb, 2, 1L << 20},
+            {"--max-reply-mb", &o->max_reply_mb, 1, 1L << 20},
+            {"--idle-timeout", &o->idle_timeout_s, 1, 3600},
+            {"--body-deadline", &o->body_deadline_s, 1, 86400},
         };
         int matched = 0;
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
@@ -209,6 +227,11 @@ static int parse_opts(int argc, char **argv, opts *o)
     }
     if (!o->tls_cert != !o->tls_key) {
         fprintf(stderr, "blockbox serve: --tls-cert and --tls-key go together\n");
+        return -1;
+    }
+    if (o->max_request_mb < 2 * o->max_body_mb) {
+        fprintf(stderr, "blockbox serve: --max-request-mb must be at least twice --max-body-mb "
+                        "(a body and its parsed copy)\n");
         return -1;
     }
     if (o->max_runs_ws < 0)
@@ -310,8 +333,12 @@ int bb_serve_main(int argc, char **argv)
         .tls_cert = o.tls_cert,
         .tls_key = o.tls_key,
         .max_body = (size_t)o.max_body_mb << 20,
-        .max_value_bytes = (size_t)256 << 20,
+        .max_value_bytes = (size_t)o.max_reply_mb << 20,
         .max_connections = (unsigned)o.max_connections,
+        .max_connections_per_ip = (unsigned)o.max_conn_per_ip,
+        .idle_timeout_s = (unsigned)o.idle_timeout_s,
+        .body_deadline_s = (unsigned)o.body_deadline_s,
+        .max_request_bytes = (size_t)o.max_request_mb << 20,
     };
     int port = 0;
     sv_server *srv = pool && metrics ? sv_server_start(&so, auth, pool, metrics, &port, why, sizeof why)

@@ -7,6 +7,12 @@ add_test(NAME serve_live
           --bin $<TARGET_FILE:blockbox_cli>)
 set_tests_properties(serve_live PROPERTIES LABELS "integration;serve" TIMEOUT 600)
 
+# The red team's resource attacks: bytes in flight, reply blow-up, connections, headers.
+add_test(NAME serve_limits
+  COMMAND ${BB_SERVE_PYTHON3} -W ignore ${CMAKE_SOURCE_DIR}/tests/serve/test_limits.py
+          --bin $<TARGET_FILE:blockbox_cli>)
+set_tests_properties(serve_limits PROPERTIES LABELS "integration;serve" TIMEOUT 300)
+
 # Local mode vs the modal driver through a live `blockbox serve`: identical CLI reports.
 add_test(NAME serve_differential
   COMMAND ${BB_SERVE_PYTHON3} -W ignore ${CMAKE_SOURCE_DIR}/tests/serve/test_differential.py

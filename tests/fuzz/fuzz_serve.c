@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((!klen || !slen || !key[0] || !secret[0]) && a != SV_AUTH_MISSING)
         abort();
 
-    sv_body *b = sv_body_new(gzip, MAX_BODY);
+    static sv_budget budget = {PTHREAD_MUTEX_INITIALIZER, 0, 2 * MAX_BODY};
+    sv_body *b = sv_body_new(gzip, MAX_BODY, &budget);
     if (!b)
         return 0;
     int rc = SV_BODY_OK;
@@ -96,5 +97,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     sv_body_free(b);
+    if (sv_budget_used(&budget) != 0)   /* every reserved byte is given back */
+        abort();
     return 0;
 }
