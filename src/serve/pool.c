@@ -214,14 +214,27 @@ static void trim_entries(sv_pool *p)
     }
 }
 
-/* Takes the least recently used idle instance of any block out of the pool. */
-static sv_lease *take_lru_idle(sv_pool *p)
+/* Live instances (idle, busy, loading) of one workspace. */
+static long ws_live(const sv_pool *p, const char *ws)
+{
+    long n = 0;
+    for (int b = 0; b < N_BUCKETS; b++)
+        for (const entry *e = p->buckets[b]; e; e = e->next)
+            if (strcmp(e->workspace, ws) == 0)
+                n += e->n_idle + e->n_busy + e->n_loading;
+    return n;
+}
+
+/* Takes the least recently used idle instance out of the pool: of workspace ws only
+ * when ws is given, else of any block. */
+static sv_lease *take_lru_idle(sv_pool *p, const char *ws)
 {
     sv_lease *best = NULL, **best_link = NULL;
     entry *best_e = NULL;
     for (int b = 0; b < N_BUCKETS; b++)
         for (entry *e = p->buckets[b]; e; e = e->next)
-            for (sv_lease **pp = &e->idle; *pp; pp = &(*pp)->next)
+            for (sv_lease **pp = &e->idle; *pp && (!ws || strcmp(e->workspace, ws) == 0);
+                 pp = &(*pp)->next)
                 if (!best || (*pp)->last < best->last) {
                     best = *pp;
                     best_link = pp;
@@ -333,7 +346,11 @@ sv_pool_status sv_pool_acquire(sv_pool *p, const char *workspace, const sv_reque
             break;
         }
         if (slot && e->n_idle + e->n_busy + e->n_loading < p->lim.max_per_block) {
-            if (p->live < live_cap(p)) {
+            /* a workspace at its instance quota evicts only its own idle instances (or
+             * waits): one tenant's many blocks never evict another tenant's warm ones */
+            int at_quota = p->lim.max_instances_per_ws > 0 &&
+                           ws_live(p, workspace) >= p->lim.max_instances_per_ws;
+            if (!at_quota && p->live < live_cap(p)) {
                 e->n_loading++;
                 p->loading++;
                 p->live++;
@@ -369,7 +386,9 @@ sv_pool_status sv_pool_acquire(sv_pool *p, const char *workspace, const sv_reque
                 *out = l;
                 break;
             }
-            sv_lease *victim = take_lru_idle(p);
+            sv_lease *victim = take_lru_idle(p, workspace);   /* own workspace first */
+            if (!victim && !at_quota)
+                victim = take_lru_idle(p, NULL);
             if (victim) {
                 pthread_mutex_unlock(&p->mu);
                 bb_block_free(victim->blk);

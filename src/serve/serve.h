@@ -104,6 +104,7 @@ typedef struct sv_limits {
     int max_queue_per_ws;    /* running + queued calls of one workspace */
     int max_instances;       /* live instances, all workspaces */
     int max_per_block;       /* instances of one (workspace, code, init) */
+    int max_instances_per_ws; /* live instances of one workspace (0: no quota) */
     long memory_budget_mb;   /* live instances x per-worker memory limit */
     long worker_memory_mb;   /* the per-worker memory limit (BLOCKBOX_MEMORY_MB) */
     int max_inputs;          /* runs per worker (0: the executor's setting) */

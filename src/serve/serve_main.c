@@ -38,6 +38,8 @@ static void usage(FILE *out)
           "  --max-queue-per-workspace N  running + waiting calls of one workspace (default 128)\n"
           "  --queue-wait SECONDS      longest wait in the queue (default timeout + 5; then 503)\n"
           "  --max-instances N         live block instances (default 64)\n"
+          "  --max-instances-per-workspace N  live instances of one workspace; at it, a\n"
+          "                            workspace evicts only its own (default max-instances/2)\n"
           "  --max-instances-per-block N  instances of one block for concurrent calls (default 4)\n"
           "  --instance-memory-mb MB   live instances x BLOCKBOX_MEMORY_MB stay under this\n"
           "                            (default 16384)\n"
@@ -143,7 +145,7 @@ typedef struct opts {
     int insecure_no_auth, allow_plain_http;
     long max_runs, max_runs_ws, max_queue, max_queue_ws, queue_wait_s, max_instances,
         max_per_block, memory_budget, max_inputs, max_body_mb, max_connections,
-        max_conn_per_ip, max_request_mb, max_reply_mb, idle_timeout_s, body_deadline_s;
+        max_conn_per_ip, max_instances_ws, max_request_mb, max_reply_mb, idle_timeout_s, body_deadline_s;
 } opts;
 
 static int parse_opts(int argc, char **argv, opts *o)
@@ -163,6 +165,7 @@ static int parse_opts(int argc, char **argv, opts *o)
     o->max_body_mb = 96;
     o->max_connections = 512;
     o->max_conn_per_ip = 64;
+    o->max_instances_ws = -1;
     o->max_request_mb = 256;
     o->max_reply_mb = 128;
     o->idle_timeout_s = 60;
@@ -183,6 +186,7 @@ static int parse_opts(int argc, char **argv, opts *o)
             {"--max-body-mb", &o->max_body_mb, 1, 4096},
             {"--max-connections", &o->max_connections, 1, 65536},
             {"--max-connections-per-ip", &o->max_conn_per_ip, 1, 65536},
+            {"--max-instances-per-workspace", &o->max_instances_ws, 1, 100000},
             {"--max-request-mb", &o->max_request_mb, 2, 1L << 20},
             {"--max-reply-mb", &o->max_reply_mb, 1, 1L << 20},
             {"--idle-timeout", &o->idle_timeout_s, 1, 3600},
@@ -319,6 +323,8 @@ int bb_serve_main(int argc, char **argv)
         .max_queue_per_ws = (int)o.max_queue_ws,
         .max_instances = (int)o.max_instances,
         .max_per_block = (int)o.max_per_block,
+        .max_instances_per_ws = (int)(o.max_instances_ws > 0 ? o.max_instances_ws
+                                      : o.max_instances > 1 ? o.max_instances / 2 : 1),
         .memory_budget_mb = o.memory_budget,
         .worker_memory_mb = memory_mb,
         .max_inputs = 0,

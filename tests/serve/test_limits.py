@@ -15,6 +15,8 @@ How each defence was shown to matter (switched off once locally, the test failed
     is answered 200 instead of closed;
   * the body deadline (check removed in http.c handle): the trickled body is read and
     answered instead of the connection being cut;
+  * the per-workspace instance quota (at_quota forced 0 and the global LRU victim, as
+    before, in pool.c): ws-a's counter restarts at 1 after ws-b's five blocks;
   * the NUL / duplicate checks (http.c begin count_value not consulted): key-a\\0junk
     authenticates, workspace_id=ws-a%00x runs as ws-a, duplicates are accepted (200).
 """
@@ -185,6 +187,23 @@ class Connections(unittest.TestCase):
             self.assertIn("RequestTimeout", s.log())
             status, data = raw_request(s.port, post_head(s.port, len(body), s.tokens), body)
             self.assertEqual(status, 200, data[:200])
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+class Tenancy(unittest.TestCase):
+    def test_other_workspace_cannot_evict_warm_instances(self):
+        s = Server(BIN, ["--max-instances", "4", "--max-instances-per-workspace", "2"])
+        try:
+            counter = "n = 0\ndef run(self):\n    global n\n    n += 1\n    return {'n': n}\n"
+            a = RoboflowClient(s, "ws-a")
+            self.assertEqual(a.execute(counter)[0], {"n": 1})
+            b = RoboflowClient(s, "ws-b")
+            for i in range(5):   # more distinct blocks than the whole pool holds
+                self.assertEqual(b.execute("def run(self):\n    return {'i': %d}\n" % i)[0], {"i": i})
+            self.assertEqual(a.execute(counter)[0], {"n": 2})   # still warm
+            _, text = s.get("/metrics")
+            self.assertIn("\nblockbox_serve_instances 3\n", text)
         finally:
             self.assertEqual(s.stop(), 0)
 
