@@ -184,7 +184,7 @@ class Connections(unittest.TestCase):
                 data = b""
             c.close()
             self.assertEqual(data, b"", data[:200])
-            self.assertIn("RequestTimeout", s.log())
+            wait_for(lambda: "RequestTimeout" in s.log(), "the cut logged")
             status, data = raw_request(s.port, post_head(s.port, len(body), s.tokens), body)
             self.assertEqual(status, 200, data[:200])
         finally:

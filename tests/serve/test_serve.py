@@ -403,7 +403,7 @@ class Concurrency(unittest.TestCase):
 
 class Instances(unittest.TestCase):
     def test_lru_eviction_and_max_inputs(self):
-        s = Server(BIN, ["--max-instances", "2"])
+        s = Server(BIN, ["--max-instances", "2", "--max-instances-per-workspace", "2"])
         try:
             def block(k):
                 return "N = [0]\ndef run(self):\n    N[0] += 1\n    return {'k': %d, 'n': N[0]}\n" % k
