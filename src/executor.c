@@ -2,7 +2,6 @@
  * before a backend sees it and every response before the caller does. */
 #include <blockbox/driver.h>
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -328,30 +327,6 @@ static void take(char **slot, char **value)
     }
 }
 
-/* A server that sends the bare str(e) of a block error (Roboflow's deployment, `blockbox
- * serve`) leaves the "Error in line N, in F: T: " prefix to the client: it is built here as
- * the local runtime builds it, so an error reads the same whichever backend answered.
- * NULL: the message already has it (or has no line to name). */
-static char *full_error_text(const bb_wire_response *resp)
-{
-    if (!resp->error || !resp->error_type || resp->line_number <= 0 ||
-        bb_error_kind_from_name(resp->error_type) != BB_ERR_BLOCK)
-        return NULL;
-    const char *fn = resp->function_name ? resp->function_name : "run";
-    char *prefix = NULL, *text = NULL;
-    if (asprintf(&prefix, "Error in line %d, in %s: %s", resp->line_number, fn, resp->error_type) < 0)
-        return NULL;
-    size_t n = strlen(prefix);
-    if (strncmp(resp->error, prefix, n) == 0 && (resp->error[n] == '\0' || resp->error[n] == ':')) {
-        free(prefix);
-        return NULL;
-    }
-    if (asprintf(&text, "%s%s%s", prefix, *resp->error ? ": " : "", resp->error) < 0)
-        text = NULL;
-    free(prefix);
-    return text;
-}
-
 /* The rule for SandboxViolation (docs/SECURITY.md): the driver itself saw a denial in
  * this call (trusted record) and the block failed with what a denied call raises,
  * PermissionError with errno EPERM ("[Errno 1] ..."). Any other failure keeps the
@@ -388,12 +363,9 @@ static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
         take(&r->outputs, &resp->result);
         return r;
     }
-    char *text = full_error_text(resp);
-    bb_result *out = result_error(r, bb_error_block(resp->error_type, text ? text : resp->error,
-                                                    resp->line_number, resp->function_name,
-                                                    resp->traceback));
-    free(text);
-    return out;
+    /* resp->error already reads "Error in line N, in F: T: msg" (wire_reply.c, errtext.c). */
+    return result_error(r, bb_error_block(resp->error_type, resp->error, resp->line_number,
+                                          resp->function_name, resp->traceback));
 }
 
 bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json)
