@@ -47,8 +47,34 @@ static double since(const struct timespec *t0)
     return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* The kinds this server (the trusted side) decides; a reply carrying one is marked
+ * with Blockbox-Error, which block code cannot set (a body's error_type it can). */
+static const char *trusted_type(bb_error_kind kind)
+{
+    switch (kind) {
+    case BB_ERR_TIMEOUT:
+    case BB_ERR_MEMORY_LIMIT:
+    case BB_ERR_SANDBOX_CRASH:
+    case BB_ERR_OUTPUT_LIMIT:
+    case BB_ERR_BACKEND_UNAVAILABLE:
+    case BB_ERR_INVALID_RESPONSE:
+        return bb_error_kind_name(kind);
+    default:
+        return NULL;
+    }
+}
+
+static enum MHD_Result reply_marked(struct MHD_Connection *c, int status, char *json, size_t len,
+                                    int retry_after, const char *trusted);
+
 static enum MHD_Result reply(struct MHD_Connection *c, int status, char *json, size_t len,
                              int retry_after)
+{
+    return reply_marked(c, status, json, len, retry_after, NULL);
+}
+
+static enum MHD_Result reply_marked(struct MHD_Connection *c, int status, char *json, size_t len,
+                                    int retry_after, const char *trusted)
 {
     if (!json) {
         static const char oom[] = "{\"success\": false, \"error_type\": \"BackendUnavailable\", "
@@ -67,6 +93,8 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, char *json, s
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     if (retry_after)
         MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (trusted)
+        MHD_add_response_header(r, "Blockbox-Error", trusted);
     enum MHD_Result rc = MHD_queue_response(c, (unsigned)status, r);
     MHD_destroy_response(r);
     return rc;
@@ -306,7 +334,7 @@ static enum MHD_Result execute(sv_server *s, struct MHD_Connection *c, call *k, 
     sv_metrics_call(s->metrics, status, kind, secs);
     sv_log_call(k->workspace, rq.code_hash[0] ? rq.code_hash : NULL, status, outcome, secs);
     sv_request_free(&rq);
-    return reply(c, status, out, out_len, retry);
+    return reply_marked(c, status, out, out_len, retry, status == 200 ? trusted_type(kind) : NULL);
 }
 
 static char *add_budget_metrics(sv_server *s, char *t, size_t *n)

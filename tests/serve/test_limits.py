@@ -17,6 +17,7 @@ How each defence was shown to matter (switched off once locally, the test failed
     answered instead of the connection being cut;
   * the per-workspace instance quota (at_quota forced 0 and the global LRU victim, as
     before, in pool.c): ws-a's counter restarts at 1 after ws-b's five blocks;
+  * the Blockbox-Error mark (trusted_type returning NULL): the Timeout call has no header;
   * the NUL / duplicate checks (http.c begin count_value not consulted): key-a\\0junk
     authenticates, workspace_id=ws-a%00x runs as ws-a, duplicates are accepted (200).
 """
@@ -32,7 +33,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import RoboflowClient, Server  # noqa: E402
+from harness import RoboflowClient, Server, code_hash  # noqa: E402
 
 BIN = None
 
@@ -204,6 +205,31 @@ class Tenancy(unittest.TestCase):
             self.assertEqual(a.execute(counter)[0], {"n": 2})   # still warm
             _, text = s.get("/metrics")
             self.assertIn("\nblockbox_serve_instances 3\n", text)
+        finally:
+            self.assertEqual(s.stop(), 0)
+
+
+class TrustedVerdicts(unittest.TestCase):
+    def test_blockbox_error_header_only_for_server_verdicts(self):
+        s = Server(BIN, env={"BLOCKBOX_TIMEOUT": "1"})
+        try:
+            c = RoboflowClient(s, "verdicts")
+
+            def call(code):
+                body = gzip.compress(json.dumps({
+                    "code_hash": code_hash(code, []), "code_str": code, "imports": [],
+                    "inputs_json": "{}"}).encode(), 1)
+                status, data, headers = c.post_raw(body, c.headers())
+                self.assertEqual(status, 200, data[:200])
+                return json.loads(data)["error_type"], headers.get("Blockbox-Error")
+            self.assertEqual(call("def run(self):\n    while True:\n        pass\n"),
+                             ("Timeout", "Timeout"))
+            # a block's own exception named like a verdict is not marked
+            self.assertEqual(call("class Timeout(Exception):\n    pass\n"
+                                  "def run(self):\n    raise Timeout('mine')\n"), ("block.Timeout", None))
+            self.assertEqual(call("def run(self):\n    return 1 // 0\n"),
+                             ("ZeroDivisionError", None))
+            c.close()
         finally:
             self.assertEqual(s.stop(), 0)
 
