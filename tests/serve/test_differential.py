@@ -122,10 +122,10 @@ CASES = [
     dict(name="stdout_then_error", code="def run(self):\n    print('partial')\n    raise RuntimeError('late')\n",
          expect={"exit": 1, "error_type": "RuntimeError"}),
     # ---- sandbox limits ----
-    # (Timeout, MemoryLimit, SandboxCrash and SandboxViolation are measured by the
-    # trusted side; a reply can never claim them (src/error.c, issue 8), so through any
-    # remote server they read as block errors block.<type>: a known difference,
-    # docs/SERVE.md; not tested here.)
+    # Timeout is measured by the trusted side: serve marks it with Blockbox-Error, which
+    # the modal driver trusts, so both modes exit 3 (without the mark: exit 1).
+    dict(name="timeout", code="def run(self):\n    while True:\n        pass\n",
+         env={"BLOCKBOX_TIMEOUT": "1"}, expect={"exit": 3, "error_type": "Timeout"}),
     dict(name="socket_denied", code=("import socket\ndef run(self):\n    try:\n        socket.socket()\n"
                                      "    except OSError as e:\n        return {'denied': True}\n    return {'denied': False}\n"),
          expect={"exit": 0}),
