@@ -98,7 +98,7 @@ int bb_buf_json_string(bb_buf *b, const char *s, size_t len)
     size_t i = 0;
     while (i < len) {
         size_t run = i;
-        while (run < len && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+        while (run < len && p[run] >= 0x20 && p[run] < 0x7F && p[run] != '"' && p[run] != '\\')
             run++;
         if (run > i) {
             bb_buf_append(b, p + i, run - i);
@@ -111,6 +111,12 @@ int bb_buf_json_string(bb_buf *b, const char *s, size_t len)
             if (n == 0) {
                 bb_buf_puts(b, "\\ufffd");
                 i++;
+            } else if (n == 2 && p[i] == 0xC2 && p[i + 1] < 0xA0) {
+                /* C1 controls (U+0080-U+009F; U+009B is an 8-bit CSI) are escaped like
+                 * C0 and DEL, so no text a block wrote can drive a terminal. */
+                char esc[6] = {'\\', 'u', '0', '0', hex[p[i + 1] >> 4], hex[p[i + 1] & 15]};
+                bb_buf_append(b, esc, 6);
+                i += 2;
             } else {
                 bb_buf_append(b, p + i, n);
                 i += n;

@@ -415,6 +415,16 @@ class StrictOutput(CliTest):
         self.assertIn('"a":"x\\u007f\\u009b[2J"', out)
         self.assertFalse(any(c < " " or "\x7f" <= c <= "\x9f" for c in out[:-1]), repr(out))
 
+    def test_c1_controls_in_streams_are_escaped(self):
+        # A block's stdout or error text with an 8-bit CSI (U+009B) or DEL: valid JSON
+        # unescaped, but a terminal reads it as an escape sequence. The report's string
+        # writer (src/buf.c) escapes them like C0 controls. Seen failing before that
+        # writer escaped C1: the report held the raw bytes C2 9B.
+        status, out = self.raw("stdout:x\u009b31m\u007fy")
+        self.assertEqual(status, 0, out)
+        self.assertIn('x\\u009b31m\\u007fy", "stderr"', out)
+        self.assertFalse(any("\x7f" <= c <= "\x9f" for c in out), repr(out))
+
     def test_unknown_reply_keys_are_refused(self):
         _, report, _ = self.echo("hostile:pad", expect_exit=4)
         self.assertEqual(report["error_type"], "InvalidResponse")
