@@ -560,6 +560,7 @@ START_TEST(regression_worker_death_between_runs_kills_the_host_with_SIGPIPE)
     res = bb_block_run(blk, "{}", NULL);   /* that worker closed fd 3 too */
     ck_assert(bb_result_ok(res));
     ck_assert_int_eq(bb_result_restarted(res), 1);
+    bb_result_free(res);
     bb_block_free(blk);
     bb_executor_free(ex);
 }
