@@ -11,7 +11,6 @@
 #include "config.h"
 #include "error.h"
 #include "jail.h"
-#include "layers_info.h"
 #include "probe.h"
 
 typedef struct layer_row {

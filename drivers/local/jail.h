@@ -1,5 +1,6 @@
-/* jail.h: the layers of the local sandbox and what configures them. Each layer
- * lives in its own file (ns.c, fs.c, cgroup.c, caps.c, rlimits.c, seccomp.c). */
+/* jail.h: the one home of the local sandbox's layers: the list (bits, names, count),
+ * what configures them, and the seam the zygote plumbing calls at fixed points. Each
+ * layer lives in its own file (ns.c, fs.c, cgroup.c, caps.c, rlimits.c, seccomp.c). */
 #ifndef BB_JAIL_H
 #define BB_JAIL_H
 
@@ -23,6 +24,8 @@ enum {
     BB_LAYER_RLIMITS = 1u << 10,
     BB_LAYER_ALL = (1u << 11) - 1,
 };
+/* How many layers there are (bits 0 … BB_LAYER_COUNT-1). */
+#define BB_LAYER_COUNT 11
 
 /* "seccomp", "userns", … for one bit; NULL for anything else. */
 const char *bb_layer_name(unsigned layer);
@@ -40,5 +43,63 @@ typedef struct bb_jail_config {
     unsigned disable;   /* layers switched off on purpose (tests only; never by default) */
     int cgroup_no_leaf; /* cgroup v2: never move the delegated group's processes into a leaf */
 } bb_jail_config;
+
+/* ---- the seam: zygote/worker plumbing (worker/main.c) -> layers (layers.c) ---- */
+
+/* What the zygote learned and set up once; owned by the zygote process. Opaque to
+ * the plumbing; defined in layers.c. */
+typedef struct bb_layers bb_layers;
+
+/*
+ * Sequence (worker/main.c). glibc's fork() is used, not a raw clone, so the child's
+ * thread descriptor stays right (CPython keeps running in it):
+ *   zygote start:   L = bb_layers_zygote_setup(cfg)        once, before Python is warm
+ *                                                           (e.g. the shared netns)
+ *   per worker:     bb_layers_before_fork(L)               in the zygote, e.g.
+ *                                                           unshare(CLONE_NEWPID) so the
+ *                                                           next child is pid 1 of a new ns
+ *                   pid = fork()
+ *     child:        bb_layers_child_unshare(L, &proc)      procfs, unshare(user, mnt, ipc, uts)
+ *                   tells the zygote it is ready (sync pipe), then waits
+ *     zygote:       bb_layers_after_clone(L, pid, slot)    uid/gid maps, cgroup attach
+ *                   then releases the child (sync pipe)
+ *     child:        dup2s its pipes to fds 3/4, points 0/1/2 at /dev/null, closes
+ *                   every other fd, setsid, PDEATHSIG,
+ *                   bb_layers_child_setup(L, slot, proc)    mounts, hostname,
+ *                                                           rlimits, caps, uid
+ *                   then seccomp (seccomp.c), then reads its first byte
+ *   worker reaped:  bb_layers_worker_gone(L, pid, slot, &oom)   cgroup cleanup
+ *   zygote exit:    bb_layers_free(L)
+ * `slot` is a small integer unique among live workers of this zygote (uid choice).
+ * Child-side functions must not allocate after the fork more than needed and
+ * report failures as text in errbuf (the child then reports and exits).
+ */
+bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_t errlen);
+int bb_layers_before_fork(bb_layers *L, char *errbuf, size_t errlen);
+/* *proc_fd: a detached read-only procfs of the worker's pid namespace (mounted while the
+ * child still has the zygote's privilege over it) for child_setup to attach, or -1. */
+int bb_layers_child_unshare(const bb_layers *L, int *proc_fd, char *errbuf, size_t errlen);
+int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, size_t errlen);
+/* Takes proc_fd (closes it; -1: no /proc). */
+int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbuf, size_t errlen);
+int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom);
+/* Which layers are active (BB_LAYER_* bits), for reports. */
+unsigned bb_layers_active(const bb_layers *L);
+void bb_layers_free(bb_layers *L);
+
+/* ---- read-only questions about a zygote's layers (logs, reports, tests) -------- */
+
+/* One line per layer that is not active ("netns: unshare(CLONE_NEWNET): …" or
+ * "cgroup: disabled"); "" when every layer is active. Never NULL. */
+const char *bb_layers_warnings(const bb_layers *L);
+
+/* The uid outside every namespace that the worker in `slot` runs as. */
+uid_t bb_layers_worker_uid(const bb_layers *L, int slot);
+
+/* Slots are 0 … BB_LAYERS_MAX_SLOTS-1 (each gets its own uid on root hosts). */
+#define BB_LAYERS_MAX_SLOTS 1024
+/* First uid of the per-worker range on root hosts; see docs/SECURITY.md. */
+#define BB_LAYERS_UID_FLOOR 1000000u
+#define BB_LAYERS_UID_ZYGOTES 4096u
 
 #endif

@@ -1,6 +1,6 @@
 /* layers.c: orchestrates the jail layers (ns.c, fs.c, cgroup.c, caps.c, rlimits.c)
- * at the fixed points of layers.h: detect once, self-test once, then per worker. */
-#include "layers.h"
+ * at the fixed points of jail.h: detect once, self-test once, then per worker. */
+#include "jail.h"
 
 #include <errno.h>
 #include <linux/capability.h>
@@ -18,12 +18,11 @@
 #include "cgroup.h"
 #include "fs.h"
 #include "jailutil.h"
-#include "layers_info.h"
 #include "ns.h"
 #include "probe.h"
 #include "rlimits.h"
 
-#define N_LAYER_BITS 11
+#define N_LAYER_BITS BB_LAYER_COUNT
 
 /* Owned by the zygote process (one per zygote); read-only in its workers. */
 struct bb_layers {
@@ -62,12 +61,6 @@ static void set_detail(bb_layers *L, unsigned layer, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(L->detail[i], sizeof L->detail[i], fmt, ap);
     va_end(ap);
-}
-
-const char *bb_layers_detail(const bb_layers *L, unsigned layer)
-{
-    int i = bit_index(layer);
-    return L && i >= 0 ? L->detail[i] : "";
 }
 
 const char *bb_layers_warnings(const bb_layers *L) { return L ? L->warnings : ""; }

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "caps.h"
-#include "layers_info.h"
+#include "jail.h"
 #include "jailutil.h"
 
 static const struct {
@@ -30,7 +30,6 @@ static const struct {
     [BB_NS_IPC] = {CLONE_NEWIPC, "ipc"},    [BB_NS_UTS] = {CLONE_NEWUTS, "uts"},
 };
 
-unsigned long bb_probe_ns_flag(int kind) { return kind >= 0 && kind < BB_NS_COUNT ? ns_kinds[kind].flag : 0; }
 const char *bb_probe_ns_name(int kind) { return kind >= 0 && kind < BB_NS_COUNT ? ns_kinds[kind].name : "?"; }
 
 int bb_probe_clone(unsigned long flags)

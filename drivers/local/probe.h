@@ -48,8 +48,7 @@ int bb_probe_privileged(void);
  * container only if its map reaches that far.) */
 int bb_probe_uid_range(unsigned long first, unsigned long count);
 
-/* The clone flag of a BB_NS_* kind, and its name ("user", …). */
-unsigned long bb_probe_ns_flag(int kind);
+/* The name of a BB_NS_* kind ("user", …). */
 const char *bb_probe_ns_name(int kind);
 
 #endif

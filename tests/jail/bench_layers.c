@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "jailtest.h"
-#include "layers_info.h"
+#include "jail.h"
 
 static double now_us(void)
 {

@@ -46,7 +46,7 @@ pid_t jt_start(bb_layers *L, int slot, jt_fn fn, void *arg, jt_result *res)
         snprintf(res->err, sizeof res->err, "pipe: %s", strerror(errno));
         return -1;
     }
-    /* The same sequence as worker/main.c (layers.h). */
+    /* The same sequence as worker/main.c (jail.h). */
     if (bb_layers_before_fork(L, res->err, sizeof res->err) < 0)
         return -1;
     pid_t pid = fork();

@@ -7,7 +7,6 @@
 #include <sys/types.h>
 
 #include "jail.h"
-#include "layers.h"
 
 /* What a function run inside the jail returns (its exit status). */
 enum { JT_ACHIEVED = 0, JT_BLOCKED = 1, JT_BROKEN = 2 };

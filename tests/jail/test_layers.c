@@ -24,7 +24,7 @@
 
 #include "cgroup.h"
 #include "jailtest.h"
-#include "layers_info.h"
+#include "jail.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 

@@ -16,16 +16,13 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "layers.h"
-#include "layers_info.h"
+#include "jail.h"
 #include "policy.h"
 #include "proto.h"
 #include "seccomp.h"
 
 extern const char bb_runtime_py[];
 extern const size_t bb_runtime_py_len;
-
-#define MAX_SLOTS 1024
 
 /* The zygote's state: one per process (the zygote is a process of its own). */
 typedef struct zygote {
@@ -45,7 +42,7 @@ typedef struct zygote {
         int wstatus, oom;
         int setup_done;          /* the worker said 'o': its jail is complete */
         char setup_err[400];     /* why its set-up failed ("" if it did not) */
-    } slot[MAX_SLOTS];
+    } slot[BB_LAYERS_MAX_SLOTS];
     /* Forked workers whose set-up is not finished: the zygote maps their ids and
      * cgroups when they say they have unshared, while it goes on serving requests,
      * then listens for the end of their set-up ('o', or 'f' + reason, or EOF). */
@@ -53,7 +50,7 @@ typedef struct zygote {
         int ready_r;    /* the child's report pipe; -1: none */
         int release_w;  /* we write 'g' here once the child is mapped and attached */
         int released;
-    } pending[MAX_SLOTS];
+    } pending[BB_LAYERS_MAX_SLOTS];
 } zygote;
 
 /* ---- Python ---------------------------------------------------------------- */
@@ -307,7 +304,7 @@ static void reply_to(zygote *z, uint32_t seq, int32_t status, int32_t pid, int32
 
 static int slot_alloc(zygote *z)
 {
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++)
         if (z->slot[i].state == SLOT_FREE)
             return i;
     return -1;
@@ -315,7 +312,7 @@ static int slot_alloc(zygote *z)
 
 static int slot_of_wid(const zygote *z, uint32_t wid, pid_t pid)
 {
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++)
         if (z->slot[i].state != SLOT_FREE && z->slot[i].wid == wid && z->slot[i].pid == pid)
             return i;
     return -1;
@@ -492,7 +489,7 @@ static void reap_exited(zygote *z)
         pid_t pid = waitpid(-1, &wstatus, WNOHANG);
         if (pid <= 0)
             return;
-        for (int i = 0; i < MAX_SLOTS; i++) {
+        for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++) {
             struct slot *s = &z->slot[i];
             if ((s->state != SLOT_LIVE && s->state != SLOT_DISCARDED) || s->pid != pid)
                 continue;
@@ -569,7 +566,7 @@ static void do_discard(zygote *z, const bb_zmsg *req)
 
 static void shutdown_all(zygote *z)
 {
-    for (int i = 0; i < MAX_SLOTS; i++) {
+    for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++) {
         struct slot *s = &z->slot[i];
         if (s->state == SLOT_FREE)
             continue;
@@ -593,11 +590,11 @@ static void shutdown_all(zygote *z)
  * ones itself; returns 1 when the control socket is readable. */
 static int wait_for_work(zygote *z)
 {
-    static struct pollfd pfd[MAX_SLOTS + 1];
-    static int slot_of_pfd[MAX_SLOTS + 1];
+    static struct pollfd pfd[BB_LAYERS_MAX_SLOTS + 1];
+    static int slot_of_pfd[BB_LAYERS_MAX_SLOTS + 1];
     int n = 0;
     pfd[n++] = (struct pollfd){.fd = z->ctl, .events = POLLIN};
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++)
         if (z->pending[i].ready_r >= 0) {
             slot_of_pfd[n] = i;
             pfd[n++] = (struct pollfd){.fd = z->pending[i].ready_r, .events = POLLIN};
@@ -658,7 +655,7 @@ static int zygote_main(void)
     reply_to(&z, m.seq, 0, getpid(), (int32_t)(bb_layers_active(z.layers) |
                                      (jc.disable & BB_LAYER_SECCOMP ? 0 : BB_LAYER_SECCOMP)),
           bb_layers_warnings(z.layers));
-    for (int i = 0; i < MAX_SLOTS; i++)
+    for (int i = 0; i < BB_LAYERS_MAX_SLOTS; i++)
         z.pending[i] = (struct pending){-1, -1, 0};
     for (;;) {
         if (!wait_for_work(&z))
