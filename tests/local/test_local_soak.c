@@ -1,7 +1,9 @@
 /* test_local_soak.c: one executor, one long-lived instance, thousands of mixed runs
  * (successes, raises, crashes, timeouts, memory kills): every call gets exactly the
  * answer its injection calls for, and fds and RSS stay flat. BB_SOAK_RUNS sets the
- * length (CI: 2000; scripts/soak.sh: 100000). */
+ * length (CI: 2000; scripts/soak.sh: 100000), BB_SOAK_SECONDS a duration instead. */
+#include <limits.h>
+
 #include "local_marker.h"
 
 enum inject { OK, RAISE, CRASH, TIMEOUT, MEMORY, N_INJECT };
@@ -95,15 +97,24 @@ START_TEST(soak_mixed_runs_on_one_instance)
     long runs = v && *v ? strtol(v, NULL, 10) : 2000;
     if (runs < 1000)
         runs = 1000;
+    /* BB_SOAK_SECONDS: run for that long instead (at least 1000 runs): the one-hour soak. */
+    const char *sv = getenv("BB_SOAK_SECONDS");
+    double seconds = sv && *sv ? strtod(sv, NULL) : 0;
+    if (seconds > 0)
+        runs = LONG_MAX / 2;
     make_marker();
     const char *const pairs[] = {"worker_path", marker_path, "timeout", "1", "memory_mb", "128", NULL};
     bb_executor *ex = local_executor(pairs);
     pid_t zygote = (pid_t)describe_long(ex, "zygote_pid");
     bb_block *blk = load_block(ex, SOAK_BLOCK, NULL, 0);
     long injected[N_INJECT] = {0}, answered[N_INJECT] = {0}, wrong = 0;
-    long fd0 = 0, rss0 = 0, fd_last = 0, rss_last = 0;
+    long fd0 = 0, rss0 = 0;
+    long ring_fd[10] = {0}, ring_rss[10] = {0}, samples = 0;   /* the last ten samples */
     double t0 = monotonic_s();
-    for (long i = 0; i < runs; i++) {
+    long i = 0;
+    for (; i < runs; i++) {
+        if (seconds > 0 && i >= 1000 && i % 100 == 0 && monotonic_s() - t0 >= seconds)
+            break;
         enum inject what = injection(i);
         char in[96];
         snprintf(in, sizeof in, "{\"i\": %ld, \"what\": \"%s\"}", i, inject_name[what]);
@@ -131,14 +142,19 @@ START_TEST(soak_mixed_runs_on_one_instance)
                 fd0 = fd0 == 0 || fds < fd0 ? fds : fd0;
                 rss0 = rss > rss0 ? rss : rss0;
             }
-            if (k > runs / 100 - 10) {
-                fd_last = fd_last == 0 || fds < fd_last ? fds : fd_last;
-                rss_last = rss > rss_last ? rss : rss_last;
-            }
+            ring_fd[samples % 10] = fds;
+            ring_rss[samples % 10] = rss;
+            samples++;
             if ((i + 1) % 10000 == 0 || i + 1 == runs)
                 fprintf(stderr, "soak %ld runs, %.0f s: fds %ld, host RSS %ld kB, wrong answers %ld\n", i + 1,
                         monotonic_s() - t0, fds, rss, wrong);
         }
+    }
+    runs = i;
+    long fd_last = 0, rss_last = 0;
+    for (int k = 0; k < 10 && k < samples; k++) {
+        fd_last = fd_last == 0 || ring_fd[k] < fd_last ? ring_fd[k] : fd_last;
+        rss_last = ring_rss[k] > rss_last ? ring_rss[k] : rss_last;
     }
     double per10k = runs > 1000 ? 10000.0 / (double)(runs - 1000) : 0;
     fprintf(stderr, "soak summary: %ld runs in %.0f s; fd slope %+.1f per 10k runs, RSS slope %+.0f kB per 10k runs\n",
