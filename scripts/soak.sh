@@ -1,11 +1,11 @@
 #!/bin/sh
 # soak.sh: the long soak of one long-lived block instance (tests/local/test_local_soak.c):
-# mixed runs (1 % timeouts, 2 % memory kills, 3 % crashes, 10 % raises), every answer
+# mixed runs (1 % timeouts of 2 s, 2 % memory kills, 3 % crashes, 10 % raises), every answer
 # checked against its injection; prints fd and host RSS slopes per 10k runs and the
 # error-type counts. Usage: scripts/soak.sh [RUNS | SECONDSs] [BUILD_DIR]
 # (default 100000 runs; "3600s" runs for an hour; BUILD_DIR default build).
 # Not niced on purpose: on a loaded host a niced worker can be starved so long that a
-# memory blow-up has not reached its cap when its 1 s timeout ends, and Timeout is then
+# memory blow-up has not reached its cap when its timeout ends, and Timeout is then
 # the true answer, not the injected one.
 set -eu
 arg=${1:-100000}
