@@ -1,21 +1,14 @@
-/* local.c: the local driver, executor side. Asks the zygote (zclient.c) for jailed
- * workers and moves request/response frames under a deadline and a per-run CPU budget. */
+/* local.c: the local driver's vtable and run path. Takes jailed workers from the pool
+ * (pool.c) and moves request/response frames under a deadline and a per-run CPU budget. */
 #include <blockbox/driver.h>
-#include <dlfcn.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -23,340 +16,35 @@
 #include "error.h"
 #include "jail.h"
 #include "notify.h"
+#include "pool.h"
 #include "proto.h"
 #include "wire.h"
 #include "zclient.h"
 
-#ifndef BLOCKBOX_LIB_TO_LIBEXEC
-#define BLOCKBOX_LIB_TO_LIBEXEC "../libexec/blockbox"
-#endif
-#ifndef BLOCKBOX_LIBEXECDIR
-#define BLOCKBOX_LIBEXECDIR "/usr/local/libexec/blockbox"
-#endif
-
-#define PIPE_BYTES (1 << 20)
 /* How often a waiting call reads its worker's CPU time (per-run CPU budget). */
 #define CPU_TICK_MS 100
 /* RLIMIT_CPU is a lifetime limit a worker cannot re-arm (no CAP_SYS_RESOURCE), so it
  * cannot be the per-run limit: the executor measures each run instead (below) and
  * the rlimit is set out of the way. */
 #define LIFETIME_CPU_SECONDS 1e9
-/* Time a keeper's spawn of a spare may take. */
-#define SPARE_SPAWN_MS 10000
-
-typedef struct worker {
-    pid_t pid;              /* 0: none */
-    uint32_t wid;           /* the zygote's id for it */
-    unsigned long gen;      /* the zygote generation that made it */
-    int req_w;              /* we write request frames here */
-    int resp_r;             /* and read response frames here */
-    int stat_fd;            /* /proc/<pid>/stat: its CPU time, read by us */
-    unsigned long notify;   /* its seccomp listener in st->notifier (0: none) */
-    long runs;
-} worker;
 
 typedef struct local_state {
-    bb_zclient *zc;
-    pthread_mutex_t pool_lock;   /* spares and the keeper's flags */
-    pthread_cond_t pool_cond;    /* wakes the keeper */
-    pthread_t keeper;            /* forks spares off the request path */
-    int keeper_running;
-    int stopping;
+    bb_pool *pool;               /* workers: spawned, kept as spares, retired (pool.c) */
+    bb_notifier *notifier;       /* the pool's: answers and records denied calls (jail) */
     bb_limits limits;
     size_t max_response;
-    long spare_target;
-    worker *spares;
-    size_t nspares;
     long timeout_ms;
     long cpu_ms;                 /* CPU time per run (load or call) */
-    long clk_tck;
-    bb_notifier *notifier;       /* answers and records every worker's denied calls (jail) */
 } local_state;
 
 typedef struct local_block {
-    worker w;
+    bb_worker w;
     int need_code;          /* the worker has not loaded this block yet */
     int lost_state;         /* its worker was replaced after a failure: module state is gone */
     int max_inputs;
     char *load_envelope;
     size_t load_len;
 } local_block;
-
-/* ---- the worker executable -------------------------------------------- */
-
-static char *find_worker(const bb_config *cfg)
-{
-    if (cfg->worker_path)
-        return strdup(cfg->worker_path);
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash) {
-            *slash = '\0';
-            /* beside the binary (a build tree), then ../libexec/blockbox (an install) */
-            static const char *const relative[] = {"/blockbox-worker",
-                                                   "/../libexec/blockbox/blockbox-worker"};
-            for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
-                char *path;
-                if (asprintf(&path, "%s%s", self, relative[i]) < 0)
-                    return NULL;
-                if (access(path, X_OK) == 0)
-                    return path;
-                free(path);
-            }
-        }
-    }
-    /* relative to this library (an installed libblockbox moved to any prefix; a
-     * program in Python or elsewhere whose /proc/self/exe says nothing about us) */
-    Dl_info info;
-    if (dladdr((void *)find_worker, &info) && info.dli_fname && info.dli_fname[0] == '/') {
-        char *dir = strdup(info.dli_fname);
-        char *slash = dir ? strrchr(dir, '/') : NULL;
-        if (slash) {
-            *slash = '\0';
-            /* an install (libdir → libexecdir, as configured), then the build tree */
-            static const char *const relative[] = {"/" BLOCKBOX_LIB_TO_LIBEXEC "/blockbox-worker",
-                                                   "/../bin/blockbox-worker"};
-            for (size_t i = 0; i < sizeof relative / sizeof relative[0]; i++) {
-                char *path;
-                if (asprintf(&path, "%s%s", dir, relative[i]) < 0)
-                    break;
-                if (access(path, X_OK) == 0) {
-                    free(dir);
-                    return path;
-                }
-                free(path);
-            }
-        }
-        free(dir);
-    }
-    return strdup(BLOCKBOX_LIBEXECDIR "/blockbox-worker");
-}
-
-/* ---- workers ---------------------------------------------------------- */
-
-static void close_worker_fds(local_state *st, worker *w)
-{
-    close(w->req_w);
-    close(w->resp_r);
-    if (w->stat_fd >= 0)
-        close(w->stat_fd);
-    w->stat_fd = -1;
-    bb_notifier_remove(st->notifier, w->notify);
-    w->notify = 0;
-}
-
-/* CPU time (user + system, all threads) of the worker so far, in ms; -1 if gone. */
-static long long worker_cpu_ms(const local_state *st, const worker *w)
-{
-    char buf[1024];
-    ssize_t n = pread(w->stat_fd, buf, sizeof buf - 1, 0);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    /* after "pid (comm)": state is field 3, utime 14, stime 15 */
-    unsigned long long ut = 0, stime = 0;
-    p += 2;
-    for (int field = 3; field < 14 && p; field++) {
-        p = strchr(p, ' ');
-        if (p)
-            p++;
-    }
-    if (!p || sscanf(p, "%llu %llu", &ut, &stime) != 2)
-        return -1;
-    return (long long)((ut + stime) * 1000ULL / (unsigned long long)st->clk_tck);
-}
-
-static int spawn_worker(local_state *st, worker *w, long long deadline, bb_error **err)
-{
-    int req[2], resp[2];
-    if (pipe2(req, O_CLOEXEC) < 0)
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "pipe: %s", strerror(errno));
-    if (pipe2(resp, O_CLOEXEC) < 0) {
-        close(req[0]);
-        close(req[1]);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "pipe: %s", strerror(errno));
-    }
-    /* The worker sends its seccomp listener back on this socket (jail: notify.c). */
-    int hand[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, hand) < 0) {
-        int e = errno;
-        close(req[0]);
-        close(req[1]);
-        close(resp[0]);
-        close(resp[1]);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "socketpair: %s", strerror(e));
-    }
-    (void)fcntl(req[1], F_SETPIPE_SZ, PIPE_BYTES);
-    (void)fcntl(resp[0], F_SETPIPE_SZ, PIPE_BYTES);
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.op = BB_ZOP_SPAWN;
-    int fds[3] = {req[0], resp[1], hand[1]};
-    unsigned long gen = 0;
-    int rc = bb_zclient_call(st->zc, &m, fds, 3, deadline, &gen, err);
-    close(req[0]);
-    close(resp[1]);
-    close(hand[1]);
-    if (rc == 0 && (m.status != 0 || m.pid <= 0))
-        rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote could not start a worker: %s", m.text);
-    unsigned long notify = 0;
-    if (rc == 0 && !(notify = bb_notifier_add(st->notifier, hand[0], err))) {
-        bb_zmsg d = {.op = BB_ZOP_DISCARD, .pid = m.pid, .wid = m.wid};
-        bb_zclient_post(st->zc, &d, gen);
-        rc = -1;
-    } else if (rc < 0) {
-        close(hand[0]);
-    }
-    int stat_fd = -1;
-    if (rc == 0) {
-        char path[64];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)m.pid);
-        stat_fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (stat_fd < 0) {
-            bb_zmsg d = {.op = BB_ZOP_DISCARD, .pid = m.pid, .wid = m.wid};
-            bb_zclient_post(st->zc, &d, gen);
-            bb_notifier_remove(st->notifier, notify);
-            /* Fail closed: no CPU budget can be kept without it. */
-            rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE,
-                         "cannot watch the worker's CPU time (%s: %s)", path, strerror(errno));
-        }
-    }
-    if (rc < 0) {
-        close(req[1]);
-        close(resp[0]);
-        return -1;
-    }
-    fcntl(req[1], F_SETFL, O_NONBLOCK);
-    fcntl(resp[0], F_SETFL, O_NONBLOCK);
-    *w = (worker){.pid = m.pid, .wid = m.wid, .gen = gen, .req_w = req[1], .resp_r = resp[0],
-                  .stat_fd = stat_fd, .notify = notify};
-    return 0;
-}
-
-typedef struct reap_info {
-    int self_signal;    /* a fatal signal the block sent itself (notify.c), or 0 */
-    int reaped;         /* the zygote reaped it: the fields below are its */
-    int wstatus;
-    int oom;
-    int setup_failed;   /* the zygote saw its jail set-up fail */
-    char setup_error[400];
-} reap_info;
-
-/* Kills and reaps a worker; its exit status and evidence go to *info. The wait ends
- * BB_ZCLIENT_MARGIN_MS from now. A worker of a dead zygote is gone already. */
-static void reap_worker(local_state *st, worker *w, reap_info *info)
-{
-    memset(info, 0, sizeof *info);
-    if (w->pid <= 0)
-        return;
-    info->self_signal = bb_notifier_fatal_signal(st->notifier, w->notify);
-    close_worker_fds(st, w);
-    if (w->gen == bb_zclient_generation(st->zc)) {
-        bb_zmsg m;
-        memset(&m, 0, sizeof m);
-        m.op = BB_ZOP_REAP;
-        m.pid = w->pid;
-        m.wid = w->wid;
-        bb_error *e = NULL;
-        unsigned long gen = 0;
-        int rc = bb_zclient_call(st->zc, &m, NULL, 0, bb_now_ms(), &gen, &e);
-        bb_error_free(e);
-        if (rc == 0 && gen == w->gen && m.pid == w->pid && m.status != -1) {
-            info->reaped = 1;
-            info->wstatus = m.status;
-            info->oom = m.oom;
-            info->setup_failed = m.setup_failed;
-            snprintf(info->setup_error, sizeof info->setup_error, "%s", m.text);
-        }
-    }
-    w->pid = 0;
-}
-
-/* Hands a worker that is done back: the zygote kills it and reaps it within
- * REAP_POLL_MS (its cgroups go with it); nobody waits. */
-static void retire_worker(local_state *st, worker *w)
-{
-    if (w->pid <= 0)
-        return;
-    close_worker_fds(st, w);
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.op = BB_ZOP_DISCARD;
-    m.pid = w->pid;
-    m.wid = w->wid;
-    bb_zclient_post(st->zc, &m, w->gen);
-    w->pid = 0;
-}
-
-/* A worker that cannot serve any more without having been asked anything: its
- * zygote is gone, or it has closed its end (died while idle). */
-static int worker_gone_idle(local_state *st, const worker *w)
-{
-    if (!bb_zclient_alive(st->zc, w->gen))
-        return 1;
-    struct pollfd p = {.fd = w->resp_r, .events = POLLIN};
-    return poll(&p, 1, 0) > 0 && !(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR));
-}
-
-static int take_worker(local_state *st, worker *w, long long deadline, bb_error **err)
-{
-    pthread_mutex_lock(&st->pool_lock);
-    int have = 0;
-    while (!have && st->nspares > 0) {
-        *w = st->spares[--st->nspares];
-        if (worker_gone_idle(st, w)) {
-            pthread_mutex_unlock(&st->pool_lock);
-            retire_worker(st, w);
-            pthread_mutex_lock(&st->pool_lock);
-            continue;
-        }
-        have = 1;
-    }
-    pthread_cond_signal(&st->pool_cond);   /* the keeper tops the pool up */
-    pthread_mutex_unlock(&st->pool_lock);
-    return have ? 0 : spawn_worker(st, w, deadline, err);
-}
-
-/* The keeper thread: spares ready (they have never seen user code), so a fork is
- * not on a caller's path. */
-static void *keeper_main(void *arg)
-{
-    local_state *st = arg;
-    pthread_mutex_lock(&st->pool_lock);
-    while (!st->stopping) {
-        if ((long)st->nspares < st->spare_target) {
-            pthread_mutex_unlock(&st->pool_lock);
-            worker w;
-            bb_error *e = NULL;
-            int rc = spawn_worker(st, &w, bb_now_ms() + SPARE_SPAWN_MS, &e);
-            bb_error_free(e);
-            pthread_mutex_lock(&st->pool_lock);
-            if (rc < 0) {
-                /* the zygote is failing: do not spin; a caller will see the error */
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += 1;
-                pthread_cond_timedwait(&st->pool_cond, &st->pool_lock, &until);
-            } else if ((long)st->nspares < st->spare_target && !st->stopping) {
-                st->spares[st->nspares++] = w;
-            } else {
-                pthread_mutex_unlock(&st->pool_lock);
-                retire_worker(st, &w);
-                pthread_mutex_lock(&st->pool_lock);
-            }
-            continue;
-        }
-        pthread_cond_wait(&st->pool_cond, &st->pool_lock);
-    }
-    pthread_mutex_unlock(&st->pool_lock);
-    return NULL;
-}
 
 /* ---- frames ------------------------------------------------------------ */
 
@@ -395,7 +83,7 @@ static ssize_t write_nosigpipe(int fd, const void *buf, size_t len)
 
 /* Waits for fd to be ready for `events` until the deadline, reading the worker's
  * CPU time every CPU_TICK_MS: 1 ready, 0 timed out, 2 over its CPU budget, -1 error. */
-static int wait_worker(const local_state *st, const worker *w, int fd, short events,
+static int wait_worker(const local_state *st, const bb_worker *w, int fd, short events,
                        long long deadline, long long cpu_base)
 {
     for (;;) {
@@ -409,7 +97,7 @@ static int wait_worker(const local_state *st, const worker *w, int fd, short eve
             return 1;
         if (n < 0 && errno != EINTR)
             return -1;
-        long long cpu = worker_cpu_ms(st, w);
+        long long cpu = bb_pool_cpu_ms(st->pool, w);
         if (cpu >= 0 && cpu - cpu_base > st->cpu_ms)
             return 2;
     }
@@ -422,13 +110,13 @@ static enum exchange_failure waited(int r)
 
 /* Sends one frame (with a fresh random id) and reads its one reply, all before the
  * deadline and within the CPU budget. */
-static enum exchange_failure exchange(local_state *st, worker *w, const char *body, size_t len,
+static enum exchange_failure exchange(local_state *st, bb_worker *w, const char *body, size_t len,
                                       long long deadline, bb_reply *reply)
 {
     unsigned char hdr[BB_FRAME_HEADER_BYTES], id[BB_FRAME_ID_BYTES];
     if (len > UINT32_MAX)
         return EX_OVERSIZE;
-    if (worker_gone_idle(st, w))
+    if (bb_pool_gone_idle(st->pool, w))
         return EX_IDLE_DEAD;
     /* Nothing may be waiting before we ask: bytes there are a reply out of turn. */
     struct pollfd early = {.fd = w->resp_r, .events = POLLIN};
@@ -436,7 +124,7 @@ static enum exchange_failure exchange(local_state *st, worker *w, const char *bo
         return EX_DESYNC;
     if (getrandom(id, sizeof id, 0) != (ssize_t)sizeof id)
         return EX_DIED;
-    long long cpu_base = worker_cpu_ms(st, w);
+    long long cpu_base = bb_pool_cpu_ms(st->pool, w);
     if (cpu_base < 0)
         return EX_IDLE_DEAD;   /* the process is gone */
     bb_notifier_begin(st->notifier, w->notify);   /* this call's denials from here */
@@ -553,7 +241,7 @@ static const char *signal_name(int sig)
 /* Why a worker stopped answering, as an error of the right kind. Evidence the
  * trusted side saw wins: an OOM kill in the worker's cgroup is MemoryLimit even when
  * the deadline passed first (a worker thrashing at its cap under load). */
-static bb_error *death_error(const local_state *st, enum exchange_failure why, const reap_info *ri,
+static bb_error *death_error(const local_state *st, enum exchange_failure why, const bb_reap_info *ri,
                              double timeout_s, long long waited_ms)
 {
     if (why == EX_DESYNC)
@@ -620,7 +308,7 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
     enum exchange_failure why = EX_OK;
     for (int attempt = 0; attempt < 2; attempt++) {
         if (!b->w.pid) {
-            if (take_worker(st, &b->w, deadline, err) < 0)
+            if (bb_pool_take(st->pool, &b->w, deadline, err) < 0)
                 return -1;
             b->need_code = 1;
         }
@@ -632,7 +320,7 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
         why = exchange(st, &b->w, body, len, deadline, reply);
         if (why != EX_IDLE_DEAD)
             break;
-        retire_worker(st, &b->w);   /* it read nothing: nothing of this call is lost */
+        bb_pool_retire(st->pool, &b->w);   /* it read nothing: nothing of this call is lost */
         if (b->w.runs > 0 || !b->need_code || b->lost_state)
             *restarted = 1;
     }
@@ -640,14 +328,14 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
         b->w.runs++;
         return 0;
     }
-    reap_info ri;
+    bb_reap_info ri;
     if (why == EX_IDLE_DEAD) {
-        retire_worker(st, &b->w);
+        bb_pool_retire(st->pool, &b->w);
         memset(&ri, 0, sizeof ri);
         ri.reaped = 1;
         why = EX_DIED;
     } else {
-        reap_worker(st, &b->w, &ri);
+        bb_pool_reap(st->pool, &b->w, &ri);
     }
     b->need_code = 1;
     b->lost_state = 1;
@@ -682,14 +370,9 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     local_state *st = calloc(1, sizeof *st);
     if (!st)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    pthread_mutex_init(&st->pool_lock, NULL);
-    pthread_cond_init(&st->pool_cond, NULL);
-    char *worker_path = find_worker(cfg);
-    st->spare_target = cfg->spare_workers;
+    char *worker_path = bb_pool_find_worker(cfg);
     st->timeout_ms = (long)(cfg->timeout_s * 1000.0);
     st->cpu_ms = (long)((cfg->cpu_seconds > 0 ? cfg->cpu_seconds : cfg->timeout_s + 1.0) * 1000.0);
-    st->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
-    st->spares = calloc((size_t)st->spare_target + 1, sizeof *st->spares);
     bb_limits_default(&st->limits);
     st->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
     st->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
@@ -712,31 +395,19 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     };
     if (cfg->policy_file)
         snprintf(init.policy_path, sizeof init.policy_path, "%s", cfg->policy_file);
-    if (!worker_path || !st->spares) {
+    if (!worker_path) {
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    st->notifier = bb_notifier_start(err);
-    if (!st->notifier)
+    st->pool = bb_pool_open(worker_path, &init, cfg->spare_workers, err);
+    if (!st->pool)
         goto fail;
-    st->zc = bb_zclient_open(worker_path, &init, err);
-    if (!st->zc)
-        goto fail;
-    if (pthread_create(&st->keeper, NULL, keeper_main, st) != 0) {
-        bb_fail(err, BB_ERR_INTERNAL, "cannot start the worker keeper thread");
-        bb_zclient_close(st->zc);
-        goto fail;
-    }
-    st->keeper_running = 1;
+    st->notifier = bb_pool_notifier(st->pool);
     free(worker_path);
     *state = st;
     return 0;
 fail:
-    bb_notifier_stop(st->notifier);
     free(worker_path);
-    free(st->spares);
-    pthread_cond_destroy(&st->pool_cond);
-    pthread_mutex_destroy(&st->pool_lock);
     free(st);
     return -1;
 }
@@ -782,7 +453,7 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     *block_state = b;
     return 0;
 fail:
-    retire_worker(st, &b->w);
+    bb_pool_retire(st->pool, &b->w);
     free(b->load_envelope);
     free(b);
     return -1;
@@ -801,7 +472,7 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
     b->need_code = 0;
     b->lost_state = 0;
     if (b->max_inputs > 0 && b->w.runs >= b->max_inputs)
-        retire_worker(st, &b->w);   /* recycled: the next run starts afresh */
+        bb_pool_retire(st->pool, &b->w);   /* recycled: the next run starts afresh */
     return 0;
 }
 
@@ -811,7 +482,7 @@ static void local_unload(void *state, void *block_state)
     local_block *b = block_state;
     if (!b)
         return;
-    retire_worker(st, &b->w);
+    bb_pool_retire(st->pool, &b->w);
     free(b->load_envelope);
     free(b);
 }
@@ -823,9 +494,9 @@ static char *local_describe(void *state)
     unsigned long starts;
     unsigned layers;
     char warnings[1024];
-    bb_zclient_info(st->zc, &pid, &starts, &layers, warnings, sizeof warnings);
+    bb_zclient_info(bb_pool_zclient(st->pool), &pid, &starts, &layers, warnings, sizeof warnings);
+    size_t spares = bb_pool_spares(st->pool);
     bb_buf out = {0};
-    pthread_mutex_lock(&st->pool_lock);
     bb_buf_printf(&out, "{\"driver\":\"local\",\"zygote_pid\":%d,\"zygote_starts\":%lu,\"layers\":[",
                   (int)pid, starts);
     int first = 1;
@@ -834,11 +505,10 @@ static char *local_describe(void *state)
             bb_buf_printf(&out, "%s\"%s\"", first ? "" : ",", bb_layer_name(bit));
             first = 0;
         }
-    bb_buf_printf(&out, "],\"spare_workers\":%zu,\"cpu_ms_per_run\":%ld,\"warnings\":", st->nspares,
+    bb_buf_printf(&out, "],\"spare_workers\":%zu,\"cpu_ms_per_run\":%ld,\"warnings\":", spares,
                   st->cpu_ms);
     bb_buf_json_string(&out, warnings, strlen(warnings));
     bb_buf_putc(&out, '}');
-    pthread_mutex_unlock(&st->pool_lock);
     return bb_buf_steal(&out, NULL);
 }
 
@@ -847,19 +517,7 @@ static void local_close(void *state)
     local_state *st = state;
     if (!st)
         return;
-    pthread_mutex_lock(&st->pool_lock);
-    st->stopping = 1;
-    pthread_cond_signal(&st->pool_cond);
-    pthread_mutex_unlock(&st->pool_lock);
-    if (st->keeper_running)
-        pthread_join(st->keeper, NULL);
-    for (size_t i = 0; i < st->nspares; i++)
-        close_worker_fds(st, &st->spares[i]);
-    bb_zclient_close(st->zc);   /* the zygote kills whatever is left and exits */
-    bb_notifier_stop(st->notifier);
-    pthread_cond_destroy(&st->pool_cond);
-    pthread_mutex_destroy(&st->pool_lock);
-    free(st->spares);
+    bb_pool_close(st->pool);
     free(st);
 }
 
