@@ -562,6 +562,23 @@ undo:
     return -1;
 }
 
+int bb_cgroup_worker_at_cap(const bb_cgroup *cg, pid_t pid)
+{
+    for (int h = 0; h < cg->nhier; h++) {
+        const bb_cgroup_hier *H = &cg->hier[h];
+        char dir[BB_CG_PATH + 64];
+        if (!H->parent_made || !(H->ctrls & BB_CG_MEMORY) || group_dir(H, pid, dir, sizeof dir) < 0)
+            continue;
+        int v2 = cg->version == 2;
+        long hits = v2 ? read_field(dir, "memory.events", "max") : read_field(dir, "memory.failcnt", NULL);
+        long anon = read_field(dir, "memory.stat", v2 ? "anon" : "rss");
+        long limit = read_field(dir, v2 ? "memory.max" : "memory.limit_in_bytes", NULL);
+        /* its own memory, not page cache, fills the cap */
+        return hits > 0 && limit > 0 && anon >= limit / 4 * 3;
+    }
+    return 0;
+}
+
 int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom)
 {
     int rc = 0, ooms = 0;
@@ -581,15 +598,6 @@ int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom)
             }
             if (kills > 0)
                 ooms = 1;
-            /* At the cap without a kill yet (reclaiming, thrashing): a worker killed
-             * at its deadline in that state ran out of memory, not time (issue 9). */
-            int v2 = cg->version == 2;
-            long hits = v2 ? read_field(dir, "memory.events", "max") : read_field(dir, "memory.failcnt", NULL);
-            long anon = read_field(dir, "memory.stat", v2 ? "anon" : "rss");
-            long limit = read_field(dir, v2 ? "memory.max" : "memory.limit_in_bytes", NULL);
-            /* its own memory, not page cache, fills the cap */
-            if (!ooms && hits > 0 && limit > 0 && anon >= limit / 4 * 3)
-                ooms = 2;
         }
         if (kill_and_remove(dir, cg->have_kill) < 0)
             rc = -1;

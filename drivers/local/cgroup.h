@@ -86,10 +86,13 @@ void bb_cgroup_sweep(bb_cgroup *cg);
 int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
                          size_t errlen);
 
-/* Reads the OOM evidence of the worker's group into *oom, kills whatever is left in
- * it and removes it. Returns 0, or -1 when a group could not be removed. */
-/* *oom: 1 the memory controller OOM-killed in the group, 2 the group only hit its
- * limit (charges failed, reclaim at the cap), 0 neither. */
+/* Whether the live worker's group is at its memory cap without a kill yet: its limit
+ * was hit and its own (anonymous) memory fills >= 3/4 of it (reclaiming, thrashing).
+ * Read BEFORE the worker is killed: once it has exited its memory is uncharged. */
+int bb_cgroup_worker_at_cap(const bb_cgroup *cg, pid_t pid);
+/* Reads the OOM evidence of the worker's group into *oom (1: the memory controller
+ * OOM-killed in the group, 0: not), kills whatever is left in it and removes it.
+ * Returns 0, or -1 when a group could not be removed. */
 int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom);
 
 /* Removes the parent groups (after every worker is gone); v2: this process goes back

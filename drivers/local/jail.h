@@ -83,6 +83,8 @@ int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, siz
 /* Takes proc_fd (closes it; -1: no /proc). */
 int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbuf, size_t errlen);
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom);
+/* Before the zygote kills a live worker: is it at its memory cap (bb_cgroup_worker_at_cap)? */
+int bb_layers_worker_at_cap(const bb_layers *L, pid_t child);
 /* Which layers are active (BB_LAYER_* bits), for reports. */
 unsigned bb_layers_active(const bb_layers *L);
 void bb_layers_free(bb_layers *L);

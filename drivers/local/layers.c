@@ -492,6 +492,13 @@ int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbu
     return 0;
 }
 
+int bb_layers_worker_at_cap(const bb_layers *L, pid_t child)
+{
+    if (!(L->active & BB_LAYER_CGROUP))
+        return 0;
+    return bb_cgroup_worker_at_cap(&L->cg, child);
+}
+
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom)
 {
     (void)slot;

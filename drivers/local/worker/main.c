@@ -520,12 +520,17 @@ static void do_reap(zygote *z, const bb_zmsg *req)
     }
     struct slot *s = &z->slot[i];
     if (s->state == SLOT_LIVE) {
+        /* Killed at its deadline while thrashing at its memory cap: that is a memory
+         * failure (oom 2). Read now: once it has exited its memory is uncharged. */
+        int at_cap = bb_layers_worker_at_cap(z->layers, s->pid);
         kill(s->pid, SIGKILL);   /* a zombie until we wait: the pid cannot have been reused */
         int wstatus = 0;
         while (waitpid(s->pid, &wstatus, 0) < 0 && errno == EINTR)
             ;
         collect_report(z, i);   /* killed by us: a failure only if it reported one */
         bb_layers_worker_gone(z->layers, s->pid, i, &s->oom);
+        if (!s->oom && at_cap)
+            s->oom = 2;
         s->wstatus = wstatus;
     }
     bb_zmsg m;
