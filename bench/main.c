@@ -1,5 +1,5 @@
-/* main.c: bin/blockbox-bench, the benchmark as a program of its own (the same code as
- * `blockbox bench`), so it can be profiled without the rest of the CLI. */
+/* main.c: the program blockbox-bench (also `blockbox bench`, which runs it): the
+ * benchmarks against their in-run baselines (bench.c). */
 #include "bench.h"
 
 int main(int argc, char **argv) { return bb_bench_main(argc, argv); }

@@ -1,6 +1,6 @@
 /* doctor.c: `blockbox doctor`: one screen (or one JSON object) saying which sandbox
  * layers this host gives, which the configuration requires, and whether local mode runs. */
-#include "doctor.h"
+#include "blockbox/local.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -145,7 +145,7 @@ static const char *cg_fallback(const bb_cgroup *cg)
                                                  : "rlimits (address space, nproc; no memory cgroup)";
 }
 
-int bb_doctor(const bb_config *cfg, int json, FILE *out)
+int bb_local_doctor(const bb_config *cfg, int json, FILE *out)
 {
     bb_probe p;
     bb_probe_host(&p, 1);

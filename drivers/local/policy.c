@@ -1,5 +1,5 @@
 /* policy.c: parses OCI/Docker seccomp JSON into validated rules, with FILE:LINE
- * diagnostics for every problem, and prints the human report of `policy check`. */
+ * diagnostics for every problem, and prints the human report of a policy. */
 #include "policy.h"
 
 #include <cjson/cJSON.h>
@@ -17,7 +17,6 @@
 
 #include "buf.h"
 #include "error.h"
-#include "seccomp.h"
 
 #define MAX_PROBLEMS 50
 
@@ -952,7 +951,7 @@ done:
     return p;
 }
 
-static bb_policy *load_file(const char *path, unsigned flags, bb_error **err)
+static bb_policy *load_file(const char *path, bb_error **err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -995,20 +994,15 @@ static bb_policy *load_file(const char *path, unsigned flags, bb_error **err)
     }
     close(fd);
     text[len] = '\0';
-    bb_policy *p = bb_policy_parse(text, len, path, flags, err);
+    bb_policy *p = bb_policy_parse(text, len, path, 0, err);
     free(text);
     return p;
 }
 
-int bb_policy_load_file_flags(const char *path, unsigned flags, bb_policy **out, bb_error **err)
-{
-    *out = load_file(path, flags, err);
-    return *out ? 0 : -1;
-}
-
 int bb_policy_load_file(const char *path, bb_policy **out, bb_error **err)
 {
-    return bb_policy_load_file_flags(path, 0, out, err);
+    *out = load_file(path, err);
+    return *out ? 0 : -1;
 }
 
 int bb_policy_load_default(bb_policy **out, bb_error **err)
@@ -1021,7 +1015,7 @@ bb_policy *bb_policy_load(const char *path, bb_error **err)
 {
     if (!path || !*path)
         return bb_policy_parse(bb_default_policy_json, bb_default_policy_json_len, "default.json", 0, err);
-    return load_file(path, 0, err);
+    return load_file(path, err);
 }
 
 void bb_policy_free(bb_policy *p)
@@ -1263,32 +1257,4 @@ int bb_policy_report(const bb_policy *p, FILE *out)
         fprintf(out, "  [%s]\n", dangerous[d].why);
     }
     return ferror(out) ? -1 : 0;
-}
-
-int bb_policy_check_file(const char *path, FILE *out, FILE *err)
-{
-    bb_error *e = NULL;
-    bb_policy *p = load_file(path, 0, &e);
-    if (!p) {
-        fprintf(err, "%s\n", bb_error_message(e));
-        fprintf(err, "%s: policy rejected\n", path);
-        bb_error_free(e);
-        return 2;
-    }
-    if (p->warnings && *p->warnings)
-        fputs(p->warnings, err);
-    bb_seccomp_program prog = {0};
-    if (bb_seccomp_compile(p, &prog, &e) < 0) {
-        fprintf(err, "%s\n", bb_error_message(e));
-        fprintf(err, "%s: policy rejected\n", path);
-        bb_error_free(e);
-        bb_policy_free(p);
-        return 2;
-    }
-    int rc = bb_policy_report(p, out);
-    fprintf(out, "compiled: %u BPF instructions\n", (unsigned)prog.len);
-    fprintf(out, "%s: OK\n", path);
-    bb_seccomp_program_free(&prog);
-    bb_policy_free(p);
-    return rc < 0 ? 2 : 0;
 }

@@ -1,5 +1,5 @@
 /* policy.h: seccomp policies in the OCI/Docker JSON format — parse, validate (with
- * FILE:LINE diagnostics), summarise for people, and check a file for the CLI. */
+ * FILE:LINE diagnostics) and summarise for people. */
 #ifndef BB_POLICY_H
 #define BB_POLICY_H
 
@@ -85,8 +85,6 @@ bb_policy *bb_policy_parse(const char *text, size_t len, const char *source, uns
 /* Reads a file (at most BB_POLICY_MAX_BYTES) and parses it strictly (no flags).
  * Returns 0 with *out set, or -1 with *err set. */
 int bb_policy_load_file(const char *path, bb_policy **out, bb_error **err);
-/* Same, with parser flags (BB_POLICY_LENIENT_NAMES). */
-int bb_policy_load_file_flags(const char *path, unsigned flags, bb_policy **out, bb_error **err);
 /* The embedded default policy (source "default.json"). Returns 0 or -1. */
 int bb_policy_load_default(bb_policy **out, bb_error **err);
 /* path NULL or "": the embedded default; else the file. The local driver's one call. */
@@ -117,9 +115,7 @@ bb_policy_verdict bb_policy_verdict_for(const bb_policy *p, const char *syscall_
  * each call of a fixed list of dangerous ones is treated. Returns 0 or -1 (I/O). */
 int bb_policy_report(const bb_policy *p, FILE *out);
 
-/* `blockbox policy check FILE`: parse + compile (catches what libseccomp rejects)
- * + report on out; diagnostics on err, each naming FILE:LINE. Exit status: 0 good,
- * 2 bad policy (or unreadable file). */
-int bb_policy_check_file(const char *path, FILE *out, FILE *err);
+/* The check of a policy file (parse, compile, report) is bb_local_policy_check in
+ * blockbox/local.h (policy_check.c). */
 
 #endif

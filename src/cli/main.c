@@ -1,66 +1,17 @@
-/* main.c: the `blockbox` command: picks the subcommand (run, version, policy check,
- * doctor, bench, help) and hands over; `run` lives in run.c. */
+/* main.c: the `blockbox` command: picks the subcommand and hands over: run (run.c),
+ * version, doctor; policy check, bench and serve are programs of their own, run here. */
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <blockbox/driver.h>
+#include <blockbox/local.h>
 
-#include "bench/bench.h"
 #include "cli.h"
-#include "local/doctor.h"
-#include "local/policy.h"
-#include "serve/serve.h"
-
-void bb_cli_usage(FILE *out)
-{
-    fputs("usage: blockbox <command> [options]\n"
-          "\n"
-          "Runs untrusted Roboflow custom Python blocks in a sandbox: a local seccomp jail\n"
-          "or Modal, picked by WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE (or --mode).\n"
-          "\n"
-          "commands:\n"
-          "  run --code RUN.py [options]   run a block once; prints one JSON object\n"
-          "  version [--json]              library and runtime versions\n"
-          "  policy check FILE             check a seccomp policy (OCI/Docker JSON)\n"
-          "  doctor [--json]               which sandbox layers this host offers\n"
-          "  bench [--quick] [--json]      benchmarks against baselines\n"
-          "  serve [--listen HOST:PORT]    the Roboflow remote-executor protocol over HTTP\n"
-          "  help [run]                    this text, or the options of run\n"
-          "\n"
-          "exit status of run: 0 success, 1 the block raised, 2 bad usage or invalid input,\n"
-          "3 a sandbox limit or violation, 4 backend or configuration failure.\n",
-          out);
-}
-
-void bb_cli_usage_run(FILE *out)
-{
-    fputs("usage: blockbox run --code RUN.py [options]\n"
-          "\n"
-          "  --code FILE            the block's run code (required, UTF-8, at most 1 MiB)\n"
-          "  --init FILE            init code; its init() runs once, its dict is self._init_results\n"
-          "  --function NAME        the run function (default: run)\n"
-          "  --init-function NAME   the init function (default: init)\n"
-          "  --imports FILE         extra import lines, one per line (blank lines skipped)\n"
-          "  --inputs FILE          the inputs: one JSON object {name: value} ('-' = stdin)\n"
-          "  --input NAME=JSON      one input as JSON text (repeatable; strings need quotes)\n"
-          "  --input NAME=@FILE     one input read from an image file (a workflow_image)\n"
-          "  --context FILE         the workflow context (a JSON object)\n"
-          "  --mode MODE            driver: local, modal, or a plugin's (default: the environment)\n"
-          "  --timeout SECONDS      wall-clock limit per run (default 20)\n"
-          "  --memory MB            memory limit per worker (default 512)\n"
-          "  --workspace ID         Roboflow workspace id (modal endpoint)\n"
-          "  --max-inputs N         runs per worker before it is recycled (0 = unlimited)\n"
-          "\n"
-          "--inputs and --input exclude each other. Prints exactly one JSON object:\n"
-          "  {\"success\", \"outputs\", \"stdout\", \"stderr\"} and on failure \"error_type\",\n"
-          "  \"error\", \"line_number\", \"function_name\", \"traceback\"; \"debug_traces\" (the\n"
-          "  block's debug_traces.append entries, also on failure); \"denied_syscalls\" when\n"
-          "  the sandbox denied system calls. Exit status: 0 ok, 1 the block raised, 2 bad\n"
-          "  usage or invalid input, 3 sandbox limit or violation, 4 backend or configuration.\n",
-          out);
-}
 
 static int cmd_version(int argc, char **argv)
 {
@@ -78,13 +29,36 @@ static int cmd_version(int argc, char **argv)
     return BB_EXIT_OK;
 }
 
+/* Runs the program `name` found beside this one (bin/ of a build tree or an install)
+ * with args (NULL-terminated, args[0] ignored) in this process: its output and exit
+ * status are the command's. Returns only when it cannot be run (exit status 4). */
+static int delegate(const char *name, char **args)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    char *slash = n > 0 ? (self[n] = '\0', strrchr(self, '/')) : NULL;
+    if (!slash) {
+        bb_cli_eprintf(stderr, "blockbox: cannot find %s: /proc/self/exe: %s\n", name, strerror(errno));
+        return BB_EXIT_BACKEND;
+    }
+    *slash = '\0';
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/%s", self, name);
+    args[0] = path;
+    execv(path, args);
+    bb_cli_eprintf(stderr, "blockbox: cannot run %s: %s\n", path, strerror(errno));
+    return BB_EXIT_BACKEND;
+}
+
 static int cmd_policy(int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "check") != 0) {
         bb_cli_eprintf(stderr, "usage: blockbox policy check FILE\n");
         return BB_EXIT_USAGE;
     }
-    return bb_policy_check_file(argv[2], stdout, stderr);
+    /* "--": the argument is the file, whatever it looks like. */
+    char *args[] = {NULL, "--", argv[2], NULL};
+    return delegate("blockbox-policy-check", args);
 }
 
 static int cmd_doctor(int argc, char **argv)
@@ -103,7 +77,7 @@ static int cmd_doctor(int argc, char **argv)
         bb_error_free(err);
         return status;
     }
-    int status = bb_doctor(cfg, json, stdout);
+    int status = bb_local_doctor(cfg, json, stdout);
     bb_config_free(cfg);
     return status;
 }
@@ -127,10 +101,11 @@ int main(int argc, char **argv)
         return cmd_policy(argc - 1, argv + 1);
     if (strcmp(cmd, "doctor") == 0)
         return cmd_doctor(argc - 1, argv + 1);
+    /* argv[argc] is NULL: the options follow the command name, which delegate replaces. */
     if (strcmp(cmd, "bench") == 0)
-        return bb_bench_main(argc - 1, argv + 1);
+        return delegate("blockbox-bench", argv + 1);
     if (strcmp(cmd, "serve") == 0)
-        return bb_serve_main(argc - 1, argv + 1);
+        return delegate("blockbox-serve", argv + 1);
     if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         if (argc > 2 && strcmp(argv[2], "run") == 0)
             bb_cli_usage_run(stdout);

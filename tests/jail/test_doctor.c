@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "blockbox.h"
-#include "doctor.h"
+#include "blockbox/local.h"
 
 static char *run_doctor(const char *require, int json, int *rc)
 {
@@ -27,7 +27,7 @@ static char *run_doctor(const char *require, int json, int *rc)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    *rc = bb_doctor(cfg, json, out);
+    *rc = bb_local_doctor(cfg, json, out);
     fclose(out);
     bb_config_free(cfg);
     return text;
@@ -293,7 +293,7 @@ START_TEST(doctor_require_fails_closed)
         char *text = NULL;
         size_t len = 0;
         FILE *out = open_memstream(&text, &len);
-        ck_assert_int_eq(bb_doctor(cfg, 0, out), 4);
+        ck_assert_int_eq(bb_local_doctor(cfg, 0, out), 4);
         fclose(out);
         ck_assert_msg(strstr(text, "warpdrive") && strstr(text, "NOT READY"), "%s", text);
         free(text);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "blockbox/local.h"
 #include "error.h"
 #include "policy.h"
 #include "seccomp.h"
@@ -351,7 +352,7 @@ static int check_text(const char *policy, char **out_text, char **err_text)
     close(fd);
     size_t a, b;
     FILE *out = open_memstream(out_text, &a), *err = open_memstream(err_text, &b);
-    int rc = bb_policy_check_file(path, out, err);
+    int rc = bb_local_policy_check(path, out, err);
     fclose(out);
     fclose(err);
     unlink(path);
@@ -387,7 +388,7 @@ START_TEST(check_file_exit_status_and_messages)
 
     size_t a, b;
     FILE *o = open_memstream(&out, &a), *e = open_memstream(&err, &b);
-    ck_assert_int_eq(bb_policy_check_file("/nonexistent.json", o, e), 2);
+    ck_assert_int_eq(bb_local_policy_check("/nonexistent.json", o, e), 2);
     fclose(o);
     fclose(e);
     ck_assert_ptr_nonnull(strstr(err, "cannot open"));
