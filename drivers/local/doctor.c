@@ -8,7 +8,6 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "error.h"
 #include "jail.h"
 #include "probe.h"
@@ -145,11 +144,23 @@ static const char *cg_fallback(const bb_cgroup *cg)
                                                  : "rlimits (address space, nproc; no memory cgroup)";
 }
 
+/* A setting through the public config API (NULL: unset, or no config). */
+static const char *setting(const bb_config *cfg, const char *key)
+{
+    return cfg ? bb_config_get(cfg, key) : NULL;
+}
+
+static int is_false(const bb_config *cfg, const char *key)
+{
+    const char *v = setting(cfg, key);
+    return v && strcmp(v, "False") == 0;
+}
+
 int bb_local_doctor(const bb_config *cfg, int json, FILE *out)
 {
     bb_probe p;
     bb_probe_host(&p, 1);
-    if (cfg && !cfg->cgroup_leaf) /* what the zygote will find with the opt-out */
+    if (is_false(cfg, "cgroup_leaf")) /* what the zygote will find with the opt-out */
         bb_cgroup_detect(&p.cgroup, BB_CG_PROBE_MKDIR | BB_CG_NO_LEAF);
     layer_row rows[N_ROWS];
     memset(rows, 0, sizeof rows);
@@ -165,13 +176,13 @@ int bb_local_doctor(const bb_config *cfg, int json, FILE *out)
     unsigned required = BB_LAYER_SECCOMP; /* local mode never runs without its filter */
     bb_error *err = NULL;
     unsigned configured = 0;
-    if (cfg && bb_layers_parse(cfg->require, &configured, &err) < 0) {
+    if (cfg && bb_layers_parse(setting(cfg, "require"), &configured, &err) < 0) {
         PROBLEM("BLOCKBOX_REQUIRE: %s\n", bb_error_message(err));
         bb_error_free(err);
     }
     required |= configured;
     unsigned disabled = 0;
-    if (cfg && bb_layers_parse(cfg->insecure_disable, &disabled, &err) < 0) {
+    if (cfg && bb_layers_parse(setting(cfg, "insecure_disable"), &disabled, &err) < 0) {
         PROBLEM("BLOCKBOX_INSECURE_DISABLE_LAYERS: %s\n", bb_error_message(err));
         bb_error_free(err);
         err = NULL;
@@ -187,12 +198,12 @@ int bb_local_doctor(const bb_config *cfg, int json, FILE *out)
     }
     if (!p.python || !p.numpy || !p.cv2 || !p.libpython)
         PROBLEM("python: %s\n", p.python_detail);
-    if (cfg && !cfg->allow_execution)
+    if (is_false(cfg, "allow_execution"))
         PROBLEM("ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS is False: local execution is refused\n");
-    const char *worker = cfg ? cfg->worker_path : NULL;
+    const char *worker = setting(cfg, "worker_path");
     if (worker && access(worker, X_OK) < 0)
         PROBLEM("worker %s is not executable\n", worker);
-    const char *policy = cfg ? cfg->policy_file : NULL;
+    const char *policy = setting(cfg, "policy_file");
     if (policy && access(policy, R_OK) < 0)
         PROBLEM("policy file %s is not readable\n", policy);
     int ready = problems[0] == '\0';

@@ -8,11 +8,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "error.h"
 
 static int too_big(const char *what, const char *path, size_t max, bb_error **err)
 {
-    return bb_fail(err, BB_ERR_INVALID_REQUEST, "%s %s is larger than the limit of %zu bytes", what,
+    return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "%s %s is larger than the limit of %zu bytes", what,
                    path, max);
 }
 
@@ -24,14 +23,14 @@ int bb_cli_read_file(const char *path, size_t max, const char *what, char **out,
     int is_stdin = strcmp(path, "-") == 0;
     int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return bb_fail(err, BB_ERR_INVALID_REQUEST, "cannot open %s %s: %s", what, path,
+        return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "cannot open %s %s: %s", what, path,
                        strerror(errno));
     struct stat st;
     if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
         int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
         if (!is_stdin)
             close(fd);
-        return bb_fail(err, BB_ERR_INVALID_REQUEST, "cannot read %s %s: %s", what, path, strerror(e));
+        return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "cannot read %s %s: %s", what, path, strerror(e));
     }
     if (S_ISREG(st.st_mode) && (unsigned long long)st.st_size > max) {
         if (!is_stdin)
@@ -66,7 +65,7 @@ int bb_cli_read_file(const char *path, size_t max, const char *what, char **out,
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = bb_fail(err, BB_ERR_INVALID_REQUEST, "cannot read %s %s: %s", what, path,
+            rc = bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "cannot read %s %s: %s", what, path,
                          strerror(errno));
             break;
         }
@@ -77,7 +76,7 @@ int bb_cli_read_file(const char *path, size_t max, const char *what, char **out,
     if (!is_stdin)
         close(fd);
     if (!data)
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory reading %s", path);
+        return bb_cli_fail(err, BB_ERR_INTERNAL, "out of memory reading %s", path);
     if (rc == 0 && used > max)
         rc = too_big(what, path, max, err);
     if (rc < 0) {

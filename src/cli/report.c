@@ -7,7 +7,6 @@
 #include <blockbox/driver.h>
 
 #include "cli.h"
-#include "error.h"
 
 /* The variables whose values are never printed, whatever carries them. */
 static const char *const secret_vars[] = {"MODAL_TOKEN_SECRET", "MODAL_TOKEN_ID"};
@@ -181,6 +180,7 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
     const char *outputs = ok ? bb_result_outputs(res) : NULL;
     const char *out_text = res ? bb_result_stdout(res) : "";
     const char *err_text = res ? bb_result_stderr(res) : "";
+    bb_error *owned = NULL;   /* made here, freed here */
     bb_buf b = {0};
     bb_buf_printf(&b, "{\"success\": %s", ok ? "true" : "false");
     put_key(&b, "outputs");
@@ -191,7 +191,7 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
     int status = BB_EXIT_OK;
     if (!ok) {
         if (!err)
-            err = bb_error_oom();
+            err = owned = bb_error_new(BB_ERR_INTERNAL, "out of memory");
         status = bb_error_exit_code(err);
         if (status == BB_EXIT_OK)
             status = BB_EXIT_BACKEND;   /* a failure never exits 0 */
@@ -222,9 +222,24 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
         fwrite(b.data, 1, b.len, stdout);
     }
     bb_buf_free(&b);
+    bb_error_free(owned);
     if (fflush(stdout) != 0 && status == BB_EXIT_OK)
         status = BB_EXIT_BACKEND;
     return status;
+}
+
+int bb_cli_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
+{
+    if (!err || *err)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    char *message = NULL;
+    int n = vasprintf(&message, fmt, ap);
+    va_end(ap);
+    *err = n < 0 ? bb_error_new(BB_ERR_INTERNAL, "out of memory") : bb_error_new(kind, "%s", message);
+    free(message);
+    return -1;
 }
 
 int bb_cli_report_failure(bb_error_kind kind, const char *fmt, ...)

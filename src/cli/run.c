@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <blockbox/driver.h>
+
 #include "cli.h"
-#include "config.h"
-#include "error.h"
 #include "wire.h"
 
 #define MAX_INPUT_FLAGS 256
@@ -127,7 +127,7 @@ static int split_imports(char *text, char ***lines, size_t *n, bb_error **err)
             cap = cap ? cap * 2 : 16;
             char **bigger = realloc(*lines, cap * sizeof *bigger);
             if (!bigger)
-                return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+                return bb_cli_fail(err, BB_ERR_INTERNAL, "out of memory");
             *lines = bigger;
         }
         (*lines)[(*n)++] = line;
@@ -143,12 +143,12 @@ static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_err
         const char *item = a->input[i];
         const char *eq = strchr(item, '=');
         if (!eq || eq == item)
-            return bb_fail(err, BB_ERR_INVALID_REQUEST,
+            return bb_cli_fail(err, BB_ERR_INVALID_REQUEST,
                            "--input wants NAME=JSON or NAME=@FILE, not '%.200s'", item);
         size_t name_len = (size_t)(eq - item);
         for (size_t j = 0; j < i; j++)
             if (strncmp(a->input[j], item, name_len + 1) == 0)
-                return bb_fail(err, BB_ERR_INVALID_REQUEST, "--input %.*s is given twice",
+                return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "--input %.*s is given twice",
                                (int)name_len, item);
         if (i)
             bb_buf_puts(out, ", ");
@@ -163,25 +163,25 @@ static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_err
             int rc = bb_wire_image_value((const unsigned char *)bytes, len, out);
             free(bytes);
             if (rc < 0)
-                return bb_fail(err, BB_ERR_INTERNAL, "out of memory encoding %s", value + 1);
+                return bb_cli_fail(err, BB_ERR_INTERNAL, "out of memory encoding %s", value + 1);
             continue;
         }
         /* One JSON value, nothing after it: no way to smuggle in other keys. */
         const char *end = NULL;
         cJSON *parsed = cJSON_ParseWithOpts(value, &end, 1);
         if (!parsed)
-            return bb_fail(err, BB_ERR_INVALID_REQUEST,
+            return bb_cli_fail(err, BB_ERR_INVALID_REQUEST,
                            "--input %.*s: the value is not JSON (a string needs quotes: "
                            "%.*s='\"text\"')",
                            (int)name_len, item, (int)name_len, item);
         cJSON_Delete(parsed);
         bb_buf_puts(out, value);
         if (out->len > max_bytes)
-            return bb_fail(err, BB_ERR_INVALID_REQUEST, "the --input values are larger than %zu bytes",
+            return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "the --input values are larger than %zu bytes",
                            max_bytes);
     }
     bb_buf_putc(out, '}');
-    return out->failed ? bb_fail(err, BB_ERR_INTERNAL, "out of memory") : 0;
+    return out->failed ? bb_cli_fail(err, BB_ERR_INTERNAL, "out of memory") : 0;
 }
 
 /* Reads a code file: capped, no NUL byte (it would silently cut the code). */
@@ -193,7 +193,7 @@ static int read_code(const char *path, const char *what, char **out, bb_error **
     if (memchr(*out, '\0', len)) {
         free(*out);
         *out = NULL;
-        return bb_fail(err, BB_ERR_INVALID_REQUEST, "%s %s contains a NUL byte", what, path);
+        return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "%s %s contains a NUL byte", what, path);
     }
     return 0;
 }
@@ -222,13 +222,17 @@ int bb_cli_run(int argc, char **argv)
         bb_error *bad = NULL;
         if (bb_config_set(cfg, a.set_key[i], a.set_value[i], &bad) < 0) {
             /* A bad flag is bad usage (exit 2); a bad variable stays a ConfigurationError. */
-            bb_fail(&err, BB_ERR_INVALID_REQUEST, "%s: %s", a.set_flag[i],
+            bb_cli_fail(&err, BB_ERR_INVALID_REQUEST, "%s: %s", a.set_flag[i],
                     bad ? bb_error_message(bad) : "invalid value");
             bb_error_free(bad);
             goto bad_usage;
         }
     }
-    size_t max_input = (size_t)cfg->max_input_bytes;
+    /* The config checked the setting: a number of bytes (64 MiB unless set). */
+    const char *max_text = bb_config_get(cfg, "max_input_bytes");
+    size_t max_input = max_text ? (size_t)strtoull(max_text, NULL, 10) : 0;
+    if (!max_input)
+        max_input = (size_t)64 << 20;
 
     if (read_code(a.code, "--code file", &code, &err) < 0 ||
         (a.init && read_code(a.init, "--init file", &init, &err) < 0))
@@ -242,7 +246,7 @@ int bb_cli_run(int argc, char **argv)
         if (bb_cli_read_file(a.inputs, max_input, "--inputs file", &inputs, &len, &err) < 0)
             goto bad_usage;
         if (memchr(inputs, '\0', len)) {
-            bb_fail(&err, BB_ERR_INVALID_REQUEST, "--inputs file %s contains a NUL byte", a.inputs);
+            bb_cli_fail(&err, BB_ERR_INVALID_REQUEST, "--inputs file %s contains a NUL byte", a.inputs);
             goto bad_usage;
         }
     } else if (a.n_input) {
@@ -254,7 +258,7 @@ int bb_cli_run(int argc, char **argv)
         if (bb_cli_read_file(a.context, max_input, "--context file", &context, &len, &err) < 0)
             goto bad_usage;
         if (memchr(context, '\0', len)) {
-            bb_fail(&err, BB_ERR_INVALID_REQUEST, "--context file %s contains a NUL byte", a.context);
+            bb_cli_fail(&err, BB_ERR_INVALID_REQUEST, "--context file %s contains a NUL byte", a.context);
             goto bad_usage;
         }
     }
@@ -275,7 +279,7 @@ int bb_cli_run(int argc, char **argv)
         goto report;
     res = bb_block_run(blk, inputs ? inputs : "{}", context);
     if (!res)
-        err = bb_error_oom();
+        err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
     goto report;
 
 bad_usage:
