@@ -99,6 +99,8 @@ const bb_policy_rule *bb_policy_rule_at(const bb_policy *p, size_t i);
 /* Warnings collected while parsing ("SOURCE:LINE: warning: …" lines, "" if none). */
 const char *bb_policy_warnings(const bb_policy *p);
 
+/* Whether two actions are the same (kind, and errno for SCMP_ACT_ERRNO). */
+int bb_policy_action_equal(bb_policy_action a, bb_policy_action b);
 /* "SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO(1)", … into buf; returns buf. */
 const char *bb_policy_action_text(bb_policy_action a, char *buf, size_t cap);
 

@@ -39,11 +39,6 @@ static uint32_t scmp_action(bb_policy_action a)
     return SCMP_ACT_KILL_PROCESS;
 }
 
-static int same_action(bb_policy_action a, bb_policy_action b)
-{
-    return a.kind == b.kind && (a.kind != BB_ACT_ERRNO || a.errno_ret == b.errno_ret);
-}
-
 /* Reads back what seccomp_export_bpf wrote to a memfd. */
 static int export_program(scmp_filter_ctx ctx, const char *source, bb_seccomp_program *out,
                           bb_error **err)
@@ -144,7 +139,7 @@ int bb_seccomp_compile(const bb_policy *policy, bb_seccomp_program *out, bb_erro
             const bb_policy_rule *r = bb_policy_rule_at(policy, i);
             if (r->action.kind != order[o] || r->nr < 0)
                 continue;   /* other pass, or a name this architecture lacks */
-            if (same_action(r->action, def))
+            if (bb_policy_action_equal(r->action, def))
                 continue;   /* implied by the default (libseccomp refuses such rules) */
             struct scmp_arg_cmp cmps[6];
             for (unsigned k = 0; k < r->n_args; k++) {
