@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "jail.h"
 #include "jailutil.h"
 
 /* Raw capget/capset: libcap allocates, and these run in a child after fork. */
@@ -100,4 +101,29 @@ int bb_caps_seal(char *err, size_t errlen)
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0 || prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) != 0)
         return bb_jail_fail(err, errlen, "PR_SET_DUMPABLE 0: %s", bb_jail_strerror(errno));
     return 0;
+}
+
+/* ---- detect(): the rules of the uid and caps layers (jail.h) ------------------- */
+
+int bb_caps_detect_uid(const bb_layer_facts *f, char *detail, size_t len)
+{
+    if (f->unique_uids) {
+        snprintf(detail, len, "a unique uid/gid per worker, from %lu", f->uid_base);
+        return 1;
+    }
+    if (f->own_userns || f->shared_uid != 0) {
+        snprintf(detail, len, "the invoking unprivileged user (uid %lu), shared by all workers", f->shared_uid);
+        return 1;
+    }
+    snprintf(detail, len, "root without the power to switch to uids %lu+ (CAP_SETUID, CAP_SETGID, "
+                          "CAP_SYS_ADMIN and a uid map that reaches them)", f->uid_base);
+    return 0;
+}
+
+int bb_caps_detect(const bb_layer_facts *f, char *detail, size_t len)
+{
+    (void)f;
+    snprintf(detail, len, "all capabilities dropped, bounding set empty, securebits locked, no_new_privs, "
+                          "not dumpable");
+    return 1;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cgroup_int.h"
+#include "jail.h"
 #include "jailutil.h"
 
 const struct bb_cg_ctrl bb_cg_ctrls[BB_CG_NCTRL] = {
@@ -634,4 +635,16 @@ void bb_cgroup_teardown(bb_cgroup *cg)
         if (rmdir(H->parent) == 0 || errno == ENOENT)
             H->parent_made = 0;
     }
+}
+
+/* detect() of the cgroup layer (jail.h): what cgroup detection found, and the fix. */
+int bb_cgroup_layer_detect(const bb_layer_facts *f, char *detail, size_t len)
+{
+    const bb_cgroup *cg = f->cg;
+    if (!cg) {
+        snprintf(detail, len, "not detected");
+        return 0;
+    }
+    snprintf(detail, len, "%s%s%s", cg->detail, cg->fix[0] ? "; to fix it: " : "", cg->fix);
+    return cg->version > 0;
 }

@@ -1,5 +1,5 @@
 /* doctor.c: `blockbox doctor`: one screen (or one JSON object) saying which sandbox
- * layers this host gives, which the configuration requires, and whether local mode runs. */
+ * layers this host gives (each layer's own detect()), which are required, whether local mode runs. */
 #include "blockbox/local.h"
 
 #include <cjson/cJSON.h>
@@ -20,98 +20,31 @@ typedef struct layer_row {
     char detail[1600];
 } layer_row;
 
-static const unsigned layer_order[] = {BB_LAYER_SECCOMP, BB_LAYER_USERNS, BB_LAYER_PIDNS, BB_LAYER_NETNS,
-                                       BB_LAYER_MNTNS,   BB_LAYER_IPCNS,  BB_LAYER_UTSNS, BB_LAYER_CGROUP,
-                                       BB_LAYER_UID,     BB_LAYER_CAPS,   BB_LAYER_RLIMITS};
-#define N_ROWS (sizeof layer_order / sizeof layer_order[0])
+#define N_ROWS BB_LAYER_COUNT
 
-static void ns_row(const bb_probe *p, int kind, layer_row *r, const char *what)
-{
-    r->available = p->ns_ok[kind];
-    if (r->available)
-        snprintf(r->detail, sizeof r->detail, "%s%s", what,
-                 kind != BB_NS_USER && p->ns_with_userns ? " (inside a user namespace)" : "");
-    else
-        snprintf(r->detail, sizeof r->detail, "clone(CLONE_NEW%s%s) failed: %s",
-                 kind == BB_NS_MNT ? "NS" : kind == BB_NS_USER ? "USER" : kind == BB_NS_PID ? "PID"
-                 : kind == BB_NS_NET ? "NET" : kind == BB_NS_IPC ? "IPC" : "UTS",
-                 kind != BB_NS_USER && p->ns_with_userns ? "|CLONE_NEWUSER" : "", strerrordesc_np(p->ns_errno[kind]) ?
-                 strerrordesc_np(p->ns_errno[kind]) : "?");
-}
-
+/* Each row from its layer's own rule (jail.h), over what the probe found; the user
+ * namespace row adds the sysctls that decide it on distribution kernels. */
 static void fill_rows(const bb_probe *p, layer_row rows[N_ROWS])
 {
+    bb_layer_facts f;
+    bb_probe_facts(p, &f);
     for (size_t i = 0; i < N_ROWS; i++) {
         layer_row *r = &rows[i];
-        r->bit = layer_order[i];
-        switch (r->bit) {
-        case BB_LAYER_SECCOMP:
-            r->available = p->seccomp;
-            snprintf(r->detail, sizeof r->detail, "%s", p->seccomp_detail);
-            break;
-        case BB_LAYER_USERNS: {
-            ns_row(p, BB_NS_USER, r, p->privileged ? "per worker; uid 0 inside maps to a unique unprivileged uid"
-                                                    : "per worker, nested in the zygote's own");
-            char extra[160] = "";
-            if (p->max_user_namespaces >= 0)
-                snprintf(extra, sizeof extra, "; max_user_namespaces=%ld", p->max_user_namespaces);
-            if (p->unprivileged_userns_clone >= 0)
-                snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "; unprivileged_userns_clone=%d",
-                         p->unprivileged_userns_clone);
-            if (p->apparmor_restrict_userns >= 0)
-                snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
-                         "; apparmor_restrict_unprivileged_userns=%d", p->apparmor_restrict_userns);
-            size_t used = strlen(r->detail);
-            snprintf(r->detail + used, sizeof r->detail - used, "%s", extra);
-            break;
-        }
-        case BB_LAYER_PIDNS:
-            ns_row(p, BB_NS_PID, r, "per worker: the worker is pid 1 and sees only itself");
-            if (r->available && !p->privileged) {
-                /* The zygote unshares one per fork and must return to its own after. */
-                r->available = 0;
-                snprintf(r->detail, sizeof r->detail, "needs root: an unprivileged zygote cannot return to "
-                                                      "its own pid namespace after unsharing one per worker");
-            }
-            break;
-        case BB_LAYER_NETNS:
-            ns_row(p, BB_NS_NET, r, "one empty namespace made by the zygote, shared by its workers");
-            break;
-        case BB_LAYER_MNTNS:
-            ns_row(p, BB_NS_MNT, r, "per worker: tmpfs root, read-only /usr, no /proc /sys /home /tmp of the host");
-            break;
-        case BB_LAYER_IPCNS:
-            ns_row(p, BB_NS_IPC, r, "per worker");
-            break;
-        case BB_LAYER_UTSNS:
-            ns_row(p, BB_NS_UTS, r, "per worker: hostname blockbox");
-            break;
-        case BB_LAYER_CGROUP:
-            r->available = p->cgroup.version > 0;
-            snprintf(r->detail, sizeof r->detail, "%s%s%s", p->cgroup.detail, p->cgroup.fix[0] ? "; to fix it: " : "",
-                     p->cgroup.fix);
-            break;
-        case BB_LAYER_UID:
-            r->available = p->unique_uids || !p->root;
-            if (p->unique_uids)
-                snprintf(r->detail, sizeof r->detail, "a unique uid >= %u per worker", BB_LAYERS_UID_FLOOR);
-            else if (!p->root)
-                snprintf(r->detail, sizeof r->detail, "the invoking unprivileged user (uid %lu), shared by workers",
-                         (unsigned long)geteuid());
-            else
-                snprintf(r->detail, sizeof r->detail, "root without CAP_SETUID/CAP_SETGID/CAP_SYS_ADMIN or "
-                                                      "without uids %u+ in its uid map", BB_LAYERS_UID_FLOOR);
-            break;
-        case BB_LAYER_CAPS:
-            r->available = 1;
-            snprintf(r->detail, sizeof r->detail, "all dropped, bounding set empty, no_new_privs, not dumpable");
-            break;
-        case BB_LAYER_RLIMITS:
-            r->available = 1;
-            snprintf(r->detail, sizeof r->detail, "cpu, nproc, nofile, fsize, core=0%s",
-                     p->cgroup.version > 0 ? "" : ", address space (no memory cgroup)");
-            break;
-        }
+        r->bit = bb_layer_list[i].bit;
+        r->available = bb_layer_list[i].detect(&f, r->detail, sizeof r->detail);
+        if (r->bit != BB_LAYER_USERNS)
+            continue;
+        char extra[160] = "";
+        if (p->max_user_namespaces >= 0)
+            snprintf(extra, sizeof extra, "; max_user_namespaces=%ld", p->max_user_namespaces);
+        if (p->unprivileged_userns_clone >= 0)
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra), "; unprivileged_userns_clone=%d",
+                     p->unprivileged_userns_clone);
+        if (p->apparmor_restrict_userns >= 0)
+            snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+                     "; apparmor_restrict_unprivileged_userns=%d", p->apparmor_restrict_userns);
+        size_t used = strlen(r->detail);
+        snprintf(r->detail + used, sizeof r->detail - used, "%s", extra);
     }
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "jailutil.h"
+#include "ns.h"
 
 /* The new mount API (Linux 5.2), by number: glibc's wrappers clash with linux/mount.h. */
 #ifndef FSCONFIG_CMD_CREATE
@@ -323,4 +324,12 @@ static int fs_setup(long tmpfs_bytes, uid_t owner, gid_t group, int proc_fd, cha
         stat("/sys/kernel", &st) == 0)
         return bb_jail_fail(err, errlen, "the new root does not look as built");
     return 0;
+}
+
+/* detect() of the mount layer (jail.h): a mount namespace per worker. */
+int bb_fs_detect(const bb_layer_facts *f, char *detail, size_t len)
+{
+    return bb_ns_detect_kind(f, BB_NS_MNT, "per worker: tmpfs root, read-only system binds, no /proc /sys "
+                                           "/home /tmp of the host (own /proc with the pid layer)",
+                             detail, len);
 }

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "jail.h"
+
 /*
  * Child side, inside a fresh mount namespace and before any untrusted byte:
  *   /            tmpfs (size tmpfs_bytes, inodes capped), read-only after setup

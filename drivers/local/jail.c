@@ -1,5 +1,5 @@
-/* jail.c: the names of the sandbox layers and the parser for layer lists such as
- * BLOCKBOX_REQUIRE="userns,netns" (jail.h). */
+/* jail.c: the list of the sandbox layers (bit, name, the layer's own detect()) and
+ * the parser for layer lists such as BLOCKBOX_REQUIRE="userns,netns" (jail.h). */
 #include "jail.h"
 
 #include <ctype.h>
@@ -8,22 +8,26 @@
 
 #include "error.h"
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} layer_names[] = {
-    {BB_LAYER_SECCOMP, "seccomp"}, {BB_LAYER_USERNS, "userns"}, {BB_LAYER_PIDNS, "pidns"},
-    {BB_LAYER_NETNS, "netns"},     {BB_LAYER_MNTNS, "mntns"},   {BB_LAYER_IPCNS, "ipcns"},
-    {BB_LAYER_UTSNS, "utsns"},     {BB_LAYER_CGROUP, "cgroup"}, {BB_LAYER_UID, "uid"},
-    {BB_LAYER_CAPS, "caps"},       {BB_LAYER_RLIMITS, "rlimits"},
+const bb_layer_def bb_layer_list[BB_LAYER_COUNT] = {
+    {BB_LAYER_SECCOMP, "seccomp", bb_seccomp_detect},
+    {BB_LAYER_USERNS, "userns", bb_ns_detect_user},
+    {BB_LAYER_PIDNS, "pidns", bb_ns_detect_pid},
+    {BB_LAYER_NETNS, "netns", bb_ns_detect_net},
+    {BB_LAYER_MNTNS, "mntns", bb_fs_detect},
+    {BB_LAYER_IPCNS, "ipcns", bb_ns_detect_ipc},
+    {BB_LAYER_UTSNS, "utsns", bb_ns_detect_uts},
+    {BB_LAYER_CGROUP, "cgroup", bb_cgroup_layer_detect},
+    {BB_LAYER_UID, "uid", bb_caps_detect_uid},
+    {BB_LAYER_CAPS, "caps", bb_caps_detect},
+    {BB_LAYER_RLIMITS, "rlimits", bb_rlimits_detect},
 };
-#define N_LAYERS (sizeof layer_names / sizeof layer_names[0])
+#define N_LAYERS BB_LAYER_COUNT
 
 const char *bb_layer_name(unsigned layer)
 {
     for (size_t i = 0; i < N_LAYERS; i++)
-        if (layer_names[i].bit == layer)
-            return layer_names[i].name;
+        if (bb_layer_list[i].bit == layer)
+            return bb_layer_list[i].name;
     return NULL;
 }
 
@@ -42,8 +46,8 @@ static int lookup(const char *word, size_t len, unsigned *bit)
         return 0;
     }
     for (size_t i = 0; i < N_LAYERS; i++)
-        if (strlen(layer_names[i].name) == len && strncasecmp(layer_names[i].name, word, len) == 0) {
-            *bit = layer_names[i].bit;
+        if (strlen(bb_layer_list[i].name) == len && strncasecmp(bb_layer_list[i].name, word, len) == 0) {
+            *bit = bb_layer_list[i].bit;
             return 0;
         }
     return -1;

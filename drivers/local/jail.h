@@ -27,6 +27,55 @@ enum {
 /* How many layers there are (bits 0 … BB_LAYER_COUNT-1). */
 #define BB_LAYER_COUNT 11
 
+/* Namespace kinds, in this order (probe.c tries each; the ns layers read them). */
+enum { BB_NS_USER, BB_NS_PID, BB_NS_NET, BB_NS_MNT, BB_NS_IPC, BB_NS_UTS, BB_NS_COUNT };
+
+struct bb_cgroup;
+
+/* What a layer's detect() decides from: facts about this host and process, gathered
+ * once by the zygote (layers.c, for real, before it sets anything up) or by doctor
+ * (probe.c, in throwaway children). Neither re-derives a layer's rule: both ask the
+ * layer. */
+typedef struct bb_layer_facts {
+    int privileged;              /* root with CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID */
+    int own_userns;              /* the zygote lives in a user namespace of its own (unprivileged) */
+    int seccomp;                 /* a filter can be installed */
+    const char *seccomp_detail;  /* the actions the kernel supports, or why not */
+    /* Per namespace kind: 0 a throwaway child could be made with clone(ns_flags[k]),
+     * else the errno; -1: not tried (it needs privilege or a user namespace). */
+    int ns_errno[BB_NS_COUNT];
+    unsigned long ns_flags[BB_NS_COUNT];
+    const char *netns_why;       /* the zygote's own error making its netns, or NULL */
+    int unique_uids;             /* each worker can get uid_base + slot */
+    unsigned long uid_base;
+    unsigned long shared_uid;    /* the uid workers share otherwise (0: root, which will not do) */
+    const struct bb_cgroup *cg;  /* what cgroup detection found (version 0: none) */
+} bb_layer_facts;
+
+/* One layer: its bit, its name, and its rule. detect returns 1 when the layer can be
+ * had here, 0 when not; detail says what it does, or why not. */
+typedef struct bb_layer_def {
+    unsigned bit;
+    const char *name;
+    int (*detect)(const bb_layer_facts *f, char *detail, size_t len);
+} bb_layer_def;
+
+/* Every layer, in bit order (jail.c). */
+extern const bb_layer_def bb_layer_list[];
+
+/* The layers' rules, each in its layer's file. */
+int bb_seccomp_detect(const bb_layer_facts *f, char *detail, size_t len);     /* seccomp.c */
+int bb_ns_detect_user(const bb_layer_facts *f, char *detail, size_t len);     /* ns.c */
+int bb_ns_detect_pid(const bb_layer_facts *f, char *detail, size_t len);
+int bb_ns_detect_net(const bb_layer_facts *f, char *detail, size_t len);
+int bb_ns_detect_ipc(const bb_layer_facts *f, char *detail, size_t len);
+int bb_ns_detect_uts(const bb_layer_facts *f, char *detail, size_t len);
+int bb_fs_detect(const bb_layer_facts *f, char *detail, size_t len);          /* fs.c (mntns) */
+int bb_cgroup_layer_detect(const bb_layer_facts *f, char *detail, size_t len); /* cgroup.c */
+int bb_caps_detect_uid(const bb_layer_facts *f, char *detail, size_t len);    /* caps.c */
+int bb_caps_detect(const bb_layer_facts *f, char *detail, size_t len);
+int bb_rlimits_detect(const bb_layer_facts *f, char *detail, size_t len);     /* rlimits.c */
+
 /* "seccomp", "userns", … for one bit; NULL for anything else. */
 const char *bb_layer_name(unsigned layer);
 /* Parses "userns,netns" / "all" / "" into bits; -1 on an unknown name. */

@@ -51,18 +51,6 @@ static int bit_index(unsigned layer)
     return -1;
 }
 
-static void set_detail(bb_layers *L, unsigned layer, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_detail(bb_layers *L, unsigned layer, const char *fmt, ...)
-{
-    int i = bit_index(layer);
-    if (i < 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(L->detail[i], sizeof L->detail[i], fmt, ap);
-    va_end(ap);
-}
-
 const char *bb_layers_warnings(const bb_layers *L) { return L ? L->warnings : ""; }
 unsigned bb_layers_active(const bb_layers *L) { return L ? L->active : 0; }
 
@@ -194,29 +182,29 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
     L->self_uid = geteuid();
     L->self_gid = getegid();
     L->uid_base = BB_LAYERS_UID_FLOOR + (uid_t)(getpid() % BB_LAYERS_UID_ZYGOTES) * BB_LAYERS_MAX_SLOTS;
-    char why[200];
+    char why[200], seccomp_why[160], netns_why[200];
 
-    /* seccomp: applied by seccomp.c; here we only learn whether the kernel can. */
-    if (bb_probe_seccomp(why, sizeof why))
-        L->available |= BB_LAYER_SECCOMP;
-    set_detail(L, BB_LAYER_SECCOMP, "%s", why);
+    /* The facts the layers' rules read (jail.h), gathered for real: the zygote makes
+     * its network namespace here (its user namespace too, when unprivileged). */
+    bb_layer_facts f = {.privileged = L->privileged, .seccomp_detail = seccomp_why};
+    for (int k = 0; k < BB_NS_COUNT; k++)
+        f.ns_errno[k] = -1;
+    f.seccomp = bb_probe_seccomp(seccomp_why, sizeof seccomp_why);   /* applied by seccomp.c */
 
     /* netns: once, in the zygote; workers inherit an empty namespace with a down lo. */
     if (!(off & BB_LAYER_NETNS) && (L->privileged || !(off & BB_LAYER_USERNS))) {
-        if (bb_ns_zygote_net(L->privileged, &L->zygote_userns, why, sizeof why) == 0) {
-            L->available |= BB_LAYER_NETNS;
-            set_detail(L, BB_LAYER_NETNS, "one empty network namespace for all workers (loopback down)%s",
-                       L->zygote_userns ? ", inside the zygote's own user namespace" : "");
+        f.ns_flags[BB_NS_NET] = L->privileged ? CLONE_NEWNET : CLONE_NEWUSER | CLONE_NEWNET;
+        if (bb_ns_zygote_net(L->privileged, &L->zygote_userns, netns_why, sizeof netns_why) == 0) {
+            f.ns_errno[BB_NS_NET] = 0;
         } else if (L->zygote_userns) {
-            snprintf(errbuf, errlen, "%s", why); /* half-made user namespace: stop */
+            snprintf(errbuf, errlen, "%s", netns_why); /* half-made user namespace: stop */
             free(L);
             return NULL;
         } else {
-            set_detail(L, BB_LAYER_NETNS, "%s", why);
+            f.netns_why = netns_why;
         }
-    } else {
-        set_detail(L, BB_LAYER_NETNS, (off & BB_LAYER_NETNS) ? "disabled" : "needs a user namespace, which is disabled");
     }
+    f.own_userns = L->zygote_userns;
     int can_ns = L->privileged || L->zygote_userns; /* may create namespaces without a user namespace */
     /* Inside its own user namespace the zygote is uid 0: workers map onto that. */
     L->self_uid = geteuid();
@@ -225,75 +213,38 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
 
     /* Per-worker namespaces, each tried for real. */
     if (!(off & BB_LAYER_USERNS)) {
-        int e = bb_probe_clone(CLONE_NEWUSER);
-        if (e == 0)
-            L->available |= BB_LAYER_USERNS;
-        set_detail(L, BB_LAYER_USERNS, e ? "clone(CLONE_NEWUSER): %s" : "per worker", bb_jail_strerror(e));
-    } else {
-        set_detail(L, BB_LAYER_USERNS, "disabled");
+        f.ns_flags[BB_NS_USER] = CLONE_NEWUSER;
+        f.ns_errno[BB_NS_USER] = bb_probe_clone(CLONE_NEWUSER);
     }
-    unsigned long with_user = (L->available & BB_LAYER_USERNS) ? CLONE_NEWUSER : 0;
+    unsigned long with_user = !(off & BB_LAYER_USERNS) && f.ns_errno[BB_NS_USER] == 0 ? CLONE_NEWUSER : 0;
     static const struct {
         unsigned layer;
+        int kind;
         unsigned long flag;
-        const char *what;
-    } per_worker[] = {{BB_LAYER_MNTNS, CLONE_NEWNS, "per worker: tmpfs root, read-only system binds, own /proc with the pid layer"},
-                      {BB_LAYER_IPCNS, CLONE_NEWIPC, "per worker"},
-                      {BB_LAYER_UTSNS, CLONE_NEWUTS, "per worker: hostname blockbox"}};
+    } per_worker[] = {{BB_LAYER_MNTNS, BB_NS_MNT, CLONE_NEWNS},
+                      {BB_LAYER_IPCNS, BB_NS_IPC, CLONE_NEWIPC},
+                      {BB_LAYER_UTSNS, BB_NS_UTS, CLONE_NEWUTS}};
     for (size_t i = 0; i < sizeof per_worker / sizeof per_worker[0]; i++) {
-        unsigned layer = per_worker[i].layer;
-        if (off & layer) {
-            set_detail(L, layer, "disabled");
-            continue;
-        }
-        if (!can_ns && !with_user) {
-            set_detail(L, layer, "needs privilege or a user namespace");
-            continue;
-        }
-        int e = bb_probe_clone(per_worker[i].flag | with_user);
-        if (e == 0) {
-            L->available |= layer;
-            set_detail(L, layer, "%s", per_worker[i].what);
-        } else {
-            set_detail(L, layer, "clone(0x%lx): %s", per_worker[i].flag | with_user, bb_jail_strerror(e));
-        }
+        int k = per_worker[i].kind;
+        if ((off & per_worker[i].layer) || (!can_ns && !with_user))
+            continue;   /* -1: not tried */
+        f.ns_flags[k] = per_worker[i].flag | with_user;
+        f.ns_errno[k] = bb_probe_clone(f.ns_flags[k]);
     }
-    /* pid: the zygote unshares a fresh pid namespace before each fork and returns to
-     * its own right after, which takes CAP_SYS_ADMIN over its own pid namespace. */
-    if (off & BB_LAYER_PIDNS) {
-        set_detail(L, BB_LAYER_PIDNS, "disabled");
-    } else if (!L->privileged || L->zygote_userns) {
-        set_detail(L, BB_LAYER_PIDNS, "needs root: an unprivileged zygote cannot return to its own pid "
-                                      "namespace after unsharing one per worker");
-    } else {
+    /* pid: the zygote must be able to return to its own pid namespace (the layer's
+     * rule says when it can); tried only then. */
+    if (!(off & BB_LAYER_PIDNS) && L->privileged && !L->zygote_userns) {
         L->pidns_home = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-        int e = L->pidns_home < 0 ? errno : bb_probe_clone(CLONE_NEWPID);
-        if (e == 0) {
-            L->available |= BB_LAYER_PIDNS;
-            set_detail(L, BB_LAYER_PIDNS, "per worker: the worker is pid 1 and sees only itself");
-        } else {
-            set_detail(L, BB_LAYER_PIDNS, "pid namespace: %s", bb_jail_strerror(e));
-        }
+        f.ns_flags[BB_NS_PID] = CLONE_NEWPID;
+        f.ns_errno[BB_NS_PID] = L->pidns_home < 0 ? errno : bb_probe_clone(CLONE_NEWPID);
     }
 
     /* An unprivileged uid per worker. */
     L->unique_uids = L->privileged && !L->zygote_userns &&
                      bb_probe_uid_range(L->uid_base, BB_LAYERS_MAX_SLOTS);
-    if (!(off & BB_LAYER_UID)) {
-        if (L->unique_uids) {
-            L->available |= BB_LAYER_UID;
-            set_detail(L, BB_LAYER_UID, "uid/gid %lu + slot, unique per worker", (unsigned long)L->uid_base);
-        } else if (L->zygote_userns || L->self_uid != 0) {
-            L->available |= BB_LAYER_UID;
-            set_detail(L, BB_LAYER_UID, "the invoking unprivileged user (uid %lu), shared by all workers",
-                       (unsigned long)(L->zygote_userns ? getuid() : L->self_uid));
-        } else {
-            set_detail(L, BB_LAYER_UID, "root without the power to switch to uids %lu+",
-                       (unsigned long)L->uid_base);
-        }
-    } else {
-        set_detail(L, BB_LAYER_UID, "disabled");
-    }
+    f.unique_uids = L->unique_uids;
+    f.uid_base = L->uid_base;
+    f.shared_uid = L->zygote_userns ? getuid() : L->self_uid;
 
     /* cgroups: detect, never assume. */
     if (!(off & BB_LAYER_CGROUP)) {
@@ -306,17 +257,18 @@ bb_layers *bb_layers_zygote_setup(const bb_jail_config *cfg, char *errbuf, size_
         /* v2: a refused set-up undoes itself and leaves the layer out, with the reason. */
         if (L->cg.version == 2 && bb_cgroup_setup(&L->cg, getpid(), why, sizeof why) < 0)
             L->cg.version = 0;
-        if (L->cg.version > 0)
-            L->available |= BB_LAYER_CGROUP;
-        set_detail(L, BB_LAYER_CGROUP, "%s", L->cg.detail);
-    } else {
-        set_detail(L, BB_LAYER_CGROUP, "disabled");
+        f.cg = &L->cg;
     }
-    L->available |= BB_LAYER_CAPS | BB_LAYER_RLIMITS;
-    set_detail(L, BB_LAYER_CAPS, off & BB_LAYER_CAPS ? "disabled" : "all capabilities dropped, bounding set empty, "
-               "securebits locked, no_new_privs, not dumpable");
-    set_detail(L, BB_LAYER_RLIMITS, off & BB_LAYER_RLIMITS ? "disabled" : "cpu, nproc, nofile, fsize, core, memlock, "
-               "msgqueue%s", (L->available & BB_LAYER_CGROUP) ? "" : ", address space");
+
+    /* Each layer's own rule decides (the same rules doctor reports). */
+    for (int i = 0; i < BB_LAYER_COUNT; i++) {
+        const bb_layer_def *def = &bb_layer_list[i];
+        int bit = bit_index(def->bit);
+        if (off & def->bit)
+            snprintf(L->detail[bit], sizeof L->detail[bit], "disabled");
+        else if (def->detect(&f, L->detail[bit], sizeof L->detail[bit]))
+            L->available |= def->bit;
+    }
 
     L->active = L->available & ~off;
     if (L->active & BB_LAYER_USERNS)

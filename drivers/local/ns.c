@@ -93,3 +93,60 @@ int bb_ns_child_hostname(char *err, size_t errlen)
         return bb_jail_fail(err, errlen, "setdomainname: %s", bb_jail_strerror(errno));
     return 0;
 }
+
+/* ---- detect(): the rules of the namespace layers (jail.h) --------------------- */
+
+int bb_ns_detect_kind(const bb_layer_facts *f, int kind, const char *what, char *detail, size_t len)
+{
+    int e = f->ns_errno[kind];
+    if (e == 0) {
+        snprintf(detail, len, "%s", what);
+        return 1;
+    }
+    if (e < 0)
+        snprintf(detail, len, "needs privilege or a user namespace");
+    else
+        snprintf(detail, len, "clone(0x%lx) failed: %s", f->ns_flags[kind], bb_jail_strerror(e));
+    return 0;
+}
+
+int bb_ns_detect_user(const bb_layer_facts *f, char *detail, size_t len)
+{
+    return bb_ns_detect_kind(f, BB_NS_USER, f->own_userns ? "per worker, nested in the zygote's own"
+                                                         : "per worker; uid 0 inside is the worker's uid outside",
+                             detail, len);
+}
+
+int bb_ns_detect_pid(const bb_layer_facts *f, char *detail, size_t len)
+{
+    /* The zygote unshares a fresh pid namespace before each fork and returns to its own
+     * right after, which takes CAP_SYS_ADMIN over its own pid namespace. */
+    if (!f->privileged || f->own_userns) {
+        snprintf(detail, len, "needs root: an unprivileged zygote cannot return to its own pid "
+                              "namespace after unsharing one per worker");
+        return 0;
+    }
+    return bb_ns_detect_kind(f, BB_NS_PID, "per worker: the worker is pid 1 and sees only itself", detail, len);
+}
+
+int bb_ns_detect_net(const bb_layer_facts *f, char *detail, size_t len)
+{
+    if (f->netns_why) {
+        snprintf(detail, len, "%s", f->netns_why);
+        return 0;
+    }
+    return bb_ns_detect_kind(f, BB_NS_NET, f->own_userns ? "one empty network namespace for all workers "
+                                                          "(loopback down), inside the zygote's own user namespace"
+                                                        : "one empty network namespace for all workers (loopback down)",
+                             detail, len);
+}
+
+int bb_ns_detect_ipc(const bb_layer_facts *f, char *detail, size_t len)
+{
+    return bb_ns_detect_kind(f, BB_NS_IPC, "per worker", detail, len);
+}
+
+int bb_ns_detect_uts(const bb_layer_facts *f, char *detail, size_t len)
+{
+    return bb_ns_detect_kind(f, BB_NS_UTS, "per worker: hostname blockbox", detail, len);
+}

@@ -201,3 +201,21 @@ void bb_probe_host(bb_probe *p, int try_cgroup_write)
                                                          (unsigned long)BB_LAYERS_UID_ZYGOTES * BB_LAYERS_MAX_SLOTS);
     probe_python(p);
 }
+
+void bb_probe_facts(const bb_probe *p, bb_layer_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    f->privileged = p->privileged;
+    /* An unprivileged zygote makes a user namespace of its own for its netns. */
+    f->own_userns = !p->privileged && p->ns_ok[BB_NS_USER];
+    f->seccomp = p->seccomp;
+    f->seccomp_detail = p->seccomp_detail;
+    for (int k = 0; k < BB_NS_COUNT; k++) {
+        f->ns_errno[k] = p->ns_errno[k];
+        f->ns_flags[k] = ns_kinds[k].flag | (k != BB_NS_USER && p->ns_with_userns ? CLONE_NEWUSER : 0);
+    }
+    f->unique_uids = p->unique_uids;
+    f->uid_base = BB_LAYERS_UID_FLOOR;
+    f->shared_uid = (unsigned long)geteuid();
+    f->cg = &p->cgroup;
+}

@@ -6,9 +6,9 @@
 #include <stddef.h>
 
 #include "cgroup.h"
+#include "jail.h"
 
-/* Namespace kinds probed, in this order. */
-enum { BB_NS_USER, BB_NS_PID, BB_NS_NET, BB_NS_MNT, BB_NS_IPC, BB_NS_UTS, BB_NS_COUNT };
+/* The namespace kinds (BB_NS_*) are listed in jail.h. */
 
 typedef struct bb_probe {
     int root;                   /* effective uid 0 */
@@ -29,6 +29,10 @@ typedef struct bb_probe {
     char numpy_version[32];
     char python_detail[256];
 } bb_probe;
+
+/* The facts a layer's detect() reads, from a probe (for doctor: what the zygote
+ * would find; own_userns is what an unprivileged zygote makes for its netns). */
+void bb_probe_facts(const bb_probe *p, bb_layer_facts *f);
 
 /* Fills *p. try_cgroup_write: create and remove a probe cgroup to know for sure
  * (it never changes cgroup.subtree_control). */

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cgroup.h"
 #include "jailutil.h"
 
 static int lower(int resource, const char *name, rlim_t soft, rlim_t hard, char *err, size_t errlen)
@@ -78,4 +79,14 @@ int bb_rlimits_apply(const bb_jail_config *cfg, long as_bytes, char *err, size_t
             return -1;
     }
     return 0;
+}
+
+/* detect() of the rlimits layer (jail.h): always there; the address space is capped
+ * only where no memory cgroup caps the worker. */
+int bb_rlimits_detect(const bb_layer_facts *f, char *detail, size_t len)
+{
+    int memcg = f->cg && f->cg->version > 0 && (f->cg->usable & BB_CG_MEMORY);
+    snprintf(detail, len, "cpu, nproc, nofile, fsize, core=0, memlock, msgqueue%s",
+             memcg ? "" : ", address space (no memory cgroup)");
+    return 1;
 }

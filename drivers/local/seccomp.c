@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "jail.h"
 
 #ifndef SECCOMP_FILTER_FLAG_TSYNC_ESRCH
 #define SECCOMP_FILTER_FLAG_TSYNC_ESRCH (1UL << 4)
@@ -349,4 +350,11 @@ void bb_seccomp_syscall_name(int nr, char *out, size_t cap)
     else
         snprintf(out, cap, "syscall_%d", nr);
     free(name);
+}
+
+/* detect() of the seccomp layer (jail.h): the kernel can install a filter. */
+int bb_seccomp_detect(const bb_layer_facts *f, char *detail, size_t len)
+{
+    snprintf(detail, len, "%s", f->seccomp_detail ? f->seccomp_detail : "");
+    return f->seccomp;
 }
