@@ -1,8 +1,8 @@
 # The jail layers of the local driver (namespaces, filesystem, cgroups, privileges,
-# rlimits), the host probe and `blockbox doctor`; included by CMakeLists.txt here.
+# rlimits) with their detect() rules, the host probe and `blockbox doctor` (in the
+# library: doctor asks the layers); included by CMakeLists.txt here.
 target_sources(blockbox_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/jail.c
-  ${CMAKE_CURRENT_LIST_DIR}/layers.c
   ${CMAKE_CURRENT_LIST_DIR}/ns.c
   ${CMAKE_CURRENT_LIST_DIR}/fs.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup.c
@@ -11,3 +11,11 @@ target_sources(blockbox_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/rlimits.c
   ${CMAKE_CURRENT_LIST_DIR}/probe.c
   ${CMAKE_CURRENT_LIST_DIR}/doctor.c)
+
+# The zygote's side of the seam (jail.h): set-up once, the self-test, the layers per
+# worker. Only the zygote (blockbox-worker) and the jail tests run it, so it is kept
+# out of libblockbox: the static library blockbox_jail.
+add_library(blockbox_jail STATIC ${CMAKE_CURRENT_LIST_DIR}/layers.c)
+target_include_directories(blockbox_jail PRIVATE ${CMAKE_SOURCE_DIR}/include ${CMAKE_SOURCE_DIR}/src
+                           ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(blockbox_jail PUBLIC blockbox_static)
