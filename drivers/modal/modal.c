@@ -1,9 +1,7 @@
 /* modal.c: the modal driver, which runs a block by POSTing its DESIGN §3 envelope to the
- * workspace's Modal web endpoint over verified TLS, with retries only where no run happened. */
+ * workspace's Modal web endpoint (modal_http.c), with retries only where no run happened. */
 #include <blockbox/driver.h>
 #include <curl/curl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,27 +12,12 @@
 #include "buf.h"
 #include "config.h"
 #include "error.h"
+#include "modal_http.h"
 #include "modal_url.h"
 #include "modal_util.h"
 #include "wire.h"
 
 #define MAX_TOKEN_LEN 512
-#define POOL_KEEP 64            /* idle easy handles (each with its live connections) kept */
-#define CONN_MAX_AGE_S 25L      /* reuse an idle connection at most this old */
-#define USER_AGENT "blockbox/" BLOCKBOX_VERSION " (modal driver)"
-
-typedef struct modal_counters {
-    atomic_long calls;          /* run() calls */
-    atomic_long requests;       /* HTTP requests sent (attempts, redirects, resends) */
-    atomic_long connections;    /* new connections made (CURLINFO_NUM_CONNECTS) */
-    atomic_long retries;        /* attempts repeated after 429/502/503/504 or a connect failure */
-    atomic_long resends;        /* full-code resends after UnknownCodeHash */
-    atomic_long redirects;      /* 303 hops followed */
-    atomic_long gzip_requests;  /* request bodies sent gzip-compressed */
-    atomic_long hash_only;      /* requests sent without the code */
-    atomic_long server_time_us; /* sum of Server-Timing dur= reported by the server */
-    atomic_long last_server_time_us;
-} modal_counters;
 
 typedef struct modal_driver {
     char *override_url;         /* MODAL_WEB_ENDPOINT_URL, checked */
@@ -44,14 +27,8 @@ typedef struct modal_driver {
     int allow_anonymous;
     long retries;
     size_t max_response;
-    /* [auth][gzip]: prebuilt, read-only header lists (the auth ones carry the secret) */
-    struct curl_slist *headers[2][2];
-    CURLSH *share;              /* DNS cache and TLS sessions shared by all handles */
-    pthread_mutex_t share_locks[CURL_LOCK_DATA_LAST];
-    pthread_mutex_t pool_lock;  /* guards the idle handle pool */
-    CURL *pool[POOL_KEEP];
-    size_t n_pool;
-    modal_counters count;
+    bb_modal_http *http;        /* the transport (modal_http.c) */
+    bb_modal_counters count;
 } modal_driver;
 
 typedef struct modal_block {
@@ -89,23 +66,6 @@ static unsigned random32(void)
     return r;
 }
 
-/* Wipes and frees a string that held a secret. */
-static void free_secret(char *s)
-{
-    if (s) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
-}
-
-static void free_secret_list(struct curl_slist *list)
-{
-    for (struct curl_slist *p = list; p; p = p->next)
-        if (p->data)
-            explicit_bzero(p->data, strlen(p->data));
-    curl_slist_free_all(list);
-}
-
 /* A token must be printable ASCII without blanks: anything else could split headers. */
 static int check_token(const char *value, const char *var, bb_error **err)
 {
@@ -119,26 +79,6 @@ static int check_token(const char *value, const char *var, bb_error **err)
     return 0;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result;
-/* libcurl's global state belongs to the process: initialised once, never cleaned up
- * (another part of the program may use libcurl too). */
-static void curl_init_once(void) { curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
-{
-    modal_driver *d = user;
-    if ((unsigned)data < CURL_LOCK_DATA_LAST)
-        pthread_mutex_lock(&d->share_locks[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *user)
-{
-    modal_driver *d = user;
-    if ((unsigned)data < CURL_LOCK_DATA_LAST)
-        pthread_mutex_unlock(&d->share_locks[data]);
-}
-
 /* ---- open / close ------------------------------------------------------ */
 
 static void modal_close(void *state)
@@ -146,16 +86,7 @@ static void modal_close(void *state)
     modal_driver *d = state;
     if (!d)
         return;
-    for (size_t i = 0; i < d->n_pool; i++)
-        curl_easy_cleanup(d->pool[i]);
-    if (d->share)
-        curl_share_cleanup(d->share);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_destroy(&d->share_locks[i]);
-    pthread_mutex_destroy(&d->pool_lock);
-    for (int a = 0; a < 2; a++)
-        for (int g = 0; g < 2; g++)
-            free_secret_list(d->headers[a][g]);
+    bb_modal_http_close(d->http);
     free(d->override_url);
     free(d->workspace_name);
     free(d->default_workspace);
@@ -163,43 +94,9 @@ static void modal_close(void *state)
     free(d);
 }
 
-static struct curl_slist *build_headers(const char *token_id, const char *token_secret, int gzip)
-{
-    struct curl_slist *list = NULL, *next;
-    char *line = NULL;
-    const char *fixed[] = {"Content-Type: application/json", "Accept: application/json",
-                           "Expect:", gzip ? "Content-Encoding: gzip" : NULL};
-    for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-        if (!fixed[i])
-            continue;
-        if (!(next = curl_slist_append(list, fixed[i])))
-            goto fail;
-        list = next;
-    }
-    if (token_id) {
-        for (int k = 0; k < 2; k++) {
-            if (asprintf(&line, "%s: %s", k ? "Modal-Secret" : "Modal-Key", k ? token_secret : token_id) < 0) {
-                line = NULL;
-                goto fail;
-            }
-            next = curl_slist_append(list, line);
-            free_secret(line);
-            line = NULL;
-            if (!next)
-                goto fail;
-            list = next;
-        }
-    }
-    return list;
-fail:
-    free_secret_list(list);
-    return NULL;
-}
-
 static int modal_open(const bb_config *cfg, void **state, bb_error **err)
 {
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_result != CURLE_OK)
+    if (bb_modal_http_global_init() < 0)
         return bb_fail(err, BB_ERR_INTERNAL, "libcurl failed to initialise");
     int no_id = !cfg->modal_token_id || !*cfg->modal_token_id;
     int no_secret = !cfg->modal_token_secret || !*cfg->modal_token_secret;
@@ -233,9 +130,6 @@ static int modal_open(const bb_config *cfg, void **state, bb_error **err)
     modal_driver *d = calloc(1, sizeof *d);
     if (!d)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    pthread_mutex_init(&d->pool_lock, NULL);
-    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-        pthread_mutex_init(&d->share_locks[i], NULL);
     d->allow_anonymous = cfg->modal_allow_anonymous;
     d->retries = cfg->modal_retries < 0 ? 0 : cfg->modal_retries;
     bb_limits limits;
@@ -254,44 +148,18 @@ static int modal_open(const bb_config *cfg, void **state, bb_error **err)
     DUP(default_workspace, cfg->workspace_id);
     DUP(ca_file, cfg->ca_file);
 #undef DUP
-    for (int a = 0; a < 2; a++)
-        for (int g = 0; g < 2; g++)
-            if (!(d->headers[a][g] = build_headers(a ? cfg->modal_token_id : NULL, cfg->modal_token_secret, g)))
-                oom = 1;
-    d->share = curl_share_init();
-    if (!d->share || oom) {
+    if (!oom)
+        d->http = bb_modal_http_open(cfg->modal_token_id, cfg->modal_token_secret, cfg->ca_file,
+                                     d->max_response, &d->count);
+    if (!d->http) {
         modal_close(d);
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     }
-    curl_share_setopt(d->share, CURLSHOPT_LOCKFUNC, share_lock);
-    curl_share_setopt(d->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
-    curl_share_setopt(d->share, CURLSHOPT_USERDATA, d);
-    curl_share_setopt(d->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(d->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     *state = d;
     return 0;
 }
 
 /* ---- load / unload ----------------------------------------------------- */
-
-static void origin_of(const char *url, char *out, size_t size)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL;
-    snprintf(out, size, "(endpoint)");
-    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
-        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port)
-            snprintf(out, size, "%s://%s:%s", scheme, host, port);
-        else
-            snprintf(out, size, "%s://%s", scheme, host);
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_url_cleanup(u);
-}
 
 static int modal_load(void *state, const bb_block_info *info, void **block_state, bb_error **err)
 {
@@ -313,7 +181,7 @@ static int modal_load(void *state, const bb_block_info *info, void **block_state
         return -1;
     }
     bb_modal_app_name(ws, b->app, sizeof b->app);
-    origin_of(b->url, b->origin, sizeof b->origin);
+    bb_modal_origin_of(b->url, b->origin, sizeof b->origin);
     snprintf(b->code_hash, sizeof b->code_hash, "%s", info->code_hash ? info->code_hash : "");
     b->has_init = info->init_code != NULL;
     *block_state = b;
@@ -327,176 +195,6 @@ static void modal_unload(void *state, void *block_state)
         return;
     free(b->url);
     free(b);
-}
-
-/* ---- one HTTP exchange ------------------------------------------------- */
-
-typedef struct upload {
-    const char *data;
-    size_t len, pos;
-} upload;
-
-/* No seek callback on purpose: libcurl silently resends a request whose reused
- * connection died before any answer byte; without a way to rewind the body it fails
- * with CURLE_SEND_FAIL_REWIND instead, so a block that may have run is not run twice. */
-static size_t read_body(char *dst, size_t size, size_t nmemb, void *user)
-{
-    upload *u = user;
-    size_t n = size * nmemb, left = u->len - u->pos;
-    if (n > left)
-        n = left;
-    memcpy(dst, u->data + u->pos, n);
-    u->pos += n;
-    return n;
-}
-
-typedef struct sink {
-    bb_buf buf;
-    size_t cap;
-    int over;   /* the body passed the cap: refused while receiving */
-    int oom;
-} sink;
-
-static size_t write_body(char *src, size_t size, size_t nmemb, void *user)
-{
-    sink *s = user;
-    size_t n = size * nmemb;
-    if (n > s->cap || s->buf.len > s->cap - n) {
-        s->over = 1;
-        return 0;
-    }
-    if (bb_buf_append(&s->buf, src, n) < 0) {
-        s->oom = 1;
-        return 0;
-    }
-    return n;
-}
-
-static CURL *pool_get(modal_driver *d)
-{
-    CURL *h = NULL;
-    pthread_mutex_lock(&d->pool_lock);
-    if (d->n_pool)
-        h = d->pool[--d->n_pool];
-    pthread_mutex_unlock(&d->pool_lock);
-    if (h)
-        curl_easy_reset(h);   /* keeps live connections, drops every option */
-    else
-        h = curl_easy_init();
-    return h;
-}
-
-static void pool_put(modal_driver *d, CURL *h)
-{
-    pthread_mutex_lock(&d->pool_lock);
-    if (d->n_pool < POOL_KEEP) {
-        d->pool[d->n_pool++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&d->pool_lock);
-    if (h)
-        curl_easy_cleanup(h);
-}
-
-/* What one request came back with. */
-typedef struct attempt_result {
-    CURLcode code;
-    long status;
-    int sent;               /* request bytes went out: the server may have acted on it */
-    int over;               /* response over the cap */
-    int oom;
-    long retry_after_ms;    /* -1 if none */
-    char trusted[40];       /* Blockbox-Error header: a failure the app itself decided */
-    char *location;         /* 303 target (malloc'd) */
-    bb_buf body;
-} attempt_result;
-
-static void attempt_clear(attempt_result *r)
-{
-    free(r->location);
-    bb_buf_free(&r->body);
-    memset(r, 0, sizeof *r);
-}
-
-/* Sends one request: POST of body (gzip when gz) or, with body NULL, a GET. */
-static void send_request(modal_driver *d, const char *url, const bb_modal_url_info *target, int with_auth,
-                         const char *body, size_t body_len, int gz, long budget_ms, attempt_result *r)
-{
-    memset(r, 0, sizeof *r);
-    r->retry_after_ms = -1;
-    r->status = 0;
-    CURL *h = pool_get(d);
-    if (!h) {
-        r->code = CURLE_OUT_OF_MEMORY;
-        return;
-    }
-    upload up = {body, body_len, 0};
-    sink sk = {.cap = d->max_response};
-    const char *protocols = target->plain_http ? "http" : "https";
-    long connect_ms = budget_ms < BB_MODAL_CONNECT_MAX_MS ? budget_ms : BB_MODAL_CONNECT_MAX_MS;
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, protocols);
-    curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, protocols);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);  /* 303s are followed by hand */
-    curl_easy_setopt(h, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(h, CURLOPT_PROXY, "");           /* no proxy from the environment */
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    if (d->ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, d->ca_file);
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-    curl_easy_setopt(h, CURLOPT_SHARE, d->share);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXAGE_CONN, CONN_MAX_AGE_S);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, connect_ms > 0 ? connect_ms : 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, budget_ms > 0 ? budget_ms : 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "gzip");
-    curl_easy_setopt(h, CURLOPT_USERAGENT, USER_AGENT);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, d->headers[with_auth ? 1 : 0][body && gz ? 1 : 0]);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, &sk);
-    if (body) {
-        curl_easy_setopt(h, CURLOPT_POST, 1L);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
-        curl_easy_setopt(h, CURLOPT_READFUNCTION, read_body);
-        curl_easy_setopt(h, CURLOPT_READDATA, &up);
-    } else {
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    }
-
-    r->code = curl_easy_perform(h);
-    atomic_fetch_add(&d->count.requests, 1);
-    long connects = 0, request_size = 0;
-    curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects);
-    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &request_size);
-    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-    atomic_fetch_add(&d->count.connections, connects);
-    r->sent = request_size > 0;
-    r->over = sk.over;
-    r->oom = sk.oom;
-    struct curl_header *hdr = NULL;
-    if (r->code == CURLE_OK) {
-        if (curl_easy_header(h, "Retry-After", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
-            r->retry_after_ms = bb_modal_parse_retry_after(hdr->value);
-        if (curl_easy_header(h, "Blockbox-Error", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK)
-            snprintf(r->trusted, sizeof r->trusted, "%s", hdr->value);
-        if (curl_easy_header(h, "Server-Timing", 0, CURLH_HEADER, -1, &hdr) == CURLHE_OK) {
-            long us = bb_modal_parse_server_timing(hdr->value);
-            if (us >= 0) {
-                atomic_fetch_add(&d->count.server_time_us, us);
-                atomic_store(&d->count.last_server_time_us, us);
-            }
-        }
-        char *loc = NULL;
-        if (r->status >= 300 && r->status < 400 &&
-            curl_easy_getinfo(h, CURLINFO_REDIRECT_URL, &loc) == CURLE_OK && loc)
-            r->location = strdup(loc);
-    }
-    r->body = sk.buf;
-    pool_put(d, h);
 }
 
 /* ---- the call ------------------------------------------------------------ */
@@ -523,7 +221,7 @@ static int fail_timeout(const exchange *x, bb_error **err)
 }
 
 /* Whether a failed attempt can be repeated: only when the block cannot have run. */
-static int retryable(const attempt_result *r)
+static int retryable(const bb_modal_attempt *r)
 {
     if (r->code == CURLE_OK)
         return r->status == 429 || r->status == 502 || r->status == 503 || r->status == 504;
@@ -543,7 +241,7 @@ static int retryable(const attempt_result *r)
 }
 
 /* Maps a final (not retried) attempt to an error. */
-static int fail_attempt(const exchange *x, const attempt_result *r, int retried, bb_error **err)
+static int fail_attempt(const exchange *x, const bb_modal_attempt *r, int retried, bb_error **err)
 {
     const char *origin = x->b->origin;
     if (r->oom)
@@ -638,7 +336,7 @@ static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_b
     if (!url)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     int attempt = 0, redirects = 0, is_get = 0, rc = -1;
-    attempt_result r = {0};
+    bb_modal_attempt r = {0};
     for (;;) {
         long budget = x->deadline - now_ms();
         if (budget <= 0) {
@@ -646,7 +344,7 @@ static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_b
             break;
         }
         int with_auth = same_origin(&origin_info, &target);
-        send_request(d, url, &target, with_auth, is_get ? NULL : body, len, gz, budget, &r);
+        bb_modal_http_send(d->http, url, &target, with_auth, is_get ? NULL : body, len, gz, budget, &r);
         if (r.code == CURLE_OK && r.status == 200 && !r.over && !r.oom) {
             *out = r.body;
             memset(&r.body, 0, sizeof r.body);
@@ -672,7 +370,7 @@ static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_b
             url = r.location;
             r.location = NULL;
             is_get = 1;   /* 303 See Other: fetch the result with GET */
-            attempt_clear(&r);
+            bb_modal_attempt_clear(&r);
             continue;
         }
         if (retryable(&r) && attempt < d->retries) {
@@ -684,14 +382,14 @@ static int post_envelope(exchange *x, const char *body, size_t len, int gz, bb_b
             }
             attempt++;
             atomic_fetch_add(&d->count.retries, 1);
-            attempt_clear(&r);
+            bb_modal_attempt_clear(&r);
             sleep_ms(wait);
             continue;
         }
         rc = fail_attempt(x, &r, attempt > 0, err);
         break;
     }
-    attempt_clear(&r);
+    bb_modal_attempt_clear(&r);
     free(url);
     return rc;
 }
@@ -787,7 +485,7 @@ static char *modal_describe(void *state)
     bb_buf b = {0};
     char origin[300];
     if (d->override_url)
-        origin_of(d->override_url, origin, sizeof origin);
+        bb_modal_origin_of(d->override_url, origin, sizeof origin);
     else if (d->default_workspace) {
         char *url = bb_modal_endpoint_url(NULL, d->workspace_name, d->default_workspace, NULL);
         snprintf(origin, sizeof origin, "%s", url ? url : "?");

@@ -221,3 +221,22 @@ char *bb_modal_endpoint_url(const char *override_url, const char *modal_workspac
     }
     return url;
 }
+
+void bb_modal_origin_of(const char *url, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL;
+    snprintf(out, size, "(endpoint)");
+    if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK) {
+        if (curl_url_get(u, CURLUPART_PORT, &port, 0) == CURLUE_OK && port)
+            snprintf(out, size, "%s://%s:%s", scheme, host, port);
+        else
+            snprintf(out, size, "%s://%s", scheme, host);
+    }
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_url_cleanup(u);
+}

@@ -49,4 +49,8 @@ int bb_modal_host_is_loopback(const char *host);
 char *bb_modal_endpoint_url(const char *override_url, const char *modal_workspace_name,
                             const char *workspace_id, bb_error **err);
 
+/* "scheme://host[:port]" of url for messages (no path, query or user part); "(endpoint)"
+ * if it does not parse. */
+void bb_modal_origin_of(const char *url, char *out, size_t size);
+
 #endif
