@@ -69,12 +69,7 @@ bb_executor *bb_executor_new(const bb_config *cfg_in, bb_error **err)
         return NULL;
     }
     ex->cfg = cfg;
-    bb_limits_default(&ex->limits);
-    ex->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
-    ex->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
-    ex->limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
-    ex->limits.max_depth = (int)cfg->max_depth;
-    ex->limits.max_values = (size_t)cfg->max_json_values;
+    bb_limits_from_config(cfg, &ex->limits);
     if (bb_registry_init(&ex->registry, cfg->driver_path, err) < 0)
         goto fail;
     const char *mode = cfg->mode ? cfg->mode : "local";

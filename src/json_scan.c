@@ -12,12 +12,61 @@
 #include <time.h>
 
 #include "error.h"
-#include "wire_internal.h"
 
 /* How often (in bytes read) the deadline is looked at. */
 #define CLOCK_EVERY ((size_t)1 << 20)
 /* Containers tracked on the stack before the tracker is allocated. */
 #define SMALL_STACK 512
+
+/* ---- UTF-8 ------------------------------------------------------------------ */
+
+size_t bb_wire_utf8_sequence(const unsigned char *s, size_t left)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+        n = 3;
+        cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07u;
+    } else {
+        return 0; /* continuation byte, C0/C1 (always overlong) or F5..FF */
+    }
+    if (n > left)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3Fu);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return n;
+}
+
+size_t bb_wire_utf8_scan(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n = bb_wire_utf8_sequence(s + i, len - i);
+        if (n == 0)
+            return i;
+        i += n;
+    }
+    return len;
+}
 
 long long bb_json_now_ms(void)
 {

@@ -28,6 +28,14 @@ typedef struct bb_json_rules {
                                * (limit_kind) while it is written; 0: no cap */
 } bb_json_rules;
 
+/* Length (1..4) of the valid, shortest-form UTF-8 sequence at s, or 0 if the bytes
+ * there are not one (overlong forms, surrogates and code points past U+10FFFF are
+ * invalid). left is the number of bytes available at s (at least 1). */
+size_t bb_wire_utf8_sequence(const unsigned char *s, size_t left);
+
+/* Index of the first byte that is not part of valid UTF-8, or len if all is valid. */
+size_t bb_wire_utf8_scan(const unsigned char *s, size_t len);
+
 /* Milliseconds of CLOCK_MONOTONIC (the clock of deadline_ms). */
 long long bb_json_now_ms(void);
 

@@ -1,5 +1,5 @@
-/* wire.c: the envelopes of DESIGN §3 — limits, the strict precheck of JSON text before
- * any parser sees it, code/import/name checks, the code hash, and building requests. */
+/* wire.c: the request side of DESIGN §3: code, import and name checks, the code hash,
+ * and building request envelopes (on json_text.c; responses are wire_reply.c). */
 #include "wire.h"
 
 #include <cjson/cJSON.h>
@@ -11,131 +11,11 @@
 #include <string.h>
 
 #include "error.h"
-#include "json_scan.h"
+#include "json_text.h"
 #include "wire_internal.h"
 
 #define IMPORT_LINE_MAX 4096
 #define IDENTIFIER_MAX 128
-
-void bb_limits_default(bb_limits *limits)
-{
-    limits->max_input_bytes = (size_t)64 << 20;
-    limits->max_code_bytes = (size_t)1 << 20;
-    limits->max_result_bytes = (size_t)64 << 20;
-    limits->max_stream_bytes = (size_t)1 << 20;
-    limits->max_depth = 64;
-    limits->max_values = BB_DEFAULT_MAX_VALUES;
-    limits->deadline_ms = 0;
-}
-
-static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
-static size_t sat_mul(size_t a, size_t b) { return b && a > SIZE_MAX / b ? SIZE_MAX : a * b; }
-
-/*
- * The result travels as a JSON string inside the envelope, so its quotes and
- * backslashes are escaped: at most 2 bytes per byte. debug_traces count towards the
- * result's limit and travel as plain JSON. Streams and error texts may hold control
- * or non-ASCII characters, which an ASCII encoder writes as \u00XX (6 bytes for 1) or
- * a surrogate pair (12 for 4): at most 6 bytes per byte. Streams may arrive uncut
- * (this side cuts them), but only up to this bound. The rest of the envelope (keys,
- * booleans, line number, version, denied syscall names) fits BB_ENVELOPE_MARGIN.
- */
-size_t bb_limits_max_response(const bb_limits *limits)
-{
-    size_t total = sat_mul(limits->max_result_bytes, 2);
-    size_t texts = sat_add(sat_mul(limits->max_stream_bytes, 2), BB_ERROR_TEXT_MAX + BB_TRACEBACK_MAX);
-    total = sat_add(total, sat_mul(texts, 6));
-    total = sat_add(total, BB_TRACE_MAX_BYTES + 2 * (BB_TRACE_MAX_ENTRIES + 1)); /* + commas */
-    return sat_add(total, BB_ENVELOPE_MARGIN);
-}
-
-/* ---- UTF-8 ------------------------------------------------------------------ */
-
-size_t bb_wire_utf8_sequence(const unsigned char *s, size_t left)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-        cp = c & 0x1Fu;
-    } else if ((c & 0xF0) == 0xE0) {
-        n = 3;
-        cp = c & 0x0Fu;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        cp = c & 0x07u;
-    } else {
-        return 0; /* continuation byte, C0/C1 (always overlong) or F5..FF */
-    }
-    if (n > left)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3Fu);
-    }
-    if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return n;
-}
-
-size_t bb_wire_utf8_scan(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n = bb_wire_utf8_sequence(s + i, len - i);
-        if (n == 0)
-            return i;
-        i += n;
-    }
-    return len;
-}
-
-/* ---- precheck --------------------------------------------------------------- */
-
-int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth, size_t max_values,
-                     bb_error_kind kind, const char *what, bb_error **err)
-{
-    if (!text)
-        return bb_fail(err, kind, "%s: missing", what);
-    if (len > max_bytes)
-        return bb_fail(err, kind, "%s: %zu bytes, over the limit of %zu bytes", what, len, max_bytes);
-    bb_json_rules rules = {.max_depth = max_depth, .max_values = max_values, .kind = kind,
-                           .limit_kind = kind, .what = what};
-    size_t values = 0;
-    return bb_json_scan_text(text, len, &rules, &values, NULL, err);
-}
-
-/* cJSON on text that passed the precheck: it is strict JSON, so cJSON reads it as
- * Python does; only running out of memory can make it fail. */
-static int parse_checked(const char *text, size_t len, bb_error_kind kind, const char *what,
-                         cJSON **out, bb_error **err)
-{
-    cJSON *tree = cJSON_ParseWithLength(text, len);
-    if (!tree)
-        return bb_fail(err, kind == BB_ERR_INVALID_REQUEST ? BB_ERR_INTERNAL : kind,
-                       "%s: could not be parsed (out of memory?)", what);
-    *out = tree;
-    return 0;
-}
-
-int bb_wire_parse_json(const char *text, size_t len, size_t max_bytes, int max_depth,
-                       size_t max_values, bb_error_kind kind, const char *what, cJSON **out,
-                       bb_error **err)
-{
-    *out = NULL;
-    if (bb_wire_precheck(text, len, max_bytes, max_depth, max_values, kind, what, err) < 0)
-        return -1;
-    return parse_checked(text, len, kind, what, out, err);
-}
 
 static int is_json_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 

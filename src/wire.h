@@ -7,32 +7,10 @@
 
 #include "blockbox.h"
 #include "buf.h"
+#include "json_text.h"
+#include "wire_limits.h"
 
 struct cJSON;
-
-typedef struct bb_limits {
-    size_t max_input_bytes;    /* inputs JSON text (default 64 MiB) */
-    size_t max_code_bytes;     /* each code string (default 1 MiB) */
-    size_t max_result_bytes;   /* the result string of a response (default 64 MiB) */
-    size_t max_stream_bytes;   /* stdout, stderr each (default 1 MiB) */
-    int max_depth;             /* JSON nesting of inputs and results (default 64) */
-    size_t max_values;         /* JSON values in inputs, a result, a reply (default 2^20) */
-    long long deadline_ms;     /* reading a reply stops here (bb_json_now_ms clock); 0 none */
-} bb_limits;
-
-#define BB_DEFAULT_MAX_VALUES ((size_t)1 << 20)
-
-void bb_limits_default(bb_limits *limits);
-/* Upper bound of a whole response envelope under these limits (2 x result + 6 x
- * (streams + error fields) + a 64 KiB margin), for readers that must cap before reading. */
-size_t bb_limits_max_response(const bb_limits *limits);
-
-/* A strict, non-recursive check of JSON text before any parser sees it (json_scan.h):
- * size at most max_bytes, RFC 8259 grammar, valid UTF-8, no NUL, numbers that fit a
- * double, nesting at most max_depth, at most max_values values. `what` names the
- * text in the error ("inputs", "response", …). Returns 0, or -1 with *err of kind. */
-int bb_wire_precheck(const char *text, size_t len, size_t max_bytes, int max_depth, size_t max_values,
-                     bb_error_kind kind, const char *what, bb_error **err);
 
 /* Checks every typed value (DESIGN §3 `_type` tags, the untagged {type: base64}
  * image) inside a parsed JSON value: known tags, required fields with the right

@@ -9,68 +9,13 @@
 #include <string.h>
 
 #include "error.h"
+#include "json_text.h"
 #include "wire.h"
-#include "wire_internal.h"
 
 #define NDARRAY_MAX_DIMS 32
 #define NDARRAY_MAX_DIM ((double)INT32_MAX)
 #define DATETIME_MAX 64
 #define PATH_MAX_LEN 200
-
-/* ---- helpers shared with wire.c ---------------------------------------------- */
-
-void bb_wire_printable(const char *s, char *out, size_t cap)
-{
-    size_t n = 0;
-    if (!s)
-        s = "";
-    for (; *s && n + 1 < cap; s++)
-        out[n++] = (*s >= 0x20 && *s < 0x7F) ? *s : '?';
-    if (*s && cap >= 4) {
-        n = cap - 4;
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    out[n] = '\0';
-}
-
-static int compare_keys(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-int bb_wire_duplicate_key(const cJSON *object, const char **key)
-{
-    size_t n = 0;
-    for (const cJSON *c = object->child; c; c = c->next)
-        n++;
-    if (n < 2)
-        return 0;
-    if (n <= 8) {
-        for (const cJSON *a = object->child; a; a = a->next)
-            for (const cJSON *b = a->next; b; b = b->next)
-                if (strcmp(a->string ? a->string : "", b->string ? b->string : "") == 0) {
-                    *key = a->string;
-                    return 1;
-                }
-        return 0;
-    }
-    const char **keys = malloc(n * sizeof *keys);
-    if (!keys)
-        return -1;
-    size_t i = 0;
-    for (const cJSON *c = object->child; c; c = c->next)
-        keys[i++] = c->string ? c->string : "";
-    qsort(keys, n, sizeof *keys, compare_keys);
-    int found = 0;
-    for (i = 1; i < n && !found; i++)
-        if (strcmp(keys[i - 1], keys[i]) == 0) {
-            *key = keys[i];
-            found = 1;
-        }
-    free(keys);
-    return found;
-}
 
 /* ---- the walk ------------------------------------------------------------------ */
 

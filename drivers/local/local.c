@@ -373,12 +373,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     char *worker_path = bb_pool_find_worker(cfg);
     st->timeout_ms = (long)(cfg->timeout_s * 1000.0);
     st->cpu_ms = (long)((cfg->cpu_seconds > 0 ? cfg->cpu_seconds : cfg->timeout_s + 1.0) * 1000.0);
-    bb_limits_default(&st->limits);
-    st->limits.max_input_bytes = (size_t)cfg->max_input_bytes;
-    st->limits.max_result_bytes = (size_t)cfg->max_output_bytes;
-    st->limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
-    st->limits.max_depth = (int)cfg->max_depth;
-    st->limits.max_values = (size_t)cfg->max_json_values;
+    bb_limits_from_config(cfg, &st->limits);
     st->max_response = bb_limits_max_response(&st->limits);
     bb_zinit init = {
         .memory_bytes = (int64_t)cfg->memory_mb << 20,

@@ -133,9 +133,7 @@ static int modal_open(const bb_config *cfg, void **state, bb_error **err)
     d->allow_anonymous = cfg->modal_allow_anonymous;
     d->retries = cfg->modal_retries < 0 ? 0 : cfg->modal_retries;
     bb_limits limits;
-    bb_limits_default(&limits);
-    limits.max_result_bytes = (size_t)cfg->max_output_bytes;
-    limits.max_stream_bytes = (size_t)cfg->max_stream_bytes;
+    bb_limits_from_config(cfg, &limits);   /* the response bound uses result and streams */
     d->max_response = bb_limits_max_response(&limits);
     int oom = 0;
 #define DUP(field, value)                                                                          \
