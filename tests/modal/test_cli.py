@@ -5,9 +5,11 @@
 
     /usr/bin/python3 tests/modal/test_cli.py --bin build/bin/blockbox [--only NAME]
 
-Runs every functional, block-error and bad-input case of ../shared/acceptance/cases.py
-(plus a few of our own) in both modes and requires the same report and exit status;
-also checks the acceptance expectations in modal mode, error mapping through the CLI,
+Runs every case of tests/cases/blocks.json (the project's own functional, block-error and
+bad-input blocks) and a few generated ones below, plus, when ../shared/acceptance is
+beside the repository, its functional, block-error and bad-input cases, in both modes
+and requires the same report and exit status; also checks each case's expectations in
+modal mode, error mapping through the CLI,
 and that the Modal token never appears on stdout or stderr. Exit 77 (skipped) when the
 CLI or the local worker is not built yet.
 """
@@ -23,14 +25,17 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "cases"))
 from harness import Emulator  # noqa: E402
+import blocks  # noqa: E402
 
 ACCEPTANCE = os.path.abspath(os.path.join(ROOT, "..", "shared", "acceptance"))
 SKIP = 77
 TOKEN_ID = "wk-cliTOKENID-8c1e"
 TOKEN_SECRET = "ws-cliSECRET-5b9a2f"
 
-# Cases beyond these are configuration, huge inputs or attacks: not differential material.
+# The shared suite's cases that are differential material (when it is there); cases
+# beyond these are configuration, huge inputs or attacks: not differential material.
 ACCEPTANCE_CASES = [
     "add", "preamble_names", "custom_function_name", "init_results", "extra_imports_in_code",
     "stdout_captured", "workflow_context", "ndarray_list_form", "ndarray_data_form",
@@ -62,13 +67,20 @@ EXTRA_CASES = [
 ]
 
 
-def load_cases():
-    if not os.path.isdir(ACCEPTANCE):
-        return []
-    sys.path.insert(0, ACCEPTANCE)
+def load_cases(acceptance=ACCEPTANCE):
+    """The project's own cases, then the shared acceptance ones when present."""
+    own = blocks.load() + EXTRA_CASES
+    if not os.path.isdir(acceptance):
+        print("../shared/acceptance not found: the project's own %d cases only" % len(own))
+        return own
+    sys.path.insert(0, acceptance)
     import cases
     by_name = {c["name"]: c for c in cases.CASES}
-    return [by_name[n] for n in ACCEPTANCE_CASES if n in by_name] + EXTRA_CASES
+    shared = [by_name[n] for n in ACCEPTANCE_CASES if n in by_name]
+    clash = {c["name"] for c in own} & {c["name"] for c in shared}
+    if clash:
+        raise SystemExit("case names in both the project's and the shared suite: %s" % sorted(clash))
+    return own + shared
 
 
 def write_case(case, work):
@@ -83,6 +95,11 @@ def write_case(case, work):
         args += ["--init", path]
     if case.get("function"):
         args += ["--function", case["function"]]
+    if case.get("imports"):
+        path = os.path.join(work, case["name"] + ".imports")
+        with open(path, "w") as f:
+            f.write("\n".join(case["imports"]) + "\n")
+        args += ["--imports", path]
     if "inputs_raw" in case:
         text = case["inputs_raw"]() if callable(case["inputs_raw"]) else case["inputs_raw"]
     else:
@@ -174,10 +191,14 @@ class Runner:
         if "exit" in expect:
             allowed = expect["exit"] if isinstance(expect["exit"], list) else [expect["exit"]]
             if modal[0] not in allowed:
-                return self.fail(name, "exit %d, acceptance expects %s" % (modal[0], allowed))
-        for key in ("success", "error_type", "outputs", "line_number"):
+                return self.fail(name, "exit %d, the case expects %s" % (modal[0], allowed))
+        for key in ("success", "error_type", "outputs", "line_number", "function_name",
+                    "stdout", "stderr", "debug_traces"):
             if key in expect and modal[1].get(key) != expect[key]:
-                return self.fail(name, "%s=%r, acceptance expects %r" % (key, modal[1].get(key), expect[key]))
+                return self.fail(name, "%s=%r, the case expects %r" % (key, modal[1].get(key), expect[key]))
+        for needle in expect.get("error_contains", []):
+            if needle not in (modal[1].get("error") or ""):
+                return self.fail(name, "error %r lacks %r" % (modal[1].get("error"), needle))
         if "check" in expect:
             message = expect["check"](modal[1], None)
             if message:
@@ -217,6 +238,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin", default=os.path.join(ROOT, "build", "bin", "blockbox"))
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--acceptance", default=ACCEPTANCE,
+                        help="the shared acceptance suite's folder (a missing one: own cases only)")
     options = parser.parse_args()
     binary = os.path.abspath(options.bin)
     worker = os.path.join(os.path.dirname(binary), "blockbox-worker")
@@ -232,10 +255,7 @@ def main():
         if code == 4:
             print("skipped: local mode is not usable here: %s" % (stderr or json.dumps(report))[-300:])
             return SKIP
-        cases = load_cases()
-        if not cases:
-            print("skipped: ../shared/acceptance not found")
-            return SKIP
+        cases = load_cases(options.acceptance)
         for case in cases:
             if options.only and case["name"] not in options.only:
                 continue

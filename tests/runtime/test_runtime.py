@@ -24,7 +24,12 @@ if RUNTIME_DIR not in sys.path:
 
 import blockbox_runtime as rt  # noqa: E402
 
-ACCEPTANCE_CASES = "/work/shared/acceptance/cases.py"
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests", "cases"))
+import blocks  # noqa: E402  (the project's own cases)
+
+# The shared acceptance suite beside the repository (as in CI), when it is there.
+ACCEPTANCE_CASES = os.environ.get("BB_ACCEPTANCE_CASES", os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared", "acceptance", "cases.py"))
 # The functional and block-error acceptance cases, whose work is the runtime's.
 RUNTIME_CASES = frozenset((
     "add", "preamble_names", "custom_function_name", "init_results", "extra_imports_in_code",
@@ -921,50 +926,60 @@ class AcceptanceShapesTest(RuntimeCase):
         pixels = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
         self.assertEqual(pixels.shape, (2, 2, 3))
 
-    @unittest.skipUnless(os.path.exists(ACCEPTANCE_CASES), "acceptance suite not present")
-    def test_functional_and_block_error_cases(self):
-        """Every functional / block-error acceptance case whose work is the runtime's."""
-        spec = importlib.util.spec_from_file_location("acceptance_cases", ACCEPTANCE_CASES)
-        cases = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(cases)
+    def check_cases(self, cases, names=None):
+        """Runs each case (only those named, when names is given) through the runtime and
+        checks its expectations; returns how many ran."""
         checked = 0
-        for case in cases.CASES:
+        for case in cases:
             # Only these, by name: the attack cases must never run outside the sandbox.
-            if case["name"] not in RUNTIME_CASES:
+            if names is not None and case["name"] not in names:
                 continue
             expect = case["expect"]
             with self.subTest(case=case["name"]):
                 kw = {}
-                if case.get("init"):
-                    kw["init"] = case["init"]
-                if case.get("function"):
-                    kw["function"] = case["function"]
-                if case.get("context"):
-                    kw["context"] = case["context"]
+                for key, arg in (("init", "init"), ("function", "function"), ("context", "context"),
+                                 ("imports", "imports")):
+                    if case.get(key):
+                        kw[arg] = case[key]
                 response = self.run_block(case["code"], case.get("inputs", {}), **kw)
                 report = {"success": response["success"], "stdout": response["stdout"],
                           "stderr": response["stderr"]}
                 if response["success"]:
                     report["outputs"] = json.loads(response["result"])
                 else:
-                    for key in ("error_type", "error", "line_number"):
+                    for key in ("error_type", "error", "line_number", "function_name"):
                         report[key] = response[key]
                 if "success" in expect:
                     self.assertEqual(report["success"], expect["success"], report)
-                if "outputs" in expect:
-                    self.assertEqual(report["outputs"], expect["outputs"])
+                if "kind" in case:   # the project's own: functional or block_error
+                    self.assertEqual(report["success"], case["kind"] == "functional", report)
+                for key in ("outputs", "line_number", "function_name", "stdout", "stderr"):
+                    if key in expect:
+                        self.assertEqual(report[key], expect[key], key)
                 if "error_type" in expect:
                     wanted = expect["error_type"]
                     wanted = wanted if isinstance(wanted, list) else [wanted]
                     self.assertIn(report["error_type"], wanted)
-                if "line_number" in expect:
-                    self.assertEqual(report["line_number"], expect["line_number"])
                 for text in expect.get("error_contains", []):
                     self.assertIn(text, report["error"])
                 if expect.get("check"):
                     self.assertIsNone(expect["check"](report, None))
                 checked += 1
-        self.assertEqual(checked, len(RUNTIME_CASES))
+        return checked
+
+    def test_own_functional_and_block_error_cases(self):
+        """The project's own cases (tests/cases/blocks.json) whose work is the runtime's."""
+        own = blocks.load("functional", "block_error")
+        self.assertGreaterEqual(len(own), 30)
+        self.assertEqual(self.check_cases(own), len(own))
+
+    @unittest.skipUnless(os.path.exists(ACCEPTANCE_CASES), "acceptance suite not present")
+    def test_functional_and_block_error_cases(self):
+        """Every functional / block-error acceptance case whose work is the runtime's."""
+        spec = importlib.util.spec_from_file_location("acceptance_cases", ACCEPTANCE_CASES)
+        cases = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cases)
+        self.assertEqual(self.check_cases(cases.CASES, RUNTIME_CASES), len(RUNTIME_CASES))
 
 
 # ---------------------------------------------------------------------------------------
