@@ -110,14 +110,5 @@ static inline int mentions(const char *text, const char *needle)
         bb_result_free(r_);                                                                        \
     } while (0)
 
-/* Runs the suite with the usual runner; returns the process exit status. */
-static inline int run_suite(Suite *s)
-{
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api_test_util.h"
+#include "check_main.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -727,48 +728,36 @@ START_TEST(executors_on_many_threads)
 }
 END_TEST
 
-static Suite *api_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("api");
-    TCase *sel = tcase_create("driver selection");
-    tcase_add_test(sel, env_selects_the_plugin_driver);
-    tcase_add_test(sel, mode_is_case_insensitive);
-    tcase_add_test(sel, unknown_mode_lists_known_drivers);
-    tcase_add_test(sel, plugin_driver_needs_its_plugin);
-    tcase_add_test(sel, plugin_with_wrong_abi_is_refused);
-    tcase_add_test(sel, plugin_without_entry_point_is_refused);
-    tcase_add_test(sel, plugin_with_duplicate_name_is_refused);
-    tcase_add_test(sel, plugin_that_refuses_is_refused);
-    tcase_add_test(sel, missing_plugin_file_is_refused);
-    tcase_add_test(sel, two_plugins_register_two_drivers);
-    suite_add_tcase(s, sel);
-
-    TCase *req = tcase_create("requests");
-    tcase_add_test(req, code_hash_and_request_reach_the_driver);
-    tcase_add_test(req, no_code_hash_without_imports);
-    tcase_add_test(req, invalid_inputs_never_reach_the_driver);
-    tcase_add_test(req, invalid_blocks_are_refused_at_load);
-    suite_add_tcase(s, req);
-
-    TCase *resp = tcase_create("responses and errors");
-    tcase_add_test(resp, hostile_responses_are_refused);
-    tcase_add_test(resp, block_error_keeps_line_function_traceback);
-    tcase_add_test(resp, reported_errors_are_the_blocks_own);
-    tcase_add_test(resp, driver_failures_keep_their_kind);
-    tcase_add_test(resp, load_failure_keeps_its_kind);
-    tcase_add_test(resp, execution_disabled_is_refused_at_open);
-    tcase_add_test(resp, denied_syscalls_are_reported);
-    tcase_add_test(resp, secrets_stay_out_of_errors);
-    suite_add_tcase(s, resp);
-
-    TCase *life = tcase_create("lifetimes and threads");
-    tcase_set_timeout(life, 60);
-    tcase_add_test(life, every_object_is_freed_once_and_null_is_fine);
-    tcase_add_test(life, many_runs_and_blocks);
-    tcase_add_test(life, eight_threads_share_one_executor);
-    tcase_add_test(life, executors_on_many_threads);
-    suite_add_tcase(s, life);
-    return s;
+    const bb_check_suite suite = {.name = "api", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"driver selection", env_selects_the_plugin_driver, 0, 0},
+        {"driver selection", mode_is_case_insensitive, 0, 0},
+        {"driver selection", unknown_mode_lists_known_drivers, 0, 0},
+        {"driver selection", plugin_driver_needs_its_plugin, 0, 0},
+        {"driver selection", plugin_with_wrong_abi_is_refused, 0, 0},
+        {"driver selection", plugin_without_entry_point_is_refused, 0, 0},
+        {"driver selection", plugin_with_duplicate_name_is_refused, 0, 0},
+        {"driver selection", plugin_that_refuses_is_refused, 0, 0},
+        {"driver selection", missing_plugin_file_is_refused, 0, 0},
+        {"driver selection", two_plugins_register_two_drivers, 0, 0},
+        {"requests", code_hash_and_request_reach_the_driver, 0, 0},
+        {"requests", no_code_hash_without_imports, 0, 0},
+        {"requests", invalid_inputs_never_reach_the_driver, 0, 0},
+        {"requests", invalid_blocks_are_refused_at_load, 0, 0},
+        {"responses and errors", hostile_responses_are_refused, 0, 0},
+        {"responses and errors", block_error_keeps_line_function_traceback, 0, 0},
+        {"responses and errors", reported_errors_are_the_blocks_own, 0, 0},
+        {"responses and errors", driver_failures_keep_their_kind, 0, 0},
+        {"responses and errors", load_failure_keeps_its_kind, 0, 0},
+        {"responses and errors", execution_disabled_is_refused_at_open, 0, 0},
+        {"responses and errors", denied_syscalls_are_reported, 0, 0},
+        {"responses and errors", secrets_stay_out_of_errors, 0, 0},
+        {"lifetimes and threads", every_object_is_freed_once_and_null_is_fine, 0, 60},
+        {"lifetimes and threads", many_runs_and_blocks, 0, 0},
+        {"lifetimes and threads", eight_threads_share_one_executor, 0, 0},
+        {"lifetimes and threads", executors_on_many_threads, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
-
-int main(void) { return run_suite(api_suite()); }

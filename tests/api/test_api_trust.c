@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "api_test_util.h"
+#include "check_main.h"
 
 static bb_result *run_echo(bb_block *blk, const char *command)
 {
@@ -111,16 +112,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("api_trust");
-    TCase *tc = tcase_create("trust boundary");
-    tcase_add_test(tc, a_reply_with_an_unknown_key_is_refused);
-    tcase_add_test(tc, outputs_are_written_by_the_trusted_side);
-    tcase_add_test(tc, the_value_limit_applies_to_inputs_and_results);
-    tcase_add_test(tc, overflowing_inputs_are_refused);
-    suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "api_trust", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"trust boundary", a_reply_with_an_unknown_key_is_refused, 0, 0},
+        {"trust boundary", outputs_are_written_by_the_trusted_side, 0, 0},
+        {"trust boundary", the_value_limit_applies_to_inputs_and_results, 0, 0},
+        {"trust boundary", overflowing_inputs_are_refused, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

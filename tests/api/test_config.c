@@ -6,6 +6,7 @@
 
 #include "api_test_util.h"
 #include "config.h"
+#include "check_main.h"
 
 static const bb_cfg_key *key_named(const char *name)
 {
@@ -321,24 +322,22 @@ START_TEST(bad_env_fails_executor_creation)
 }
 END_TEST
 
-static Suite *config_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("config");
-    TCase *tc = tcase_create("config");
-    tcase_add_test(tc, defaults);
-    tcase_add_test(tc, every_key_reads_its_variable);
-    tcase_add_test(tc, bools);
-    tcase_add_test(tc, whole_numbers);
-    tcase_add_test(tc, seconds);
-    tcase_add_test(tc, strings_and_quotes);
-    tcase_add_test(tc, secrets_read_back_as_set);
-    tcase_add_test(tc, env_errors_name_the_variable);
-    tcase_add_test(tc, env_then_set_overrides);
-    tcase_add_test(tc, unknown_keys);
-    tcase_add_test(tc, the_executor_copies_its_config);
-    tcase_add_test(tc, bad_env_fails_executor_creation);
-    suite_add_tcase(s, tc);
-    return s;
+    const bb_check_suite suite = {.name = "config", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"config", defaults, 0, 0},
+        {"config", every_key_reads_its_variable, 0, 0},
+        {"config", bools, 0, 0},
+        {"config", whole_numbers, 0, 0},
+        {"config", seconds, 0, 0},
+        {"config", strings_and_quotes, 0, 0},
+        {"config", secrets_read_back_as_set, 0, 0},
+        {"config", env_errors_name_the_variable, 0, 0},
+        {"config", env_then_set_overrides, 0, 0},
+        {"config", unknown_keys, 0, 0},
+        {"config", the_executor_copies_its_config, 0, 0},
+        {"config", bad_env_fails_executor_creation, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
-
-int main(void) { return run_suite(config_suite()); }

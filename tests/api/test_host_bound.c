@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include "local_test_util.h"
+#include "check_main.h"
 
 #define MIB (1024L * 1024L)
 /* The stated bound (docs/SECURITY.md): one call's host heap stays below 4 x the result
@@ -160,17 +161,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("host_bound");
-    TCase *tc = tcase_create("attacks");
-    tcase_set_timeout(tc, 180);
-    tcase_add_test(tc, a_list_of_33_million_zeros);
-    tcase_add_test(tc, a_forged_frame_with_a_huge_pad);
-    tcase_add_test(tc, a_forged_frame_over_the_cap);
-    tcase_add_test(tc, two_attacks_at_once);
-    suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "host_bound", .timeout = 180};
+    const bb_check_case rows[] = {
+        {"attacks", a_list_of_33_million_zeros, 0, 0},
+        {"attacks", a_forged_frame_with_a_huge_pad, 0, 0},
+        {"attacks", a_forged_frame_over_the_cap, 0, 0},
+        {"attacks", two_attacks_at_once, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -6,6 +6,7 @@
 
 #include "api_test_util.h"
 #include "registry.h"
+#include "check_main.h"
 
 static int d_open(const bb_config *cfg, void **st, bb_error **err)
 {
@@ -175,17 +176,15 @@ START_TEST(broken_plugins_fail_init)
 }
 END_TEST
 
-static Suite *registry_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("registry");
-    TCase *tc = tcase_create("registry");
-    tcase_add_test(tc, builtins_are_there);
-    tcase_add_test(tc, add_refuses_bad_drivers);
-    tcase_add_test(tc, a_full_registry_refuses_more);
-    tcase_add_test(tc, plugins_load_from_a_colon_list);
-    tcase_add_test(tc, broken_plugins_fail_init);
-    suite_add_tcase(s, tc);
-    return s;
+    const bb_check_suite suite = {.name = "registry", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"registry", builtins_are_there, 0, 0},
+        {"registry", add_refuses_bad_drivers, 0, 0},
+        {"registry", a_full_registry_refuses_more, 0, 0},
+        {"registry", plugins_load_from_a_colon_list, 0, 0},
+        {"registry", broken_plugins_fail_init, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
-
-int main(void) { return run_suite(registry_suite()); }

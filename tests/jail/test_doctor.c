@@ -15,6 +15,7 @@
 
 #include "blockbox.h"
 #include "blockbox/local.h"
+#include "check_main.h"
 
 static char *run_doctor(const char *require, int json, int *rc)
 {
@@ -336,19 +337,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("doctor");
-    TCase *t = tcase_create("truth");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, doctor_cgroup_matches_host);
-    tcase_add_test(t, doctor_namespaces_match_host);
-    tcase_add_test(t, doctor_python_and_readiness);
-    tcase_add_test(t, doctor_require_fails_closed);
-    tcase_add_test(t, doctor_text_is_one_screen);
-    tcase_add_test(t, doctor_leaves_no_probe_groups);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "doctor", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"truth", doctor_cgroup_matches_host, 0, 0},
+        {"truth", doctor_namespaces_match_host, 0, 0},
+        {"truth", doctor_python_and_readiness, 0, 0},
+        {"truth", doctor_require_fails_closed, 0, 0},
+        {"truth", doctor_text_is_one_screen, 0, 0},
+        {"truth", doctor_leaves_no_probe_groups, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -1,6 +1,7 @@
 /* test_jail_api.c: the jail's trust boundary through the C API on the real zygote:
  * denials recorded by the host, not the block (issue 8 item 3), fresh entropy per worker. */
 #include "../local/local_test_util.h"
+#include "check_main.h"
 
 /* A run that fails; returns its error kind and copies the type and denied set. */
 static bb_error_kind run_failing(bb_block *blk, char *type, size_t tlen, char *denied, size_t dlen)
@@ -164,19 +165,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("jail_api");
-    TCase *tc = tcase_create("trust");
-    tcase_add_test(tc, block_cannot_erase_its_denials);
-    tcase_add_test(tc, block_cannot_invent_a_denial);
-    tcase_add_test(tc, unrelated_error_after_a_denial_keeps_its_type);
-    tcase_add_test(tc, error_raised_by_the_denied_call_is_a_violation);
-    tcase_add_test(tc, denials_are_per_call);
-    tcase_add_test(tc, each_worker_has_fresh_entropy);
-    tcase_set_timeout(tc, 120);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "jail_api", .timeout = 120};
+    const bb_check_case rows[] = {
+        {"trust", block_cannot_erase_its_denials, 0, 0},
+        {"trust", block_cannot_invent_a_denial, 0, 0},
+        {"trust", unrelated_error_after_a_denial_keeps_its_type, 0, 0},
+        {"trust", error_raised_by_the_denied_call_is_a_violation, 0, 0},
+        {"trust", denials_are_per_call, 0, 0},
+        {"trust", each_worker_has_fresh_entropy, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

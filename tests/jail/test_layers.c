@@ -25,6 +25,7 @@
 #include "cgroup.h"
 #include "jailtest.h"
 #include "jail.h"
+#include "check_main.h"
 
 /* ---- helpers ---------------------------------------------------------------- */
 
@@ -906,47 +907,6 @@ START_TEST(layer_names_parse)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("jail");
-    TCase *t = tcase_create("layers");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, layer_names_parse);
-    tcase_add_test(t, required_but_disabled_fails_closed);
-    tcase_add_test(t, incomplete_config_fails_closed);
-    tcase_add_test(t, seccomp_required_unless_disabled);
-    tcase_add_test(t, fs_hides_host_tmp_file);
-    tcase_add_test(t, fs_hides_host_dev_shm);
-    tcase_add_test(t, fs_usr_is_read_only);
-    tcase_add_test(t, fs_no_proc_sys_home_root_run);
-    tcase_add_test(t, fs_new_root_has_what_workers_need);
-    tcase_add_test(t, fs_tmpfs_is_size_capped);
-    tcase_add_test(t, python_numpy_cv2_work_in_full_jail);
-    tcase_add_test(t, netns_blocks_loopback_listener);
-    tcase_add_test(t, pidns_hides_siblings);
-    tcase_add_test(t, pidns_worker_is_pid_one);
-    tcase_add_test(t, uid_cannot_signal_root_process);
-    tcase_add_test(t, uid_cannot_read_root_only_file);
-    tcase_add_test(t, userns_confines_capabilities);
-    tcase_add_test(t, workers_cannot_signal_each_other);
-    tcase_add_test(t, ipcns_hides_host_shm_segment);
-    tcase_add_test(t, utsns_hides_host_name);
-    tcase_add_test(t, caps_gone_and_dac_override_fails);
-    tcase_add_test(t, full_jail_cannot_become_root);
-    tcase_add_test(t, rlimit_fsize_stops_big_write);
-    tcase_add_test(t, rlimit_nofile_stops_fd_hoarding);
-    tcase_add_test(t, rlimit_as_when_no_memory_cgroup);
-    tcase_add_test(t, rlimit_core_zero);
-    tcase_add_test(t, rlimit_nproc_stops_fork_loop);
-    tcase_add_test(t, rlimit_nproc_holds_in_user_namespace);
-    tcase_add_test(t, cgroup_memory_bomb_is_oom_killed_and_reported);
-    tcase_add_test(t, cgroup_pids_max_stops_fork_loop);
-    tcase_add_test(t, cgroup_leaves_nothing_behind);
-    tcase_add_test(t, cgroup_sweeps_groups_of_dead_zygotes);
-    suite_add_tcase(s, t);
-    return s;
-}
-
 int main(void)
 {
     if (geteuid() != 0) {
@@ -955,9 +915,40 @@ int main(void)
         printf("test_layers needs root (it compares each layer against an unjailed root worker)\n");
         return 77;
     }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "jail", .timeout = 120};
+    const bb_check_case rows[] = {
+        {"layers", layer_names_parse, 0, 0},
+        {"layers", required_but_disabled_fails_closed, 0, 0},
+        {"layers", incomplete_config_fails_closed, 0, 0},
+        {"layers", seccomp_required_unless_disabled, 0, 0},
+        {"layers", fs_hides_host_tmp_file, 0, 0},
+        {"layers", fs_hides_host_dev_shm, 0, 0},
+        {"layers", fs_usr_is_read_only, 0, 0},
+        {"layers", fs_no_proc_sys_home_root_run, 0, 0},
+        {"layers", fs_new_root_has_what_workers_need, 0, 0},
+        {"layers", fs_tmpfs_is_size_capped, 0, 0},
+        {"layers", python_numpy_cv2_work_in_full_jail, 0, 0},
+        {"layers", netns_blocks_loopback_listener, 0, 0},
+        {"layers", pidns_hides_siblings, 0, 0},
+        {"layers", pidns_worker_is_pid_one, 0, 0},
+        {"layers", uid_cannot_signal_root_process, 0, 0},
+        {"layers", uid_cannot_read_root_only_file, 0, 0},
+        {"layers", userns_confines_capabilities, 0, 0},
+        {"layers", workers_cannot_signal_each_other, 0, 0},
+        {"layers", ipcns_hides_host_shm_segment, 0, 0},
+        {"layers", utsns_hides_host_name, 0, 0},
+        {"layers", caps_gone_and_dac_override_fails, 0, 0},
+        {"layers", full_jail_cannot_become_root, 0, 0},
+        {"layers", rlimit_fsize_stops_big_write, 0, 0},
+        {"layers", rlimit_nofile_stops_fd_hoarding, 0, 0},
+        {"layers", rlimit_as_when_no_memory_cgroup, 0, 0},
+        {"layers", rlimit_core_zero, 0, 0},
+        {"layers", rlimit_nproc_stops_fork_loop, 0, 0},
+        {"layers", rlimit_nproc_holds_in_user_namespace, 0, 0},
+        {"layers", cgroup_memory_bomb_is_oom_killed_and_reported, 0, 0},
+        {"layers", cgroup_pids_max_stops_fork_loop, 0, 0},
+        {"layers", cgroup_leaves_nothing_behind, 0, 0},
+        {"layers", cgroup_sweeps_groups_of_dead_zygotes, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "local_test_util.h"
+#include "check_main.h"
 
 #define THREADS 8
 #define RUNS 50
@@ -144,11 +145,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("local_concurrency");
-    TCase *tc = tcase_create("threads");
-    tcase_set_timeout(tc, 80);
-    tcase_add_test(tc, eight_threads_each_with_its_own_instance_get_their_own_answers);
-    tcase_add_test(tc, one_instance_shared_by_four_threads_serialises_its_runs);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
+    const bb_check_suite suite = {.name = "local_concurrency", .timeout = 80};
+    const bb_check_case rows[] = {
+        {"threads", eight_threads_each_with_its_own_instance_get_their_own_answers, 0, 0},
+        {"threads", one_instance_shared_by_four_threads_serialises_its_runs, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -4,6 +4,7 @@
 #include <pthread.h>
 
 #include "local_marker.h"
+#include "check_main.h"
 
 static const char COUNTER[] =
     "N = 0\n"
@@ -306,23 +307,16 @@ END_TEST
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL);   /* a write to a dead worker must not kill us */
-    Suite *s = suite_create("local_faults");
-    TCase *tc = tcase_create("zygote");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, a_stopped_zygote_is_killed_and_restarted_within_the_timeout);
-    tcase_add_test(tc, a_waiting_spawn_does_not_hold_other_callers);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("workers");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, a_worker_killed_while_idle_is_replaced_transparently);
-    tcase_add_test(tc, a_worker_killed_mid_run_fails_that_call_only);
-    tcase_add_test(tc, retired_workers_are_reaped_within_a_second);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("exhaustion");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, a_full_tmpfs_is_the_blocks_own_error);
-    tcase_add_test(tc, thread_exhaustion_is_the_blocks_own_error);
-    tcase_add_test(tc, a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
+    const bb_check_suite suite = {.name = "local_faults", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"zygote", a_stopped_zygote_is_killed_and_restarted_within_the_timeout, 0, 0},
+        {"zygote", a_waiting_spawn_does_not_hold_other_callers, 0, 0},
+        {"workers", a_worker_killed_while_idle_is_replaced_transparently, 0, 0},
+        {"workers", a_worker_killed_mid_run_fails_that_call_only, 0, 0},
+        {"workers", retired_workers_are_reaped_within_a_second, 0, 0},
+        {"exhaustion", a_full_tmpfs_is_the_blocks_own_error, 0, 0},
+        {"exhaustion", thread_exhaustion_is_the_blocks_own_error, 0, 0},
+        {"exhaustion", a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

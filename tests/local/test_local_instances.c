@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "local_test_util.h"
+#include "check_main.h"
 
 /* Module state (RUNS, MODULE_TOKEN), an init counter and an init token. Modes make
  * the run misbehave. `self._init_results["token"]` is new whenever init ran. */
@@ -566,47 +567,30 @@ START_TEST(regression_worker_death_between_runs_kills_the_host_with_SIGPIPE)
 }
 END_TEST
 
-static Suite *instances_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("local_instances");
-    TCase *tc = tcase_create("semantics");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, module_state_persists_across_runs_of_one_instance);
-    tcase_add_test(tc, two_instances_of_the_same_code_share_nothing);
-    tcase_add_test(tc, a_global_written_by_one_instance_is_invisible_to_another);
-    tcase_add_test(tc, max_inputs_one_gives_a_fresh_worker_per_run);
-    tcase_add_test(tc, max_inputs_three_recycles_after_three_runs_and_reruns_init);
-    tcase_add_test(tc, executor_max_inputs_applies_when_the_block_leaves_it_unset);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("failures");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, timeout_replaces_the_worker_and_init_runs_again);
-    tcase_add_test(tc, segfault_is_a_crash_and_the_next_run_works);
-    tcase_add_test(tc, abort_is_a_crash_and_the_next_run_works);
-    tcase_add_test(tc, exit_without_answer_is_a_crash_and_the_next_run_works);
-    tcase_add_test(tc, a_block_raising_its_own_Timeout_is_a_block_error);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("forged_frames");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, forged_frame_claiming_Timeout_is_not_a_Timeout);
-    tcase_add_test(tc, forged_garbage_frames_are_refused);
-    tcase_add_test(tc, forged_huge_frame_header_is_an_output_limit_at_once);
-    tcase_add_test(tc, forged_truncated_frame_then_exit_is_a_crash);
-    tcase_add_test(tc, forged_truncated_frame_then_silence_is_a_timeout);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("input_and_secrets");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, oversized_input_is_refused_before_the_worker_sees_it);
-    tcase_add_test(tc, secret_in_the_executor_config_never_reaches_a_block);
-    suite_add_tcase(s, tc);
-    {
-        tc = tcase_create("regressions");
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, regression_stale_frame_answers_the_next_run);
-        tcase_add_test(tc, regression_worker_death_between_runs_kills_the_host_with_SIGPIPE);
-        suite_add_tcase(s, tc);
-    }
-    return s;
+    const bb_check_suite suite = {.name = "local_instances", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"semantics", module_state_persists_across_runs_of_one_instance, 0, 0},
+        {"semantics", two_instances_of_the_same_code_share_nothing, 0, 0},
+        {"semantics", a_global_written_by_one_instance_is_invisible_to_another, 0, 0},
+        {"semantics", max_inputs_one_gives_a_fresh_worker_per_run, 0, 0},
+        {"semantics", max_inputs_three_recycles_after_three_runs_and_reruns_init, 0, 0},
+        {"semantics", executor_max_inputs_applies_when_the_block_leaves_it_unset, 0, 0},
+        {"failures", timeout_replaces_the_worker_and_init_runs_again, 0, 0},
+        {"failures", segfault_is_a_crash_and_the_next_run_works, 0, 0},
+        {"failures", abort_is_a_crash_and_the_next_run_works, 0, 0},
+        {"failures", exit_without_answer_is_a_crash_and_the_next_run_works, 0, 0},
+        {"failures", a_block_raising_its_own_Timeout_is_a_block_error, 0, 0},
+        {"forged_frames", forged_frame_claiming_Timeout_is_not_a_Timeout, 0, 0},
+        {"forged_frames", forged_garbage_frames_are_refused, 0, 0},
+        {"forged_frames", forged_huge_frame_header_is_an_output_limit_at_once, 0, 0},
+        {"forged_frames", forged_truncated_frame_then_exit_is_a_crash, 0, 0},
+        {"forged_frames", forged_truncated_frame_then_silence_is_a_timeout, 0, 0},
+        {"input_and_secrets", oversized_input_is_refused_before_the_worker_sees_it, 0, 0},
+        {"input_and_secrets", secret_in_the_executor_config_never_reaches_a_block, 0, 0},
+        {"regressions", regression_stale_frame_answers_the_next_run, 0, 0},
+        {"regressions", regression_worker_death_between_runs_kills_the_host_with_SIGPIPE, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
-
-int main(void) { return run_suite(instances_suite()); }

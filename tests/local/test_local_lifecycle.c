@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "local_marker.h"
+#include "check_main.h"
 
 static const char COUNTER[] =
     "N = 0\n"
@@ -254,23 +255,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("local_lifecycle");
-    TCase *tc = tcase_create("zygote_death");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, killing_the_zygote_is_survived_and_it_restarts);
-    tcase_add_test(tc, zygote_death_during_a_run_fails_that_run_only);
-    tcase_add_test(tc, zygote_death_with_only_spares_then_load_works);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("leftovers");
-    tcase_set_timeout(tc, 80);
-    tcase_add_test(tc, no_process_or_cgroup_outlives_the_executor);
-    tcase_add_test(tc, no_fd_leaks_over_100_load_run_free_cycles);
-    suite_add_tcase(s, tc);
-    {
-        tc = tcase_create("regressions");
-        tcase_set_timeout(tc, 60);
-        tcase_add_test(tc, regression_zygote_death_is_reported_as_backend_unavailable);
-        suite_add_tcase(s, tc);
-    }
-    return run_suite(s);
+    const bb_check_suite suite = {.name = "local_lifecycle", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"zygote_death", killing_the_zygote_is_survived_and_it_restarts, 0, 60},
+        {"zygote_death", zygote_death_during_a_run_fails_that_run_only, 0, 0},
+        {"zygote_death", zygote_death_with_only_spares_then_load_works, 0, 0},
+        {"leftovers", no_process_or_cgroup_outlives_the_executor, 0, 80},
+        {"leftovers", no_fd_leaks_over_100_load_run_free_cycles, 0, 0},
+        {"regressions", regression_zygote_death_is_reported_as_backend_unavailable, 0, 60},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include "local_test_util.h"
+#include "check_main.h"
 
 /* Runs `n` from the environment variable `var` (a documented longer form), else dflt. */
 static long count_from_env(const char *var, long dflt)
@@ -243,26 +244,17 @@ START_TEST(two_replies_to_one_request_fail_that_call_only)
 }
 END_TEST
 
-static Suite *longlived_suite(void)
+int main(void)
 {
-    Suite *s = suite_create("local_longlived");
-    TCase *tc = tcase_create("cpu");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit);
-    tcase_add_test(tc, a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced);
-    tcase_add_test(tc, many_trivial_runs_on_one_instance);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("threads");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, threads_keep_running_between_calls);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("frames");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, forged_frames_never_answer_another_call);
-    tcase_add_test(tc, a_forged_frame_with_a_made_up_id_is_refused);
-    tcase_add_test(tc, two_replies_to_one_request_fail_that_call_only);
-    suite_add_tcase(s, tc);
-    return s;
+    const bb_check_suite suite = {.name = "local_longlived", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"cpu", cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit, 0, 120},
+        {"cpu", a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced, 0, 0},
+        {"cpu", many_trivial_runs_on_one_instance, 0, 0},
+        {"threads", threads_keep_running_between_calls, 0, 60},
+        {"frames", forged_frames_never_answer_another_call, 0, 60},
+        {"frames", a_forged_frame_with_a_made_up_id_is_refused, 0, 0},
+        {"frames", two_replies_to_one_request_fail_that_call_only, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
-
-int main(void) { return run_suite(longlived_suite()); }

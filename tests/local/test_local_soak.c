@@ -5,6 +5,7 @@
 #include <limits.h>
 
 #include "local_marker.h"
+#include "check_main.h"
 
 enum inject { OK, RAISE, CRASH, TIMEOUT, MEMORY, N_INJECT };
 static const char *const inject_name[] = {"ok", "raise", "crash", "timeout", "memory"};
@@ -178,10 +179,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("local_soak");
-    TCase *tc = tcase_create("soak");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, soak_mixed_runs_on_one_instance);
-    suite_add_tcase(s, tc);
-    return run_suite(s);
+    const bb_check_suite suite = {.name = "local_soak", .timeout = 600};
+    const bb_check_case rows[] = {
+        {"soak", soak_mixed_runs_on_one_instance, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -10,6 +10,7 @@
 
 #include "blockbox.h"
 #include "emu.h"
+#include "check_main.h"
 
 #define TOKEN_ID "wk-TOKENID-4f1c9a"
 #define TOKEN_SECRET "ws-SECRET-77d2e0b5"
@@ -748,51 +749,46 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("modal_driver");
-    TCase *tc = tcase_create("emulator");
-    tcase_add_unchecked_fixture(tc, start_emulator, stop_emulator);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, runs_a_block);
-    tcase_add_test(tc, block_error_comes_back);
-    tcase_add_test(tc, connections_are_reused_and_code_sent_once);
-    tcase_add_test(tc, large_bodies_are_gzipped_both_ways);
-    tcase_add_test(tc, per_block_workspace_and_anonymous);
-    tcase_add_test(tc, unknown_hash_resends_code_once);
-    tcase_add_test(tc, unknown_hash_twice_is_an_error_not_a_loop);
-    tcase_add_test(tc, retry_502);
-    tcase_add_test(tc, retry_503);
-    tcase_add_test(tc, retry_504);
-    tcase_add_test(tc, retry_429_honours_retry_after);
-    tcase_add_test(tc, retry_after_too_long_fails_at_once);
-    tcase_add_test(tc, retries_are_bounded);
-    tcase_add_test(tc, connect_refused_is_retried_then_unavailable);
-    tcase_add_test(tc, status_500_not_retried);
-    tcase_add_test(tc, drop_before_body_not_retried);
-    tcase_add_test(tc, drop_after_run_not_retried);
-    tcase_add_test(tc, truncated_body_is_invalid);
-    tcase_add_test(tc, non_json_body_is_invalid);
-    tcase_add_test(tc, status_401_is_authentication);
-    tcase_add_test(tc, status_403_is_authentication);
-    tcase_add_test(tc, status_404_says_not_deployed);
-    tcase_add_test(tc, drop_on_reused_connection_not_resent);
-    tcase_add_test(tc, wrong_token_is_authentication_failed);
-    tcase_add_test(tc, roboflow_replies_read_as_local_mode);
-    tcase_add_test(tc, trusted_errors_need_the_header);
-    tcase_add_test(tc, init_blocks_never_go_hash_only);
-    tcase_add_test(tc, slow_answer_times_out);
-    tcase_add_test(tc, response_over_the_cap_is_refused);
-    tcase_add_test(tc, gzip_bomb_is_refused_while_inflating);
-    tcase_add_test(tc, redirect_to_plain_http_is_refused);
-    tcase_add_test(tc, redirect_303_is_polled_with_auth);
-    tcase_add_test(tc, redirect_to_other_host_drops_auth);
-    tcase_add_test(tc, untrusted_certificate_is_refused);
-    tcase_add_test(tc, configuration_errors_at_open);
-    tcase_add_test(tc, plain_http_to_loopback_is_allowed);
-    tcase_add_test(tc, many_threads_share_the_driver);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "modal_driver", .timeout = 60,
+                                  .setup = start_emulator, .teardown = stop_emulator};
+    const bb_check_case rows[] = {
+        {"emulator", runs_a_block, 0, 0},
+        {"emulator", block_error_comes_back, 0, 0},
+        {"emulator", connections_are_reused_and_code_sent_once, 0, 0},
+        {"emulator", large_bodies_are_gzipped_both_ways, 0, 0},
+        {"emulator", per_block_workspace_and_anonymous, 0, 0},
+        {"emulator", unknown_hash_resends_code_once, 0, 0},
+        {"emulator", unknown_hash_twice_is_an_error_not_a_loop, 0, 0},
+        {"emulator", retry_502, 0, 0},
+        {"emulator", retry_503, 0, 0},
+        {"emulator", retry_504, 0, 0},
+        {"emulator", retry_429_honours_retry_after, 0, 0},
+        {"emulator", retry_after_too_long_fails_at_once, 0, 0},
+        {"emulator", retries_are_bounded, 0, 0},
+        {"emulator", connect_refused_is_retried_then_unavailable, 0, 0},
+        {"emulator", status_500_not_retried, 0, 0},
+        {"emulator", drop_before_body_not_retried, 0, 0},
+        {"emulator", drop_after_run_not_retried, 0, 0},
+        {"emulator", truncated_body_is_invalid, 0, 0},
+        {"emulator", non_json_body_is_invalid, 0, 0},
+        {"emulator", status_401_is_authentication, 0, 0},
+        {"emulator", status_403_is_authentication, 0, 0},
+        {"emulator", status_404_says_not_deployed, 0, 0},
+        {"emulator", drop_on_reused_connection_not_resent, 0, 0},
+        {"emulator", wrong_token_is_authentication_failed, 0, 0},
+        {"emulator", roboflow_replies_read_as_local_mode, 0, 0},
+        {"emulator", trusted_errors_need_the_header, 0, 0},
+        {"emulator", init_blocks_never_go_hash_only, 0, 0},
+        {"emulator", slow_answer_times_out, 0, 0},
+        {"emulator", response_over_the_cap_is_refused, 0, 0},
+        {"emulator", gzip_bomb_is_refused_while_inflating, 0, 0},
+        {"emulator", redirect_to_plain_http_is_refused, 0, 0},
+        {"emulator", redirect_303_is_polled_with_auth, 0, 0},
+        {"emulator", redirect_to_other_host_drops_auth, 0, 0},
+        {"emulator", untrusted_certificate_is_refused, 0, 0},
+        {"emulator", configuration_errors_at_open, 0, 0},
+        {"emulator", plain_http_to_loopback_is_allowed, 0, 0},
+        {"emulator", many_threads_share_the_driver, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

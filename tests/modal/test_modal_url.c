@@ -9,6 +9,7 @@
 #include "error.h"
 #include "modal_url.h"
 #include "modal_util.h"
+#include "check_main.h"
 
 static void label_is(const char *ws, const char *want)
 {
@@ -206,22 +207,18 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("modal_url");
-    TCase *tc = tcase_create("units");
-    tcase_add_test(tc, label_rule);
-    tcase_add_test(tc, endpoint_urls);
-    tcase_add_test(tc, loopback_hosts);
-    tcase_add_test(tc, url_transport_rules);
-    tcase_add_test(tc, gzip_round_trip);
-    tcase_add_test(tc, retry_after_values);
-    tcase_add_test(tc, backoff_is_bounded_full_jitter);
-    tcase_add_test(tc, deadlines);
-    tcase_add_test(tc, unknown_hash_detection);
-    tcase_add_test(tc, server_timing);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "modal_url", .timeout = 0};
+    const bb_check_case rows[] = {
+        {"units", label_rule, 0, 0},
+        {"units", endpoint_urls, 0, 0},
+        {"units", loopback_hosts, 0, 0},
+        {"units", url_transport_rules, 0, 0},
+        {"units", gzip_round_trip, 0, 0},
+        {"units", retry_after_values, 0, 0},
+        {"units", backoff_is_bounded_full_jitter, 0, 0},
+        {"units", deadlines, 0, 0},
+        {"units", unknown_hash_detection, 0, 0},
+        {"units", server_timing, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "emu.h"
+#include "check_main.h"
 
 static emu the_emu;
 static int emu_up;
@@ -119,21 +120,21 @@ START_TEST(no_result_no_traces)
 }
 END_TEST
 
-int main(void)
+/* After the suite's tests (they share one process and one emulator). */
+static void stop_the_emulator(void)
 {
-    Suite *s = suite_create("semantics_api");
-    TCase *t = tcase_create("api");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, local_traces_and_globals);
-    tcase_add_test(t, modal_traces_and_globals);
-    tcase_add_test(t, no_result_no_traces);
-    suite_add_tcase(s, t);
-    SRunner *runner = srunner_create(s);
-    srunner_set_fork_status(runner, CK_NOFORK); /* one emulator for the suite */
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
     if (emu_up)
         emu_stop(&the_emu);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+int main(void)
+{
+    const bb_check_suite suite = {.name = "semantics_api", .timeout = 120,
+                                  .teardown = stop_the_emulator, .nofork = 1};
+    const bb_check_case rows[] = {
+        {"api", local_traces_and_globals, 0, 0},
+        {"api", modal_traces_and_globals, 0, 0},
+        {"api", no_result_no_traces, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -11,6 +11,7 @@
 #include "error.h"
 #include "policy.h"
 #include "seccomp.h"
+#include "check_main.h"
 
 static const bb_policy_rule *find_rule(const bb_policy *p, const char *name, size_t nth)
 {
@@ -413,22 +414,16 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("policy");
-    TCase *tc = tcase_create("parse");
-    tcase_add_test(tc, default_policy_parses);
-    tcase_add_test(tc, docker_sample_parses);
-    tcase_add_loop_test(tc, malformed_policy_names_its_line, 0,
-                        (int)(sizeof bad_cases / sizeof bad_cases[0]));
-    tcase_add_test(tc, every_unknown_name_is_listed_with_its_line);
-    tcase_add_test(tc, hostile_sizes_and_depths_are_refused);
-    tcase_add_test(tc, report_accounts_for_dangerous_calls);
-    tcase_add_test(tc, check_file_exit_status_and_messages);
-    tcase_add_test(tc, load_picks_default_or_file);
-    tcase_set_timeout(tc, 30);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "policy", .timeout = 30};
+    const bb_check_case rows[] = {
+        {"parse", default_policy_parses, 0, 0},
+        {"parse", docker_sample_parses, 0, 0},
+        {"parse", malformed_policy_names_its_line, (int)(sizeof bad_cases / sizeof bad_cases[0]), 0},
+        {"parse", every_unknown_name_is_listed_with_its_line, 0, 0},
+        {"parse", hostile_sizes_and_depths_are_refused, 0, 0},
+        {"parse", report_accounts_for_dangerous_calls, 0, 0},
+        {"parse", check_file_exit_status_and_messages, 0, 0},
+        {"parse", load_picks_default_or_file, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -32,6 +32,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "seccomp.h"
+#include "check_main.h"
 
 /* ---- running a probe in a child, with or without the filter --------------------- */
 
@@ -782,25 +783,20 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("seccomp");
-    TCase *tc = tcase_create("enforce");
-    tcase_add_loop_test(tc, attack_is_stopped_and_reported, 0, (int)(sizeof attacks / sizeof attacks[0]));
-    tcase_add_test(tc, normal_work_runs_untrapped);
-    tcase_add_test(tc, reporter_dedupes_and_counts);
-    tcase_add_test(tc, record_is_kept_outside_the_child);
-    tcase_add_test(tc, blocked_signals_change_nothing);
-    tcase_add_test(tc, denied_call_cost_is_measured);
-    tcase_add_test(tc, policy_must_let_the_handoff_pass);
-    tcase_add_test(tc, other_syscall_abi_kills);
-    tcase_add_test(tc, x32_numbers_never_pass);
-    tcase_add_test(tc, overlapping_rules_resolve_to_the_denial);
-    tcase_add_test(tc, bad_policies_never_compile);
-    tcase_add_test(tc, garbage_program_is_refused_by_the_kernel);
-    tcase_set_timeout(tc, 60);
-    suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "seccomp", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"enforce", attack_is_stopped_and_reported, (int)(sizeof attacks / sizeof attacks[0]), 0},
+        {"enforce", normal_work_runs_untrapped, 0, 0},
+        {"enforce", reporter_dedupes_and_counts, 0, 0},
+        {"enforce", record_is_kept_outside_the_child, 0, 0},
+        {"enforce", blocked_signals_change_nothing, 0, 0},
+        {"enforce", denied_call_cost_is_measured, 0, 0},
+        {"enforce", policy_must_let_the_handoff_pass, 0, 0},
+        {"enforce", other_syscall_abi_kills, 0, 0},
+        {"enforce", x32_numbers_never_pass, 0, 0},
+        {"enforce", overlapping_rules_resolve_to_the_denial, 0, 0},
+        {"enforce", bad_policies_never_compile, 0, 0},
+        {"enforce", garbage_program_is_refused_by_the_kernel, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -9,6 +9,7 @@
 #include "blockbox.h"
 #include "wire.h"
 #include "wire_test_util.h"
+#include "check_main.h"
 
 static bb_limits limits(void)
 {
@@ -600,44 +601,34 @@ START_TEST(test_bulk_scans_find_every_offset)
 }
 END_TEST
 
-Suite *wire_suite(void)
-{
-    Suite *s = suite_create("wire");
-    TCase *tc = tcase_create("envelopes");
-    tcase_add_test(tc, test_bulk_scans_find_every_offset);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_limit_defaults);
-    tcase_add_test(tc, test_precheck_accepts_plain_json);
-    tcase_add_test(tc, test_precheck_size);
-    tcase_add_test(tc, test_precheck_depth);
-    tcase_add_test(tc, test_precheck_nul);
-    tcase_add_test(tc, test_precheck_utf8);
-    tcase_add_test(tc, test_precheck_escapes);
-    tcase_add_test(tc, test_precheck_kind_and_name);
-    tcase_add_test(tc, test_precheck_100k_nesting_fast);
-    tcase_add_test(tc, test_precheck_oversize_fast);
-    tcase_add_test(tc, test_check_code);
-    tcase_add_test(tc, test_check_identifier);
-    tcase_add_test(tc, test_check_import);
-    tcase_add_test(tc, test_code_hash);
-    tcase_add_test(tc, test_request_full);
-    tcase_add_test(tc, test_request_hash_only_and_load_only);
-    tcase_add_test(tc, test_request_defaults_and_given_hash);
-    tcase_add_test(tc, test_request_refusals);
-    tcase_add_test(tc, test_request_big_inputs);
-    tcase_add_test(tc, test_base64_vectors);
-    tcase_add_test(tc, test_base64_round_trip_all_bytes);
-    tcase_add_test(tc, test_base64_rejections);
-    tcase_add_test(tc, test_image_value);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *runner = srunner_create(wire_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "wire", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"envelopes", test_bulk_scans_find_every_offset, 0, 0},
+        {"envelopes", test_limit_defaults, 0, 0},
+        {"envelopes", test_precheck_accepts_plain_json, 0, 0},
+        {"envelopes", test_precheck_size, 0, 0},
+        {"envelopes", test_precheck_depth, 0, 0},
+        {"envelopes", test_precheck_nul, 0, 0},
+        {"envelopes", test_precheck_utf8, 0, 0},
+        {"envelopes", test_precheck_escapes, 0, 0},
+        {"envelopes", test_precheck_kind_and_name, 0, 0},
+        {"envelopes", test_precheck_100k_nesting_fast, 0, 0},
+        {"envelopes", test_precheck_oversize_fast, 0, 0},
+        {"envelopes", test_check_code, 0, 0},
+        {"envelopes", test_check_identifier, 0, 0},
+        {"envelopes", test_check_import, 0, 0},
+        {"envelopes", test_code_hash, 0, 0},
+        {"envelopes", test_request_full, 0, 0},
+        {"envelopes", test_request_hash_only_and_load_only, 0, 0},
+        {"envelopes", test_request_defaults_and_given_hash, 0, 0},
+        {"envelopes", test_request_refusals, 0, 0},
+        {"envelopes", test_request_big_inputs, 0, 0},
+        {"envelopes", test_base64_vectors, 0, 0},
+        {"envelopes", test_base64_round_trip_all_bytes, 0, 0},
+        {"envelopes", test_base64_rejections, 0, 0},
+        {"envelopes", test_image_value, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

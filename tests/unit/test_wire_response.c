@@ -10,6 +10,7 @@
 #include "wire.h"
 #include "wire_internal.h"
 #include "wire_test_util.h"
+#include "check_main.h"
 
 static bb_limits limits(void)
 {
@@ -489,32 +490,22 @@ START_TEST(test_hostile_nesting)
 }
 END_TEST
 
-Suite *response_suite(void)
-{
-    Suite *s = suite_create("wire_response");
-    TCase *tc = tcase_create("responses");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_success);
-    tcase_add_test(tc, test_success_typed_result);
-    tcase_add_test(tc, test_failure);
-    tcase_add_test(tc, test_failure_text_any_server);
-    tcase_add_test(tc, test_missing_and_wrong_types);
-    tcase_add_test(tc, test_bad_results);
-    tcase_add_test(tc, test_denied_syscalls);
-    tcase_add_test(tc, test_result_over_limit);
-    tcase_add_test(tc, test_streams_cut);
-    tcase_add_test(tc, test_error_and_traceback_cut);
-    tcase_add_test(tc, test_nul_escapes_replaced);
-    tcase_add_test(tc, test_hostile_nesting);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *runner = srunner_create(response_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "wire_response", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"responses", test_success, 0, 0},
+        {"responses", test_success_typed_result, 0, 0},
+        {"responses", test_failure, 0, 0},
+        {"responses", test_failure_text_any_server, 0, 0},
+        {"responses", test_missing_and_wrong_types, 0, 0},
+        {"responses", test_bad_results, 0, 0},
+        {"responses", test_denied_syscalls, 0, 0},
+        {"responses", test_result_over_limit, 0, 0},
+        {"responses", test_streams_cut, 0, 0},
+        {"responses", test_error_and_traceback_cut, 0, 0},
+        {"responses", test_nul_escapes_replaced, 0, 0},
+        {"responses", test_hostile_nesting, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

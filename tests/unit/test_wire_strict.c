@@ -9,6 +9,7 @@
 #include "wire.h"
 #include "wire_internal.h"
 #include "wire_test_util.h"
+#include "check_main.h"
 
 static bb_limits limits(void)
 {
@@ -313,31 +314,21 @@ START_TEST(owned_bodies_are_freed)
 }
 END_TEST
 
-Suite *strict_suite(void)
-{
-    Suite *s = suite_create("wire_strict");
-    TCase *tc = tcase_create("trust boundary");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, unknown_keys_are_refused_unread);
-    tcase_add_test(tc, every_allowlisted_key);
-    tcase_add_test(tc, results_past_the_value_limit_are_an_output_limit);
-    tcase_add_test(tc, the_default_limits_and_the_reply_cap);
-    tcase_add_test(tc, lenient_json_is_refused_both_ways);
-    tcase_add_test(tc, numbers_at_the_edges);
-    tcase_add_test(tc, results_are_written_again_canonically);
-    tcase_add_test(tc, scanner_writes_what_it_reads);
-    tcase_add_test(tc, strings_decode_and_cut_on_character_boundaries);
-    tcase_add_test(tc, checking_stops_at_the_deadline);
-    tcase_add_test(tc, owned_bodies_are_freed);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *runner = srunner_create(strict_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "wire_strict", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"trust boundary", unknown_keys_are_refused_unread, 0, 0},
+        {"trust boundary", every_allowlisted_key, 0, 0},
+        {"trust boundary", results_past_the_value_limit_are_an_output_limit, 0, 0},
+        {"trust boundary", the_default_limits_and_the_reply_cap, 0, 0},
+        {"trust boundary", lenient_json_is_refused_both_ways, 0, 0},
+        {"trust boundary", numbers_at_the_edges, 0, 0},
+        {"trust boundary", results_are_written_again_canonically, 0, 0},
+        {"trust boundary", scanner_writes_what_it_reads, 0, 0},
+        {"trust boundary", strings_decode_and_cut_on_character_boundaries, 0, 0},
+        {"trust boundary", checking_stops_at_the_deadline, 0, 0},
+        {"trust boundary", owned_bodies_are_freed, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -9,6 +9,7 @@
 #include "wire.h"
 #include "wire_internal.h"
 #include "wire_test_util.h"
+#include "check_main.h"
 
 static int parse(const char *text, bb_wire_response *r, bb_error **err)
 {
@@ -176,26 +177,16 @@ START_TEST(max_response_has_room_for_traces)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("wire_traces");
-    TCase *t = tcase_create("traces");
-    tcase_set_timeout(t, 60);
-    tcase_add_test(t, entries_are_written_again_canonically);
-    tcase_add_test(t, absent_null_or_empty_is_an_empty_list);
-    tcase_add_test(t, failure_keeps_its_traces);
-    tcase_add_test(t, hostile_shapes_are_refused);
-    tcase_add_test(t, caps_hold_at_their_limits);
-    tcase_add_test(t, max_response_has_room_for_traces);
-    suite_add_tcase(s, t);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *runner = srunner_create(suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "wire_traces", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"traces", entries_are_written_again_canonically, 0, 0},
+        {"traces", absent_null_or_empty_is_an_empty_list, 0, 0},
+        {"traces", failure_keeps_its_traces, 0, 0},
+        {"traces", hostile_shapes_are_refused, 0, 0},
+        {"traces", caps_hold_at_their_limits, 0, 0},
+        {"traces", max_response_has_room_for_traces, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -9,6 +9,7 @@
 
 #include "wire.h"
 #include "wire_test_util.h"
+#include "check_main.h"
 
 #define PNG_B64 "iVBORw0KGgoAAAAN"  /* the PNG signature and the start of IHDR */
 #define JPEG_B64 "/9j/4AAQ"         /* FF D8 FF E0 00 10 */
@@ -435,35 +436,25 @@ START_TEST(test_paths_are_printable)
 }
 END_TEST
 
-Suite *values_suite(void)
-{
-    Suite *s = suite_create("wire_values");
-    TCase *tc = tcase_create("values");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_workflow_image_forms);
-    tcase_add_test(tc, test_detections_forms);
-    tcase_add_test(tc, test_ndarray_forms);
-    tcase_add_test(tc, test_small_tags);
-    tcase_add_test(tc, test_batch_of_detections);
-    tcase_add_test(tc, test_unknown_and_bad_tags);
-    tcase_add_test(tc, test_image_refusals);
-    tcase_add_test(tc, test_detection_refusals);
-    tcase_add_test(tc, test_ndarray_refusals);
-    tcase_add_test(tc, test_small_tag_refusals);
-    tcase_add_test(tc, test_duplicate_keys);
-    tcase_add_test(tc, test_depth_of_tree);
-    tcase_add_test(tc, test_inputs_text);
-    tcase_add_test(tc, test_context_text);
-    tcase_add_test(tc, test_paths_are_printable);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
 int main(void)
 {
-    SRunner *runner = srunner_create(values_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_suite suite = {.name = "wire_values", .timeout = 60};
+    const bb_check_case rows[] = {
+        {"values", test_workflow_image_forms, 0, 0},
+        {"values", test_detections_forms, 0, 0},
+        {"values", test_ndarray_forms, 0, 0},
+        {"values", test_small_tags, 0, 0},
+        {"values", test_batch_of_detections, 0, 0},
+        {"values", test_unknown_and_bad_tags, 0, 0},
+        {"values", test_image_refusals, 0, 0},
+        {"values", test_detection_refusals, 0, 0},
+        {"values", test_ndarray_refusals, 0, 0},
+        {"values", test_small_tag_refusals, 0, 0},
+        {"values", test_duplicate_keys, 0, 0},
+        {"values", test_depth_of_tree, 0, 0},
+        {"values", test_inputs_text, 0, 0},
+        {"values", test_context_text, 0, 0},
+        {"values", test_paths_are_printable, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -16,6 +16,7 @@
 
 #include "cgroup.h"
 #include "jailtest.h"
+#include "check_main.h"
 
 /* BB_TEST_CGROUP=none declares a host without a usable cgroup (vm-test's position without
  * delegation): the cgroup cases then check that detection says so and names a fix. */
@@ -259,18 +260,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("cgroup");
-    TCase *t = tcase_create("cgroup");
-    tcase_set_timeout(t, 120);
-    tcase_add_test(t, dead_zygote_groups_go_once_empty);
-    tcase_add_test(t, nothing_left_after_free);
-    tcase_add_test(t, rlimit_fallback_runs_a_fresh_numpy_cv2_import);
-    tcase_add_test(t, rlimit_fallback_runs_forty_threads);
-    tcase_add_test(t, rlimit_fallback_still_stops_a_memory_bomb);
-    suite_add_tcase(s, t);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    const bb_check_suite suite = {.name = "cgroup", .timeout = 120};
+    const bb_check_case rows[] = {
+        {"cgroup", dead_zygote_groups_go_once_empty, 0, 0},
+        {"cgroup", nothing_left_after_free, 0, 0},
+        {"cgroup", rlimit_fallback_runs_a_fresh_numpy_cv2_import, 0, 0},
+        {"cgroup", rlimit_fallback_runs_forty_threads, 0, 0},
+        {"cgroup", rlimit_fallback_still_stops_a_memory_bomb, 0, 0},
+    };
+    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
 }
