@@ -32,18 +32,18 @@ typedef struct {
 
 /* Builds the suite from the rows (the table may live on main's stack: a test's name is
  * a pointer variable, not a constant), runs it and returns EXIT_SUCCESS or EXIT_FAILURE. */
-static inline int bb_check_run(bb_check_suite spec, const bb_check_case *rows, size_t n)
+static inline int bb_check_run_suite(const bb_check_suite *spec, const bb_check_case *rows, size_t n)
 {
-    Suite *s = suite_create(spec.name);
+    Suite *s = suite_create(spec->name);
     TCase *tc = NULL;
     for (size_t i = 0; i < n; i++) {
         if (!tc || strcmp(rows[i].tcase, rows[i - 1].tcase) != 0) {
             tc = tcase_create(rows[i].tcase);
-            int timeout = rows[i].timeout > 0 ? rows[i].timeout : spec.timeout;
+            int timeout = rows[i].timeout > 0 ? rows[i].timeout : spec->timeout;
             if (timeout > 0)
                 tcase_set_timeout(tc, timeout);
-            if (spec.setup || spec.teardown)
-                tcase_add_unchecked_fixture(tc, spec.setup, spec.teardown);
+            if (spec->setup || spec->teardown)
+                tcase_add_unchecked_fixture(tc, spec->setup, spec->teardown);
             suite_add_tcase(s, tc);
         }
         if (rows[i].loops > 0)
@@ -52,12 +52,19 @@ static inline int bb_check_run(bb_check_suite spec, const bb_check_case *rows, s
             tcase_add_test(tc, rows[i].test);
     }
     SRunner *sr = srunner_create(s);
-    if (spec.nofork)
+    if (spec->nofork)
         srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* The usual case: a suite name and each TCase's timeout (0: Check's default). */
+static inline int bb_check_run(const char *name, int timeout, const bb_check_case *rows, size_t n)
+{
+    const bb_check_suite spec = {.name = name, .timeout = timeout};
+    return bb_check_run_suite(&spec, rows, n);
 }
 
 #endif

@@ -730,7 +730,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "api", .timeout = 0};
     const bb_check_case rows[] = {
         {"driver selection", env_selects_the_plugin_driver, 0, 0},
         {"driver selection", mode_is_case_insensitive, 0, 0},
@@ -759,5 +758,5 @@ int main(void)
         {"lifetimes and threads", eight_threads_share_one_executor, 0, 0},
         {"lifetimes and threads", executors_on_many_threads, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("api", 0, rows, BB_CHECK_COUNT(rows));
 }

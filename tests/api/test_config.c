@@ -324,7 +324,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "config", .timeout = 0};
     const bb_check_case rows[] = {
         {"config", defaults, 0, 0},
         {"config", every_key_reads_its_variable, 0, 0},
@@ -339,5 +338,5 @@ int main(void)
         {"config", the_executor_copies_its_config, 0, 0},
         {"config", bad_env_fails_executor_creation, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("config", 0, rows, BB_CHECK_COUNT(rows));
 }

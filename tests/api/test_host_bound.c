@@ -161,12 +161,11 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "host_bound", .timeout = 180};
     const bb_check_case rows[] = {
         {"attacks", a_list_of_33_million_zeros, 0, 0},
         {"attacks", a_forged_frame_with_a_huge_pad, 0, 0},
         {"attacks", a_forged_frame_over_the_cap, 0, 0},
         {"attacks", two_attacks_at_once, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("host_bound", 180, rows, BB_CHECK_COUNT(rows));
 }

@@ -178,7 +178,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "registry", .timeout = 0};
     const bb_check_case rows[] = {
         {"registry", builtins_are_there, 0, 0},
         {"registry", add_refuses_bad_drivers, 0, 0},
@@ -186,5 +185,5 @@ int main(void)
         {"registry", plugins_load_from_a_colon_list, 0, 0},
         {"registry", broken_plugins_fail_init, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("registry", 0, rows, BB_CHECK_COUNT(rows));
 }

@@ -337,7 +337,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "doctor", .timeout = 60};
     const bb_check_case rows[] = {
         {"truth", doctor_cgroup_matches_host, 0, 0},
         {"truth", doctor_namespaces_match_host, 0, 0},
@@ -346,5 +345,5 @@ int main(void)
         {"truth", doctor_text_is_one_screen, 0, 0},
         {"truth", doctor_leaves_no_probe_groups, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("doctor", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -165,7 +165,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "jail_api", .timeout = 120};
     const bb_check_case rows[] = {
         {"trust", block_cannot_erase_its_denials, 0, 0},
         {"trust", block_cannot_invent_a_denial, 0, 0},
@@ -174,5 +173,5 @@ int main(void)
         {"trust", denials_are_per_call, 0, 0},
         {"trust", each_worker_has_fresh_entropy, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("jail_api", 120, rows, BB_CHECK_COUNT(rows));
 }

@@ -915,7 +915,6 @@ int main(void)
         printf("test_layers needs root (it compares each layer against an unjailed root worker)\n");
         return 77;
     }
-    const bb_check_suite suite = {.name = "jail", .timeout = 120};
     const bb_check_case rows[] = {
         {"layers", layer_names_parse, 0, 0},
         {"layers", required_but_disabled_fails_closed, 0, 0},
@@ -950,5 +949,5 @@ int main(void)
         {"layers", cgroup_leaves_nothing_behind, 0, 0},
         {"layers", cgroup_sweeps_groups_of_dead_zygotes, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("jail", 120, rows, BB_CHECK_COUNT(rows));
 }

@@ -145,10 +145,9 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "local_concurrency", .timeout = 80};
     const bb_check_case rows[] = {
         {"threads", eight_threads_each_with_its_own_instance_get_their_own_answers, 0, 0},
         {"threads", one_instance_shared_by_four_threads_serialises_its_runs, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_concurrency", 80, rows, BB_CHECK_COUNT(rows));
 }

@@ -307,7 +307,6 @@ END_TEST
 int main(void)
 {
     signal(SIGPIPE, SIG_DFL);   /* a write to a dead worker must not kill us */
-    const bb_check_suite suite = {.name = "local_faults", .timeout = 60};
     const bb_check_case rows[] = {
         {"zygote", a_stopped_zygote_is_killed_and_restarted_within_the_timeout, 0, 0},
         {"zygote", a_waiting_spawn_does_not_hold_other_callers, 0, 0},
@@ -318,5 +317,5 @@ int main(void)
         {"exhaustion", thread_exhaustion_is_the_blocks_own_error, 0, 0},
         {"exhaustion", a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_faults", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -569,7 +569,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "local_instances", .timeout = 60};
     const bb_check_case rows[] = {
         {"semantics", module_state_persists_across_runs_of_one_instance, 0, 0},
         {"semantics", two_instances_of_the_same_code_share_nothing, 0, 0},
@@ -592,5 +591,5 @@ int main(void)
         {"regressions", regression_stale_frame_answers_the_next_run, 0, 0},
         {"regressions", regression_worker_death_between_runs_kills_the_host_with_SIGPIPE, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_instances", 60, rows, BB_CHECK_COUNT(rows));
 }

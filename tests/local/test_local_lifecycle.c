@@ -255,7 +255,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "local_lifecycle", .timeout = 0};
     const bb_check_case rows[] = {
         {"zygote_death", killing_the_zygote_is_survived_and_it_restarts, 0, 60},
         {"zygote_death", zygote_death_during_a_run_fails_that_run_only, 0, 0},
@@ -264,5 +263,5 @@ int main(void)
         {"leftovers", no_fd_leaks_over_100_load_run_free_cycles, 0, 0},
         {"regressions", regression_zygote_death_is_reported_as_backend_unavailable, 0, 60},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_lifecycle", 0, rows, BB_CHECK_COUNT(rows));
 }

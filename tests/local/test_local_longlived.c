@@ -246,7 +246,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "local_longlived", .timeout = 0};
     const bb_check_case rows[] = {
         {"cpu", cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit, 0, 120},
         {"cpu", a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced, 0, 0},
@@ -256,5 +255,5 @@ int main(void)
         {"frames", a_forged_frame_with_a_made_up_id_is_refused, 0, 0},
         {"frames", two_replies_to_one_request_fail_that_call_only, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_longlived", 0, rows, BB_CHECK_COUNT(rows));
 }

@@ -179,9 +179,8 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "local_soak", .timeout = 600};
     const bb_check_case rows[] = {
         {"soak", soak_mixed_runs_on_one_instance, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("local_soak", 600, rows, BB_CHECK_COUNT(rows));
 }

@@ -633,8 +633,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "modal_driver", .timeout = 60,
-                                  .setup = start_emulator, .teardown = stop_emulator};
     const bb_check_case rows[] = {
         {"emulator", runs_a_block, 0, 0},
         {"emulator", block_error_comes_back, 0, 0},
@@ -652,5 +650,7 @@ int main(void)
         {"emulator", configuration_errors_at_open, 0, 0},
         {"emulator", many_threads_share_the_driver, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    const bb_check_suite suite = {.name = "modal_driver", .timeout = 60,
+                                  .setup = start_emulator, .teardown = stop_emulator};
+    return bb_check_run_suite(&suite, rows, BB_CHECK_COUNT(rows));
 }

@@ -207,7 +207,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "modal_url", .timeout = 0};
     const bb_check_case rows[] = {
         {"units", label_rule, 0, 0},
         {"units", endpoint_urls, 0, 0},
@@ -220,5 +219,5 @@ int main(void)
         {"units", unknown_hash_detection, 0, 0},
         {"units", server_timing, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("modal_url", 0, rows, BB_CHECK_COUNT(rows));
 }

@@ -129,12 +129,12 @@ static void stop_the_emulator(void)
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "semantics_api", .timeout = 120,
-                                  .teardown = stop_the_emulator, .nofork = 1};
     const bb_check_case rows[] = {
         {"api", local_traces_and_globals, 0, 0},
         {"api", modal_traces_and_globals, 0, 0},
         {"api", no_result_no_traces, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    const bb_check_suite suite = {.name = "semantics_api", .timeout = 120,
+                                  .teardown = stop_the_emulator, .nofork = 1};
+    return bb_check_run_suite(&suite, rows, BB_CHECK_COUNT(rows));
 }

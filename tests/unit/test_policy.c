@@ -414,7 +414,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "policy", .timeout = 30};
     const bb_check_case rows[] = {
         {"parse", default_policy_parses, 0, 0},
         {"parse", docker_sample_parses, 0, 0},
@@ -425,5 +424,5 @@ int main(void)
         {"parse", check_file_exit_status_and_messages, 0, 0},
         {"parse", load_picks_default_or_file, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("policy", 30, rows, BB_CHECK_COUNT(rows));
 }

@@ -783,7 +783,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "seccomp", .timeout = 60};
     const bb_check_case rows[] = {
         {"enforce", attack_is_stopped_and_reported, (int)(sizeof attacks / sizeof attacks[0]), 0},
         {"enforce", normal_work_runs_untrapped, 0, 0},
@@ -798,5 +797,5 @@ int main(void)
         {"enforce", bad_policies_never_compile, 0, 0},
         {"enforce", garbage_program_is_refused_by_the_kernel, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("seccomp", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -603,7 +603,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "wire", .timeout = 60};
     const bb_check_case rows[] = {
         {"envelopes", test_bulk_scans_find_every_offset, 0, 0},
         {"envelopes", test_limit_defaults, 0, 0},
@@ -630,5 +629,5 @@ int main(void)
         {"envelopes", test_base64_rejections, 0, 0},
         {"envelopes", test_image_value, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("wire", 60, rows, BB_CHECK_COUNT(rows));
 }

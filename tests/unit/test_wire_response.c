@@ -492,7 +492,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "wire_response", .timeout = 60};
     const bb_check_case rows[] = {
         {"responses", test_success, 0, 0},
         {"responses", test_success_typed_result, 0, 0},
@@ -507,5 +506,5 @@ int main(void)
         {"responses", test_nul_escapes_replaced, 0, 0},
         {"responses", test_hostile_nesting, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("wire_response", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -316,7 +316,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "wire_strict", .timeout = 60};
     const bb_check_case rows[] = {
         {"trust boundary", unknown_keys_are_refused_unread, 0, 0},
         {"trust boundary", every_allowlisted_key, 0, 0},
@@ -330,5 +329,5 @@ int main(void)
         {"trust boundary", checking_stops_at_the_deadline, 0, 0},
         {"trust boundary", owned_bodies_are_freed, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("wire_strict", 60, rows, BB_CHECK_COUNT(rows));
 }

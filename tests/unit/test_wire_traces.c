@@ -179,7 +179,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "wire_traces", .timeout = 60};
     const bb_check_case rows[] = {
         {"traces", entries_are_written_again_canonically, 0, 0},
         {"traces", absent_null_or_empty_is_an_empty_list, 0, 0},
@@ -188,5 +187,5 @@ int main(void)
         {"traces", caps_hold_at_their_limits, 0, 0},
         {"traces", max_response_has_room_for_traces, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("wire_traces", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -438,7 +438,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "wire_values", .timeout = 60};
     const bb_check_case rows[] = {
         {"values", test_workflow_image_forms, 0, 0},
         {"values", test_detections_forms, 0, 0},
@@ -456,5 +455,5 @@ int main(void)
         {"values", test_context_text, 0, 0},
         {"values", test_paths_are_printable, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("wire_values", 60, rows, BB_CHECK_COUNT(rows));
 }

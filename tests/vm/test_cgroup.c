@@ -260,7 +260,6 @@ END_TEST
 
 int main(void)
 {
-    const bb_check_suite suite = {.name = "cgroup", .timeout = 120};
     const bb_check_case rows[] = {
         {"cgroup", dead_zygote_groups_go_once_empty, 0, 0},
         {"cgroup", nothing_left_after_free, 0, 0},
@@ -268,5 +267,5 @@ int main(void)
         {"cgroup", rlimit_fallback_runs_forty_threads, 0, 0},
         {"cgroup", rlimit_fallback_still_stops_a_memory_bomb, 0, 0},
     };
-    return bb_check_run(suite, rows, BB_CHECK_COUNT(rows));
+    return bb_check_run("cgroup", 120, rows, BB_CHECK_COUNT(rows));
 }
