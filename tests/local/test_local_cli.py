@@ -2,7 +2,6 @@
 """test_local_cli.py: the local driver through the CLI: fail-closed configuration, bad
 input and oversized output, and secrets that must never reach a block."""
 
-import argparse
 import json
 import os
 import random
@@ -11,6 +10,8 @@ import sys
 import tempfile
 import time
 import unittest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
 
 BIN = None
 RUN_TIMEOUT = 60
@@ -326,11 +327,8 @@ def run(self, test_pid, plain=False):
 
 def main():
     global BIN
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bin", required=True)
-    args, rest = parser.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0]] + rest)
+    BIN, argv = cli_args.binary_and_rest()
+    unittest.main(argv=argv)
 
 
 if __name__ == "__main__":

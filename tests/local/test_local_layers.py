@@ -24,7 +24,6 @@ with the layer on and succeeding with it off (BLOCKBOX_INSECURE_DISABLE_LAYERS).
 # "disabled". The attacks that need host files owned by root or another user need
 # root, like the layers they test (the suite runs as root on the CI host).
 
-import argparse
 import ctypes
 import json
 import os
@@ -36,6 +35,8 @@ import tempfile
 import threading
 import time
 import unittest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
 
 BIN = None
 RUN_TIMEOUT = 60
@@ -424,11 +425,8 @@ class EveryLayerIsCovered(unittest.TestCase):
 
 def main():
     global BIN
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bin", required=True)
-    args, rest = parser.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0]] + rest)
+    BIN, argv = cli_args.binary_and_rest()
+    unittest.main(argv=argv)
 
 
 if __name__ == "__main__":

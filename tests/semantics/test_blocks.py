@@ -12,7 +12,6 @@ on failure), `globals`, init lookup in all four cases, the preamble names (`requ
 `shapely`), `Batch.iter_with_indices`, `WorkflowImageData.declare_numpy_image_mutated`,
 the workflow context keys, and error text from a bare-message (Roboflow-style) server.
 """
-import argparse
 import base64
 import json
 import os
@@ -26,6 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
 from harness import Emulator  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
 
 BINARY = None
 CONTEXT = {"step_name": "count_people", "step_selector": "$steps.count_people",
@@ -273,15 +274,12 @@ class BlocksTest(unittest.TestCase):
 
 def main():
     global BINARY
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bin", required=True)
-    options, rest = parser.parse_known_args()
-    BINARY = os.path.abspath(options.bin)
+    BINARY, argv = cli_args.binary_and_rest()
     worker = os.path.join(os.path.dirname(BINARY), "blockbox-worker")
     if not os.path.exists(BINARY) or not os.path.exists(worker):
         print("skipped: %s or its worker is not built" % BINARY)
         return 77
-    program = unittest.main(argv=[sys.argv[0]] + rest, exit=False, verbosity=2)
+    program = unittest.main(argv=argv, exit=False, verbosity=2)
     return 0 if program.result.wasSuccessful() else 1
 
 

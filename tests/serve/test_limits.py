@@ -21,7 +21,6 @@ How each defence was shown to matter (switched off once locally, the test failed
   * the NUL / duplicate checks (http.c begin count_value not consulted): key-a\\0junk
     authenticates, workspace_id=ws-a%00x runs as ws-a, duplicates are accepted (200).
 """
-import argparse
 import gzip
 import json
 import os
@@ -34,6 +33,8 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import RoboflowClient, Server, code_hash  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
 
 BIN = None
 
@@ -267,11 +268,8 @@ class HeaderIdentity(unittest.TestCase):
 
 def main():
     global BIN
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    BIN, argv = cli_args.binary_and_rest()
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ find() ignoring it: the two-workspace test sees a shared counter, 3 != 1), the
 per-workspace run cap (max_runs_per_ws = max_runs: the good tenant's calls wait behind
 the hangs).
 """
-import argparse
 import datetime
 import gzip
 import http.client
@@ -35,6 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import (BlockError, HTTPStatusError, RoboflowClient, Server,  # noqa: E402
                      code_hash)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
 
 BIN = None
 TOKENS = ("tok-id-1f3a", "tok-secret-9b7c")
@@ -647,11 +648,8 @@ class Shutdown(unittest.TestCase):
 
 def main():
     global BIN
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--bin", required=True)
-    args, rest = ap.parse_known_args()
-    BIN = os.path.abspath(args.bin)
-    unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
+    BIN, argv = cli_args.binary_and_rest()
+    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":

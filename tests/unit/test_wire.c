@@ -11,13 +11,6 @@
 #include "wire_test_util.h"
 #include "check_main.h"
 
-static bb_limits limits(void)
-{
-    bb_limits l;
-    bb_limits_default(&l);
-    return l;
-}
-
 static int precheck(const char *text, size_t len, bb_error **err)
 {
     return bb_wire_precheck(text, len, 1000, 8, 1000000, BB_ERR_INVALID_REQUEST, "inputs", err);
@@ -143,6 +136,20 @@ START_TEST(test_precheck_kind_and_name)
 }
 END_TEST
 
+/* The inputs check refuses text (and frees it) with a message naming needle, in under
+ * max_cpu_s of CPU time. */
+static void inputs_refused_within(char *text, size_t len, const char *needle, double max_cpu_s)
+{
+    bb_limits l = limits();
+    bb_error *err = NULL;
+    double start = cpu_seconds();
+    int rc = bb_wire_check_inputs(text, len, &l, &err);
+    double spent = cpu_seconds() - start;
+    expect_error(rc, err, BB_ERR_INVALID_REQUEST, needle);
+    ck_assert_msg(spent < max_cpu_s, "took %.3f s", spent);
+    free(text);
+}
+
 /* The attack: 100k nested arrays would blow cJSON's recursive parser's stack or cost
  * a long time; the iterative precheck refuses them at byte 64. */
 START_TEST(test_precheck_100k_nesting_fast)
@@ -156,14 +163,7 @@ START_TEST(test_precheck_100k_nesting_fast)
     memset(text + 6 + n, ']', n);
     text[len - 1] = '}';
     text[len] = '\0';
-    bb_limits l = limits();
-    bb_error *err = NULL;
-    double start = cpu_seconds();
-    int rc = bb_wire_check_inputs(text, len, &l, &err);
-    double spent = cpu_seconds() - start;
-    expect_error(rc, err, BB_ERR_INVALID_REQUEST, "nested deeper than 64 levels");
-    ck_assert_msg(spent < 0.1, "took %.3f s", spent);
-    free(text);
+    inputs_refused_within(text, len, "nested deeper than 64 levels", 0.1);
 }
 END_TEST
 
@@ -178,14 +178,7 @@ START_TEST(test_precheck_oversize_fast)
     memset(text + 1, ' ', len - 2);
     text[len - 1] = '}';
     text[len] = '\0';
-    bb_limits l = limits();
-    bb_error *err = NULL;
-    double start = cpu_seconds();
-    int rc = bb_wire_check_inputs(text, len, &l, &err);
-    double spent = cpu_seconds() - start;
-    expect_error(rc, err, BB_ERR_INVALID_REQUEST, "over the limit of 67108864 bytes");
-    ck_assert_msg(spent < 0.05, "took %.3f s", spent);
-    free(text);
+    inputs_refused_within(text, len, "over the limit of 67108864 bytes", 0.05);
 }
 END_TEST
 

@@ -12,18 +12,6 @@
 #include "wire_test_util.h"
 #include "check_main.h"
 
-static bb_limits limits(void)
-{
-    bb_limits l;
-    bb_limits_default(&l);
-    return l;
-}
-
-static int parse_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
-{
-    return bb_wire_parse_response(text, strlen(text), l, r, err);
-}
-
 /* Parses the printed form of a cJSON tree (and deletes the tree). */
 static int parse_tree(cJSON *tree, const bb_limits *l, bb_wire_response *r, bb_error **err)
 {

@@ -11,18 +11,6 @@
 #include "wire_test_util.h"
 #include "check_main.h"
 
-static bb_limits limits(void)
-{
-    bb_limits l;
-    bb_limits_default(&l);
-    return l;
-}
-
-static int parse_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
-{
-    return bb_wire_parse_response(text, strlen(text), l, r, err);
-}
-
 /* A success envelope around result text (escaped here, as a backend would). */
 static char *success_with(const char *result)
 {

@@ -17,13 +17,6 @@
 #define F32X4_B64 "AACAPwAAAEAAAEBAAACAQA==" /* float32 1, 2, 3, 4 */
 #define F32X3_B64 "AACAPwAAAEAAAEBA"         /* float32 1, 2, 3 */
 
-static bb_limits limits(void)
-{
-    bb_limits l;
-    bb_limits_default(&l);
-    return l;
-}
-
 /* Checks {"v": value} as inputs. */
 static int check_input(const char *value, bb_error **err)
 {

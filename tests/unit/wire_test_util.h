@@ -1,5 +1,5 @@
-/* wire_test_util.h: small helpers shared by the serializer's Check tests: assert
- * that a call failed with the expected error kind and a message naming the fault. */
+/* wire_test_util.h: small helpers shared by the serializer's Check tests: the default
+ * limits, parsing a reply text, and asserting a call failed with the expected error. */
 #ifndef WIRE_TEST_UTIL_H
 #define WIRE_TEST_UTIL_H
 
@@ -30,5 +30,19 @@
         ck_assert_msg(rc_ == 0 && (err) == NULL, "unexpected failure: %s",                         \
                       (err) ? bb_error_message(err) : "(no error set)");                           \
     } while (0)
+
+/* The default limits, as a value. */
+static inline bb_limits limits(void)
+{
+    bb_limits l;
+    bb_limits_default(&l);
+    return l;
+}
+
+/* Parses a whole reply text. */
+static inline int parse_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
+{
+    return bb_wire_parse_response(text, strlen(text), l, r, err);
+}
 
 #endif
