@@ -151,6 +151,15 @@ static outcome run_probe(bb_seccomp_program *prog, void (*setup)(probe_state *),
     return o;
 }
 
+/* run_probe under the compiled default policy. */
+static outcome run_default(probe_run probe)
+{
+    bb_seccomp_program prog = default_program();
+    outcome o = run_probe(&prog, NULL, probe);
+    bb_seccomp_program_free(&prog);
+    return o;
+}
+
 /* ---- probes: each tries one thing a block must not do ----------------------------- */
 
 static int ret(long r) { return r < 0 ? errno : 0; }
@@ -510,9 +519,7 @@ static int probe_normal_work(probe_state *st)
 
 START_TEST(normal_work_runs_untrapped)
 {
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_normal_work);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_normal_work);
     ck_assert_msg(o.reported, "child died: exit %d signal %d", o.exit_status, o.signal);
     ck_assert_msg(o.result == 0, "normal work failed: %s (denied: \"%s\")", strerror(o.result), o.denied);
     ck_assert_str_eq(o.denied, "");
@@ -539,9 +546,7 @@ static int probe_many_denials(probe_state *st)
 
 START_TEST(reporter_dedupes_and_counts)
 {
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_many_denials);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_many_denials);
     ck_assert_int_eq(o.reported, 1);
     ck_assert_int_eq(o.result, 0);
     ck_assert_str_eq(o.denied, "socket,kill,syscall_99999");
@@ -561,9 +566,7 @@ static int probe_deny_then_vanish(probe_state *st)
 
 START_TEST(record_is_kept_outside_the_child)
 {
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_deny_then_vanish);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_deny_then_vanish);
     ck_assert_int_eq(o.reported, 0);
     ck_assert_int_eq(o.exit_status, 0);
     ck_assert_str_eq(o.denied, "socket,ptrace");
@@ -585,9 +588,7 @@ static int probe_block_signals_then_deny(probe_state *st)
 
 START_TEST(blocked_signals_change_nothing)
 {
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_block_signals_then_deny);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_block_signals_then_deny);
     ck_assert_int_eq(o.reported, 1);
     ck_assert_int_eq(o.result, EPERM);
     ck_assert_str_eq(o.denied, "socket");
@@ -622,9 +623,7 @@ static int probe_time_denials(probe_state *st)
 
 START_TEST(denied_call_cost_is_measured)
 {
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_time_denials);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_time_denials);
     ck_assert_int_eq(o.reported, 1);
     ck_assert_int_eq(o.result, 0);
     ck_assert_uint_eq(o.traps, 2000);
@@ -668,9 +667,7 @@ START_TEST(other_syscall_abi_kills)
         ck_assert_int_ne(base.signal, 0);
         return;
     }
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_i386_abi);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_i386_abi);
     ck_assert_int_eq(o.reported, 0);
     ck_assert_int_eq(o.signal, SIGSYS);
 #endif
@@ -687,9 +684,7 @@ static int probe_x32_abi(probe_state *st)
 START_TEST(x32_numbers_never_pass)
 {
 #if defined(__x86_64__)
-    bb_seccomp_program prog = default_program();
-    outcome o = run_probe(&prog, NULL, probe_x32_abi);
-    bb_seccomp_program_free(&prog);
+    outcome o = run_default(probe_x32_abi);
     /* killed as a foreign ABI, or trapped: either way not executed */
     ck_assert(!o.reported || o.result != 0);
 #endif
