@@ -12,8 +12,8 @@
   its stdout bytes are the only thing read back, checked like any reply.
 * The sandbox (untrusted code): `modal.Sandbox.create(...)` per call on the block image
   (Debian bookworm's python3 with numpy 1.24.2 and OpenCV 4.6.0, exactly local mode's,
-  plus the runtime file of this checkout), `block_network=True`, cpu and memory hard
-  limits, the block timeout, region. A sandbox runs `sandbox_main.py` and nothing of
+  plus the runtime of this checkout, amalgamated from src/runtime), `block_network=True`,
+  cpu and memory hard limits, the block timeout, region. A sandbox runs `sandbox_main.py` and nothing of
   Modal's client: no runtime to tamper with, no credentials, no Modal API access. One
   sandbox serves one call and is terminated: workspaces never share one.
 
@@ -23,6 +23,7 @@ BLOCKBOX_MODAL_TIMEOUT, BLOCKBOX_MODAL_WARM_SANDBOXES, BLOCKBOX_MODAL_MIN_CONTAI
 BLOCKBOX_MODAL_SCALEDOWN, BLOCKBOX_MODAL_CONCURRENCY, BLOCKBOX_MODAL_ALLOW_ANONYMOUS.
 """
 import asyncio
+import importlib.util
 import os
 import re
 import sys
@@ -34,7 +35,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import blockbox_modal_endpoint as ep  # noqa: E402
 
-LOCAL_RUNTIME = os.path.join(HERE, "..", "..", "src", "runtime", "blockbox_runtime.py")
 BLOCK_DIR = "/opt/blockbox"
 SANDBOX_CMD = ("/usr/bin/python3", "-I", BLOCK_DIR + "/sandbox_main.py")
 READY_MARK = "\x06"    # sandbox_main.py's first stdout byte
@@ -43,6 +43,21 @@ BLOCK_APT = ("python3=3.11.2-1+b1", "python3.11=3.11.2-6+deb12u6",
              "python3-numpy=1:1.24.2-1+deb12u1", "python3-opencv=4.6.0+dfsg-12",
              "python3-shapely=1.8.5-2+b1")
 ENDPOINT_PIP = ("fastapi[standard]==0.115.12",)
+
+
+def _local_runtime():
+    """The runtime file the block image ships: blockbox_runtime.py in $BLOCKBOX_RUNTIME_DIR
+    (a build's, e.g. build/runtime), else the checkout's src/runtime modules amalgamated
+    into a temporary directory (src/runtime/amalgamate.py, removed at exit). Where there
+    is no checkout (this file imported inside Modal's container, which reads no runtime
+    file) only the name is returned."""
+    tool = os.path.join(HERE, "..", "..", "src", "runtime", "amalgamate.py")
+    if not os.path.isfile(tool):
+        return os.path.join(HERE, "blockbox_runtime.py")
+    spec = importlib.util.spec_from_file_location("blockbox_amalgamate", tool)
+    amalgamate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(amalgamate)
+    return os.path.join(amalgamate.runtime_dir(), amalgamate.OUTPUT_NAME)
 
 
 def _runtime_version_of(path):
@@ -72,6 +87,7 @@ APP_NAME = os.environ.get("BLOCKBOX_MODAL_APP") or "blockbox"
 if not re.match(r"^[a-z0-9][a-z0-9-]{0,47}$", APP_NAME):
     raise RuntimeError("BLOCKBOX_MODAL_APP must be 1-48 of [a-z0-9-] (the endpoint label "
                        "'{app}-execute' must stay within Modal's limits)")
+LOCAL_RUNTIME = _local_runtime()
 RUNTIME_VERSION = os.environ.get("BLOCKBOX_RUNTIME_VERSION") or _runtime_version_of(LOCAL_RUNTIME)
 # Modal's control plane is in us-east: the endpoint and the sandboxes are kept in one
 # region (us-east by default) so a call makes no cross-region hop; override per deployment.

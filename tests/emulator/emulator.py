@@ -42,6 +42,7 @@ import argparse
 import gzip
 import hashlib
 import http.server
+import importlib.util
 import json
 import os
 import socket
@@ -97,10 +98,18 @@ class State:
         return None
 
 
-def load_runtime(path):
-    sys.path.insert(0, path)
-    import blockbox_runtime  # noqa: E402
-    return blockbox_runtime
+def load_runtime(path=None):
+    """blockbox_runtime from `path` (a directory with the file), else the build's
+    ($BLOCKBOX_RUNTIME_DIR) or the checkout's modules amalgamated in memory."""
+    if path:
+        sys.path.insert(0, path)
+        import blockbox_runtime  # noqa: E402
+        return blockbox_runtime
+    spec = importlib.util.spec_from_file_location(
+        "amalgamate", os.path.join(HERE, "..", "..", "src", "runtime", "amalgamate.py"))
+    amalgamate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(amalgamate)
+    return amalgamate.load()
 
 
 def roboflow_style(body):
@@ -429,12 +438,13 @@ def main():
     parser.add_argument("--key")
     parser.add_argument("--token-id", default=os.environ.get("EMULATOR_TOKEN_ID", "wk-test"))
     parser.add_argument("--token-secret", default=os.environ.get("EMULATOR_TOKEN_SECRET", "ws-test"))
-    parser.add_argument("--runtime-dir", default=os.path.join(HERE, "..", "..", "src", "runtime"))
+    parser.add_argument("--runtime-dir", help="a directory with blockbox_runtime.py (default: "
+                        "$BLOCKBOX_RUNTIME_DIR, else the modules of src/runtime amalgamated)")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()
 
     paths = certs.make_certs(options.cert_dir)
-    runtime = load_runtime(os.path.abspath(options.runtime_dir))
+    runtime = load_runtime(options.runtime_dir and os.path.abspath(options.runtime_dir))
     if hasattr(runtime, "warm_up"):
         runtime.warm_up()
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

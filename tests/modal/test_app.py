@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 MODAL_DIR = os.path.join(ROOT, "drivers", "modal")
 APP_PY = os.path.join(MODAL_DIR, "app.py")
-RUNTIME_DIR = os.path.join(ROOT, "src", "runtime")
+AMALGAMATE = os.path.join(ROOT, "src", "runtime", "amalgamate.py")
 MIRROR = os.environ.get("BLOCKBOX_MODAL_CLIENT_GIT", "/work/.mirror/modal-labs+modal-client/repo")
 sys.path.insert(0, HERE)
 import fake_modal  # noqa: E402
@@ -30,13 +30,20 @@ BLOCK_DIR = None
 
 
 def block_dir():
-    """BLOCK_DIR of the image, assembled from the checkout (what add_local_file copies)."""
+    """BLOCK_DIR of the image, assembled from the checkout (what add_local_file copies:
+    the runtime amalgamated from src/runtime, and sandbox_main.py)."""
     global BLOCK_DIR
     if BLOCK_DIR is None:
+        import atexit
+        import shutil
         import tempfile
         BLOCK_DIR = tempfile.mkdtemp(prefix="bb-modal-block-")
-        for src in (os.path.join(RUNTIME_DIR, "blockbox_runtime.py"), os.path.join(MODAL_DIR, "sandbox_main.py")):
-            os.symlink(src, os.path.join(BLOCK_DIR, os.path.basename(src)))
+        atexit.register(shutil.rmtree, BLOCK_DIR, True)
+        spec = importlib.util.spec_from_file_location("blockbox_amalgamate", AMALGAMATE)
+        amalgamate = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(amalgamate)
+        amalgamate.write(os.path.join(BLOCK_DIR, "blockbox_runtime.py"))
+        os.symlink(os.path.join(MODAL_DIR, "sandbox_main.py"), os.path.join(BLOCK_DIR, "sandbox_main.py"))
     return BLOCK_DIR
 
 
@@ -147,7 +154,7 @@ class Declarations(unittest.TestCase):
 
     @staticmethod
     def runtime_version():
-        sys.path.insert(0, RUNTIME_DIR)
+        sys.path.insert(0, block_dir())
         import blockbox_runtime
         return blockbox_runtime.RUNTIME_VERSION
 

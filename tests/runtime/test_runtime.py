@@ -1,5 +1,5 @@
-# test_runtime.py: unit tests of src/runtime/blockbox_runtime.py (stdlib unittest, run
-# with /usr/bin/python3 and PYTHONPATH=src/runtime): codecs, semantics, errors, limits.
+# test_runtime.py: unit tests of the runtime blockbox_runtime.py (stdlib unittest, with
+# /usr/bin/python3; the file amalgamated from src/runtime): codecs, semantics, errors, limits.
 import base64
 import datetime
 import hashlib
@@ -18,7 +18,13 @@ import numpy as np
 import cv2
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-RUNTIME_DIR = os.path.join(os.path.dirname(os.path.dirname(HERE)), "src", "runtime")
+ROOT = os.path.dirname(os.path.dirname(HERE))
+# The build's runtime ($BLOCKBOX_RUNTIME_DIR, ctest sets it), else one amalgamated now.
+_spec = importlib.util.spec_from_file_location("amalgamate", os.path.join(ROOT, "src", "runtime",
+                                                                          "amalgamate.py"))
+amalgamate = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(amalgamate)
+RUNTIME_DIR = amalgamate.runtime_dir()
 if RUNTIME_DIR not in sys.path:
     sys.path.insert(0, RUNTIME_DIR)
 
@@ -121,7 +127,7 @@ class RuntimeCase(unittest.TestCase):
 # ---------------------------------------------------------------------------------------
 class BasicsTest(RuntimeCase):
     def test_version_constant_matches_c_header(self):
-        header = os.path.join(os.path.dirname(RUNTIME_DIR), "..", "include", "blockbox.h")
+        header = os.path.join(ROOT, "include", "blockbox.h")
         with open(header) as f:
             text = f.read()
         self.assertIn('#define BLOCKBOX_RUNTIME_VERSION "%s"' % rt.RUNTIME_VERSION, text)
