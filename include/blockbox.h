@@ -27,7 +27,7 @@ extern "C" {
  */
 
 #define BLOCKBOX_VERSION_STRING "0.1.0"
-/* The version of the Python runtime (src/runtime/blockbox_runtime.py) this library
+/* The version of the Python runtime (src/runtime, RUNTIME_VERSION in base.py) this library
  * speaks to; a backend answering with another version is a ConfigurationError. */
 #define BLOCKBOX_RUNTIME_VERSION "1"
 
