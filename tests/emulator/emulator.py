@@ -150,7 +150,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         # headers and body go out in separate writes: without this, Nagle + delayed ACK
         # add 40 ms to every keep-alive answer
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.request = self.server.tls.wrap_socket(self.request, server_side=True)
+        raw = self.request
+        try:
+            self.request = self.server.tls.wrap_socket(raw, server_side=True)
+        except BaseException:
+            raw.close()   # a handshake cut short: finish() will not run
+            raise
         super().setup()
 
     def parse_request(self):
@@ -163,6 +168,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             super().finish()
         except OSError:
             pass
+        finally:
+            # the TLS socket owns the fd now; the server's shutdown_request closes only the
+            # detached plain socket, so without this every connection ended unclosed
+            self.request.close()
 
     def log_message(self, fmt, *args):  # quiet: tests read stats, not logs
         pass
