@@ -54,9 +54,12 @@ def _local_runtime():
     tool = os.path.join(HERE, "..", "..", "src", "runtime", "amalgamate.py")
     if not os.path.isfile(tool):
         return os.path.join(HERE, "blockbox_runtime.py")
-    spec = importlib.util.spec_from_file_location("blockbox_amalgamate", tool)
-    amalgamate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(amalgamate)
+    amalgamate = sys.modules.get("blockbox_amalgamate")   # one temporary file a process
+    if amalgamate is None:
+        spec = importlib.util.spec_from_file_location("blockbox_amalgamate", tool)
+        amalgamate = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(amalgamate)
+        sys.modules["blockbox_amalgamate"] = amalgamate
     return os.path.join(amalgamate.runtime_dir(), amalgamate.OUTPUT_NAME)
 
 
