@@ -127,29 +127,6 @@ bb_error *bb_error_block(const char *type_name, const char *message, int line,
     return e;
 }
 
-bb_error *bb_error_copy(const bb_error *err)
-{
-    if (!err)
-        return NULL;
-    if (err == &oom_error)
-        return bb_error_oom();
-    bb_error *e = calloc(1, sizeof *e);
-    if (!e)
-        return bb_error_oom();
-    e->kind = err->kind;
-    e->line = err->line;
-    e->type_name = dup_or_null(err->type_name);
-    e->message = dup_or_null(err->message);
-    e->function = dup_or_null(err->function);
-    e->traceback = dup_or_null(err->traceback);
-    if ((err->type_name && !e->type_name) || (err->message && !e->message) ||
-        (err->function && !e->function) || (err->traceback && !e->traceback)) {
-        bb_error_free(e);
-        return bb_error_oom();
-    }
-    return e;
-}
-
 void bb_error_free(bb_error *err)
 {
     if (!err || err == &oom_error)

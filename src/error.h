@@ -25,6 +25,5 @@ bb_error *bb_error_block(const char *type_name, const char *message, int line,
 bb_error_kind bb_error_kind_from_name(const char *name);
 /* An error that needs no allocation: returned when memory runs out. */
 bb_error *bb_error_oom(void);
-bb_error *bb_error_copy(const bb_error *err);
 
 #endif
