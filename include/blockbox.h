@@ -123,6 +123,28 @@ const char *bb_block_code_hash(const bb_block *blk);
 bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json);
 void bb_block_free(bb_block *blk);
 
+/* ---- buffers: arrays and frames outside the JSON text (docs/wire.md "Buffers") ----
+ * Large arrays and raw images travel beside the inputs JSON instead of inside it.
+ * The JSON names them by index:
+ *   {"_type": "ndarray", "dtype": "uint8", "shape": [1080, 1920, 3], "buffer": 0}
+ *   {"_type": "workflow_image", "type": "raw", "shape": [1080, 1920, 3], "buffer": 1,
+ *    "video_metadata": null, "parent_id": …}          (raw frame: uint8, BGR, C order)
+ * Every buffer must be named exactly once, its length must be exactly
+ * prod(shape) x itemsize, and the inputs text plus all buffers must fit in the input
+ * limit (BLOCKBOX_MAX_INPUT_BYTES); otherwise the run is an InvalidRequest. The library
+ * copies what it needs before bb_block_run_buffers returns: the caller may reuse its
+ * memory at once. Results name buffers the same way (bb_result_buffer). */
+#define BB_MAX_BUFFERS 64   /* buffers per run, in either direction */
+
+typedef struct bb_buffer {
+    const void *data;   /* may be NULL only when len is 0 */
+    size_t len;
+} bb_buffer;
+
+/* bb_block_run with buffers; bb_block_run(blk, in, ctx) is this call with none. */
+bb_result *bb_block_run_buffers(bb_block *blk, const char *inputs_json, const char *context_json,
+                                const bb_buffer *bufs, size_t n_bufs);
+
 /* ---- results --------------------------------------------------------------- */
 int bb_result_ok(const bb_result *res);
 /* The outputs as JSON text (an object, or an array for batch blocks); NULL on failure. */
@@ -140,6 +162,15 @@ const bb_error *bb_result_error(const bb_result *res); /* NULL on success */
  * (it died between calls, or a failed call replaced it), so module state is fresh
  * and init ran again before this run. Not set for planned recycling (max_inputs). */
 int bb_result_restarted(const bb_result *res);
+/* Buffers the outputs name ({"_type": "ndarray", …, "buffer": i}); 0 when none. Each
+ * was checked like an input's (exactly once, length = prod(shape) x itemsize, text +
+ * buffers within BLOCKBOX_MAX_OUTPUT_BYTES). The memory is owned by the result, read-only
+ * (aligned to 64 bytes by the built-in drivers), valid until bb_result_free: read it in
+ * place, no copy. Only bb_block_run_buffers returns buffers: for bb_block_run the
+ * library writes them into the outputs in the JSON `data` form.
+ * NULL (and *len 0) for an index out of range. */
+size_t bb_result_buffer_count(const bb_result *res);
+const void *bb_result_buffer(const bb_result *res, size_t i, size_t *len);
 void bb_result_free(bb_result *res);
 
 /* Library version, e.g. "0.1.0". */

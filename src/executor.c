@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "frames.h"
 #include "json_scan.h"
 #include "registry.h"
 #include "wire.h"
@@ -38,6 +39,12 @@ struct bb_call {
     long timeout_ms;
     char *envelope[2];      /* [0] hash-only, [1] with code; built on demand */
     size_t envelope_len[2];
+    const bb_buffer *bufs;  /* checked against the inputs (frames.c) */
+    size_t n_bufs;
+    int takes_buffers;      /* the driver asked for them before its first envelope */
+    int result_buffers;     /* the caller reads result buffers (bb_block_run_buffers) */
+    char *converted;        /* otherwise: the inputs with buffers in the data form */
+    size_t converted_len;
 };
 
 struct bb_result {
@@ -49,6 +56,8 @@ struct bb_result {
     char *traces;
     int restarted;
     bb_error *error;
+    bb_reply_buffer *bufs;  /* the driver's, checked against the outputs */
+    size_t n_bufs;
 };
 
 const char *bb_version(void) { return BLOCKBOX_VERSION; }
@@ -270,7 +279,24 @@ const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
     if (!call->envelope[k]) {
         bb_buf b = {0};
         bb_error *e = NULL;
-        if (bb_wire_build_request(&call->blk->wire, k, call->inputs, call->inputs_len,
+        const char *inputs = call->inputs;
+        size_t inputs_len = call->inputs_len;
+        if (call->n_bufs && !call->takes_buffers) {
+            /* a driver that does not take buffers: they go in the JSON data form */
+            if (!call->converted) {
+                if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &b, &e) < 0) {
+                    bb_error_free(e);
+                    bb_buf_free(&b);
+                    return NULL;
+                }
+                call->converted = bb_buf_steal(&b, &call->converted_len);
+                if (!call->converted)
+                    return NULL;
+            }
+            inputs = call->converted;
+            inputs_len = call->converted_len;
+        }
+        if (bb_wire_build_request(&call->blk->wire, k, inputs, inputs_len,
                                   call->context, &b, &e) < 0) {
             bb_error_free(e);
             bb_buf_free(&b);
@@ -286,6 +312,29 @@ const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
 }
 
 long bb_call_timeout_ms(const bb_call *call) { return call->timeout_ms; }
+
+size_t bb_call_buffer_count(const bb_call *call_in)
+{
+    bb_call *call = (bb_call *)call_in;
+    if (!call || call->converted)
+        return 0;
+    call->takes_buffers = 1;
+    return call->n_bufs;
+}
+
+int bb_call_result_buffers(const bb_call *call) { return call && call->result_buffers; }
+
+const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)
+{
+    if (!call || !call->takes_buffers || i >= call->n_bufs) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = call->bufs[i].len;
+    return call->bufs[i].data;
+}
 
 /* ---- results ----------------------------------------------------------- */
 
@@ -363,7 +412,84 @@ static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
                                           resp->function_name, resp->traceback));
 }
 
+static void reply_buffers_release(bb_reply_buffer *bufs, size_t n)
+{
+    for (size_t i = 0; bufs && i < n; i++) {
+        if (bufs[i].release)
+            bufs[i].release(bufs[i].data, bufs[i].len, bufs[i].ctx);
+        else
+            free(bufs[i].data);
+    }
+    free(bufs);
+}
+
+/* The reply's buffers, before its text is read: a count and a total the limits
+ * allow (OutputLimit past max_result_bytes), each with memory behind it. */
+static int reply_buffers_check(const bb_executor *ex, const bb_reply *reply, bb_frames *frames,
+                               bb_error **err)
+{
+    if (reply->n_buffers > BB_MAX_BUFFERS)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: %zu buffers, at most %d are allowed",
+                       reply->n_buffers, BB_MAX_BUFFERS);
+    if (reply->n_buffers && !reply->buffers)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: %zu buffers announced, none given",
+                       reply->n_buffers);
+    size_t lens[BB_MAX_BUFFERS];
+    for (size_t i = 0; i < reply->n_buffers; i++) {
+        if (!reply->buffers[i].data && reply->buffers[i].len)
+            return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: buffer %zu has no memory", i);
+        lens[i] = reply->buffers[i].len;
+    }
+    bb_frames_init(frames, lens, reply->n_buffers);
+    size_t total = bb_frames_total(frames);
+    if (total > ex->limits.max_result_bytes)
+        return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "result: %zu bytes of buffers, over the limit of %zu bytes",
+                       total, ex->limits.max_result_bytes);
+    return 0;
+}
+
+static bb_result *run(bb_block *blk, const char *inputs_json, const char *context_json,
+                      const bb_buffer *bufs, size_t n_bufs, int result_buffers);
+
+/* For a caller that reads JSON only: result buffers written into the data form, as
+ * the worker would have written them itself. */
+static bb_result *outputs_without_buffers(bb_result *r)
+{
+    if (!r || !r->ok || !r->n_bufs)
+        return r;
+    bb_buffer views[BB_MAX_BUFFERS];
+    for (size_t i = 0; i < r->n_bufs; i++)
+        views[i] = (bb_buffer){r->bufs[i].data, r->bufs[i].len};
+    bb_buf text = {0};
+    bb_error *err = NULL;
+    if (bb_frames_to_data(r->outputs, strlen(r->outputs), views, r->n_bufs, &text, &err) < 0) {
+        bb_buf_free(&text);
+        return result_error(r, err);
+    }
+    char *converted = bb_buf_steal(&text, NULL);
+    if (!converted)
+        return result_error(r, bb_error_new(BB_ERR_INTERNAL, "out of memory"));
+    free(r->outputs);
+    r->outputs = converted;
+    reply_buffers_release(r->bufs, r->n_bufs);
+    r->bufs = NULL;
+    r->n_bufs = 0;
+    return r;
+}
+
 bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json)
+{
+    return outputs_without_buffers(run(blk, inputs_json, context_json, NULL, 0, 0));
+}
+
+bb_result *bb_block_run_buffers(bb_block *blk, const char *inputs_json, const char *context_json,
+                                const bb_buffer *bufs, size_t n_bufs)
+{
+    return run(blk, inputs_json, context_json, bufs, n_bufs, 1);
+}
+
+static bb_result *run(bb_block *blk, const char *inputs_json, const char *context_json,
+                      const bb_buffer *bufs, size_t n_bufs, int result_buffers)
 {
     bb_result *r = result_new();
     if (!r)
@@ -375,7 +501,7 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
     if (!inputs_json)
         inputs_json = "{}";
     size_t inputs_len = strlen(inputs_json);
-    if (bb_wire_check_inputs(inputs_json, inputs_len, &ex->limits, &err) < 0 ||
+    if (bb_frames_check_inputs(inputs_json, inputs_len, bufs, n_bufs, &ex->limits, &err) < 0 ||
         (context_json && bb_wire_check_context(context_json, &ex->limits, &err) < 0))
         return result_error(r, err);
 
@@ -385,6 +511,9 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
         .inputs_len = inputs_len,
         .context = context_json,
         .timeout_ms = (long)(ex->cfg->timeout_s * 1000.0),
+        .bufs = bufs,
+        .n_bufs = n_bufs,
+        .result_buffers = result_buffers,
     };
     bb_reply reply = {0};
     pthread_mutex_lock(&blk->lock);
@@ -395,6 +524,7 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
     pthread_mutex_unlock(&blk->lock);
     free(call.envelope[0]);
     free(call.envelope[1]);
+    free(call.converted);
     r->restarted = reply.restarted != 0;
     if (rc < 0) {
         free(reply.body);
@@ -402,11 +532,35 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
         return result_error(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
     }
     bb_wire_response resp = {0};
+    bb_frames out_frames;
+    if (reply_buffers_check(ex, &reply, &out_frames, &err) < 0) {
+        free(reply.body);
+        free(reply.denied);
+        reply_buffers_release(reply.buffers, reply.n_buffers);
+        return result_error(r, err);
+    }
+    limits.buffers = &out_frames;
     /* the body is freed inside, once the envelope is read */
     if (bb_wire_parse_response_owned(reply.body, reply.len, &limits, &resp, &err) < 0) {
         free(reply.denied);
         bb_wire_response_clear(&resp);
+        reply_buffers_release(reply.buffers, reply.n_buffers);
         return result_error(r, err);
+    }
+    if (resp.success && resp.result &&
+        strlen(resp.result) > ex->limits.max_result_bytes - bb_frames_total(&out_frames)) {
+        free(reply.denied);
+        bb_wire_response_clear(&resp);
+        reply_buffers_release(reply.buffers, reply.n_buffers);
+        return result_error(r, bb_error_new(BB_ERR_OUTPUT_LIMIT,
+                                            "result: its text and buffers together are over the limit "
+                                            "of %zu bytes", ex->limits.max_result_bytes));
+    }
+    if (resp.success) {
+        r->bufs = reply.buffers;
+        r->n_bufs = reply.n_buffers;
+    } else {
+        reply_buffers_release(reply.buffers, reply.n_buffers);
     }
     bb_error *violation = denial_verdict(reply.denied, &resp);
     if (reply.denied) {   /* the driver's own record replaces what the worker claimed */
@@ -429,6 +583,19 @@ const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->
 const char *bb_result_debug_traces(const bb_result *res) { return res ? res->traces : "[]"; }
 const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
 int bb_result_restarted(const bb_result *res) { return res && res->restarted; }
+size_t bb_result_buffer_count(const bb_result *res) { return res && res->ok ? res->n_bufs : 0; }
+
+const void *bb_result_buffer(const bb_result *res, size_t i, size_t *len)
+{
+    if (!res || !res->ok || i >= res->n_bufs) {
+        if (len)
+            *len = 0;
+        return NULL;
+    }
+    if (len)
+        *len = res->bufs[i].len;
+    return res->bufs[i].data;
+}
 
 void bb_result_free(bb_result *res)
 {
@@ -440,5 +607,6 @@ void bb_result_free(bb_result *res)
     free(res->denied);
     free(res->traces);
     bb_error_free(res->error);
+    reply_buffers_release(res->bufs, res->n_bufs);
     free(res);
 }

@@ -94,6 +94,8 @@ int bb_wire_image_value(const unsigned char *bytes, size_t len, bb_buf *out);
 /* base64 (standard alphabet, padded). decode rejects anything else; *out is malloc'd. */
 int bb_base64_encode(const unsigned char *in, size_t len, bb_buf *out);
 int bb_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len);
+/* Decodes canonical base64 into out (cap bytes at most): 0 with *out_len, or -1. */
+int bb_base64_decode_into(const char *in, size_t len, void *out, size_t cap, size_t *out_len);
 /* Validates base64 text without decoding; returns the decoded length or -1. */
 long long bb_base64_check(const char *in, size_t len);
 

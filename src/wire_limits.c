@@ -15,6 +15,7 @@ void bb_limits_default(bb_limits *limits)
     limits->max_depth = 64;
     limits->max_values = BB_DEFAULT_MAX_VALUES;
     limits->deadline_ms = 0;
+    limits->buffers = NULL;
 }
 
 static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }

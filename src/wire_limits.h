@@ -15,6 +15,9 @@ typedef struct bb_limits {
     int max_depth;             /* JSON nesting of inputs and results (default 64) */
     size_t max_values;         /* JSON values in inputs, a result, a reply (default 2^20) */
     long long deadline_ms;     /* reading a reply stops here (bb_json_now_ms clock); 0 none */
+    /* The buffers the checked text may name ("buffer": i, frames.h); NULL: none, and a
+     * value naming one is refused. Each must be named exactly once. */
+    struct bb_frames *buffers;
 } bb_limits;
 
 #define BB_DEFAULT_MAX_VALUES ((size_t)1 << 20)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "frames.h"
 #include "json_text.h"
 #include "wire.h"
 
@@ -301,14 +302,63 @@ static int check_origin(checker *c, const cJSON *object, const char *key, int de
 
 /* ---- the tags ------------------------------------------------------------------ */
 
+/* A raw frame (frames.h): uint8 pixels in BGR order, C order, shape [h, w] or
+ * [h, w, c] with c 1, 3 or 4, in a buffer or in `data` (base64 of the bytes). */
+static int check_raw_image(checker *c, const cJSON *object)
+{
+    const cJSON *dims = field(object, "shape");
+    double extent[3] = {1, 1, 1};
+    int n = 0;
+    if (cJSON_IsArray(dims)) {
+        for (const cJSON *d = dims->child; d; d = d->next, n++) {
+            if (n >= 3 || !is_count(d) || d->valuedouble < 1 || d->valuedouble > NDARRAY_MAX_DIM) {
+                n = -1;
+                break;
+            }
+            extent[n] = d->valuedouble;
+        }
+    }
+    if (n < 2 || (n == 3 && extent[2] != 1 && extent[2] != 3 && extent[2] != 4))
+        return fail_at(c, "a raw workflow_image needs 'shape' [height, width] or [height, width, "
+                          "channels] (positive; 1, 3 or 4 channels)");
+    const cJSON *dtype = field(object, "dtype");
+    if (dtype && (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "uint8") != 0))
+        return fail_at(c, "a raw workflow_image is uint8 ('dtype' may only say \"uint8\")");
+    double need = extent[0] * extent[1] * extent[2];
+    if (need > (double)c->max_array_bytes)
+        return fail_at(c, "a raw workflow_image of %.0f bytes is over the size limit of %zu bytes", need,
+                       c->max_array_bytes);
+    const cJSON *buffer = field(object, "buffer");
+    const cJSON *data = field(object, "data");
+    if ((buffer != NULL) == (data != NULL))
+        return fail_at(c, "a raw workflow_image needs exactly one of 'buffer' (an index into the "
+                          "buffers) or 'data' (base64 of the pixels)");
+    if (data) {
+        long long got = check_base64_field(c, object, "data", "workflow_image");
+        if (got < 0)
+            return -1;
+        if ((double)got != need)
+            return fail_at(c, "raw workflow_image data is %lld bytes, its shape needs %.0f", got, need);
+        return 0;
+    }
+    char why[160];
+    if (bb_frames_claim(c->limits->buffers, buffer, need, why, sizeof why) < 0)
+        return fail_at(c, "raw workflow_image: %s", why);
+    return 0;
+}
+
 static int check_workflow_image(checker *c, const cJSON *object, int depth)
 {
     static const char *const known[] = {"_type", "type", "value", "video_metadata", "parent_id",
                                         "parent_origin", "root_parent_id", "root_parent_origin", NULL};
+    static const char *const known_raw[] = {"_type", "type", "shape", "dtype", "buffer", "data",
+                                            "video_metadata", "parent_id", "parent_origin",
+                                            "root_parent_id", "root_parent_origin", NULL};
     const cJSON *type = field(object, "type");
-    if (!cJSON_IsString(type) || strcmp(type->valuestring, "base64") != 0)
-        return fail_at(c, "workflow_image needs 'type': \"base64\"");
-    if (check_image_base64(c, object, "workflow_image") < 0)
+    int raw = cJSON_IsString(type) && strcmp(type->valuestring, "raw") == 0;
+    if (!raw && (!cJSON_IsString(type) || strcmp(type->valuestring, "base64") != 0))
+        return fail_at(c, "workflow_image needs 'type': \"base64\" (or \"raw\" for a BGR frame)");
+    if (raw ? check_raw_image(c, object) < 0 : check_image_base64(c, object, "workflow_image") < 0)
         return -1;
     const cJSON *metadata = field(object, "video_metadata");
     if (!is_null_or_absent(metadata)) {
@@ -322,7 +372,7 @@ static int check_workflow_image(checker *c, const cJSON *object, int depth)
         check_origin(c, object, "parent_origin", depth) < 0 ||
         check_origin(c, object, "root_parent_origin", depth) < 0)
         return -1;
-    return check_other_members(c, object, known, depth);
+    return check_other_members(c, object, raw ? known_raw : known, depth);
 }
 
 /* The untagged Roboflow form {"type": "base64", "value": …}. */
@@ -468,7 +518,7 @@ static int check_nd_value(checker *c, const ndarray_shape *shape, const cJSON *i
 
 static int check_ndarray(checker *c, const cJSON *object, int depth)
 {
-    static const char *const known[] = {"_type", "dtype", "shape", "value", "data", NULL};
+    static const char *const known[] = {"_type", "dtype", "shape", "value", "data", "buffer", NULL};
     ndarray_shape shape = {0};
     const cJSON *dtype = field(object, "dtype");
     if (!cJSON_IsString(dtype))
@@ -502,9 +552,16 @@ static int check_ndarray(checker *c, const cJSON *object, int depth)
                        shape.dtype->name, c->max_array_bytes);
     const cJSON *value = field(object, "value");
     const cJSON *data = field(object, "data");
-    if ((value != NULL) == (data != NULL))
-        return fail_at(c, "ndarray needs exactly one of 'value' (nested lists) or 'data' (base64)");
-    if (data) {
+    const cJSON *buffer = field(object, "buffer");
+    if ((value != NULL) + (data != NULL) + (buffer != NULL) != 1)
+        return fail_at(c, "ndarray needs exactly one of 'value' (nested lists), 'data' (base64) or "
+                          "'buffer' (an index into the buffers)");
+    if (buffer) {
+        char why[160];
+        if (bb_frames_claim(c->limits->buffers, buffer, elements * (double)shape.dtype->itemsize, why,
+                            sizeof why) < 0)
+            return fail_at(c, "ndarray shape %s %s: %s", shape_shown, shape.dtype->name, why);
+    } else if (data) {
         long long n = check_base64_field(c, object, "data", "ndarray");
         if (n < 0)
             return -1;
@@ -647,7 +704,15 @@ int bb_wire_check_values(const cJSON *value, const bb_limits *limits, bb_error_k
     checker c = {.limits = limits, .kind = kind, .what = what, .err = err};
     c.max_array_bytes =
         kind == BB_ERR_INVALID_REQUEST ? limits->max_input_bytes : limits->max_result_bytes;
-    return check_value(&c, value, 1);
+    if (limits->buffers)
+        memset(limits->buffers->used, 0, sizeof limits->buffers->used);
+    if (check_value(&c, value, 1) < 0)
+        return -1;
+    long unnamed = bb_frames_unclaimed(limits->buffers);
+    if (unnamed >= 0)
+        return bb_fail(err, kind, "%s: buffer %ld is not named by any value (each is named exactly once)",
+                       what, unnamed);
+    return 0;
 }
 
 /* ---- inputs and context ----------------------------------------------------------- */

@@ -43,6 +43,19 @@ typedef struct bb_call bb_call;
 const char *bb_call_envelope(const bb_call *call, int with_code, size_t *len);
 /* The wall-clock budget of this call in milliseconds. */
 long bb_call_timeout_ms(const bb_call *call);
+/* The buffers of this call (blockbox.h "buffers"), checked by the core: each named
+ * exactly once by the inputs, lengths as their shapes say. Asking for the count
+ * before the first bb_call_envelope says this driver takes buffers: its envelopes
+ * then keep the `"buffer": i` references. A driver that does not ask (or asks after
+ * its first envelope) gets envelopes with the buffers written into the JSON `data`
+ * form, and a count of 0. The memory stays valid, read-only, until run returns. */
+size_t bb_call_buffer_count(const bb_call *call);
+const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len);
+/* 1 if the caller reads result buffers (bb_block_run_buffers); 0 for a JSON-only
+ * caller (bb_block_run), for which the core writes any buffers the driver returns into
+ * the JSON `data` form: ndarrays may still come back as buffers, but forms only a
+ * buffer-aware caller reads (raw workflow_image) should not. */
+int bb_call_result_buffers(const bb_call *call);
 
 /* What a run hands back: a DESIGN §3 response envelope as received from the
  * backend (malloc'd; the core frees it and validates every byte of it), and
@@ -59,7 +72,23 @@ typedef struct bb_reply {
     char *denied;
     /* The block instance was restarted for this call (see above). */
     int restarted;
+    /* Output buffers the body's result names by index ("buffer": i), as untrusted as
+     * the body: the core checks each against the result's typed values and refuses
+     * the reply (InvalidResponse / OutputLimit) otherwise. `buffers` is malloc'd (at
+     * most BB_MAX_BUFFERS entries); each entry is released by its `release` (NULL:
+     * free(data)). The core takes all of it, on success and on failure alike, once
+     * run returns 0; after a failed run (-1) the driver has released them itself.
+     * Appended to the struct: drivers that know nothing of buffers leave them zero. */
+    struct bb_reply_buffer *buffers;
+    size_t n_buffers;
 } bb_reply;
+
+typedef struct bb_reply_buffer {
+    void *data;
+    size_t len;
+    void (*release)(void *data, size_t len, void *ctx);
+    void *ctx;
+} bb_reply_buffer;
 
 typedef struct bb_driver {
     unsigned abi_version;   /* BB_DRIVER_ABI_VERSION */

@@ -1,0 +1,394 @@
+/* frames.c: buffers beside the JSON: the claims typed values make on them, the checks
+ * of a run's inputs with buffers, and the rewrites between `buffer` and `data` forms. */
+#include "frames.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "json_scan.h"
+
+int bb_frames_init(bb_frames *f, const size_t *lens, size_t n)
+{
+    memset(f, 0, sizeof *f);
+    if (n > BB_MAX_BUFFERS)
+        return -1;
+    f->n = n;
+    for (size_t i = 0; i < n; i++)
+        f->len[i] = lens[i];
+    return 0;
+}
+
+size_t bb_frames_total(const bb_frames *f)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->len[i] > SIZE_MAX - total)
+            return SIZE_MAX;
+        total += f->len[i];
+    }
+    return total;
+}
+
+int bb_frames_claim(bb_frames *f, const cJSON *index, double need, char *why, size_t cap)
+{
+    if (!cJSON_IsNumber(index) || !isfinite(index->valuedouble) ||
+        index->valuedouble != floor(index->valuedouble) || index->valuedouble < 0) {
+        snprintf(why, cap, "'buffer' must be a non-negative integer (an index into the buffers)");
+        return -1;
+    }
+    if (!f || f->n == 0) {
+        snprintf(why, cap, "'buffer' names buffer %.0f, but no buffers came with the text",
+                 index->valuedouble);
+        return -1;
+    }
+    if (index->valuedouble >= (double)f->n) {
+        snprintf(why, cap, "'buffer' %.0f is out of range (%zu buffers)", index->valuedouble, f->n);
+        return -1;
+    }
+    size_t i = (size_t)index->valuedouble;
+    if (f->used[i]) {
+        snprintf(why, cap, "buffer %zu is named twice", i);
+        return -1;
+    }
+    if ((double)f->len[i] != need) {
+        snprintf(why, cap, "buffer %zu is %zu bytes, the shape needs %.0f", i, f->len[i], need);
+        return -1;
+    }
+    f->used[i] = 1;
+    return 0;
+}
+
+long bb_frames_unclaimed(const bb_frames *f)
+{
+    for (size_t i = 0; f && i < f->n; i++)
+        if (!f->used[i])
+            return (long)i;
+    return -1;
+}
+
+int bb_frames_check_inputs(const char *inputs_json, size_t len, const bb_buffer *bufs, size_t n,
+                           const bb_limits *limits, bb_error **err)
+{
+    if (n > BB_MAX_BUFFERS)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: %zu buffers, at most %d are allowed", n,
+                       BB_MAX_BUFFERS);
+    if (n && !bufs)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: %zu buffers announced, none given", n);
+    bb_frames frames;
+    size_t lens[BB_MAX_BUFFERS];
+    for (size_t i = 0; i < n; i++) {
+        if (!bufs[i].data && bufs[i].len)
+            return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: buffer %zu has no data", i);
+        lens[i] = bufs[i].len;
+    }
+    bb_frames_init(&frames, lens, n);
+    size_t total = bb_frames_total(&frames);
+    if (total > limits->max_input_bytes || len > limits->max_input_bytes - total)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST,
+                       "inputs: %zu bytes of text and %zu bytes of buffers, over the input limit of "
+                       "%zu bytes", len, total, limits->max_input_bytes);
+    bb_limits with = *limits;
+    with.buffers = &frames;
+    return bb_wire_check_inputs(inputs_json, len, &with, err);
+}
+
+/* ---- finding the members to rewrite ---------------------------------------------- */
+
+typedef struct frame {
+    int is_object;
+    int tag;             /* 1 ndarray, 2 workflow_image, 0 other */
+    int raw;             /* its "type" is "raw" */
+    int member;          /* the key of the member being read: 0 other, 1 _type, 2 type, 3 target */
+    size_t member_start;
+    int have_target;
+    size_t target_start, target_end;
+    long target_index;
+} frame;
+
+typedef struct walker {
+    const char *text;
+    size_t len, pos;
+    const char *target;     /* "buffer" or "data" */
+    bb_json_rules rules;
+    bb_buf scratch;
+    frame *stack;
+    size_t depth, cap;
+    bb_frames_span *spans;
+    size_t nspans, spans_cap;
+    bb_error **err;
+} walker;
+
+static int decode_short(walker *w, char *out, size_t cap)
+{
+    w->scratch.len = 0;
+    size_t full = 0;
+    if (bb_json_decode_string(w->text, w->len, &w->pos, cap - 1, &w->scratch, &full, &w->rules, w->err) < 0)
+        return -1;
+    if (full >= cap) {
+        out[0] = '\0';
+        return 0;
+    }
+    memcpy(out, w->scratch.data ? w->scratch.data : "", full);
+    out[full] = '\0';
+    return 0;
+}
+
+/* Skips a (validated) string whose quote is at pos. */
+static void skip_string(walker *w)
+{
+    size_t p = w->pos + 1;
+    for (;;) {
+        const char *q = memchr(w->text + p, '"', w->len - p);
+        if (!q) {
+            w->pos = w->len;
+            return;
+        }
+        size_t at = (size_t)(q - w->text), back = 0;
+        while (at - back > p && w->text[at - back - 1] == '\\')
+            back++;
+        p = at + 1;
+        if (back % 2 == 0)
+            break;
+    }
+    w->pos = p;
+}
+
+static void skip_space(walker *w) { w->pos = bb_json_skip_space(w->text, w->len, w->pos); }
+
+static int push(walker *w, int is_object)
+{
+    if (w->depth == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 16;
+        frame *s = realloc(w->stack, cap * sizeof *s);
+        if (!s)
+            return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
+        w->stack = s;
+        w->cap = cap;
+    }
+    w->stack[w->depth++] = (frame){.is_object = is_object, .target_index = -1};
+    return 0;
+}
+
+static int add_span(walker *w, const frame *f)
+{
+    if (w->nspans == BB_MAX_BUFFERS * 4 + 1)
+        return 0;   /* past any legal count: the caller refuses the text by its count */
+    if (w->nspans == w->spans_cap) {
+        size_t cap = w->spans_cap ? w->spans_cap * 2 : 8;
+        bb_frames_span *s = realloc(w->spans, cap * sizeof *s);
+        if (!s)
+            return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
+        w->spans = s;
+        w->spans_cap = cap;
+    }
+    w->spans[w->nspans++] = (bb_frames_span){f->target_start, f->target_end, f->target_index};
+    return 0;
+}
+
+/* A value of the innermost object ended at w->pos. */
+static void value_done(walker *w)
+{
+    if (!w->depth || !w->stack[w->depth - 1].is_object)
+        return;
+    frame *f = &w->stack[w->depth - 1];
+    if (f->member == 3) {
+        f->have_target = 1;
+        f->target_start = f->member_start;
+        f->target_end = w->pos;
+    }
+    f->member = 0;
+}
+
+static int compare_spans(const void *a, const void *b)
+{
+    const bb_frames_span *x = a, *y = b;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Every `target` member of an ndarray or raw workflow_image, in text order. */
+static int find_spans(walker *w)
+{
+    while (w->pos < w->len) {
+        skip_space(w);
+        if (w->pos >= w->len)
+            break;
+        char c = w->text[w->pos];
+        frame *top = w->depth ? &w->stack[w->depth - 1] : NULL;
+        if (c == ',' || c == ':') {
+            w->pos++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            w->pos++;
+            if (!top)
+                break;
+            frame done = *top;
+            w->depth--;
+            if (done.is_object && done.have_target && (done.tag == 1 || (done.tag == 2 && done.raw)) &&
+                add_span(w, &done) < 0)
+                return -1;
+            value_done(w);
+            continue;
+        }
+        if (top && top->is_object && top->member == 0 && c == '"') {
+            /* a key: the member it starts is remembered until its value ends */
+            size_t start = w->pos;
+            char key[16];
+            if (decode_short(w, key, sizeof key) < 0)
+                return -1;
+            top->member_start = start;
+            top->member = strcmp(key, "_type") == 0 ? 1 : strcmp(key, "type") == 0 ? 2
+                          : strcmp(key, w->target) == 0 ? 3 : -1;
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            w->pos++;
+            if (push(w, c == '{') < 0)
+                return -1;
+            continue;
+        }
+        if (c == '"') {
+            if (top && top->is_object && (top->member == 1 || top->member == 2)) {
+                char value[24];
+                if (decode_short(w, value, sizeof value) < 0)
+                    return -1;
+                if (top->member == 1)
+                    top->tag = strcmp(value, "ndarray") == 0 ? 1 : strcmp(value, "workflow_image") == 0 ? 2 : 0;
+                else
+                    top->raw = strcmp(value, "raw") == 0;
+            } else {
+                skip_string(w);
+            }
+            value_done(w);
+            continue;
+        }
+        /* a number or a literal */
+        size_t start = w->pos;
+        while (w->pos < w->len && strchr("-+.eE0123456789truefalsn", w->text[w->pos]) && w->text[w->pos])
+            w->pos++;
+        if (w->pos == start)
+            return bb_fail(w->err, BB_ERR_INTERNAL, "frames: unexpected byte at %zu", start);
+        if (top && top->is_object && top->member == 3) {
+            char digits[24];
+            size_t n = w->pos - start;
+            if (n < sizeof digits) {
+                memcpy(digits, w->text + start, n);
+                digits[n] = '\0';
+                top->target_index = strtol(digits, NULL, 10);
+            }
+        }
+        value_done(w);
+    }
+    if (w->nspans > 1)
+        qsort(w->spans, w->nspans, sizeof *w->spans, compare_spans);
+    return 0;
+}
+
+static void walker_init(walker *w, const char *text, size_t len, const char *target, bb_error **err)
+{
+    memset(w, 0, sizeof *w);
+    w->text = text;
+    w->len = len;
+    w->target = target;
+    w->err = err;
+    w->rules = (bb_json_rules){.max_depth = INT32_MAX, .max_values = SIZE_MAX,
+                               .kind = BB_ERR_INTERNAL, .limit_kind = BB_ERR_INTERNAL, .what = "buffers"};
+}
+
+static void walker_free(walker *w)
+{
+    bb_buf_free(&w->scratch);
+    free(w->stack);
+    free(w->spans);
+}
+
+/* ---- the rewrites ---------------------------------------------------------------- */
+
+int bb_frames_to_data(const char *text, size_t len, const bb_buffer *bufs, size_t n, bb_buf *out,
+                      bb_error **err)
+{
+    walker w;
+    walker_init(&w, text, len, "buffer", err);
+    int rc = find_spans(&w);
+    size_t at = 0;
+    for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
+        const bb_frames_span *s = &w.spans[i];
+        if (s->index < 0 || (size_t)s->index >= n) {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+            break;
+        }
+        bb_buf_append(out, text + at, s->start - at);
+        bb_buf_puts(out, "\"data\":\"");
+        if (bb_base64_encode(bufs[s->index].data, bufs[s->index].len, out) < 0)
+            out->failed = 1;
+        bb_buf_putc(out, '"');
+        at = s->end;
+    }
+    if (rc == 0) {
+        bb_buf_append(out, text + at, len - at);
+        if (out->failed)
+            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    walker_free(&w);
+    return rc;
+}
+
+int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_alloc_fn alloc,
+                        void *ctx, bb_buf *out, void **data, size_t *lens, size_t *n_new,
+                        bb_error **err)
+{
+    *n_new = 0;
+    walker w;
+    walker_init(&w, text, len, "data", err);
+    int rc = find_spans(&w);
+    if (rc == 0 && first + w.nspans > BB_MAX_BUFFERS)
+        rc = bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: %zu arrays in buffers and `data`, at most %d",
+                     first + w.nspans, BB_MAX_BUFFERS);
+    size_t at = 0;
+    for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
+        const bb_frames_span *s = &w.spans[i];
+        /* the member is "data":"<base64>": its value is the string after the colon
+         * (validated base64 has no escapes) */
+        const char *colon = memchr(text + s->start, ':', s->end - s->start);
+        const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
+        const char *close = text + s->end - 1;
+        if (!open || close <= open || *close != '"') {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member is not a string");
+            break;
+        }
+        size_t b64_len = (size_t)(close - open - 1);
+        long long need = bb_base64_check(open + 1, b64_len);
+        if (need < 0) {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member is not base64");
+            break;
+        }
+        void *dst = alloc(ctx, (size_t)need);
+        if (!dst && need > 0) {
+            rc = bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: no room for %lld bytes of array data", need);
+            break;
+        }
+        size_t got = 0;
+        if (bb_base64_decode_into(open + 1, b64_len, dst, (size_t)need, &got) < 0 || got != (size_t)need) {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member did not decode");
+            break;
+        }
+        data[*n_new] = dst;
+        lens[*n_new] = got;
+        bb_buf_append(out, text + at, s->start - at);
+        bb_buf_printf(out, "\"buffer\":%zu", first + *n_new);
+        (*n_new)++;
+        at = s->end;
+    }
+    if (rc == 0) {
+        bb_buf_append(out, text + at, len - at);
+        if (out->failed)
+            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    walker_free(&w);
+    return rc;
+}

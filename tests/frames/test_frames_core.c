@@ -1,0 +1,296 @@
+/* test_frames_core.c: the buffer API of the core (issue 12 item 1) on the test "frames"
+ * drivers: inputs' and results' buffer references checked, the data-form rewrite. */
+#include <blockbox.h>
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frames.h"
+#include "wire.h"
+
+static const char *driver_path(void)
+{
+    const char *p = getenv("BB_TEST_FRAMES_DRIVER");
+    ck_assert_msg(p && *p, "BB_TEST_FRAMES_DRIVER is not set: run this test through ctest");
+    return p;
+}
+
+static bb_executor *executor(const char *mode, const char *key, const char *value)
+{
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "mode", mode, &err), 0);
+    ck_assert_int_eq(bb_config_set(cfg, "driver_path", driver_path(), &err), 0);
+    if (key)
+        ck_assert_int_eq(bb_config_set(cfg, key, value, &err), 0);
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);
+    ck_assert_msg(ex != NULL, "executor: %s", err ? bb_error_message(err) : "?");
+    return ex;
+}
+
+static bb_block *load(bb_executor *ex)
+{
+    bb_block_spec spec = {.run_code = "def run(self, **kw):\n    return {}\n"};
+    bb_error *err = NULL;
+    bb_block *blk = bb_block_load(ex, &spec, &err);
+    ck_assert_msg(blk != NULL, "load: %s", err ? bb_error_message(err) : "?");
+    return blk;
+}
+
+/* Buffers the driver handed back and the core has not released yet. */
+static long live_buffers(void)
+{
+    void *h = dlopen(driver_path(), RTLD_NOW | RTLD_LOCAL);
+    ck_assert_ptr_nonnull(h);
+    long (*live)(void);
+    *(void **)&live = dlsym(h, "blockbox_test_frames_live");
+    ck_assert_ptr_nonnull(live);
+    long n = live();
+    dlclose(h);
+    return n;
+}
+
+static void expect_failure(bb_result *res, bb_error_kind kind, const char *needle)
+{
+    ck_assert_ptr_nonnull(res);
+    const bb_error *e = bb_result_error(res);
+    ck_assert_msg(!bb_result_ok(res), "accepted: %s", bb_result_outputs(res));
+    ck_assert_msg(bb_error_get_kind(e) == kind, "kind %s, wanted %s: %s", bb_error_kind_name(bb_error_get_kind(e)),
+                  bb_error_kind_name(kind), bb_error_message(e));
+    ck_assert_msg(strstr(bb_error_message(e), needle), "message \"%s\" lacks \"%s\"", bb_error_message(e), needle);
+    ck_assert_uint_eq(bb_result_buffer_count(res), 0);
+    bb_result_free(res);
+}
+
+static bb_result *run_mode(bb_block *blk, const char *mode)
+{
+    char inputs[128];
+    snprintf(inputs, sizeof inputs, "{\"__frames\": \"%s\"}", mode);
+    return bb_block_run_buffers(blk, inputs, NULL, NULL, 0);
+}
+
+#define ND(shape, index) "{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":" shape ",\"buffer\":" index "}"
+
+/* A frame in, its inverse out, read in place from the result. */
+START_TEST(a_buffer_goes_in_and_one_comes_back)
+{
+    bb_executor *ex = executor("frames", NULL, NULL);
+    bb_block *blk = load(ex);
+    enum { H = 108, W = 192 };
+    static unsigned char frame[H * W * 3];
+    for (size_t i = 0; i < sizeof frame; i++)
+        frame[i] = (unsigned char)(i * 7);
+    bb_buffer in = {frame, sizeof frame};
+    bb_result *res = bb_block_run_buffers(blk, "{\"f\": " ND("[108,192,3]", "0") "}", NULL, &in, 1);
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    ck_assert_str_eq(bb_result_outputs(res),
+                     "{\"n\":1,\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[62208],\"buffer\":0}}");
+    ck_assert_uint_eq(bb_result_buffer_count(res), 1);
+    size_t len = 0;
+    const unsigned char *out = bb_result_buffer(res, 0, &len);
+    ck_assert_uint_eq(len, sizeof frame);
+    for (size_t i = 0; i < len; i++)
+        ck_assert_uint_eq(out[i], 255 - frame[i]);
+    ck_assert_ptr_null(bb_result_buffer(res, 1, &len));
+    ck_assert_uint_eq(len, 0);
+    ck_assert_int_eq(live_buffers(), 1);   /* owned by the result */
+    bb_result_free(res);
+    ck_assert_int_eq(live_buffers(), 0);
+    /* bb_block_run reads JSON only: the driver's buffers come in the data form */
+    res = bb_block_run(blk, "{\"f\": {\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"data\":\"AAEC\"}}", NULL);
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    ck_assert_str_eq(bb_result_outputs(res),
+                     "{\"n\":0,\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[0],\"data\":\"\"}}");
+    ck_assert_uint_eq(bb_result_buffer_count(res), 0);
+    ck_assert_int_eq(live_buffers(), 0);
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* Every input reference is checked before a driver sees the call. */
+START_TEST(bad_input_references_are_refused)
+{
+    bb_executor *ex = executor("frames", "max_input_bytes", "1048576");
+    bb_block *blk = load(ex);
+    unsigned char bytes[64] = {0};
+    bb_buffer one = {bytes, 4}, two[2] = {{bytes, 4}, {bytes, 4}};
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "1") "}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "out of range (1 buffers)");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") ",\"b\":" ND("[2,2]", "0") "}", NULL, two, 2),
+                   BB_ERR_INVALID_REQUEST, "buffer 0 is named twice");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, two, 2),
+                   BB_ERR_INVALID_REQUEST, "buffer 1 is not named by any value");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[5]", "0") "}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "buffer 0 is 4 bytes, the shape needs 5");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, NULL, 0),
+                   BB_ERR_INVALID_REQUEST, "no buffers came with the text");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "-1") "}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "non-negative integer");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0.5") "}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "non-negative integer");
+    /* 2^32 x 2^32 wraps to 0 in 64 bits: a 0-byte buffer must not pass for it */
+    bb_buffer empty = {bytes, 0};
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4294967296,4294967296]", "0") "}", NULL, &empty, 1),
+                   BB_ERR_INVALID_REQUEST, "below 2^31");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[2147483647,2147483647,4]", "0") "}", NULL, &empty, 1),
+                   BB_ERR_INVALID_REQUEST, "over the size limit");
+    /* the dtype allowlist holds for buffers too */
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"complex64\",\"shape\":[1],\"buffer\":0}}",
+                                        NULL, &one, 1), BB_ERR_INVALID_REQUEST, "not allowed");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4],\"buffer\":0,"
+                                        "\"data\":\"AAAAAA==\"}}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "exactly one of");
+    /* a plain object with a "buffer" key is data, and claims nothing */
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"buffer\":0}}", NULL, &one, 1),
+                   BB_ERR_INVALID_REQUEST, "buffer 0 is not named");
+    bb_buffer many[BB_MAX_BUFFERS + 1];
+    for (int i = 0; i <= BB_MAX_BUFFERS; i++)
+        many[i] = one;
+    expect_failure(bb_block_run_buffers(blk, "{}", NULL, many, BB_MAX_BUFFERS + 1), BB_ERR_INVALID_REQUEST,
+                   "at most 64");
+    bb_buffer nodata = {NULL, 4};
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, &nodata, 1),
+                   BB_ERR_INVALID_REQUEST, "has no data");
+    /* text + buffers within the input limit (1 MiB here) */
+    unsigned char *big = calloc(1, 1 << 20);
+    bb_buffer whole = {big, 1 << 20};
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[1048576]", "0") "}", NULL, &whole, 1),
+                   BB_ERR_INVALID_REQUEST, "over the input limit");
+    whole.len = (1 << 20) - 100;
+    bb_result *res = bb_block_run_buffers(blk, "{\"a\":" ND("[1048476]", "0") "}", NULL, &whole, 1);
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    bb_result_free(res);
+    free(big);
+    /* raw frames: uint8 BGR, shape [h, w(, c)] */
+    unsigned char px[2 * 3 * 3] = {0};
+    bb_buffer img = {px, sizeof px};
+    res = bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
+                               "\"buffer\":0,\"parent_id\":\"p\",\"video_metadata\":null}}", NULL, &img, 1);
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    bb_result_free(res);
+    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,2],"
+                                        "\"buffer\":0}}", NULL, &img, 1), BB_ERR_INVALID_REQUEST, "1, 3 or 4 channels");
+    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[3,3,3],"
+                                        "\"buffer\":0}}", NULL, &img, 1), BB_ERR_INVALID_REQUEST, "the shape needs 27");
+    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
+                                        "\"dtype\":\"float32\",\"buffer\":0}}", NULL, &img, 1),
+                   BB_ERR_INVALID_REQUEST, "uint8");
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A driver's buffers are as hostile as its text. Each case was seen accepted with the
+ * claim check (bb_frames_claim) or the count/total checks of executor.c switched off. */
+START_TEST(bad_result_references_are_refused)
+{
+    bb_executor *ex = executor("frames", "max_output_bytes", "1048576");
+    bb_block *blk = load(ex);
+    expect_failure(run_mode(blk, "unnamed"), BB_ERR_INVALID_RESPONSE, "buffer 0 is not named");
+    expect_failure(run_mode(blk, "twice"), BB_ERR_INVALID_RESPONSE, "buffer 0 is named twice");
+    expect_failure(run_mode(blk, "range"), BB_ERR_INVALID_RESPONSE, "'buffer' 5 is out of range");
+    expect_failure(run_mode(blk, "short"), BB_ERR_INVALID_RESPONSE, "buffer 0 is 15 bytes, the shape needs 16");
+    expect_failure(run_mode(blk, "many"), BB_ERR_INVALID_RESPONSE, "65 buffers, at most 64");
+    expect_failure(run_mode(blk, "overflow"), BB_ERR_INVALID_RESPONSE, "below 2^31");
+    expect_failure(run_mode(blk, "big:1048577"), BB_ERR_OUTPUT_LIMIT, "over the limit");
+    expect_failure(run_mode(blk, "big:1048540"), BB_ERR_OUTPUT_LIMIT, "text and buffers together");
+    /* a failed block's buffers are released, not handed out */
+    bb_result *res = run_mode(blk, "error");
+    ck_assert(!bb_result_ok(res));
+    ck_assert_uint_eq(bb_result_buffer_count(res), 0);
+    bb_result_free(res);
+    res = run_mode(blk, "big:1000");
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    bb_result_free(res);
+    ck_assert_int_eq(live_buffers(), 0);   /* every refused buffer was released */
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A driver that never asks for buffers gets the JSON data form: byte for byte the
+ * text it would have been sent without buffers. */
+START_TEST(a_driver_without_buffers_gets_the_data_form)
+{
+    bb_executor *ex = executor("framesjson", NULL, NULL);
+    bb_block *blk = load(ex);
+    unsigned char a[4] = {1, 2, 3, 4}, b[6] = {'f', 'o', 'o', 'b', 'a', 'r'};
+    bb_buffer bufs[2] = {{a, 4}, {b, 6}};
+    const char *inputs = "{\"x\": {\"buffer\": 1, \"_type\": \"ndarray\", \"shape\": [4], \"dtype\": \"uint8\"},"
+                         " \"plain\": {\"buffer\": 7},"
+                         " \"im\": {\"_type\": \"workflow_image\", \"type\": \"raw\", \"shape\": [1, 2, 3],"
+                         " \"\\u0062uffer\": 0}, \"n\": 12345678901234567890}";
+    bufs[0] = (bb_buffer){b, 6};
+    bufs[1] = (bb_buffer){a, 4};
+    bb_result *res = bb_block_run_buffers(blk, inputs, NULL, bufs, 2);
+    ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
+    cJSON *out = cJSON_Parse(bb_result_outputs(res));
+    const char *got = cJSON_GetObjectItem(out, "inputs")->valuestring;
+    ck_assert_str_eq(got, "{\"x\": {\"data\":\"AQIDBA==\", \"_type\": \"ndarray\", \"shape\": [4], \"dtype\": \"uint8\"},"
+                          " \"plain\": {\"buffer\": 7},"
+                          " \"im\": {\"_type\": \"workflow_image\", \"type\": \"raw\", \"shape\": [1, 2, 3],"
+                          " \"data\":\"Zm9vYmFy\"}, \"n\": 12345678901234567890}");
+    ck_assert_int_eq(cJSON_GetObjectItem(out, "buffers_after")->valueint, 0);
+    cJSON_Delete(out);
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+static void *alloc_heap(void *ctx, size_t len)
+{
+    (void)ctx;
+    return malloc(len ? len : 1);
+}
+
+/* The reverse rewrite (the local driver's, for the data form): `data` becomes a
+ * buffer with the decoded bytes; other members and other objects are untouched. */
+START_TEST(data_members_become_buffers)
+{
+    const char *text = "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4],\"data\":\"AQIDBA==\"},"
+                       "\"b\":{\"data\":\"AQIDBA==\"},"
+                       "\"c\":{\"_type\":\"workflow_image\",\"type\":\"base64\",\"value\":\"x\",\"data\":\"AAAA\"},"
+                       "\"d\":[{\"data\":\"Zm9v\",\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3]}]}";
+    bb_buf out = {0};
+    void *data[BB_MAX_BUFFERS];
+    size_t lens[BB_MAX_BUFFERS], n = 0;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_frames_from_data(text, strlen(text), 1, alloc_heap, NULL, &out, data, lens, &n, &err), 0);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_str_eq(out.data, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4],\"buffer\":1},"
+                               "\"b\":{\"data\":\"AQIDBA==\"},"
+                               "\"c\":{\"_type\":\"workflow_image\",\"type\":\"base64\",\"value\":\"x\",\"data\":\"AAAA\"},"
+                               "\"d\":[{\"buffer\":2,\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3]}]}");
+    ck_assert_uint_eq(lens[0], 4);
+    ck_assert_int_eq(memcmp(data[0], "\1\2\3\4", 4), 0);
+    ck_assert_uint_eq(lens[1], 3);
+    ck_assert_int_eq(memcmp(data[1], "foo", 3), 0);
+    free(data[0]);
+    free(data[1]);
+    bb_buf_free(&out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("frames_core");
+    TCase *tc = tcase_create("buffers");
+    tcase_add_test(tc, a_buffer_goes_in_and_one_comes_back);
+    tcase_add_test(tc, bad_input_references_are_refused);
+    tcase_add_test(tc, bad_result_references_are_refused);
+    tcase_add_test(tc, a_driver_without_buffers_gets_the_data_form);
+    tcase_add_test(tc, data_members_become_buffers);
+    suite_add_tcase(s, tc);
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
