@@ -166,8 +166,10 @@ int bb_result_restarted(const bb_result *res);
  * was checked like an input's (exactly once, length = prod(shape) x itemsize, text +
  * buffers within BLOCKBOX_MAX_OUTPUT_BYTES). The memory is owned by the result, read-only
  * (aligned to 64 bytes by the built-in drivers), valid until bb_result_free: read it in
- * place, no copy. Only bb_block_run_buffers returns buffers: for bb_block_run the
- * library writes them into the outputs in the JSON `data` form.
+ * place, no copy. Only bb_block_run_buffers returns buffers, and to it every output
+ * ndarray comes as one (a backend that answered in the JSON `data` form, such as Modal,
+ * included; up to BB_MAX_BUFFERS of them); for bb_block_run the library writes them into
+ * the outputs in the `data` form.
  * NULL (and *len 0) for an index out of range. */
 size_t bb_result_buffer_count(const bb_result *res);
 const void *bb_result_buffer(const bb_result *res, size_t i, size_t *len);

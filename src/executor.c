@@ -272,6 +272,8 @@ void bb_block_free(bb_block *blk)
 
 /* ---- calls ------------------------------------------------------------- */
 
+static int call_inputs(bb_call *call, const char **text, size_t *len);
+
 const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
 {
     bb_call *call = (bb_call *)call_in;
@@ -279,23 +281,10 @@ const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
     if (!call->envelope[k]) {
         bb_buf b = {0};
         bb_error *e = NULL;
-        const char *inputs = call->inputs;
-        size_t inputs_len = call->inputs_len;
-        if (call->n_bufs && !call->takes_buffers) {
-            /* a driver that does not take buffers: they go in the JSON data form */
-            if (!call->converted) {
-                if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &b, &e) < 0) {
-                    bb_error_free(e);
-                    bb_buf_free(&b);
-                    return NULL;
-                }
-                call->converted = bb_buf_steal(&b, &call->converted_len);
-                if (!call->converted)
-                    return NULL;
-            }
-            inputs = call->converted;
-            inputs_len = call->converted_len;
-        }
+        const char *inputs;
+        size_t inputs_len;
+        if (call_inputs(call, &inputs, &inputs_len) < 0)
+            return NULL;
         if (bb_wire_build_request(&call->blk->wire, k, inputs, inputs_len,
                                   call->context, &b, &e) < 0) {
             bb_error_free(e);
@@ -323,6 +312,55 @@ size_t bb_call_buffer_count(const bb_call *call_in)
 }
 
 int bb_call_result_buffers(const bb_call *call) { return call && call->result_buffers; }
+
+/* The inputs a driver is sent: the data form for one that does not take buffers. */
+static int call_inputs(bb_call *call, const char **text, size_t *len)
+{
+    *text = call->inputs;
+    *len = call->inputs_len;
+    if (!call->n_bufs || call->takes_buffers)
+        return 0;
+    if (!call->converted) {
+        bb_buf b = {0};
+        bb_error *e = NULL;
+        if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &b, &e) < 0) {
+            bb_error_free(e);
+            bb_buf_free(&b);
+            return -1;
+        }
+        call->converted = bb_buf_steal(&b, &call->converted_len);
+        if (!call->converted)
+            return -1;
+    }
+    *text = call->converted;
+    *len = call->converted_len;
+    return 0;
+}
+
+const char *bb_call_inputs(const bb_call *call_in, size_t *len)
+{
+    const char *text = NULL;
+    size_t n = 0;
+    if (!call_in || call_inputs((bb_call *)call_in, &text, &n) < 0)
+        text = NULL;
+    if (len)
+        *len = text ? n : 0;
+    return text;
+}
+
+char *bb_call_envelope_inputs(const bb_call *call, int with_code, const char *inputs, size_t len,
+                              size_t *out_len)
+{
+    bb_buf b = {0};
+    bb_error *e = NULL;
+    if (!call || !inputs ||
+        bb_wire_build_request(&call->blk->wire, with_code ? 1 : 0, inputs, len, call->context, &b, &e) < 0) {
+        bb_error_free(e);
+        bb_buf_free(&b);
+        return NULL;
+    }
+    return bb_buf_steal(&b, out_len);
+}
 
 const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)
 {
@@ -477,6 +515,44 @@ static bb_result *outputs_without_buffers(bb_result *r)
     return r;
 }
 
+static void *aligned_block(void *ctx, size_t len)
+{
+    (void)ctx;
+    return aligned_alloc(64, (len + 63) / 64 * 64 + 64);
+}
+
+/* For a caller that reads buffers: arrays a driver sent in the data form (a backend
+ * without shared memory, e.g. Modal; an output too large for the arena) come as
+ * buffers too. Left as they are when there are more than BB_MAX_BUFFERS of them. */
+static bb_result *outputs_with_buffers(bb_result *r)
+{
+    if (!r || !r->ok || r->n_bufs || !strstr(r->outputs, "\"data\""))
+        return r;
+    void *data[BB_MAX_BUFFERS];
+    size_t lens[BB_MAX_BUFFERS], n = 0;
+    bb_buf text = {0};
+    bb_error *err = NULL;
+    int rc = bb_frames_from_data(r->outputs, strlen(r->outputs), 0, aligned_block, NULL, &text, data, lens,
+                                 &n, &err);
+    bb_error_free(err);
+    bb_reply_buffer *bufs = rc == 0 && n ? calloc(n, sizeof *bufs) : NULL;
+    char *converted = bufs ? bb_buf_steal(&text, NULL) : NULL;
+    if (!converted) {
+        for (size_t i = 0; i < n; i++)
+            free(data[i]);
+        free(bufs);
+        bb_buf_free(&text);
+        return r;   /* the data form stays: still a correct answer */
+    }
+    for (size_t i = 0; i < n; i++)
+        bufs[i] = (bb_reply_buffer){.data = data[i], .len = lens[i]};
+    free(r->outputs);
+    r->outputs = converted;
+    r->bufs = bufs;
+    r->n_bufs = n;
+    return r;
+}
+
 bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json)
 {
     return outputs_without_buffers(run(blk, inputs_json, context_json, NULL, 0, 0));
@@ -485,7 +561,7 @@ bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *cont
 bb_result *bb_block_run_buffers(bb_block *blk, const char *inputs_json, const char *context_json,
                                 const bb_buffer *bufs, size_t n_bufs)
 {
-    return run(blk, inputs_json, context_json, bufs, n_bufs, 1);
+    return outputs_with_buffers(run(blk, inputs_json, context_json, bufs, n_bufs, 1));
 }
 
 static bb_result *run(bb_block *blk, const char *inputs_json, const char *context_json,

@@ -18,6 +18,7 @@
 #include "notify.h"
 #include "pool.h"
 #include "proto.h"
+#include "shm.h"
 #include "wire.h"
 #include "zclient.h"
 
@@ -110,11 +111,12 @@ static enum exchange_failure waited(int r)
 
 /* Sends one frame (with a fresh random id) and reads its one reply, all before the
  * deadline and within the CPU budget. */
-static enum exchange_failure exchange(local_state *st, bb_worker *w, const char *body, size_t len,
-                                      long long deadline, bb_reply *reply)
+static enum exchange_failure exchange(local_state *st, bb_worker *w, const bb_buf *prefix,
+                                      const char *body, size_t len, long long deadline, bb_reply *reply)
 {
     unsigned char hdr[BB_FRAME_HEADER_BYTES], id[BB_FRAME_ID_BYTES];
-    if (len > UINT32_MAX)
+    size_t plen = prefix ? prefix->len : 0;
+    if (len > UINT32_MAX - plen)
         return EX_OVERSIZE;
     if (bb_pool_gone_idle(st->pool, w))
         return EX_IDLE_DEAD;
@@ -128,12 +130,12 @@ static enum exchange_failure exchange(local_state *st, bb_worker *w, const char 
     if (cpu_base < 0)
         return EX_IDLE_DEAD;   /* the process is gone */
     bb_notifier_begin(st->notifier, w->notify);   /* this call's denials from here */
-    bb_frame_header((uint32_t)len, hdr);
+    bb_frame_header((uint32_t)(plen + len), hdr);
     memcpy(hdr + 4, id, sizeof id);
-    const char *parts[2] = {(const char *)hdr, body};
-    size_t sizes[2] = {sizeof hdr, len};
+    const char *parts[3] = {(const char *)hdr, plen ? prefix->data : "", body};
+    size_t sizes[3] = {sizeof hdr, plen, len};
     size_t sent = 0;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         size_t off = 0;
         while (off < sizes[i]) {
             ssize_t n = write_nosigpipe(w->req_w, parts[i] + off, sizes[i] - off);
@@ -314,10 +316,17 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
         }
         size_t len = b->load_len;
         const char *body = b->load_envelope;
-        if (call && !(body = bb_call_envelope(call, b->need_code, &len)))
-            return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        char *owned = NULL;
+        bb_buf prefix = {0};
+        /* a call's buffers go into this worker's arena; the table leads the frame */
+        if (call && bb_shm_request(&b->w.shm, call, b->need_code, &prefix, &owned, &body, &len, err) < 0) {
+            bb_buf_free(&prefix);
+            return -1;
+        }
         waited_ms = bb_now_ms() - started;
-        why = exchange(st, &b->w, body, len, deadline, reply);
+        why = exchange(st, &b->w, call ? &prefix : NULL, body, len, deadline, reply);
+        free(owned);
+        bb_buf_free(&prefix);
         if (why != EX_IDLE_DEAD)
             break;
         bb_pool_retire(st->pool, &b->w);   /* it read nothing: nothing of this call is lost */
@@ -387,6 +396,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
         .flags = cfg->cgroup_leaf ? 0 : BB_ZINIT_NO_CGROUP_LEAF,
         .max_stream_bytes = cfg->max_stream_bytes,
         .max_result_bytes = cfg->max_output_bytes,
+        .max_input_bytes = cfg->max_input_bytes,
     };
     if (cfg->policy_file)
         snprintf(init.policy_path, sizeof init.policy_path, "%s", cfg->policy_file);
@@ -463,6 +473,16 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
     long long deadline = bb_now_ms() + bb_call_timeout_ms(call);
     if (block_exchange(st, b, call, deadline, reply, &restarted, err) < 0)
         return -1;
+    /* output buffers: checked against the arena's own size, copied out (shm.c) */
+    if (bb_shm_reply(&b->w.shm, reply->body, &reply->len, st->limits.max_result_bytes, reply, err) < 0) {
+        free(reply->body);
+        free(reply->denied);
+        for (size_t i = 0; i < reply->n_buffers; i++)
+            free(reply->buffers[i].data);
+        free(reply->buffers);
+        *reply = (bb_reply){0};
+        return -1;
+    }
     reply->restarted = restarted || b->lost_state;
     b->need_code = 0;
     b->lost_state = 0;

@@ -41,6 +41,7 @@ struct bb_pool {
     bb_worker *spares;
     size_t nspares;
     long clk_tck;
+    size_t arena_in, arena_out;  /* each worker's buffer arena (shm.h) */
 };
 
 /* ---- the worker executable -------------------------------------------- */
@@ -105,6 +106,7 @@ static void close_worker_fds(bb_pool *pool, bb_worker *w)
     if (w->stat_fd >= 0)
         close(w->stat_fd);
     w->stat_fd = -1;
+    bb_shm_destroy(&w->shm);
     bb_notifier_remove(pool->notifier, w->notify);
     w->notify = 0;
 }
@@ -155,15 +157,28 @@ static int spawn_worker(bb_pool *pool, bb_worker *w, long long deadline, bb_erro
     }
     (void)fcntl(req[1], F_SETPIPE_SZ, PIPE_BYTES);
     (void)fcntl(resp[0], F_SETPIPE_SZ, PIPE_BYTES);
+    bb_shm shm;
+    int arena_in = -1, arena_out = -1;
+    if (bb_shm_create(&shm, pool->arena_in, pool->arena_out, &arena_in, &arena_out, err) < 0) {
+        close(req[0]);
+        close(req[1]);
+        close(resp[0]);
+        close(resp[1]);
+        close(hand[0]);
+        close(hand[1]);
+        return -1;
+    }
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.op = BB_ZOP_SPAWN;
-    int fds[3] = {req[0], resp[1], hand[1]};
+    int fds[5] = {req[0], resp[1], hand[1], arena_in, arena_out};
     unsigned long gen = 0;
-    int rc = bb_zclient_call(pool->zc, &m, fds, 3, deadline, &gen, err);
+    int rc = bb_zclient_call(pool->zc, &m, fds, 5, deadline, &gen, err);
     close(req[0]);
     close(resp[1]);
     close(hand[1]);
+    close(arena_in);
+    close(arena_out);
     if (rc == 0 && (m.status != 0 || m.pid <= 0))
         rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote could not start a worker: %s", m.text);
     unsigned long notify = 0;
@@ -191,12 +206,13 @@ static int spawn_worker(bb_pool *pool, bb_worker *w, long long deadline, bb_erro
     if (rc < 0) {
         close(req[1]);
         close(resp[0]);
+        bb_shm_destroy(&shm);
         return -1;
     }
     fcntl(req[1], F_SETFL, O_NONBLOCK);
     fcntl(resp[0], F_SETFL, O_NONBLOCK);
     *w = (bb_worker){.pid = m.pid, .wid = m.wid, .gen = gen, .req_w = req[1], .resp_r = resp[0],
-                  .stat_fd = stat_fd, .notify = notify};
+                  .stat_fd = stat_fd, .notify = notify, .shm = shm};
     return 0;
 }
 
@@ -323,6 +339,8 @@ bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_
     pthread_mutex_init(&pool->pool_lock, NULL);
     pthread_cond_init(&pool->pool_cond, NULL);
     pool->spare_target = spare_target;
+    pool->arena_in = init->max_input_bytes > 0 ? (size_t)init->max_input_bytes : 0;
+    pool->arena_out = init->max_result_bytes > 0 ? (size_t)init->max_result_bytes : 0;
     pool->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
     pool->spares = calloc((size_t)pool->spare_target + 1, sizeof *pool->spares);
     if (!pool->spares) {

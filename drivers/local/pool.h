@@ -9,6 +9,7 @@
 #include "blockbox.h"
 #include "config.h"
 #include "notify.h"
+#include "shm.h"
 #include "zclient.h"
 
 typedef struct bb_worker {
@@ -20,6 +21,7 @@ typedef struct bb_worker {
     int stat_fd;            /* /proc/<pid>/stat: its CPU time, read by us */
     unsigned long notify;   /* its seccomp listener in the pool's notifier (0: none) */
     long runs;
+    bb_shm shm;             /* the memory it shares with us for buffers (shm.h) */
 } bb_worker;
 
 /* What the zygote saw when it reaped a worker (bb_pool_reap). */

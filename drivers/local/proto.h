@@ -22,7 +22,7 @@
 
 enum bb_zop {
     BB_ZOP_INIT = 1,   /* executor -> zygote: settings; reply: ready or error */
-    BB_ZOP_SPAWN,      /* executor -> zygote + 3 fds; reply: pid, wid */
+    BB_ZOP_SPAWN,      /* executor -> zygote + 5 fds; reply: pid, wid */
     BB_ZOP_REAP,       /* executor -> zygote: kill + wait worker; reply: status */
     BB_ZOP_REPLY,      /* zygote -> executor, echoing the request's seq */
     BB_ZOP_DISCARD,    /* executor -> zygote: kill worker, reap it later; reply: ok */
@@ -42,6 +42,7 @@ typedef struct bb_zinit {
     uint32_t flags;             /* BB_ZINIT_* */
     int64_t max_stream_bytes;   /* handed to the runtime in each worker */
     int64_t max_result_bytes;
+    int64_t max_input_bytes;    /* sizes each worker's buffer arena (shm.h) */
     char policy_path[4096];     /* "" = the embedded default policy */
 } bb_zinit;
 
@@ -59,8 +60,9 @@ typedef struct bb_zmsg {
     bb_zinit init;        /* INIT request */
 } bb_zmsg;
 
-/* SPAWN carries the request pipe, the response pipe and the seccomp hand-off socket. */
-#define BB_ZMSG_MAX_FDS 3
+/* SPAWN carries the request pipe, the response pipe, the seccomp hand-off socket and
+ * the worker's two buffer arenas (shm.h: in read-only, out read-write). */
+#define BB_ZMSG_MAX_FDS 5
 
 /* Sends msg with up to BB_ZMSG_MAX_FDS fds. 0 or -1 (errno set). Retries EINTR. */
 int bb_zsend(int sock, const bb_zmsg *msg, const int *fds, int nfds);

@@ -56,6 +56,15 @@ const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len);
  * the JSON `data` form: ndarrays may still come back as buffers, but forms only a
  * buffer-aware caller reads (raw workflow_image) should not. */
 int bb_call_result_buffers(const bb_call *call);
+/* The inputs text as the core checked it (with its `"buffer": i` references for a
+ * driver that takes buffers, in the data form otherwise). Owned by the call. */
+const char *bb_call_inputs(const bb_call *call, size_t *len);
+/* An envelope of this call (as bb_call_envelope) with another inputs text in place of
+ * bb_call_inputs: the driver's own rewrite of it, e.g. `data` arrays moved into buffers
+ * (the text is embedded as it is: it must be what the core would have accepted).
+ * malloc'd, the driver frees it; NULL when out of memory. */
+char *bb_call_envelope_inputs(const bb_call *call, int with_code, const char *inputs, size_t len,
+                              size_t *out_len);
 
 /* What a run hands back: a DESIGN §3 response envelope as received from the
  * backend (malloc'd; the core frees it and validates every byte of it), and

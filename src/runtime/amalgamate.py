@@ -40,6 +40,7 @@ MODULES = (
     "traces.py",         # debug_traces
     "requests_shim.py",  # `requests` without a network
     "wire_values.py",    # typed values in (decode) and out (encode)
+    "frames.py",         # arrays and raw images in the local worker's shared memory
     "capture.py",        # capped stdout/stderr
     "block.py",          # one loaded block: preamble, namespace, self, its errors
     "runtime.py",        # Runtime: the request loop, responses, execute_request

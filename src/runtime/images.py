@@ -227,10 +227,13 @@ class WorkflowImageData:
         return "WorkflowImageData(parent_id=%r)" % (self._parent_metadata.parent_id,)
 
     def _to_wire(self):
-        out = {"_type": "workflow_image", "type": "base64", "value": self.base64_image,
+        out = _frame_image_out(self)  # raw pixels into shared memory (frames.py), if read so
+        if out is None:
+            out = {"_type": "workflow_image", "type": "base64", "value": self.base64_image}
+        out.update({
                "video_metadata": (self._video_metadata._to_wire_fields()
                                   if isinstance(self._video_metadata, VideoMetadata)
-                                  else self._video_metadata)}
+                                  else self._video_metadata)})
         for prefix, meta in (("parent", self._parent_metadata),
                              ("root_parent", self._workflow_root_ancestor_metadata)):
             if meta is None:
@@ -242,11 +245,12 @@ class WorkflowImageData:
 
     @classmethod
     def _from_wire(cls, value):
-        text = value.get("value")
-        if not isinstance(text, str):
-            raise _RequestError("InvalidRequest", "an image value must be a base64 string")
         kind = value.get("type", "base64")
-        if kind != "base64":
+        pixels = _frame_image_pixels(value) if kind == "raw" else None  # frames.py
+        text = value.get("value")
+        if pixels is None and not isinstance(text, str):
+            raise _RequestError("InvalidRequest", "an image value must be a base64 string")
+        if kind not in ("base64", "raw"):
             raise _RequestError("InvalidRequest", "image type %r is not supported (only base64)"
                                 % (kind,))
         parent_id = value.get("parent_id")
@@ -259,5 +263,5 @@ class WorkflowImageData:
                 root_id if root_id is not None else parent.parent_id,
                 OriginCoordinatesSystem._from_wire(value.get("root_parent_origin")))
         return cls(parent_metadata=parent, workflow_root_ancestor_metadata=root,
-                   base64_image=text,
+                   base64_image=None if pixels is not None else text, numpy_image=pixels,
                    video_metadata=VideoMetadata._from_wire(value.get("video_metadata")))

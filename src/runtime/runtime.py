@@ -86,12 +86,31 @@ class Runtime:
         sys.modules.update(requests._submodules)
         # Files the local worker put on fds 1 and 2 for C-level output (fileno()).
         self._fds = tuple(_stream_fd(limits, k) for k in ("stdout_fd", "stderr_fd"))
+        # The local worker's shared memory for buffers (frames.py), when it has one.
+        arenas = [limits.get(k) if isinstance(limits, dict) else None
+                  for k in ("frames_in", "frames_out")]
+        self._frames = _FrameCall(*arenas) if all(isinstance(a, memoryview) for a in arenas) \
+            else None
 
     # -- public ---------------------------------------------------------------------
     def handle_bytes(self, frame):
+        global _FRAMES
+        try:
+            return self._frames_finish(self._handle_bytes(frame))
+        finally:
+            _FRAMES = None
+
+    def _frames_finish(self, body):
+        return body if self._frames is None else self._frames.finish(body)
+
+    def _handle_bytes(self, frame):
+        global _FRAMES
         try:
             if isinstance(frame, (bytearray, memoryview)):
                 frame = bytes(frame)
+            if isinstance(frame, bytes) and self._frames is not None:
+                frame = self._frames.begin(frame)  # a buffer table first (frames.py)
+                _FRAMES = self._frames
             if isinstance(frame, bytes):
                 try:
                     frame = frame.decode("utf-8")

@@ -37,6 +37,9 @@ def _ndarray_shape(shape):
 
 
 def _decode_ndarray(value):
+    if "buffer" in value:  # shared memory of the local executor (frames.py)
+        dtype = _ndarray_dtype(value.get("dtype"), _DATA_KINDS).newbyteorder("<")
+        return _frame_ndarray(value, dtype, _ndarray_shape(value.get("shape")))
     if "data" in value:
         dtype = _ndarray_dtype(value.get("dtype"), _DATA_KINDS).newbyteorder("<")
         shape = _ndarray_shape(value.get("shape"))
@@ -163,6 +166,9 @@ def _encode_ndarray(array):
         array = array.astype(dtype.newbyteorder("<"))
     if not array.flags.c_contiguous:
         array = array.copy(order="C")  # (np.ascontiguousarray would make a 0-d array 1-d)
+    framed = _frame_ndarray_out(dtype, array)  # into shared memory (frames.py), if any
+    if framed is not None:
+        return framed
     raw = array.data if array.ndim and array.size else array.tobytes()
     return {"_type": "ndarray", "dtype": dtype.name, "shape": list(array.shape),
             "data": _b64text(raw)}

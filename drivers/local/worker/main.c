@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -143,10 +145,79 @@ static int write_released(int fd, const void *buf, size_t len)
     return rc;
 }
 
+/* The input arena, mapped privately (copy-on-write: a block may write into its input
+ * arrays; those pages become its own, charged to it). A range no block holds any more is
+ * given back after each reply, so the next request there reads what the executor wrote.
+ * One per worker process. */
+static unsigned char *arena_in_base;
+static size_t arena_in_len;
+
+typedef struct ranges {
+    uint32_t n;
+    uint64_t off[64], len[64];
+} ranges;
+
+static uint32_t get32le(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* n (offset, length) pairs at p, kept when inside the arena. */
+static void read_ranges(const unsigned char *p, uint32_t n, ranges *out)
+{
+    out->n = 0;
+    for (uint32_t i = 0; i < n && out->n < 64; i++) {
+        uint64_t off = get32le(p + 16 * i) | (uint64_t)get32le(p + 16 * i + 4) << 32;
+        uint64_t len = get32le(p + 16 * i + 8) | (uint64_t)get32le(p + 16 * i + 12) << 32;
+        if (off <= arena_in_len && len <= arena_in_len - off) {
+            out->off[out->n] = off;
+            out->len[out->n++] = len;
+        }
+    }
+}
+
+static int held_at(const ranges *held, uint64_t off)
+{
+    for (uint32_t i = 0; i < held->n; i++)
+        if (held->off[i] == off)
+            return 1;
+    return 0;
+}
+
+/* After a reply: this request's input ranges and the ranges held before, unless still
+ * held, drop this process's copies (MADV_DONTNEED on a private file mapping). */
+static void release_inputs(const ranges *sent, ranges *held_before, const PyObject *reply)
+{
+    if (!arena_in_base)
+        return;
+    const unsigned char *r = (const unsigned char *)PyBytes_AS_STRING(reply);
+    Py_ssize_t rlen = PyBytes_GET_SIZE(reply);
+    ranges held = {0};
+    if (rlen >= 12 && memcmp(r, "\0BT1", 4) == 0) {
+        uint32_t nheld = get32le(r + 4), nout = get32le(r + 8);
+        if (nheld <= 64 && nout <= 64 && (size_t)rlen >= 12 + 16 * (size_t)(nout + nheld))
+            read_ranges(r + 12 + 16 * (size_t)nout, nheld, &held);
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    const ranges *lists[2] = {sent, held_before};
+    for (int l = 0; l < 2; l++)
+        for (uint32_t i = 0; i < lists[l]->n; i++) {
+            uint64_t off = lists[l]->off[i], len = lists[l]->len[i];
+            if (held_at(&held, off) || !len || off % (uint64_t)page)
+                continue;
+            uint64_t span = (len + (uint64_t)page - 1) / (uint64_t)page * (uint64_t)page;
+            if (span > arena_in_len - off)
+                span = arena_in_len - off;
+            (void)madvise(arena_in_base + off, (size_t)span, MADV_DONTNEED);
+        }
+    *held_before = held;
+}
+
 /* Serves frames until the executor closes the request pipe. Each reply carries the
  * id of the request it answers (proto.h). */
 static void worker_serve(PyObject *runtime)
 {
+    ranges held = {0};
     for (;;) {
         unsigned char hdr[BB_FRAME_HEADER_BYTES];
         if (read_released(BB_WORKER_IN_FD, hdr, sizeof hdr) < 0)
@@ -157,12 +228,18 @@ static void worker_serve(PyObject *runtime)
             _exit(3);
         if (read_released(BB_WORKER_IN_FD, PyBytes_AS_STRING(frame), len) < 0)
             _exit(0);
+        ranges sent = {0};
+        const unsigned char *f = (const unsigned char *)PyBytes_AS_STRING(frame);
+        if (len >= 12 && memcmp(f, "\0BT1", 4) == 0 && get32le(f + 8) <= 64 &&
+            len >= 12 + 16 * get32le(f + 8))
+            read_ranges(f + 12, get32le(f + 8), &sent);
         PyObject *reply = PyObject_CallMethod(runtime, "handle_bytes", "O", frame);
         Py_DECREF(frame);
         if (!reply || !PyBytes_Check(reply) || PyBytes_GET_SIZE(reply) > (Py_ssize_t)UINT32_MAX) {
             PyErr_Clear();
             _exit(4);
         }
+        release_inputs(&sent, &held, reply);
         bb_frame_header((uint32_t)PyBytes_GET_SIZE(reply), hdr);   /* the id stays as it came */
         if (write_released(BB_WORKER_OUT_FD, hdr, sizeof hdr) < 0 ||
             write_released(BB_WORKER_OUT_FD, PyBytes_AS_STRING(reply), (size_t)PyBytes_GET_SIZE(reply)) < 0)
@@ -182,8 +259,31 @@ static int move_fd(int fd, int target)
     return 0;
 }
 
+/* Maps one buffer arena (drivers/local/shm.h) at its sealed size and closes the fd:
+ * from here the worker holds no descriptor of shared memory, so block code can make no
+ * other mapping of it (none executable; nothing to pass on). */
+static void *map_arena(int fd, int prot, int flags, size_t *size)
+{
+    struct stat st;
+    void *p = NULL;
+    *size = 0;
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && st.st_size > 0) {
+        p = mmap(NULL, (size_t)st.st_size, prot, flags, fd, 0);
+        if (p == MAP_FAILED)
+            p = NULL;
+        else
+            *size = (size_t)st.st_size;
+    }
+    close(fd);
+    if (!p)
+        worker_fail("cannot map the buffer arena");
+    return p;
+}
+
 static void worker_main(zygote *z, int slot, int release_fd, int report, int in_fd, int out_fd,
-                        int handoff_fd, int proc_fd)
+                        int handoff_fd, int proc_fd, int arena_in_fd, int arena_out_fd)
 {
     char err[512];
     report_fd = report;
@@ -192,6 +292,14 @@ static void worker_main(zygote *z, int slot, int release_fd, int report, int in_
     if (bb_read_all(release_fd, &go, 1) < 0 || go != 'g')
         _exit(BB_SETUP_FAILED_STATUS);
     close(release_fd);
+    /* In our cgroups now: the arena pages we write are charged to us. */
+    size_t arena_in_size = 0, arena_out_size = 0;
+    /* in: private over a read-only descriptor (writes are this process's own copies,
+     * never the executor's file); out: shared, written for the executor to read */
+    void *arena_in = map_arena(arena_in_fd, PROT_READ | PROT_WRITE, MAP_PRIVATE, &arena_in_size);
+    void *arena_out = map_arena(arena_out_fd, PROT_READ | PROT_WRITE, MAP_SHARED, &arena_out_size);
+    arena_in_base = arena_in;
+    arena_in_len = arena_in_size;
     /* fds: 3 = requests, 4 = responses, 5 = the seccomp hand-off socket, 6 = the
      * set-up report to the zygote (5 and 6 closed before any request is read),
      * 0-2 = /dev/null, nothing else. */
@@ -252,6 +360,16 @@ static void worker_main(zygote *z, int slot, int release_fd, int report, int in_
      * needs at construction is denied; it has read no untrusted byte yet. */
     PyObject *limits = Py_BuildValue("{s:L,s:L}", "max_stream_bytes", (long long)z->init.max_stream_bytes,
                                      "max_result_bytes", (long long)z->init.max_result_bytes);
+    if (limits && arena_in && arena_out) {
+        /* the arenas as memoryviews (shm.h): inputs copy-on-write, outputs shared */
+        PyObject *in = PyMemoryView_FromMemory(arena_in, (Py_ssize_t)arena_in_size, PyBUF_WRITE);
+        PyObject *out = PyMemoryView_FromMemory(arena_out, (Py_ssize_t)arena_out_size, PyBUF_WRITE);
+        if (!in || !out || PyDict_SetItemString(limits, "frames_in", in) < 0 ||
+            PyDict_SetItemString(limits, "frames_out", out) < 0)
+            Py_CLEAR(limits);
+        Py_XDECREF(in);
+        Py_XDECREF(out);
+    }
     if (limits && have_files) {
         PyObject *one = PyLong_FromLong(1), *two = PyLong_FromLong(2);
         if (!one || !two || PyDict_SetItemString(limits, "stdout_fd", one) < 0 ||
@@ -335,7 +453,8 @@ static void drop_pending(zygote *z, int slot)
     *p = (struct pending){-1, -1, 0};
 }
 
-static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff_fd)
+static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff_fd, int arena_in,
+                     int arena_out)
 {
     char err[512];
     int slot = slot_alloc(z);
@@ -365,7 +484,8 @@ static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff
             _exit(BB_SETUP_FAILED_STATUS);
         }
         (void)bb_write_all(to_parent[1], "r", 1);
-        worker_main(z, slot, to_child[0], to_parent[1], in_fd, out_fd, handoff_fd, proc_fd);
+        worker_main(z, slot, to_child[0], to_parent[1], in_fd, out_fd, handoff_fd, proc_fd, arena_in,
+                    arena_out);
     }
     PyOS_AfterFork_Parent();
     if (pid < 0) {
@@ -406,6 +526,10 @@ out:
         close(out_fd);
     if (handoff_fd >= 0)
         close(handoff_fd);
+    if (arena_in >= 0)
+        close(arena_in);
+    if (arena_out >= 0)
+        close(arena_out);
 }
 
 static void set_setup_error(struct slot *s, const char *why)
@@ -671,7 +795,7 @@ static int zygote_main(void)
             break;          /* the executor is gone */
         }
         if (m.op == BB_ZOP_SPAWN) {
-            do_spawn(&z, m.seq, fds[0], fds[1], fds[2]);
+            do_spawn(&z, m.seq, fds[0], fds[1], fds[2], fds[3], fds[4]);
         } else {
             for (int i = 0; i < BB_ZMSG_MAX_FDS; i++)
                 if (fds[i] >= 0)

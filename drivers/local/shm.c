@@ -1,0 +1,327 @@
+/* shm.c: the sealed memfd arena a worker shares with the executor (shm.h): buffers in
+ * before a request, output buffers checked against the file's own size and copied out. */
+#include "shm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "frames.h"
+
+#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define TABLE_HEAD 12   /* magic, flags, count */
+#define TABLE_ENTRY 16
+
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t get32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
+
+/* A memfd of exactly `size` bytes whose size can never change. */
+static int sized_memfd(const char *name, size_t size, bb_error **err)
+{
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0)
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "memfd_create: %s", strerror(errno));
+    if (ftruncate(fd, (off_t)size) < 0 || fcntl(fd, F_ADD_SEALS, SEALS) < 0) {
+        int e = errno;
+        close(fd);
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot size and seal the buffer arena: %s",
+                       strerror(e));
+    }
+    return fd;
+}
+
+/* Another descriptor of the same file, opened afresh with other access (a dup would
+ * share the access mode). */
+static int reopen(int fd, int flags)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    return open(path, flags | O_CLOEXEC);
+}
+
+int bb_shm_create(bb_shm *s, size_t in_size, size_t out_size, int *worker_in, int *worker_out,
+                  bb_error **err)
+{
+    *s = (bb_shm){.in_fd = -1, .out_fd = -1};
+    *worker_in = *worker_out = -1;
+    long page = sysconf(_SC_PAGESIZE);
+    s->page = (size_t)(page > 0 ? page : 4096);
+    s->in_size = round_up(in_size + BB_MAX_BUFFERS * s->page, s->page);
+    s->out_size = round_up(out_size, s->page);
+    s->in_fd = sized_memfd("blockbox-in", s->in_size, err);
+    if (s->in_fd < 0)
+        goto fail;
+    s->out_fd = sized_memfd("blockbox-out", s->out_size, err);
+    if (s->out_fd < 0)
+        goto fail;
+    s->in = mmap(NULL, s->in_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->in_fd, 0);
+    if (s->in == MAP_FAILED) {
+        s->in = NULL;
+        bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot map the buffer arena: %s", strerror(errno));
+        goto fail;
+    }
+    *worker_in = reopen(s->in_fd, O_RDONLY);
+    *worker_out = reopen(s->out_fd, O_RDWR);
+    if (*worker_in < 0 || *worker_out < 0) {
+        bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot reopen the buffer arena: %s", strerror(errno));
+        goto fail;
+    }
+    return 0;
+fail:
+    if (*worker_in >= 0)
+        close(*worker_in);
+    if (*worker_out >= 0)
+        close(*worker_out);
+    *worker_in = *worker_out = -1;
+    bb_shm_destroy(s);
+    return -1;
+}
+
+void bb_shm_destroy(bb_shm *s)
+{
+    if (!s->in_size)
+        return;   /* never made (a zeroed worker): its fds are not ours */
+    if (s->in)
+        munmap(s->in, s->in_size);
+    if (s->in_fd >= 0)
+        close(s->in_fd);
+    if (s->out_fd >= 0)
+        close(s->out_fd);
+    *s = (bb_shm){.in_fd = -1, .out_fd = -1};
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+typedef struct placer {
+    bb_shm *s;
+    size_t used;
+    size_t n;
+    uint64_t off[BB_MAX_BUFFERS], len[BB_MAX_BUFFERS];
+} placer;
+
+/* Room for len bytes in `in` at a page boundary, clear of every held range; NULL when
+ * there is none. */
+static void *place(void *ctx, size_t len)
+{
+    placer *p = ctx;
+    bb_shm *s = p->s;
+    size_t at = round_up(p->used, s->page);
+    for (int moved = 1; moved;) {
+        moved = 0;
+        for (size_t i = 0; i < s->n_held; i++)
+            if (at < s->held_off[i] + s->held_len[i] && s->held_off[i] < at + (len ? len : 1)) {
+                at = round_up((size_t)(s->held_off[i] + s->held_len[i]), s->page);
+                moved = 1;
+            }
+    }
+    if (p->n == BB_MAX_BUFFERS || at > s->in_size || len > s->in_size - at)
+        return NULL;
+    p->off[p->n] = at;
+    p->len[p->n] = len;
+    p->n++;
+    p->used = at + len;
+    return s->in + at;
+}
+
+/* The envelope of a call without the arena: its buffers in the data form. */
+static int without_arena(const bb_call *call, int with_code, bb_buf *prefix, char **owned, const char **env,
+                         size_t *env_len, bb_error **err)
+{
+    size_t text_len = 0, n = bb_call_buffer_count(call);
+    const char *text = bb_call_inputs(call, &text_len);
+    bb_buffer bufs[BB_MAX_BUFFERS];
+    for (size_t i = 0; i < n; i++)
+        bufs[i].data = bb_call_buffer(call, i, &bufs[i].len);
+    bb_buf inputs = {0};
+    if (!text || bb_frames_to_data(text, text_len, bufs, n, &inputs, err) < 0) {
+        bb_buf_free(&inputs);
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    *owned = bb_call_envelope_inputs(call, with_code, inputs.data, inputs.len, env_len);
+    bb_buf_free(&inputs);
+    if (!*owned)
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    *env = *owned;
+    prefix->len = 0;
+    return 0;
+}
+
+int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix, char **owned,
+                   const char **env, size_t *env_len, bb_error **err)
+{
+    *owned = NULL;
+    placer p = {.s = s};
+    size_t n = bb_call_buffer_count(call);   /* first: this driver takes buffers */
+    for (size_t i = 0; i < n; i++) {
+        size_t len = 0;
+        const void *data = bb_call_buffer(call, i, &len);
+        void *dst = place(&p, len);
+        if (!dst)
+            return without_arena(call, with_code, prefix, owned, env, env_len, err);
+        if (len)
+            memcpy(dst, data, len);
+    }
+    /* ndarrays in the data form go the same way: decoded here, straight into `in` */
+    size_t text_len = 0;
+    const char *text = bb_call_inputs(call, &text_len);
+    if (text && (memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2))) {
+        bb_buf rewritten = {0};
+        void *data[BB_MAX_BUFFERS];
+        size_t lens[BB_MAX_BUFFERS], added = 0;
+        if (bb_frames_from_data(text, text_len, n, place, &p, &rewritten, data, lens, &added, err) < 0) {
+            bb_buf_free(&rewritten);
+            if (err && *err && bb_error_get_kind(*err) == BB_ERR_INVALID_REQUEST) {
+                bb_error_free(*err);   /* no room beside what blocks hold: as it came */
+                *err = NULL;
+                return without_arena(call, with_code, prefix, owned, env, env_len, err);
+            }
+            return -1;
+        }
+        if (added) {
+            *owned = bb_call_envelope_inputs(call, with_code, rewritten.data, rewritten.len, env_len);
+            bb_buf_free(&rewritten);
+            if (!*owned)
+                return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+            *env = *owned;
+        }
+        bb_buf_free(&rewritten);
+    }
+    if (!*owned && !(*env = bb_call_envelope(call, with_code, env_len)))
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    unsigned char head[TABLE_HEAD];
+    memcpy(head, BB_SHM_MAGIC, 4);
+    put32(head + 4, bb_call_result_buffers(call) ? BB_SHM_FLAG_RAW_IMAGES : 0);
+    put32(head + 8, (uint32_t)p.n);
+    bb_buf_append(prefix, head, sizeof head);
+    for (size_t i = 0; i < p.n; i++) {
+        unsigned char e[TABLE_ENTRY];
+        put64(e, p.off[i]);
+        put64(e + 8, p.len[i]);
+        bb_buf_append(prefix, e, sizeof e);
+    }
+    if (prefix->failed) {
+        free(*owned);
+        *owned = NULL;
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    return 0;
+}
+
+/* ---- replies --------------------------------------------------------------------- */
+
+static void release_all(bb_reply *reply, size_t from)
+{
+    for (size_t i = from; i < reply->n_buffers; i++)
+        free(reply->buffers[i].data);
+    reply->n_buffers = from;
+    if (!from) {
+        free(reply->buffers);
+        reply->buffers = NULL;
+    }
+}
+
+int bb_shm_reply(bb_shm *s, char *body, size_t *len, size_t max_total, bb_reply *reply, bb_error **err)
+{
+    if (*len < 4 || memcmp(body, BB_SHM_MAGIC, 4) != 0)
+        return 0;   /* a plain envelope */
+    const unsigned char *b = (const unsigned char *)body;
+    if (*len < TABLE_HEAD)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: a buffer table cut short");
+    uint32_t held = get32(b + 4), count = get32(b + 8);
+    if (count > BB_MAX_BUFFERS)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: %u buffers, at most %d are allowed",
+                       count, BB_MAX_BUFFERS);
+    if (held > BB_MAX_BUFFERS)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: %u held ranges, at most %d", held,
+                       BB_MAX_BUFFERS);
+    size_t table = TABLE_HEAD + (size_t)(count + held) * TABLE_ENTRY;
+    if (*len < table)
+        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: a buffer table cut short");
+    /* Bounds from the file itself, never from the worker's word: the size is sealed. */
+    struct stat st;
+    if (fstat(s->out_fd, &st) < 0 || (uint64_t)st.st_size != s->out_size ||
+        (fcntl(s->out_fd, F_GET_SEALS) & SEALS) != SEALS)
+        return bb_fail(err, BB_ERR_INTERNAL, "the buffer arena changed size or lost its seals");
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t off = get64(b + TABLE_HEAD + i * TABLE_ENTRY), n = get64(b + TABLE_HEAD + i * TABLE_ENTRY + 8);
+        if (off > s->out_size || n > s->out_size - off)
+            return bb_fail(err, BB_ERR_INVALID_RESPONSE,
+                           "response: buffer %u (%llu bytes at %llu) lies outside the %zu-byte arena", i,
+                           (unsigned long long)n, (unsigned long long)off, s->out_size);
+        total += n;   /* at most 64 x 2^63: no wrap */
+    }
+    /* Held input ranges only steer where the next inputs go; still, inside `in`. */
+    for (uint32_t i = 0; i < held; i++) {
+        const unsigned char *e = b + TABLE_HEAD + (count + i) * TABLE_ENTRY;
+        uint64_t off = get64(e), n = get64(e + 8);
+        if (off > s->in_size || n > s->in_size - off)
+            return bb_fail(err, BB_ERR_INVALID_RESPONSE, "response: a held range lies outside the arena");
+    }
+    s->n_held = held;
+    for (uint32_t i = 0; i < held; i++) {
+        const unsigned char *e = b + TABLE_HEAD + (count + i) * TABLE_ENTRY;
+        s->held_off[i] = get64(e);
+        s->held_len[i] = get64(e + 8);
+    }
+    if (total > max_total)
+        return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "result: %llu bytes of buffers, over the limit of %zu bytes",
+                       (unsigned long long)total, max_total);
+    size_t first = reply->n_buffers;
+    if (!reply->buffers && count &&
+        !(reply->buffers = calloc(BB_MAX_BUFFERS, sizeof *reply->buffers)))
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t off = get64(b + TABLE_HEAD + i * TABLE_ENTRY), n = get64(b + TABLE_HEAD + i * TABLE_ENTRY + 8);
+        unsigned char *dst = aligned_alloc(BB_SHM_ALIGN, round_up(n ? (size_t)n : 1, BB_SHM_ALIGN));
+        if (!dst) {
+            release_all(reply, first);
+            return bb_fail(err, BB_ERR_INTERNAL, "out of memory for a %llu-byte buffer", (unsigned long long)n);
+        }
+        /* pread, not a mapping: a hole reads as zeros without a page being made, and
+         * nothing the worker does later can change these bytes */
+        size_t done = 0;
+        while (done < n) {
+            ssize_t r = pread(s->out_fd, dst + done, (size_t)n - done, (off_t)(off + done));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                free(dst);
+                release_all(reply, first);
+                return bb_fail(err, BB_ERR_INTERNAL, "cannot read the buffer arena: %s",
+                               r < 0 ? strerror(errno) : "short read");
+            }
+            done += (size_t)r;
+        }
+        reply->buffers[reply->n_buffers++] = (bb_reply_buffer){.data = dst, .len = (size_t)n};
+    }
+    memmove(body, body + table, *len - table);
+    *len -= table;
+    body[*len] = '\0';
+    return 0;
+}

@@ -1,0 +1,327 @@
+/* test_frames_local.c: buffers through the local driver's shared arena (issue 12 item 2):
+ * frames in and out without JSON, a worker that lies about its buffers, limits, leaks. */
+#include <blockbox.h>
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "local_test_util.h"
+
+#define H 1080
+#define W 1920
+#define FRAME_BYTES ((size_t)H * W * 3)
+
+static const char *const INVERT =
+    "def run(self, f):\n"
+    "    return {'y': 255 - f}\n";
+
+static unsigned char *test_frame(unsigned seed)
+{
+    unsigned char *f = malloc(FRAME_BYTES);
+    ck_assert_ptr_nonnull(f);
+    for (size_t i = 0; i < FRAME_BYTES; i++)
+        f[i] = (unsigned char)((i * 31u) ^ seed);
+    return f;
+}
+
+static bb_result *run_frame(bb_block *blk, const unsigned char *frame)
+{
+    bb_buffer in = {frame, FRAME_BYTES};
+    return bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1080,1920,3],\"buffer\":0}}",
+                                NULL, &in, 1);
+}
+
+static void expect_ok(const bb_result *res)
+{
+    ck_assert_ptr_nonnull(res);
+    ck_assert_msg(bb_result_ok(res), "%s: %s", bb_error_type_name(bb_result_error(res)),
+                  bb_error_message(bb_result_error(res)));
+}
+
+static void expect_kind(bb_result *res, bb_error_kind kind, const char *needle)
+{
+    ck_assert_ptr_nonnull(res);
+    ck_assert_msg(!bb_result_ok(res), "accepted: %s", bb_result_outputs(res));
+    const bb_error *e = bb_result_error(res);
+    ck_assert_msg(bb_error_get_kind(e) == kind, "kind %s, wanted %s: %s", bb_error_kind_name(bb_error_get_kind(e)),
+                  bb_error_kind_name(kind), bb_error_message(e));
+    ck_assert_msg(!needle || strstr(bb_error_message(e), needle), "\"%s\" lacks \"%s\"", bb_error_message(e), needle);
+    bb_result_free(res);
+}
+
+/* The 1080p frame in through the arena, the inverted frame out as a buffer. */
+START_TEST(a_frame_goes_through_shared_memory)
+{
+    bb_executor *ex = local_executor(NULL);
+    bb_block *blk = load_block(ex, INVERT, NULL, 0);
+    for (unsigned round = 0; round < 3; round++) {
+        unsigned char *frame = test_frame(round);
+        bb_result *res = run_frame(blk, frame);
+        expect_ok(res);
+        ck_assert_str_eq(bb_result_outputs(res),
+                         "{\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1080,1920,3],\"buffer\":0}}");
+        ck_assert_uint_eq(bb_result_buffer_count(res), 1);
+        size_t len = 0;
+        const unsigned char *out = bb_result_buffer(res, 0, &len);
+        ck_assert_uint_eq(len, FRAME_BYTES);
+        ck_assert_uint_eq((uintptr_t)out % 64, 0);
+        for (size_t i = 0; i < FRAME_BYTES; i += 4099)
+            ck_assert_uint_eq(out[i], 255 - frame[i]);
+        ck_assert_uint_eq(out[FRAME_BYTES - 1], 255 - frame[FRAME_BYTES - 1]);
+        bb_result_free(res);
+        free(frame);
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* The JSON data form in: decoded by the executor into the arena; a JSON-only caller
+ * gets the data form back, as before. */
+START_TEST(the_data_form_uses_the_arena_and_json_callers_are_unchanged)
+{
+    bb_executor *ex = local_executor(NULL);
+    bb_block *blk = load_block(ex,
+                               "def run(self, f):\n"
+                               "    return {'y': 255 - f, 'w': bool(f.flags.writeable), 't': type(f.base).__name__}\n",
+                               NULL, 0);
+    const char *in = "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[2,2],\"data\":\"AAECAw==\"}}";
+    bb_result *res = bb_block_run_buffers(blk, in, NULL, NULL, 0);
+    expect_ok(res);
+    /* it came as a view of the arena (its base is an ndarray over the mapping) */
+    ck_assert_str_eq(bb_result_outputs(res),
+                     "{\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[2,2],\"buffer\":0},\"w\":true,\"t\":\"ndarray\"}");
+    size_t len;
+    const unsigned char *y = bb_result_buffer(res, 0, &len);
+    ck_assert_uint_eq(len, 4);
+    ck_assert_int_eq(memcmp(y, "\xff\xfe\xfd\xfc", 4), 0);
+    bb_result_free(res);
+    res = bb_block_run(blk, in, NULL);
+    expect_ok(res);
+    ck_assert_str_eq(bb_result_outputs(res),
+                     "{\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[2,2],\"data\":\"//79/A==\"},\"w\":true,\"t\":\"ndarray\"}");
+    ck_assert_uint_eq(bb_result_buffer_count(res), 0);
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A raw BGR frame becomes WorkflowImageData without decoding; drawing on it in place
+ * works (copy-on-write); it comes back raw, and no JPEG was made. */
+START_TEST(a_raw_image_is_drawn_on_and_comes_back_raw)
+{
+    bb_executor *ex = local_executor(NULL);
+    bb_block *blk = load_block(ex,
+                               "def run(self, image):\n"
+                               "    px = image.numpy_image\n"
+                               "    cv2.rectangle(px, (0, 0), (1, 1), (1, 2, 3), -1)\n"
+                               "    out = WorkflowImageData.copy_and_replace(image, numpy_image=px)\n"
+                               "    return {'image': out, 'shape': list(px.shape), 'jpeg': image._base64_image is not None}\n",
+                               NULL, 0);
+    unsigned char px[4 * 5 * 3];
+    memset(px, 200, sizeof px);
+    bb_buffer in = {px, sizeof px};
+    bb_result *res = bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
+                                          "\"buffer\":0,\"parent_id\":\"cam\"}}", NULL, &in, 1);
+    expect_ok(res);
+    cJSON *out = cJSON_Parse(bb_result_outputs(res));
+    cJSON *image = cJSON_GetObjectItem(out, "image");
+    ck_assert_str_eq(cJSON_GetObjectItem(image, "type")->valuestring, "raw");
+    ck_assert_str_eq(cJSON_GetObjectItem(image, "parent_id")->valuestring, "cam");
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(out, "jpeg")));
+    size_t len;
+    const unsigned char *b = bb_result_buffer(res, 0, &len);
+    ck_assert_uint_eq(len, sizeof px);
+    ck_assert_int_eq(memcmp(b, "\1\2\3\1\2\3", 6), 0);        /* row 0, pixels 0-1 */
+    ck_assert_uint_eq(b[6], 200);
+    ck_assert_uint_eq(px[0], 200);                            /* the caller's bytes untouched */
+    cJSON_Delete(out);
+    bb_result_free(res);
+    /* for a JSON-only caller the image goes out as JPEG/PNG base64, as before */
+    res = bb_block_run(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
+                            "\"data\":\"yMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI\"}}", NULL);
+    expect_ok(res);
+    ck_assert_msg(strstr(bb_result_outputs(res), "\"type\":\"base64\""), "%s", bb_result_outputs(res));
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A block that keeps its input array in module state keeps what it was given: the
+ * executor places the next frame elsewhere while the worker says it is held. */
+START_TEST(a_kept_input_does_not_change_under_the_block)
+{
+    bb_executor *ex = local_executor(NULL);
+    bb_block *blk = load_block(ex,
+                               "KEPT = []\n"
+                               "def run(self, f):\n"
+                               "    KEPT.append(f)\n"
+                               "    return {'first': int(KEPT[0][0]), 'now': int(f[0]), 'n': len(KEPT)}\n",
+                               NULL, 0);
+    for (unsigned i = 0; i < 4; i++) {
+        unsigned char v[4096];
+        memset(v, (int)(10 + i), sizeof v);
+        bb_buffer in = {v, sizeof v};
+        bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4096],\"buffer\":0}}",
+                                              NULL, &in, 1);
+        expect_ok(res);
+        char want[128];
+        snprintf(want, sizeof want, "{\"first\":10,\"now\":%u,\"n\":%u}", 10 + i, i + 1);
+        ck_assert_str_eq(bb_result_outputs(res), want);
+        bb_result_free(res);
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A hostile worker (block code rewriting the runtime's reply table) cannot make the
+ * executor read outside the arena or past the result limit. Each was seen accepted
+ * (or crashing the executor) with bb_shm_reply's bound checks switched off. */
+static const char *const LIAR =
+    "import sys, struct\n"
+    "rt = sys.modules['blockbox_runtime']\n"
+    "def run(self, mode):\n"
+    "    def finish(call, body):\n"
+    "        big = 1 << 62\n"
+    "        table = {'outside': [(len(call.arena_out) - 8, 16)], 'huge': [(0, big)],\n"
+    "                 'wrap': [(big * 3, big * 2)], 'many': [(0, 1)] * 65,\n"
+    "                 'total': [(0, 40 << 20), (0, 40 << 20)]}[mode]\n"
+    "        if mode == 'many':\n"
+    "            return b'\\0BT1' + struct.pack('<II', 0, 65) + b''.join(struct.pack('<QQ', *t) for t in table) + body\n"
+    "        head = b'\\0BT1' + struct.pack('<II', 0, len(table))\n"
+    "        return head + b''.join(struct.pack('<QQ', *t) for t in table) + body\n"
+    "    rt._FrameCall.finish = finish\n"
+    "    return {'y': {'_type': 'ndarray', 'dtype': 'uint8', 'shape': [16], 'data': 'AAAAAAAAAAAAAAAAAAAAAA=='}}\n";
+
+START_TEST(a_lying_worker_is_refused)
+{
+    const char *const pairs[] = {"max_output_bytes", "67108864", NULL};
+    bb_executor *ex = local_executor(pairs);
+    static const struct {
+        const char *mode;
+        bb_error_kind kind;
+        const char *needle;
+    } cases[] = {
+        {"outside", BB_ERR_INVALID_RESPONSE, "lies outside the"},
+        {"huge", BB_ERR_INVALID_RESPONSE, "lies outside the"},
+        {"wrap", BB_ERR_INVALID_RESPONSE, "lies outside the"},
+        {"many", BB_ERR_INVALID_RESPONSE, "65 buffers"},
+        {"total", BB_ERR_OUTPUT_LIMIT, "over the limit"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bb_block *blk = load_block(ex, LIAR, NULL, 0);
+        char inputs[64];
+        snprintf(inputs, sizeof inputs, "{\"mode\":\"%s\"}", cases[i].mode);
+        expect_kind(bb_block_run_buffers(blk, inputs, NULL, NULL, 0), cases[i].kind, cases[i].needle);
+        bb_block_free(blk);
+    }
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* Output buffers are the worker's memory: a block whose output fills more of the arena
+ * than its memory limit (zeros cost nothing until written) is a MemoryLimit. */
+START_TEST(output_buffers_count_against_the_worker_memory)
+{
+    const char *const pairs[] = {"memory_mb", "128", "max_output_bytes", "402653184", NULL};
+    bb_executor *ex = local_executor(pairs);
+    bb_block *blk = load_block(ex, "def run(self):\n    return {'y': np.zeros(300 << 20, np.uint8)}\n", NULL, 0);
+    bb_result *res = bb_block_run_buffers(blk, "{}", NULL, NULL, 0);
+    ck_assert(!bb_result_ok(res));
+    bb_error_kind kind = bb_error_get_kind(bb_result_error(res));
+    ck_assert_msg(kind == BB_ERR_MEMORY_LIMIT, "%s: %s", bb_error_kind_name(kind),
+                  bb_error_message(bb_result_error(res)));
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+static int count_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static int count_arena_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strstr(line, "memfd:blockbox-") != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Nothing left behind: thousands of runs, a worker killed mid-run, the executor gone. */
+START_TEST(nothing_is_left_behind)
+{
+    int fds0 = count_fds(), maps0 = count_arena_maps();
+    const char *const pairs[] = {"timeout", "2", "spare_workers", "0", NULL};
+    bb_executor *ex = local_executor(pairs);
+    bb_block *blk = load_block(ex,
+                               "import time\n"
+                               "def run(self, f, sleep=0):\n"
+                               "    time.sleep(sleep)\n"
+                               "    return {'y': f[::2]}\n", NULL, 0);
+    unsigned char v[8192];
+    memset(v, 7, sizeof v);
+    bb_buffer in = {v, sizeof v};
+    for (int i = 0; i < 2000; i++) {
+        bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0}}",
+                                              NULL, &in, 1);
+        expect_ok(res);
+        ck_assert_uint_eq(bb_result_buffer_count(res), 1);
+        bb_result_free(res);
+    }
+    int fds_mid = count_fds(), maps_mid = count_arena_maps();
+    /* killed mid-run: its arena goes with it */
+    expect_kind(bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0},"
+                                          "\"sleep\":30}", NULL, &in, 1), BB_ERR_TIMEOUT, NULL);
+    bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0}}",
+                                          NULL, &in, 1);
+    expect_ok(res);
+    bb_result_free(res);
+    ck_assert_int_eq(count_fds(), fds_mid);
+    ck_assert_int_eq(count_arena_maps(), maps_mid);
+    ck_assert_int_le(maps_mid, 1);   /* one worker: its `in` mapping */
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    ck_assert_int_eq(count_fds(), fds0);
+    ck_assert_int_eq(count_arena_maps(), maps0);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("frames_local");
+    TCase *tc = tcase_create("shared memory");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, a_frame_goes_through_shared_memory);
+    tcase_add_test(tc, the_data_form_uses_the_arena_and_json_callers_are_unchanged);
+    tcase_add_test(tc, a_raw_image_is_drawn_on_and_comes_back_raw);
+    tcase_add_test(tc, a_kept_input_does_not_change_under_the_block);
+    tcase_add_test(tc, a_lying_worker_is_refused);
+    tcase_add_test(tc, output_buffers_count_against_the_worker_memory);
+    tcase_add_test(tc, nothing_is_left_behind);
+    suite_add_tcase(s, tc);
+    SRunner *runner = srunner_create(s);
+    srunner_run_all(runner, CK_NORMAL);
+    int failed = srunner_ntests_failed(runner);
+    srunner_free(runner);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
