@@ -337,29 +337,57 @@ static int call_inputs(bb_call *call, const char **text, size_t *len)
     return 0;
 }
 
-const char *bb_call_inputs(const bb_call *call_in, size_t *len)
-{
-    const char *text = NULL;
-    size_t n = 0;
-    if (!call_in || call_inputs((bb_call *)call_in, &text, &n) < 0)
-        text = NULL;
-    if (len)
-        *len = text ? n : 0;
-    return text;
-}
-
-char *bb_call_envelope_inputs(const bb_call *call, int with_code, const char *inputs, size_t len,
-                              size_t *out_len)
+static char *envelope_with(const bb_call *call, int with_code, const char *inputs, size_t len, size_t *out_len)
 {
     bb_buf b = {0};
     bb_error *e = NULL;
-    if (!call || !inputs ||
-        bb_wire_build_request(&call->blk->wire, with_code ? 1 : 0, inputs, len, call->context, &b, &e) < 0) {
+    if (bb_wire_build_request(&call->blk->wire, with_code ? 1 : 0, inputs, len, call->context, &b, &e) < 0) {
         bb_error_free(e);
         bb_buf_free(&b);
         return NULL;
     }
     return bb_buf_steal(&b, out_len);
+}
+
+char *bb_call_envelope_arrays(const bb_call *call, int with_code, bb_call_alloc_fn alloc, void *ctx,
+                              size_t *n_moved, size_t *len, bb_error **err)
+{
+    *n_moved = 0;
+    const char *text = call->inputs;
+    size_t text_len = call->inputs_len;
+    if (!call->takes_buffers || !(memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2)))
+        return NULL;
+    bb_buf rewritten = {0};
+    void *data[BB_MAX_BUFFERS];
+    size_t lens[BB_MAX_BUFFERS];
+    if (bb_frames_from_data(text, text_len, call->n_bufs, alloc, ctx, &rewritten, data, lens, n_moved, err) < 0) {
+        bb_buf_free(&rewritten);
+        *n_moved = 0;
+        return NULL;
+    }
+    char *env = *n_moved ? envelope_with(call, with_code, rewritten.data, rewritten.len, len) : NULL;
+    bb_buf_free(&rewritten);
+    if (*n_moved && !env) {
+        *n_moved = 0;
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    return env;
+}
+
+char *bb_call_envelope_data(const bb_call *call, int with_code, size_t *len)
+{
+    if (!call->n_bufs)
+        return envelope_with(call, with_code, call->inputs, call->inputs_len, len);
+    bb_buf text = {0};
+    bb_error *e = NULL;
+    if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &text, &e) < 0) {
+        bb_error_free(e);
+        bb_buf_free(&text);
+        return NULL;
+    }
+    char *env = envelope_with(call, with_code, text.data, text.len, len);
+    bb_buf_free(&text);
+    return env;
 }
 
 const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)

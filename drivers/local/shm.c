@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "frames.h"
 
 #define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define TABLE_HEAD 12   /* magic, flags, count */
@@ -152,19 +151,7 @@ static void *place(void *ctx, size_t len)
 static int without_arena(const bb_call *call, int with_code, bb_buf *prefix, char **owned, const char **env,
                          size_t *env_len, bb_error **err)
 {
-    size_t text_len = 0, n = bb_call_buffer_count(call);
-    const char *text = bb_call_inputs(call, &text_len);
-    bb_buffer bufs[BB_MAX_BUFFERS];
-    for (size_t i = 0; i < n; i++)
-        bufs[i].data = bb_call_buffer(call, i, &bufs[i].len);
-    bb_buf inputs = {0};
-    if (!text || bb_frames_to_data(text, text_len, bufs, n, &inputs, err) < 0) {
-        bb_buf_free(&inputs);
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    }
-    *owned = bb_call_envelope_inputs(call, with_code, inputs.data, inputs.len, env_len);
-    bb_buf_free(&inputs);
-    if (!*owned)
+    if (!(*owned = bb_call_envelope_data(call, with_code, env_len)))
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     *env = *owned;
     prefix->len = 0;
@@ -186,30 +173,21 @@ int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix
         if (len)
             memcpy(dst, data, len);
     }
-    /* ndarrays in the data form go the same way: decoded here, straight into `in` */
-    size_t text_len = 0;
-    const char *text = bb_call_inputs(call, &text_len);
-    if (text && (memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2))) {
-        bb_buf rewritten = {0};
-        void *data[BB_MAX_BUFFERS];
-        size_t lens[BB_MAX_BUFFERS], added = 0;
-        if (bb_frames_from_data(text, text_len, n, place, &p, &rewritten, data, lens, &added, err) < 0) {
-            bb_buf_free(&rewritten);
-            if (err && *err && bb_error_get_kind(*err) == BB_ERR_INVALID_REQUEST) {
-                bb_error_free(*err);   /* no room beside what blocks hold: as it came */
-                *err = NULL;
-                return without_arena(call, with_code, prefix, owned, env, env_len, err);
-            }
-            return -1;
-        }
-        if (added) {
-            *owned = bb_call_envelope_inputs(call, with_code, rewritten.data, rewritten.len, env_len);
-            bb_buf_free(&rewritten);
-            if (!*owned)
-                return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-            *env = *owned;
-        }
-        bb_buf_free(&rewritten);
+    /* ndarrays in the data form go the same way: decoded straight into `in` */
+    size_t moved = 0;
+    bb_error *e = NULL;
+    *owned = bb_call_envelope_arrays(call, with_code, place, &p, &moved, env_len, &e);
+    if (*owned) {
+        *env = *owned;
+    } else if (e && bb_error_get_kind(e) == BB_ERR_INVALID_REQUEST) {
+        bb_error_free(e);   /* no room beside what blocks hold: the call goes as it came */
+        return without_arena(call, with_code, prefix, owned, env, env_len, err);
+    } else if (e) {
+        if (err && !*err)
+            *err = e;
+        else
+            bb_error_free(e);
+        return -1;
     }
     if (!*owned && !(*env = bb_call_envelope(call, with_code, env_len)))
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");

@@ -56,15 +56,19 @@ const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len);
  * the JSON `data` form: ndarrays may still come back as buffers, but forms only a
  * buffer-aware caller reads (raw workflow_image) should not. */
 int bb_call_result_buffers(const bb_call *call);
-/* The inputs text as the core checked it (with its `"buffer": i` references for a
- * driver that takes buffers, in the data form otherwise). Owned by the call. */
-const char *bb_call_inputs(const bb_call *call, size_t *len);
-/* An envelope of this call (as bb_call_envelope) with another inputs text in place of
- * bb_call_inputs: the driver's own rewrite of it, e.g. `data` arrays moved into buffers
- * (the text is embedded as it is: it must be what the core would have accepted).
- * malloc'd, the driver frees it; NULL when out of memory. */
-char *bb_call_envelope_inputs(const bb_call *call, int with_code, const char *inputs, size_t len,
-                              size_t *out_len);
+/* For a driver that takes buffers and has memory of its own for them (the local
+ * driver's arena): every ndarray or raw workflow_image of the inputs still in the JSON
+ * `data` form is decoded into memory alloc(ctx, len) gives, and named `"buffer": k`
+ * instead (k after the call's own buffers, in text order). Returns that envelope
+ * (malloc'd; the driver frees it) and *n_moved, the decoded buffers, in the order alloc
+ * was called; NULL with *n_moved 0 when there were none (use bb_call_envelope), NULL with
+ * *err set on failure (InvalidRequest when alloc returned NULL: no room). */
+typedef void *(*bb_call_alloc_fn)(void *ctx, size_t len);
+char *bb_call_envelope_arrays(const bb_call *call, int with_code, bb_call_alloc_fn alloc, void *ctx,
+                              size_t *n_moved, size_t *len, bb_error **err);
+/* The envelope with the call's buffers written into the `data` form, for a driver that
+ * takes buffers but cannot place them this time. malloc'd; NULL when out of memory. */
+char *bb_call_envelope_data(const bb_call *call, int with_code, size_t *len);
 
 /* What a run hands back: a DESIGN §3 response envelope as received from the
  * backend (malloc'd; the core frees it and validates every byte of it), and
