@@ -175,18 +175,18 @@ int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix
     }
     /* ndarrays in the data form go the same way: decoded straight into `in` */
     size_t moved = 0;
-    bb_error *e = NULL;
-    *owned = bb_call_envelope_arrays(call, with_code, place, &p, &moved, env_len, &e);
+    bb_error *failure = NULL;
+    *owned = bb_call_envelope_arrays(call, with_code, place, &p, &moved, env_len, &failure);
     if (*owned) {
         *env = *owned;
-    } else if (e && bb_error_get_kind(e) == BB_ERR_INVALID_REQUEST) {
-        bb_error_free(e);   /* no room beside what blocks hold: the call goes as it came */
+    } else if (failure && bb_error_get_kind(failure) == BB_ERR_INVALID_REQUEST) {
+        bb_error_free(failure);   /* no room beside what blocks hold: the call goes as it came */
         return without_arena(call, with_code, prefix, owned, env, env_len, err);
-    } else if (e) {
+    } else if (failure) {
         if (err && !*err)
-            *err = e;
+            *err = failure;
         else
-            bb_error_free(e);
+            bb_error_free(failure);
         return -1;
     }
     if (!*owned && !(*env = bb_call_envelope(call, with_code, env_len)))
