@@ -1,5 +1,5 @@
-/* cgroup.c: per-worker control groups: detection of v2/v1 from /proc/self/cgroup and
- * /proc/self/mountinfo, v1 set-up, limits, attach, OOM evidence, kill-all and removal. */
+/* cgroup.c: control groups: detection of v2/v1 from /proc/self/cgroup and /proc/self/
+ * mountinfo, v1 set-up, sweep and teardown, file helpers, kill-all and removal. */
 #include "cgroup.h"
 
 #include <dirent.h>
@@ -314,12 +314,6 @@ void bb_cgroup_detect(bb_cgroup *cg, int try_write)
 
 /* ---- groups ---------------------------------------------------------------- */
 
-static int group_dir(const bb_cgroup_hier *h, pid_t pid, char *out, size_t len)
-{
-    int n = snprintf(out, len, "%s/worker-%d", h->parent, (int)pid);
-    return (n < 0 || (size_t)n >= len) ? -1 : 0;
-}
-
 int bb_cg_write(const char *dir, const char *file, const char *value)
 {
     char p[BB_CG_PATH + 64];
@@ -343,7 +337,7 @@ long bb_cg_read(const char *dir, const char *file, char *buf, size_t len)
     return (long)bb_jail_read_file(p, buf, len);
 }
 
-static long read_field(const char *dir, const char *file, const char *key)
+long bb_cg_read_long(const char *dir, const char *file, const char *key)
 {
     char p[BB_CG_PATH + 64], buf[1024];
     snprintf(p, sizeof p, "%s/%s", dir, file);
@@ -401,6 +395,35 @@ int bb_cg_kill_and_remove(const char *dir, int have_kill)
 
 #define kill_and_remove bb_cg_kill_and_remove
 
+int bb_cg_empty(const char *dir, int have_kill)
+{
+    for (int attempt = 0; attempt < 400; attempt++) {
+        char p[BB_CG_PATH + 64], buf[4096];
+        snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+        ssize_t n = bb_jail_read_file(p, buf, sizeof buf);
+        if (n < 0)
+            return -1;
+        if (n == 0 || buf[0] < '0' || buf[0] > '9')
+            return 0;
+        if (have_kill && attempt == 0)
+            write_knob(dir, "cgroup.kill", "1");
+        for (char *s = buf; *s;) {
+            char *end;
+            long pid = strtol(s, &end, 10);
+            if (end == s)
+                break;
+            if (pid > 1)
+                kill((pid_t)pid, SIGKILL);
+            s = end;
+            while (*s == '\n')
+                s++;
+        }
+        long us = 20L << (attempt < 8 ? attempt : 8);
+        sleep_us(us > 5000 ? 5000 : us);
+    }
+    return -1;
+}
+
 /* v1: removes empty stale blockbox-<pid> groups of zygotes that no longer exist;
  * returns how many are still busy. */
 static int sweep_stale(const char *own, pid_t self)
@@ -423,7 +446,7 @@ static int sweep_stale(const char *own, pid_t self)
         if (sd) {
             struct dirent *w;
             while ((w = readdir(sd))) {
-                if (strncmp(w->d_name, "worker-", 7) != 0)
+                if (w->d_name[0] == '.' || w->d_type != DT_DIR)
                     continue;
                 char wd[BB_CG_PATH + 600];
                 snprintf(wd, sizeof wd, "%s/%s", stale, w->d_name);
@@ -473,143 +496,6 @@ int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen)
     return 0;
 }
 
-static int set_limits(const bb_cgroup *cg, const bb_cgroup_hier *H, const char *dir,
-                      const bb_cgroup_limits *lim, char *err, size_t errlen)
-{
-    char v[64];
-    if (H->ctrls & BB_CG_MEMORY) {
-        snprintf(v, sizeof v, "%ld", lim->memory_bytes);
-        if (cg->version == 2) {
-            if (write_knob(dir, "memory.max", v) < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.max: %s", dir, bb_jail_strerror(errno));
-            if (exists(dir, "memory.swap.max") && write_knob(dir, "memory.swap.max", "0") < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.swap.max: %s", dir,
-                                    bb_jail_strerror(errno));
-            if (write_knob(dir, "memory.oom.group", "1") < 0 && errno != ENOENT)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.oom.group: %s", dir,
-                                    bb_jail_strerror(errno));
-        } else {
-            if (write_knob(dir, "memory.limit_in_bytes", v) < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.limit_in_bytes: %s", dir,
-                                    bb_jail_strerror(errno));
-            if (cg->have_memsw && write_knob(dir, "memory.memsw.limit_in_bytes", v) < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.memsw.limit_in_bytes: %s", dir,
-                                    bb_jail_strerror(errno));
-            if (write_knob(dir, "memory.swappiness", "0") < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/memory.swappiness: %s", dir,
-                                    bb_jail_strerror(errno));
-        }
-    }
-    if (H->ctrls & BB_CG_PIDS) {
-        snprintf(v, sizeof v, "%ld", lim->pids_max);
-        if (write_knob(dir, "pids.max", v) < 0)
-            return bb_jail_fail(err, errlen, "cgroup %s/pids.max: %s", dir, bb_jail_strerror(errno));
-    }
-    if ((H->ctrls & BB_CG_CPU) && lim->cpu_one_core) {
-        /* Optional: one core's worth per worker. A failure here is not a hole in the
-         * sandbox (RLIMIT_CPU and the wall-clock timeout still hold), but we report it. */
-        if (cg->version == 2) {
-            if (write_knob(dir, "cpu.max", "100000 100000") < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/cpu.max: %s", dir, bb_jail_strerror(errno));
-        } else {
-            long period = read_field(dir, "cpu.cfs_period_us", NULL);
-            snprintf(v, sizeof v, "%ld", period > 0 ? period : 100000L);
-            if (write_knob(dir, "cpu.cfs_quota_us", v) < 0)
-                return bb_jail_fail(err, errlen, "cgroup %s/cpu.cfs_quota_us: %s", dir,
-                                    bb_jail_strerror(errno));
-        }
-    }
-    return 0;
-}
-
-int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
-                         size_t errlen)
-{
-    if (cg->stale_pending)
-        bb_cgroup_sweep(cg);
-    int made = 0;
-    for (int h = 0; h < cg->nhier; h++) {
-        const bb_cgroup_hier *H = &cg->hier[h];
-        char dir[BB_CG_PATH + 64];
-        if (!H->parent_made || group_dir(H, pid, dir, sizeof dir) < 0) {
-            bb_jail_fail(err, errlen, "cgroup parent missing or path too long (%s)", H->own);
-            goto undo;
-        }
-        if (mkdir(dir, 0755) < 0) {
-            /* A leftover of an earlier worker with the same pid: clear it and retry. */
-            if (errno != EEXIST || kill_and_remove(dir, cg->have_kill) < 0 || mkdir(dir, 0755) < 0) {
-                bb_jail_fail(err, errlen, "cannot create cgroup %s: %s", dir, bb_jail_strerror(errno));
-                goto undo;
-            }
-        }
-        made = h + 1;
-        if (set_limits(cg, H, dir, lim, err, errlen) < 0)
-            goto undo;
-        char v[32];
-        snprintf(v, sizeof v, "%d", (int)pid);
-        if (write_knob(dir, "cgroup.procs", v) < 0) {
-            bb_jail_fail(err, errlen, "cannot move worker %d into %s: %s", (int)pid, dir,
-                         bb_jail_strerror(errno));
-            goto undo;
-        }
-    }
-    return 0;
-undo:
-    for (int h = 0; h < made; h++) {
-        char dir[BB_CG_PATH + 64];
-        if (group_dir(&cg->hier[h], pid, dir, sizeof dir) == 0)
-            kill_and_remove(dir, cg->have_kill);
-    }
-    return -1;
-}
-
-int bb_cgroup_worker_at_cap(const bb_cgroup *cg, pid_t pid)
-{
-    for (int h = 0; h < cg->nhier; h++) {
-        const bb_cgroup_hier *H = &cg->hier[h];
-        char dir[BB_CG_PATH + 64];
-        if (!H->parent_made || !(H->ctrls & BB_CG_MEMORY) || group_dir(H, pid, dir, sizeof dir) < 0)
-            continue;
-        int v2 = cg->version == 2;
-        long hits = v2 ? read_field(dir, "memory.events", "max") : read_field(dir, "memory.failcnt", NULL);
-        long anon = read_field(dir, "memory.stat", v2 ? "anon" : "rss");
-        long limit = read_field(dir, v2 ? "memory.max" : "memory.limit_in_bytes", NULL);
-        /* its own memory, not page cache, fills the cap */
-        return hits > 0 && limit > 0 && anon >= limit / 4 * 3;
-    }
-    return 0;
-}
-
-int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom)
-{
-    int rc = 0, ooms = 0;
-    for (int h = 0; h < cg->nhier; h++) {
-        const bb_cgroup_hier *H = &cg->hier[h];
-        char dir[BB_CG_PATH + 64];
-        if (!H->parent_made || group_dir(H, pid, dir, sizeof dir) < 0)
-            continue;
-        if (H->ctrls & BB_CG_MEMORY) {
-            long kills;
-            if (cg->version == 2) {
-                kills = read_field(dir, "memory.events", "oom_kill");
-            } else {
-                kills = read_field(dir, "memory.oom_control", "oom_kill");
-                if (kills < 0) /* kernels before 4.13 have no counter: limit hits stand in */
-                    kills = read_field(dir, "memory.failcnt", NULL);
-            }
-            if (kills > 0)
-                ooms = 1;
-        }
-        if (kill_and_remove(dir, cg->have_kill) < 0)
-            rc = -1;
-    }
-    if (oom)
-        *oom = ooms;
-    if (cg->stale_pending)
-        bb_cgroup_sweep(cg);
-    return rc;
-}
-
 void bb_cgroup_teardown(bb_cgroup *cg)
 {
     if (cg->version == 2) {
@@ -624,7 +510,7 @@ void bb_cgroup_teardown(bb_cgroup *cg)
         if (d) {
             struct dirent *w;
             while ((w = readdir(d))) {
-                if (strncmp(w->d_name, "worker-", 7) != 0)
+                if (strncmp(w->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) != 0)
                     continue;
                 char wd[BB_CG_PATH + 300];
                 snprintf(wd, sizeof wd, "%s/%s", H->parent, w->d_name);
@@ -635,6 +521,7 @@ void bb_cgroup_teardown(bb_cgroup *cg)
         if (rmdir(H->parent) == 0 || errno == ENOENT)
             H->parent_made = 0;
     }
+    bb_cg_slots_free(cg);
 }
 
 /* detect() of the cgroup layer (jail.h): what cgroup detection found, and the fix. */

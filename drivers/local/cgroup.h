@@ -26,6 +26,12 @@ typedef struct bb_cgroup_hier {
 #define BB_CG_HOST_LEAF "blockbox-host"
 #define BB_CG_ZYGOTE_LEAF "zygote"
 
+/* Worker slots are 0 … BB_CG_MAX_SLOTS-1 (the zygote's, layers_info.h); each slot has
+ * one group per hierarchy, parent/slot-<n>, made once and reused by its workers. */
+#define BB_CG_MAX_SLOTS 1024
+#define BB_CG_SLOT_PREFIX "slot-"
+struct bb_cg_slot;
+
 typedef struct bb_cgroup {
     int version;                 /* 2, 1, or 0 when no memory controller is usable */
     unsigned found;              /* controllers present for this process */
@@ -51,6 +57,7 @@ typedef struct bb_cgroup {
     char refused[768];           /* every write the kernel refused: "file: errno; " */
     char fix[400];               /* the one thing the operator can do, when v2 is not usable */
     char detail[1024];           /* what was found, in words (doctor, errors) */
+    struct bb_cg_slot *slots;    /* per-slot groups (cgroup_slot.c), made by the first worker_add */
 } bb_cgroup;
 
 typedef struct bb_cgroup_limits {
@@ -81,19 +88,26 @@ int bb_cgroup_setup(bb_cgroup *cg, pid_t zygote, char *err, size_t errlen);
  * while something was still busy). */
 void bb_cgroup_sweep(bb_cgroup *cg);
 
-/* Makes parent/worker-<pid> with the limits and moves pid into it. On failure
- * nothing is left behind. */
-int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, const bb_cgroup_limits *lim, char *err,
+/* Moves pid, the worker in `slot`, into the slot's group in every hierarchy: made with
+ * the limits by the first worker of the slot, reused by the next ones (cgroup_slot.c).
+ * A reused group is empty, its limits are written again and its counters start from
+ * the values its last worker left. On failure pid is in none of them. */
+int bb_cgroup_worker_add(bb_cgroup *cg, pid_t pid, int slot, const bb_cgroup_limits *lim, char *err,
                          size_t errlen);
 
-/* Whether the live worker's group is at its memory cap without a kill yet: its limit
- * was hit and its own (anonymous) memory fills >= 3/4 of it (reclaiming, thrashing).
- * Read BEFORE the worker is killed: once it has exited its memory is uncharged. */
+/* Whether the live worker in `slot` is at its memory cap without a kill yet in this
+ * run: its limit was hit since worker_add and its own (anonymous) memory fills >= 3/4
+ * of it (reclaiming, thrashing). Read BEFORE the worker is killed: once it has exited
+ * its memory is uncharged. */
 int bb_cgroup_worker_at_cap(const bb_cgroup *cg, pid_t pid);
-/* Reads the OOM evidence of the worker's group into *oom (1: the memory controller
- * OOM-killed in the group, 0: not), kills whatever is left in it and removes it.
- * Returns 0, or -1 when a group could not be removed. */
-int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int *oom);
+
+/* The worker in `slot` is gone (reaped): reads this run's OOM evidence into *oom (1:
+ * the memory controller OOM-killed in the group since worker_add, 0: not), kills
+ * whatever is left in the group until it is empty and releases its memory charge, so
+ * the group is ready for the slot's next worker; a group that cannot be emptied or
+ * released is removed (the next worker gets a new one). Returns 0, or -1 when a group
+ * could be neither emptied nor removed. */
+int bb_cgroup_worker_remove(bb_cgroup *cg, pid_t pid, int slot, int *oom);
 
 /* Removes the parent groups (after every worker is gone); v2: this process goes back
  * to cg->home first. */

@@ -31,8 +31,16 @@ int bb_cg_exists(const char *dir, const char *file);
 int bb_cg_write(const char *dir, const char *file, const char *value);
 /* dir/file as text (NUL-terminated, at most len-1 bytes); -1 when unreadable. */
 long bb_cg_read(const char *dir, const char *file, char *buf, size_t len);
+/* A number in dir/file: the first one (key NULL) or the one after "key " on its line;
+ * -1 when unreadable or missing. */
+long bb_cg_read_long(const char *dir, const char *file, const char *key);
 /* Kills every process in dir until it is empty, then removes it (bounded wait). */
 int bb_cg_kill_and_remove(const char *dir, int have_kill);
+/* Kills every process in dir until its cgroup.procs is empty (bounded wait); 0 once it
+ * is, -1 when it stays busy or cannot be read. */
+int bb_cg_empty(const char *dir, int have_kill);
+/* cgroup_slot.c: frees the per-slot bookkeeping (the groups are removed by teardown). */
+void bb_cg_slots_free(bb_cgroup *cg);
 /* A real write test: make and remove a child group. */
 int bb_cg_probe_mkdir(const char *dir);
 

@@ -378,7 +378,7 @@ void bb_cg2_teardown(bb_cgroup *cg)
         if (d) {
             struct dirent *w;
             while ((w = readdir(d))) {
-                if (strncmp(w->d_name, "worker-", 7) != 0)
+                if (strncmp(w->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) != 0)
                     continue;
                 char wd[BB_CG_PATH + 300];
                 snprintf(wd, sizeof wd, "%s/%s", H->parent, w->d_name);
@@ -394,6 +394,7 @@ void bb_cg2_teardown(bb_cgroup *cg)
     cg->host_leaf_made = 0;
     undo(cg);
     bb_cg2_sweep(cg);
+    bb_cg_slots_free(cg);
 }
 
 /* Is the zygote of blockbox-<pid> gone for sure? Its leaf is empty (whatever pid

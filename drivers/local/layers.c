@@ -375,7 +375,7 @@ int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, siz
     }
     if (L->active & BB_LAYER_CGROUP) {
         bb_cgroup_limits lim = {L->cfg.memory_bytes, L->cfg.max_threads + 4, 1};
-        if (bb_cgroup_worker_add(&L->cg, child, &lim, errbuf, errlen) < 0)
+        if (bb_cgroup_worker_add(&L->cg, child, slot, &lim, errbuf, errlen) < 0)
             return -1;
     }
     return 0;
@@ -453,14 +453,13 @@ int bb_layers_worker_at_cap(const bb_layers *L, pid_t child)
 
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom)
 {
-    (void)slot;
     if (oom)
         *oom = 0;
     /* In case the worker died between bb_layers_before_fork and bb_layers_after_clone. */
     pidns_home(L, NULL, 0);
     if (!(L->active & BB_LAYER_CGROUP))
         return 0;
-    return bb_cgroup_worker_remove(&L->cg, child, oom);
+    return bb_cgroup_worker_remove(&L->cg, child, slot, oom);
 }
 
 void bb_layers_free(bb_layers *L)

@@ -7,6 +7,7 @@ target_sources(blockbox_obj PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/fs.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup.c
   ${CMAKE_CURRENT_LIST_DIR}/cgroup_v2.c
+  ${CMAKE_CURRENT_LIST_DIR}/cgroup_slot.c
   ${CMAKE_CURRENT_LIST_DIR}/caps.c
   ${CMAKE_CURRENT_LIST_DIR}/rlimits.c
   ${CMAKE_CURRENT_LIST_DIR}/probe.c

@@ -156,8 +156,24 @@ static inline int count_fds(void)
     return n - 1;   /* the directory stream's own fd */
 }
 
-/* How many worker-* groups exist under blockbox-<zygote> in every hierarchy. */
-static inline int worker_cgroups(pid_t zygote)
+/* Does the cgroup directory hold a process? */
+static inline int group_populated(const char *dir)
+{
+    char p[2200], buf[32];
+    snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n > 0;
+}
+
+#define MAX_ZYGOTE_DIRS 8
+
+/* The blockbox-<zygote> directories that exist, one per hierarchy (as zygote_cgroups
+ * finds them); returns how many. */
+static inline int zygote_group_dirs(pid_t zygote, char dirs[][2048], int max)
 {
     FILE *f = fopen("/proc/self/cgroup", "r");
     if (!f)
@@ -172,8 +188,6 @@ static inline int worker_cgroups(pid_t zygote)
             continue;
         *c2 = '\0';
         char *path = c2 + 1;
-        /* v2 under delegation: this program was moved into the root's leaf blockbox-host
-         * and the zygote's group is the leaf's sibling. */
         size_t pl = strlen(path);
         if (!c1[1] && pl >= 14 && strcmp(path + pl - 14, "/blockbox-host") == 0)
             path[pl - 14] = 0;
@@ -191,22 +205,58 @@ static inline int worker_cgroups(pid_t zygote)
             for (char *w = strtok_r(ctrls, ",", &save); w && nm < 8; w = strtok_r(NULL, ",", &save))
                 mounts[nm++] = strncmp(w, "name=", 5) == 0 ? w + 5 : w;
         }
-        for (int i = 0; i < nm; i++) {
-            char dir[2048];
-            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
+        for (int i = 0; i < nm && found < max; i++) {
+            struct stat sb;
+            snprintf(dirs[found], 2048, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
                      strcmp(path, "/") == 0 ? "" : path, (int)zygote);
-            DIR *d = opendir(dir);
-            if (!d)
-                continue;
-            struct dirent *e;
-            while ((e = readdir(d)))
-                if (strncmp(e->d_name, "worker-", 7) == 0)
-                    found++;
-            closedir(d);
+            if (stat(dirs[found], &sb) == 0 && S_ISDIR(sb.st_mode))
+                found++;
         }
     }
     fclose(f);
     return found;
+}
+
+/* Worker groups under blockbox-<zygote> in every hierarchy (the per-slot slot-<n>
+ * groups, made once and reused; worker-<pid> was the per-worker name before): how
+ * many hold a process (busy = 1) or how many exist (busy = 0). */
+static inline int worker_groups(pid_t zygote, int busy)
+{
+    char dirs[MAX_ZYGOTE_DIRS][2048];
+    int nd = zygote_group_dirs(zygote, dirs, MAX_ZYGOTE_DIRS), found = 0;
+    for (int i = 0; i < nd; i++) {
+        DIR *d = opendir(dirs[i]);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strncmp(e->d_name, "worker-", 7) != 0 && strncmp(e->d_name, "slot-", 5) != 0)
+                continue;
+            char sub[2400];
+            snprintf(sub, sizeof sub, "%s/%s", dirs[i], e->d_name);
+            found += !busy || group_populated(sub);
+        }
+        closedir(d);
+    }
+    return found;
+}
+
+/* Worker groups holding a process. */
+static inline int worker_cgroups(pid_t zygote) { return worker_groups(zygote, 1); }
+
+/* The inodes of slot-<slot> in every hierarchy (0 where it is missing); returns how
+ * many hierarchies there are. A group made anew has a new inode. */
+static inline int slot_group_inodes(pid_t zygote, int slot, ino_t *ino, int max)
+{
+    char dirs[MAX_ZYGOTE_DIRS][2048];
+    int nd = zygote_group_dirs(zygote, dirs, MAX_ZYGOTE_DIRS);
+    for (int i = 0; i < nd && i < max; i++) {
+        char sub[2400];
+        struct stat sb;
+        snprintf(sub, sizeof sub, "%s/slot-%d", dirs[i], slot);
+        ino[i] = stat(sub, &sb) == 0 ? sb.st_ino : 0;
+    }
+    return nd < max ? nd : max;
 }
 
 #endif

@@ -201,7 +201,8 @@ END_TEST
 
 /* Before issue 9, freed workers stayed zombies with their cgroup directories until
  * the zygote's next control message (8 zombies, 24 directories for 31 s). Now the
- * zygote reaps them within REAP_POLL_MS (200 ms) on its own. */
+ * zygote reaps them within REAP_POLL_MS (200 ms) on its own, and their groups (per
+ * slot, kept for the slot's next worker) are empty by then. */
 START_TEST(retired_workers_are_reaped_within_a_second)
 {
     make_marker();
@@ -225,10 +226,77 @@ START_TEST(retired_workers_are_reaped_within_a_second)
     fprintf(stderr, "8 freed workers: %d processes, %d worker groups (of %d) left after %.2f s\n", procs - 1,
             groups, groups_live, monotonic_s() - t0);
     ck_assert_msg(procs == 1, "%d freed workers are still there after 1 s", procs - 1);
-    ck_assert_msg(groups == 0, "%d worker cgroups are still there after 1 s", groups);
+    ck_assert_msg(groups == 0, "%d worker cgroups still hold processes after 1 s", groups);
     bb_executor_free(ex);
     ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
     ck_assert_int_eq(zygote_cgroups(zygote), 0);
+    drop_marker();
+}
+END_TEST
+
+/* Issue 12 item 4: a fresh worker per run (max_inputs 1) reuses its slot's groups:
+ * after 40 runs slot 0's groups are the ones the first run made (a group made anew
+ * has a new inode), no group holds a process once the runs are over, and nothing is
+ * left after the executor is freed. */
+START_TEST(fresh_workers_reuse_their_slot_groups)
+{
+    make_marker();
+    bb_executor *ex = marked_executor(NULL, NULL);
+    pid_t zygote = zygote_pid_of(ex);
+    bb_block *blk = load_block(ex, COUNTER, NULL, 1);
+    ino_t first[MAX_ZYGOTE_DIRS], now[MAX_ZYGOTE_DIRS];
+    cJSON *out = run_ok(blk, "{}");
+    ck_assert_int_eq((int)num(out, "n"), 1);
+    cJSON_Delete(out);
+    int nh = slot_group_inodes(zygote, 0, first, MAX_ZYGOTE_DIRS);
+    ck_assert_msg(nh > 0, "no cgroup hierarchy for zygote %d", (int)zygote);
+    for (int h = 0; h < nh; h++)
+        ck_assert_msg(first[h] != 0, "no slot-0 group in hierarchy %d after a run", h);
+    for (int i = 0; i < 40; i++) {
+        out = run_ok(blk, "{}");
+        ck_assert_int_eq((int)num(out, "n"), 1);   /* a fresh process each time */
+        cJSON_Delete(out);
+    }
+    ck_assert_int_eq(slot_group_inodes(zygote, 0, now, MAX_ZYGOTE_DIRS), nh);
+    for (int h = 0; h < nh; h++)
+        ck_assert_msg(now[h] == first[h], "slot-0 was made anew in hierarchy %d", h);
+    int groups = worker_groups(zygote, 0);
+    fprintf(stderr, "41 fresh workers: %d slot groups in %d hierarchies\n", groups, nh);
+    ck_assert_msg(groups <= 8 * nh, "%d groups for 41 workers, at most 2 alive at a time", groups);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
+    ck_assert_int_eq(zygote_cgroups(zygote), 0);
+    drop_marker();
+}
+END_TEST
+
+/* A memory kill in one run is that run's: the next runs, whose fresh workers reuse
+ * the groups, crash for their own reason and must say so (not MemoryLimit). */
+START_TEST(a_memory_kill_is_not_reported_for_the_next_run)
+{
+    make_marker();
+    const char *const pairs[] = {"worker_path", marker_path, "spare_workers", "0", "memory_mb", "128", NULL};
+    bb_executor *ex = local_executor(pairs);
+    bb_block *blk = load_block(ex,
+                               "import os\n"
+                               "def run(self, bomb=0, crash=0):\n"
+                               "    if bomb:\n"
+                               "        b = bytearray(512 << 20)\n"
+                               "        for i in range(0, len(b), 4096):\n"
+                               "            b[i] = 1\n"
+                               "    if crash:\n"
+                               "        os.abort()\n"
+                               "    return {'y': 1}\n",
+                               NULL, 1);
+    for (int round = 0; round < 2; round++) {
+        expect_failure(bb_block_run(blk, "{\"bomb\": 1}", NULL), BB_ERR_MEMORY_LIMIT, NULL);
+        for (int i = 0; i < 3; i++)
+            expect_failure(bb_block_run(blk, "{\"crash\": 1}", NULL), BB_ERR_SANDBOX_CRASH, NULL);
+        cJSON_Delete(run_ok(blk, "{}"));
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
     drop_marker();
 }
 END_TEST
@@ -313,6 +381,8 @@ int main(void)
         {"workers", a_worker_killed_while_idle_is_replaced_transparently, 0, 0},
         {"workers", a_worker_killed_mid_run_fails_that_call_only, 0, 0},
         {"workers", retired_workers_are_reaped_within_a_second, 0, 0},
+        {"workers", fresh_workers_reuse_their_slot_groups, 0, 0},
+        {"workers", a_memory_kill_is_not_reported_for_the_next_run, 0, 0},
         {"exhaustion", a_full_tmpfs_is_the_blocks_own_error, 0, 0},
         {"exhaustion", thread_exhaustion_is_the_blocks_own_error, 0, 0},
         {"exhaustion", a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works, 0, 0},

@@ -1,5 +1,5 @@
 /* test_cgroup.c: the cgroup layer on whatever host runs it (v1 here, v2 in the VM of
- * scripts/vm-test.sh): late sweep of a dead zygote's groups, the rlimit fallback's budget. */
+ * scripts/vm-test.sh): late sweep, per-slot groups reused cleanly, the rlimit fallback. */
 #include <check.h>
 #include <pthread.h>
 #include <dirent.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -142,6 +143,230 @@ START_TEST(nothing_left_after_free)
 }
 END_TEST
 
+/* ---- per-slot groups: made once, reused, clean for every worker (issue 12 item 4) ---- */
+
+static int map_and_touch(void *arg);
+
+static void slot_path(const bb_cgroup *cg, int h, int slot, char *out, size_t len)
+{
+    snprintf(out, len, "%s/blockbox-%d/" BB_CG_SLOT_PREFIX "%d", cg->hier[h].own, (int)getpid(), slot);
+}
+
+static ino_t inode_of(const char *dir)
+{
+    struct stat st;
+    return stat(dir, &st) == 0 ? st.st_ino : 0;
+}
+
+static long read_number(const char *dir, const char *file, const char *key)
+{
+    char p[BB_CG_PATH + 200], line[256];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    long v = -1;
+    size_t kl = key ? strlen(key) : 0;
+    while (fgets(line, sizeof line, f))
+        if (!key || (strncmp(line, key, kl) == 0 && line[kl] == ' ')) {
+            v = strtol(line + (key ? kl + 1 : 0), NULL, 10);
+            break;
+        }
+    fclose(f);
+    return v;
+}
+
+static int procs_in(const char *dir)
+{
+    char p[BB_CG_PATH + 200], line[64];
+    snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return -1;
+    int n = 0;
+    while (fgets(line, sizeof line, f))
+        n++;
+    fclose(f);
+    return n;
+}
+
+static int memory_hier(const bb_cgroup *cg)
+{
+    for (int h = 0; h < cg->nhier; h++)
+        if (cg->hier[h].ctrls & BB_CG_MEMORY)
+            return h;
+    return -1;
+}
+
+/* 12 workers in slot 0 and 3 in slot 1: two groups per hierarchy, the same directories
+ * throughout (a recreated group has a new inode), each empty between its workers. */
+START_TEST(slot_groups_are_made_once_and_reused)
+{
+    bb_cgroup cg;
+    bb_cgroup_detect(&cg, 0);
+    if (expect_none(&cg))
+        return;
+    bb_jail_config c = jt_config();
+    c.disable = jt_only(BB_LAYER_CGROUP);
+    bb_layers *L = jt_zygote(&c);
+    ino_t first[BB_CG_MAX_HIER][2] = {{0}};
+    for (int i = 0; i < 15; i++) {
+        int slot = i < 12 ? 0 : 1;
+        jt_result r;
+        pid_t pid = jt_start(L, slot, trivial, NULL, &r);
+        ck_assert_msg(pid > 0, "%s", r.err);
+        jt_wait(L, pid, slot, &r);
+        ck_assert_msg(r.err[0] == '\0' && r.gone_rc == 0, "worker %d: %s (gone %d)", i, r.err, r.gone_rc);
+        for (int h = 0; h < cg.nhier; h++) {
+            char dir[BB_CG_PATH + 128];
+            slot_path(&cg, h, slot, dir, sizeof dir);
+            ino_t ino = inode_of(dir);
+            ck_assert_msg(ino != 0, "%s is not there after its worker", dir);
+            if (!first[h][slot])
+                first[h][slot] = ino;
+            ck_assert_msg(ino == first[h][slot], "%s was made anew for worker %d", dir, i);
+            ck_assert_msg(procs_in(dir) == 0, "%s holds processes after its worker is gone", dir);
+        }
+    }
+    for (int h = 0; h < cg.nhier; h++) {
+        char parent[BB_CG_PATH + 64];
+        snprintf(parent, sizeof parent, "%s/blockbox-%d", cg.hier[h].own, (int)getpid());
+        DIR *d = opendir(parent);
+        ck_assert_ptr_nonnull(d);
+        int groups = 0;
+        struct dirent *e;
+        while ((e = readdir(d)))
+            groups += strncmp(e->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) == 0 ||
+                      strncmp(e->d_name, "worker-", 7) == 0;
+        closedir(d);
+        ck_assert_msg(groups == 2, "%d worker groups under %s after 15 workers in 2 slots", groups, parent);
+    }
+    bb_layers_free(L);
+    for (int h = 0; h < cg.nhier; h++) {
+        char p[BB_CG_PATH + 64];
+        snprintf(p, sizeof p, "%s/blockbox-%d", cg.hier[h].own, (int)getpid());
+        ck_assert_msg(gone(p), "%s left behind", p);
+    }
+}
+END_TEST
+
+static int kill_self(void *arg)
+{
+    (void)arg;
+    raise(SIGKILL);
+    return JT_BROKEN;
+}
+
+/* Run N is OOM-killed in slot 0; run N+1 reuses the group and dies of something else:
+ * its verdict must not carry run N's kill (the counters are per run: v1 oom_control
+ * and v2 memory.events only ever grow). */
+START_TEST(an_oom_kill_belongs_to_its_own_run)
+{
+    bb_cgroup cg;
+    bb_cgroup_detect(&cg, 0);
+    if (expect_none(&cg))
+        return;
+    int mh = memory_hier(&cg);
+    ck_assert_int_ge(mh, 0);
+    bb_jail_config c = jt_config();
+    c.memory_bytes = 96L << 20;
+    c.disable = jt_only(BB_LAYER_CGROUP);
+    bb_layers *L = jt_zygote(&c);
+    char dir[BB_CG_PATH + 128];
+    slot_path(&cg, mh, 0, dir, sizeof dir);
+    jt_result r;
+    jt_run(L, trivial, NULL, &r);
+    ck_assert_int_eq(r.oom, 0);
+    ino_t ino = inode_of(dir);
+    ck_assert_msg(ino != 0, "%s is not there after its worker", dir);
+    long bytes = 512L << 20;
+    jt_run(L, map_and_touch, &bytes, &r);
+    ck_assert_msg(r.sig == SIGKILL && r.oom == 1, "512 MB under a 96 MB group: signal %d, oom %d", r.sig, r.oom);
+    for (int i = 0; i < 3; i++) {
+        jt_run(L, kill_self, NULL, &r);
+        ck_assert_msg(r.sig == SIGKILL, "signal %d", r.sig);
+        ck_assert_msg(r.oom == 0, "run %d after the memory kill is reported as one (oom %d)", i + 1, r.oom);
+        jt_run(L, trivial, NULL, &r);
+        ck_assert_msg(r.exited && r.oom == 0, "a clean run after the memory kill: oom %d", r.oom);
+    }
+    ck_assert_msg(inode_of(dir) == ino, "the group was made anew, so this did not test a reused one");
+    /* and a second kill in the reused group is still seen */
+    jt_run(L, map_and_touch, &bytes, &r);
+    ck_assert_msg(r.sig == SIGKILL && r.oom == 1, "second bomb: signal %d, oom %d", r.sig, r.oom);
+    bb_layers_free(L);
+}
+END_TEST
+
+static const char *cache_file;
+
+/* Leaves a grandchild behind and page cache charged to the group (a file nobody had
+ * read since it was dropped from the cache). */
+static int leave_things_behind(void *arg)
+{
+    (void)arg;
+    pid_t child = fork();
+    if (child == 0) {
+        for (;;)
+            pause();
+    }
+    int fd = open(cache_file, O_RDONLY);
+    if (child < 0 || fd < 0)
+        return JT_BROKEN;
+    static char buf[1 << 16];
+    while (read(fd, buf, sizeof buf) > 0)
+        ;
+    close(fd);
+    return JT_ACHIEVED;
+}
+
+/* Before the slot's next worker its group is empty (the grandchild is killed) and the
+ * memory its last worker left charged (24 MB of page cache) is given back. Without the
+ * release the next worker would start with that much of its limit used. */
+START_TEST(a_reused_group_is_empty_and_released)
+{
+    bb_cgroup cg;
+    bb_cgroup_detect(&cg, 0);
+    if (expect_none(&cg))
+        return;
+    int mh = memory_hier(&cg);
+    ck_assert_int_ge(mh, 0);
+    char path[] = "/var/tmp/bb-cgroup-cache-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    cache_file = path;
+    static char block[1 << 20];
+    memset(block, 7, sizeof block);
+    for (int i = 0; i < 24; i++)
+        ck_assert_int_eq(write(fd, block, sizeof block), (ssize_t)sizeof block);
+    fsync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+    bb_jail_config c = jt_config();
+    c.disable = jt_only(BB_LAYER_CGROUP);
+    bb_layers *L = jt_zygote(&c);
+    jt_result r;
+    jt_run(L, trivial, NULL, &r);
+    char dir[BB_CG_PATH + 128];
+    slot_path(&cg, mh, 0, dir, sizeof dir);
+    ino_t ino = inode_of(dir);
+    jt_run(L, leave_things_behind, NULL, &r);
+    long used = read_number(dir, cg.version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL);
+    unlink(path);   /* (only now: it takes its page cache with it) */
+    ck_assert_msg(ino != 0, "%s is not there after its worker", dir);
+    ck_assert_msg(r.exited && r.code == JT_ACHIEVED, "exit %d signal %d", r.code, r.sig);
+    ck_assert_int_eq(r.gone_rc, 0);
+    ck_assert_msg(inode_of(dir) == ino, "the group was made anew, so this did not test a reused one");
+    for (int h = 0; h < cg.nhier; h++) {
+        char d[BB_CG_PATH + 128];
+        slot_path(&cg, h, 0, d, sizeof d);
+        ck_assert_msg(procs_in(d) == 0, "%s still holds %d processes", d, procs_in(d));
+    }
+    fprintf(stderr, "slot group after a worker that read 24 MB: %ld bytes charged\n", used);
+    ck_assert_msg(used >= 0 && used <= (4L << 20), "%ld bytes still charged to the reused group", used);
+    bb_layers_free(L);
+}
+END_TEST
+
 /* Without a memory cgroup the address-space limit stands in; it must leave room for
  * an ordinary block: a fresh interpreter importing numpy and cv2 (the jail tests exec
  * one), and a few dozen threads that each allocate (a worker forked from the zygote).
@@ -263,6 +488,9 @@ int main(void)
     const bb_check_case rows[] = {
         {"cgroup", dead_zygote_groups_go_once_empty, 0, 0},
         {"cgroup", nothing_left_after_free, 0, 0},
+        {"cgroup", slot_groups_are_made_once_and_reused, 0, 0},
+        {"cgroup", an_oom_kill_belongs_to_its_own_run, 0, 0},
+        {"cgroup", a_reused_group_is_empty_and_released, 0, 0},
         {"cgroup", rlimit_fallback_runs_a_fresh_numpy_cv2_import, 0, 0},
         {"cgroup", rlimit_fallback_runs_forty_threads, 0, 0},
         {"cgroup", rlimit_fallback_still_stops_a_memory_bomb, 0, 0},
