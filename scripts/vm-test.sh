@@ -11,6 +11,10 @@
 #                the opt-out; default (full): also the local driver's C suites
 #                (vm_test_cgroup, jail_test_*, test_local_*) in positions (a)-(d)
 #   --suites L   full form with only these C suites (comma list, e.g. jail_test_layers)
+#   --positions L  only these positions (comma list of letters, e.g. b,c; default all,
+#                which adds the refused set-up and the opt-out cases)
+#   --time-multiplier N  the suites' waits and Check timeouts times N (BB_TEST_TIME_MULTIPLIER,
+#                CK_TIMEOUT_MULTIPLIER; default 1 with KVM, 10 under TCG); never their checks
 #   --build DIR  a release build tree (default: build; built by scripts/build.sh if missing)
 #   --out DIR    results: summary.txt, results.txt, doctor-<position>.json, console.log
 #                (default: a fresh directory under /tmp)
@@ -30,6 +34,8 @@ build=build
 out=""
 timeout_s=""
 suites=vm_test_cgroup,jail_test_layers,jail_test_doctor,test_local_lifecycle,test_local_instances,test_local_concurrency
+positions=all
+tmul=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) mode=quick ;;
@@ -38,12 +44,16 @@ while [ $# -gt 0 ]; do
     --build) build=$2; shift ;;
     --out) out=$2; shift ;;
     --timeout) timeout_s=$2; shift ;;
-    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
+    --positions) positions=$2; shift ;;
+    --time-multiplier) tmul=$2; shift ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "vm-test: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
 done
 [ -n "$timeout_s" ] || case $mode in ci) timeout_s=480 ;; quick) timeout_s=900 ;; *) timeout_s=5400 ;; esac
+[[ "$positions" =~ ^(all|[a-d](,[a-d])*)$ ]] || { echo "vm-test: --positions takes letters a-d, e.g. b,c" >&2; exit 2; }
+[ -z "$tmul" ] || [[ "$tmul" =~ ^[1-9][0-9]{0,2}$ ]] || { echo "vm-test: --time-multiplier takes 1-999" >&2; exit 2; }
 build=$(cd "$build" 2>/dev/null && pwd || echo "$repo/$build")
 
 # What the VM needs from apt: the emulator and Debian's kernel (with its modules).
@@ -146,13 +156,15 @@ if [ "$accel" = kvm ]; then
 else
     accel_args=(-accel "tcg,thread=multi" -cpu max)
 fi
-echo "vm-test: kernel $kver, accel $accel, mode $mode, build $build, results in $out" >&2
+[ -n "$tmul" ] || { [ "$accel" = kvm ] && tmul=1 || tmul=10; }
+echo "vm-test: kernel $kver, accel $accel, mode $mode, positions $positions, time x$tmul, build $build," \
+    "results in $out" >&2
 
 start=$(date +%s)
 set +e
 nice -n 10 timeout --kill-after=10 "$timeout_s" "${qemu_base[@]}" "${accel_args[@]}" \
     -fsdev "local,id=out,path=$out,security_model=none" -device "virtio-9p-pci,fsdev=out,mount_tag=out" \
-    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode bbvm.suites=$suites" \
+    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode bbvm.suites=$suites bbvm.positions=$positions bbvm.tmul=$tmul" \
     </dev/null > "$out/console.log" 2>&1
 qrc=$?
 set -e

@@ -86,7 +86,7 @@ static inline int marked_processes(pid_t *pids, int max)
 static inline int marked_after(double seconds)
 {
     pid_t pids[64];
-    double until = monotonic_s() + seconds;
+    double until = monotonic_s() + scaled_s(seconds);
     int n;
     while ((n = marked_processes(pids, 64)) > 0 && monotonic_s() < until)
         usleep(5000);

@@ -133,6 +133,30 @@ static inline double monotonic_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Waits and bounds on the wall clock are multiplied by BB_TEST_TIME_MULTIPLIER (>= 1;
+ * the VM of scripts/vm-test.sh sets it under software emulation, where everything is
+ * ~10x slower). Only how long a test waits for something scales, never what it checks. */
+static inline double time_factor(void)
+{
+    const char *e = getenv("BB_TEST_TIME_MULTIPLIER");
+    double f = e && *e ? strtod(e, NULL) : 1.0;
+    return f >= 1.0 && f <= 1000.0 ? f : 1.0;
+}
+
+static inline double scaled_s(double seconds) { return seconds * time_factor(); }
+
+/* usleep(us) scaled: a pause that lets something happen (a spare fork, PDEATHSIG). */
+static inline void settle_us(long us) { usleep((useconds_t)((double)us * time_factor())); }
+
+/* A config value in whole seconds, scaled ("1" -> "10" at 10x), in a buffer that lives
+ * as long as the enclosing block. */
+#define SCALED_SECONDS(n) scaled_seconds_text((n), (char[24]){0})
+static inline const char *scaled_seconds_text(double seconds, char *buf)
+{
+    snprintf(buf, 24, "%.0f", scaled_s(seconds));
+    return buf;
+}
+
 /* Is pid a live process (not a zombie)? */
 static inline int process_alive(pid_t pid)
 {
@@ -151,7 +175,7 @@ static inline int process_alive(pid_t pid)
 /* Waits up to seconds for pid to be gone (or a zombie). */
 static inline int wait_gone(pid_t pid, double seconds)
 {
-    double until = monotonic_s() + seconds;
+    double until = monotonic_s() + scaled_s(seconds);
     while (process_alive(pid)) {
         if (monotonic_s() > until)
             return 0;

@@ -41,7 +41,7 @@ START_TEST(killing_the_zygote_is_survived_and_it_restarts)
     ck_assert(process_alive(zygote));
     ck_assert_int_eq(kill(zygote, SIGKILL), 0);
     ck_assert(wait_gone(zygote, 5));
-    usleep(100 * 1000);   /* PDEATHSIG takes the workers with it */
+    settle_us(100 * 1000);   /* PDEATHSIG takes the workers with it */
     /* Issue 9: the worker died with its zygote while idle (its input was never sent),
      * so the next run gets a new worker on the restarted zygote and succeeds; the
      * result says the instance was restarted. */
@@ -79,7 +79,7 @@ static pid_t victim;
 static void *kill_soon(void *arg)
 {
     (void)arg;
-    usleep(300 * 1000);
+    settle_us(300 * 1000);   /* the run is in flight by then */
     kill(victim, SIGKILL);
     return NULL;
 }
@@ -97,7 +97,7 @@ START_TEST(zygote_death_during_a_run_fails_that_run_only)
     bb_result *res = bb_block_run(blk, "{\"x\": 1, \"nap\": 10}", NULL);
     pthread_join(t, NULL);
     double took = monotonic_s() - t0;
-    ck_assert_msg(took < 6.0, "the run waited %.2f s for a worker whose zygote was dead", took);
+    ck_assert_msg(took < scaled_s(6.0), "the run waited %.2f s for a worker whose zygote was dead", took);
     fprintf(stderr, "the run in flight when the zygote died: %s: %s\n",
             bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
     expect_failure_in(res, KIND(BB_ERR_BACKEND_UNAVAILABLE) | KIND(BB_ERR_SANDBOX_CRASH), NULL);
@@ -117,11 +117,11 @@ START_TEST(zygote_death_with_only_spares_then_load_works)
     signal(SIGPIPE, SIG_IGN);   /* see above */
     make_marker();
     bb_executor *ex = marked_executor("spare_workers", "2");
-    usleep(300 * 1000);   /* let the keeper fork its spares */
+    settle_us(300 * 1000);   /* let the keeper fork its spares */
     pid_t zygote = zygote_pid_of(ex);
     kill(zygote, SIGKILL);
     ck_assert(wait_gone(zygote, 5));
-    usleep(100 * 1000);
+    settle_us(100 * 1000);
     /* A spare of the dead zygote may be handed out once: that load may fail clearly. */
     int loaded = 0;
     for (int attempt = 0; attempt < 3 && !loaded; attempt++) {
@@ -152,7 +152,7 @@ END_TEST
 START_TEST(no_process_or_cgroup_outlives_the_executor)
 {
     make_marker();
-    const char *const pairs[] = {"worker_path", marker_path, "timeout", "1", "spare_workers", "2", NULL};
+    const char *const pairs[] = {"worker_path", marker_path, "timeout", SCALED_SECONDS(1), "spare_workers", "2", NULL};
     bb_executor *ex = local_executor(pairs);
     pid_t zygote = zygote_pid_of(ex);
     /* Blocks of every kind: live, recycled each run, timed out, with a stray thread. */
@@ -242,7 +242,7 @@ START_TEST(regression_zygote_death_is_reported_as_backend_unavailable)
     pid_t zygote = zygote_pid_of(ex);
     kill(zygote, SIGKILL);
     ck_assert(wait_gone(zygote, 5));
-    usleep(100 * 1000);
+    settle_us(100 * 1000);
     bb_result *res = bb_block_run(blk, "{}", NULL);
     if (!bb_result_ok(res))
         expect_failure(res, BB_ERR_BACKEND_UNAVAILABLE, "zygote");

@@ -2,12 +2,15 @@
 # guest.sh: inside the vm-test VM: lays out cgroup v2 as systemd does, then per position
 # (a) root at the root, (b) a root service with Delegate=yes, (c) uid 1000 in a delegated
 # scope, (d) uid 1000 in a scope without delegation: doctor, CLI cases, (full) C suites.
-#   guest.sh REPO BUILD ci|quick|full OUTDIR [SUITES]  -> OUTDIR/results.txt, summary.txt, doctor-*.json
+#   guest.sh REPO BUILD ci|quick|full OUTDIR [SUITES [POSITIONS [TIME_MULTIPLIER]]]
+#     -> OUTDIR/results.txt, summary.txt, doctor-*.json (POSITIONS: all, or letters a-d)
 # ci: positions (b) and (c) only, doctor + memory bomb + thread bomb; quick: every position
 # and case; full: quick + the local driver's C suites per position.
 set -u
 repo=$1 build=$2 mode=$3 out=$4
 suites=${5:-vm_test_cgroup,jail_test_doctor,jail_test_layers,test_local_lifecycle,test_local_instances,test_local_concurrency}
+positions=${6:-all}
+tmul=${7:-1}
 cg=/sys/fs/cgroup
 bin=$build/bin/blockbox
 results=$out/results.txt
@@ -115,8 +118,9 @@ above() { # above GROUP
         echo "$d: $(cat $d/cgroup.subtree_control) | $(ls -d $d/*/ 2>/dev/null | tr '\n' ' ')"
     done
 }
-# Groups blockbox left: anything named blockbox-<n> or worker-<n> under GROUP.
-leftovers() { find "$1" -mindepth 1 -type d \( -name 'blockbox-[0-9]*' -o -name 'worker-*' \) 2>/dev/null; }
+# Groups blockbox left: anything named blockbox-<n>, slot-<n> or worker-<n> under GROUP.
+leftovers() { find "$1" -mindepth 1 -type d \( -name 'blockbox-[0-9]*' -o -name 'worker-*' -o -name 'slot-*' \) \
+    2>/dev/null; }
 
 cli() { # cli POS USER GROUP NAME EXPECT_RC GREP [ENV...] -- ARGS...
     local pos=$1 user=$2 group=$3 name=$4 want=$5 pat=$6; shift 6
@@ -135,6 +139,7 @@ cli() { # cli POS USER GROUP NAME EXPECT_RC GREP [ENV...] -- ARGS...
 
 position() { # position NAME GROUP USER DELEGATED(yes|no)
     local pos=$1 group=$2 user=$3 deleg=$4
+    [ "$positions" = all ] || [[ ",$positions," == *",${pos%%-*},"* ]] || return 0
     local t0=$(cut -d' ' -f1 /proc/uptime)
     local before=$(above "$group")
     run_in "$group" "$user" "$bin" doctor --json > "$out/doctor-$pos.json" 2> "$work/$pos-doctor.err"
@@ -183,7 +188,7 @@ position() { # position NAME GROUP USER DELEGATED(yes|no)
             local want=""
             [ "$deleg" = no ] && want=none
             (cd /tmp && run_in "$group" "$user" env BB_TEST_WORKER="$w" BB_TEST_CGROUP="$want" CK_DEFAULT_TIMEOUT=600 \
-                CK_TIMEOUT_MULTIPLIER=1 "$exe") > "$work/$pos-$t.log" 2>&1
+                CK_TIMEOUT_MULTIPLIER="$tmul" BB_TEST_TIME_MULTIPLIER="$tmul" "$exe") > "$work/$pos-$t.log" 2>&1
             local rc=$?
             if [ $rc = 77 ] && [ "$user" != root ]; then
                 echo "SKIP $pos suite $t (exit 77: it needs root)" >> "$results"
@@ -241,8 +246,10 @@ position b-root-service $svc root yes
 position c-user-scope $scope 1000 yes
 if [ "$mode" != ci ]; then
     position d-user-no-delegation $sess 1000 no
-    refused_setup
-    opt_out
+    if [ "$positions" = all ]; then
+        refused_setup
+        opt_out
+    fi
 fi
 cp "$work"/*.out "$work"/*.err "$out/" 2>/dev/null
 echo "$(grep -c '^PASS' "$results") passed, $(grep -c '^FAIL' "$results") failed" > "$out/summary.txt"
