@@ -28,21 +28,51 @@
 #define PIPE_BYTES (1 << 20)
 /* Time a keeper's spawn of a spare may take. */
 #define SPARE_SPAWN_MS 10000
+/* The spare pool shrinks by one after this long without a caller finding it empty. */
+#define SPARE_SHRINK_MS 5000
+/* How long a caller that found no spare waits for the keeper's before it spawns one
+ * itself (a zygote that hangs is then found by the caller's own call, within its
+ * deadline, as before). */
+#define SPARE_WAIT_MS 1000
 
 struct bb_pool {
     bb_zclient *zc;
     bb_notifier *notifier;       /* answers and records every worker's denied calls (jail) */
     pthread_mutex_t pool_lock;   /* spares and the keeper's flags */
     pthread_cond_t pool_cond;    /* wakes the keeper */
+    pthread_cond_t spare_cond;   /* wakes callers waiting for a spare */
     pthread_t keeper;            /* forks spares off the request path */
     int keeper_running;
     int stopping;
+    int keeper_failing;          /* its last spawn failed: callers spawn for themselves */
+    /* Sized to demand: spare_target grows by one each time a caller finds no spare
+     * (up to spare_max, the configured spare_workers) and shrinks by one after
+     * SPARE_SHRINK_MS without such a miss (down to 1). */
+    long spare_max;
     long spare_target;
+    long long last_miss_ms;
+    int waiting;                 /* callers waiting for the keeper's next spare */
     bb_worker *spares;
     size_t nspares;
     long clk_tck;
     size_t arena_in, arena_out;  /* each worker's buffer arena (shm.h) */
 };
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+/* Waits on c (a CLOCK_MONOTONIC condition) until the bb_now_ms() time `until`. */
+static void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, long long until)
+{
+    struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+    pthread_cond_timedwait(c, m, &ts);
+}
 
 /* ---- the worker executable -------------------------------------------- */
 
@@ -272,33 +302,69 @@ int bb_pool_gone_idle(bb_pool *pool, const bb_worker *w)
     return poll(&p, 1, 0) > 0 && !(p.revents & POLLIN) && (p.revents & (POLLHUP | POLLERR));
 }
 
+/* A live spare off the pool (lock held), or 0. A dead one is retired on the way. */
+static int pop_spare(bb_pool *pool, bb_worker *w)
+{
+    while (pool->nspares > 0) {
+        *w = pool->spares[--pool->nspares];
+        if (!bb_pool_gone_idle(pool, w))
+            return 1;
+        pthread_mutex_unlock(&pool->pool_lock);
+        bb_pool_retire(pool, w);
+        pthread_mutex_lock(&pool->pool_lock);
+    }
+    return 0;
+}
+
+/* A spare, else the keeper's next one: a caller does not fork for itself while the
+ * keeper can (its fork would queue behind the keeper's in the zygote, and the keeper's
+ * spare would then wait idle). It spawns its own only when the keeper cannot: no
+ * spares configured, the keeper stopping, its last spawn failed, or no spare came
+ * within SPARE_WAIT_MS. */
 int bb_pool_take(bb_pool *pool, bb_worker *w, long long deadline, bb_error **err)
 {
     pthread_mutex_lock(&pool->pool_lock);
-    int have = 0;
-    while (!have && pool->nspares > 0) {
-        *w = pool->spares[--pool->nspares];
-        if (bb_pool_gone_idle(pool, w)) {
-            pthread_mutex_unlock(&pool->pool_lock);
-            bb_pool_retire(pool, w);
-            pthread_mutex_lock(&pool->pool_lock);
-            continue;
+    int have = pop_spare(pool, w);
+    if (!have && pool->spare_max > 0 && pool->keeper_running) {
+        pool->last_miss_ms = bb_now_ms();
+        if (pool->spare_target < pool->spare_max)
+            pool->spare_target++;
+        long long until = bb_now_ms() + SPARE_WAIT_MS;
+        if (until > deadline)
+            until = deadline;
+        pool->waiting++;
+        while (!have && !pool->keeper_failing && !pool->stopping && bb_now_ms() < until) {
+            pthread_cond_signal(&pool->pool_cond);
+            cond_wait_until(&pool->spare_cond, &pool->pool_lock, until);
+            have = pop_spare(pool, w);
         }
-        have = 1;
+        pool->waiting--;
     }
-    pthread_cond_signal(&pool->pool_cond);   /* the keeper tops the pool up */
+    pthread_cond_signal(&pool->pool_cond);   /* the keeper replaces what was taken now */
     pthread_mutex_unlock(&pool->pool_lock);
     return have ? 0 : spawn_worker(pool, w, deadline, err);
 }
 
 /* The keeper thread: spares ready (they have never seen user code), so a fork is
- * not on a caller's path. */
+ * not on a caller's path. It spawns while the pool is below its target or a caller
+ * waits, back to back, and gives spares back when demand has fallen. */
 static void *keeper_main(void *arg)
 {
     bb_pool *pool = arg;
     pthread_mutex_lock(&pool->pool_lock);
     while (!pool->stopping) {
-        if ((long)pool->nspares < pool->spare_target) {
+        long long now = bb_now_ms();
+        if (pool->spare_target > 1 && now - pool->last_miss_ms >= SPARE_SHRINK_MS) {
+            pool->spare_target--;
+            pool->last_miss_ms = now;   /* one step per quiet period */
+        }
+        while ((long)pool->nspares > pool->spare_target) {
+            bb_worker extra = pool->spares[--pool->nspares];
+            pthread_mutex_unlock(&pool->pool_lock);
+            bb_pool_retire(pool, &extra);
+            pthread_mutex_lock(&pool->pool_lock);
+        }
+        if ((long)pool->nspares < pool->spare_target || pool->waiting > (long)pool->nspares) {
             pthread_mutex_unlock(&pool->pool_lock);
             bb_worker w;
             bb_error *e = NULL;
@@ -306,13 +372,18 @@ static void *keeper_main(void *arg)
             bb_error_free(e);
             pthread_mutex_lock(&pool->pool_lock);
             if (rc < 0) {
-                /* the zygote is failing: do not spin; a caller will see the error */
-                struct timespec until;
-                clock_gettime(CLOCK_REALTIME, &until);
-                until.tv_sec += 1;
-                pthread_cond_timedwait(&pool->pool_cond, &pool->pool_lock, &until);
-            } else if ((long)pool->nspares < pool->spare_target && !pool->stopping) {
+                /* the zygote is failing: do not spin; callers spawn for themselves and
+                 * see the error */
+                pool->keeper_failing = 1;
+                pthread_cond_broadcast(&pool->spare_cond);
+                cond_wait_until(&pool->pool_cond, &pool->pool_lock, bb_now_ms() + 1000);
+                continue;
+            }
+            pool->keeper_failing = 0;
+            if (!pool->stopping && ((long)pool->nspares < pool->spare_target || pool->waiting > (long)pool->nspares) &&
+                (long)pool->nspares <= pool->spare_max) {
                 pool->spares[pool->nspares++] = w;
+                pthread_cond_signal(&pool->spare_cond);
             } else {
                 pthread_mutex_unlock(&pool->pool_lock);
                 bb_pool_retire(pool, &w);
@@ -320,8 +391,12 @@ static void *keeper_main(void *arg)
             }
             continue;
         }
-        pthread_cond_wait(&pool->pool_cond, &pool->pool_lock);
+        if (pool->spare_target > 1)
+            cond_wait_until(&pool->pool_cond, &pool->pool_lock, pool->last_miss_ms + SPARE_SHRINK_MS);
+        else
+            pthread_cond_wait(&pool->pool_cond, &pool->pool_lock);
     }
+    pthread_cond_broadcast(&pool->spare_cond);
     pthread_mutex_unlock(&pool->pool_lock);
     return NULL;
 }
@@ -337,12 +412,15 @@ bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_
         return NULL;
     }
     pthread_mutex_init(&pool->pool_lock, NULL);
-    pthread_cond_init(&pool->pool_cond, NULL);
-    pool->spare_target = spare_target;
+    cond_init_monotonic(&pool->pool_cond);
+    cond_init_monotonic(&pool->spare_cond);
+    pool->spare_max = spare_target;
+    pool->spare_target = spare_target > 0 ? 1 : 0;
+    pool->last_miss_ms = bb_now_ms();
     pool->arena_in = init->max_input_bytes > 0 ? (size_t)init->max_input_bytes : 0;
     pool->arena_out = init->max_result_bytes > 0 ? (size_t)init->max_result_bytes : 0;
     pool->clk_tck = sysconf(_SC_CLK_TCK) > 0 ? sysconf(_SC_CLK_TCK) : 100;
-    pool->spares = calloc((size_t)pool->spare_target + 1, sizeof *pool->spares);
+    pool->spares = calloc((size_t)pool->spare_max + 1, sizeof *pool->spares);
     if (!pool->spares) {
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
@@ -364,6 +442,7 @@ fail:
     bb_notifier_stop(pool->notifier);
     free(pool->spares);
     pthread_cond_destroy(&pool->pool_cond);
+    pthread_cond_destroy(&pool->spare_cond);
     pthread_mutex_destroy(&pool->pool_lock);
     free(pool);
     return NULL;
@@ -376,6 +455,7 @@ void bb_pool_close(bb_pool *pool)
     pthread_mutex_lock(&pool->pool_lock);
     pool->stopping = 1;
     pthread_cond_signal(&pool->pool_cond);
+    pthread_cond_broadcast(&pool->spare_cond);
     pthread_mutex_unlock(&pool->pool_lock);
     if (pool->keeper_running)
         pthread_join(pool->keeper, NULL);
@@ -384,6 +464,7 @@ void bb_pool_close(bb_pool *pool)
     bb_zclient_close(pool->zc);   /* the zygote kills whatever is left and exits */
     bb_notifier_stop(pool->notifier);
     pthread_cond_destroy(&pool->pool_cond);
+    pthread_cond_destroy(&pool->spare_cond);
     pthread_mutex_destroy(&pool->pool_lock);
     free(pool->spares);
     free(pool);

@@ -41,7 +41,8 @@ typedef struct bb_pool bb_pool;
 char *bb_pool_find_worker(const bb_config *cfg);
 
 /* Starts the notifier, the zygote (worker_path, init) and the keeper thread that keeps
- * spare_target spares ready. */
+ * spares ready: one at first, one more each time a caller finds none, up to
+ * spare_target (spare_workers); one fewer after 5 s without such a miss. */
 bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_target,
                       bb_error **err);
 /* Stops the keeper; the zygote kills whatever is left (spares, workers in use). */
