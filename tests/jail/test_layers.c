@@ -803,6 +803,15 @@ START_TEST(cgroup_leaves_nothing_behind)
         ck_assert_int_eq(r.gone_rc, 0);
     }
     ck_assert_int_eq(count_entries(parent, "worker-"), 0);
+    /* The 40 workers of slot 0 shared one group (reused, issue 12 item 4), and the
+     * orphans left in it were killed: it is empty. */
+    ck_assert_int_eq(count_entries(parent, BB_CG_SLOT_PREFIX), 1);
+    char procs[BB_CG_PATH + 128], buf[64];
+    snprintf(procs, sizeof procs, "%s/" BB_CG_SLOT_PREFIX "0/cgroup.procs", parent);
+    FILE *pf = fopen(procs, "r");
+    ck_assert_ptr_nonnull(pf);
+    ck_assert_msg(fgets(buf, sizeof buf, pf) == NULL, "the reused group still holds pid %s", buf);
+    fclose(pf);
     bb_layers_free(L);
     struct stat st;
     ck_assert_msg(stat(parent, &st) < 0, "%s left behind", parent);
