@@ -15,6 +15,8 @@
 #                which adds the refused set-up and the opt-out cases)
 #   --time-multiplier N  the suites' waits and Check timeouts times N (BB_TEST_TIME_MULTIPLIER,
 #                CK_TIMEOUT_MULTIPLIER; default 1 with KVM, 10 under TCG); never their checks
+#   --no-cli     full form without the CLI cases (doctor and the C suites only: a
+#                focused run; each CLI case starts a zygote, ~8 s or more under TCG)
 #   --build DIR  a release build tree (default: build; built by scripts/build.sh if missing)
 #   --out DIR    results: summary.txt, results.txt, doctor-<position>.json, console.log
 #                (default: a fresh directory under /tmp)
@@ -36,6 +38,7 @@ timeout_s=""
 suites=vm_test_cgroup,jail_test_layers,jail_test_doctor,test_local_lifecycle,test_local_instances,test_local_concurrency
 positions=all
 tmul=""
+clis=yes
 while [ $# -gt 0 ]; do
     case "$1" in
     --quick) mode=quick ;;
@@ -46,7 +49,8 @@ while [ $# -gt 0 ]; do
     --timeout) timeout_s=$2; shift ;;
     --positions) positions=$2; shift ;;
     --time-multiplier) tmul=$2; shift ;;
-    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
+    --no-cli) clis=no ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "vm-test: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -164,7 +168,7 @@ start=$(date +%s)
 set +e
 nice -n 10 timeout --kill-after=10 "$timeout_s" "${qemu_base[@]}" "${accel_args[@]}" \
     -fsdev "local,id=out,path=$out,security_model=none" -device "virtio-9p-pci,fsdev=out,mount_tag=out" \
-    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode bbvm.suites=$suites bbvm.positions=$positions bbvm.tmul=$tmul" \
+    -append "$append bbvm.repo=$repo bbvm.build=$build bbvm.mode=$mode bbvm.suites=$suites bbvm.positions=$positions bbvm.tmul=$tmul bbvm.cli=$clis" \
     </dev/null > "$out/console.log" 2>&1
 qrc=$?
 set -e

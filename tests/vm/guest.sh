@@ -2,8 +2,9 @@
 # guest.sh: inside the vm-test VM: lays out cgroup v2 as systemd does, then per position
 # (a) root at the root, (b) a root service with Delegate=yes, (c) uid 1000 in a delegated
 # scope, (d) uid 1000 in a scope without delegation: doctor, CLI cases, (full) C suites.
-#   guest.sh REPO BUILD ci|quick|full OUTDIR [SUITES [POSITIONS [TIME_MULTIPLIER]]]
-#     -> OUTDIR/results.txt, summary.txt, doctor-*.json (POSITIONS: all, or letters a-d)
+#   guest.sh REPO BUILD ci|quick|full OUTDIR [SUITES [POSITIONS [TIME_MULTIPLIER [CLI]]]]
+#     -> OUTDIR/results.txt, summary.txt, doctor-*.json (POSITIONS: all, or letters a-d;
+#     CLI: yes, or no to leave the CLI cases out)
 # ci: positions (b) and (c) only, doctor + memory bomb + thread bomb; quick: every position
 # and case; full: quick + the local driver's C suites per position.
 set -u
@@ -11,6 +12,7 @@ repo=$1 build=$2 mode=$3 out=$4
 suites=${5:-vm_test_cgroup,jail_test_doctor,jail_test_layers,test_local_lifecycle,test_local_instances,test_local_concurrency}
 positions=${6:-all}
 tmul=${7:-1}
+clis=${8:-yes}
 cg=/sys/fs/cgroup
 bin=$build/bin/blockbox
 results=$out/results.txt
@@ -123,6 +125,7 @@ leftovers() { find "$1" -mindepth 1 -type d \( -name 'blockbox-[0-9]*' -o -name 
     2>/dev/null; }
 
 cli() { # cli POS USER GROUP NAME EXPECT_RC GREP [ENV...] -- ARGS...
+    [ "$clis" = yes ] || return 0
     local pos=$1 user=$2 group=$3 name=$4 want=$5 pat=$6; shift 6
     local envs=()
     while [ "$1" != -- ]; do envs+=("$1"); shift; done
