@@ -144,7 +144,9 @@ qemu_base=(qemu-system-x86_64 -nographic -no-reboot -m "$mem" -smp 2
            -kernel "$kernel" -initrd "$work/initrd.gz"
            -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
            -device "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot")
-append="console=ttyS0 panic=-1 loglevel=3"
+# no_timer_check: on a loaded host the emulated CPU can be too slow for the kernel's
+# IO-APIC timer check, which then panics ("IO-APIC + timer doesn't work!").
+append="console=ttyS0 panic=-1 loglevel=3 no_timer_check"
 accel=${BLOCKBOX_VM_ACCEL:-auto}
 if [ "$accel" = auto ]; then
     accel=tcg
