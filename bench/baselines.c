@@ -23,11 +23,10 @@ extern const size_t bb_bench_runtime_py_len;
 extern const char bb_bench_inprocess_py[];
 extern const size_t bb_bench_inprocess_py_len;
 
-#define PYTHON "/usr/bin/python3"
+#define PYTHON BENCH_PYTHON
 #define PIPE_MESSAGE_BYTES 64
 
-/* The environment of every Python the benchmark starts: the zygote's (local.c). */
-static char *const python_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
+char *const bench_python_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
                                    "NUMEXPR_NUM_THREADS=1", "LC_ALL=C.UTF-8", NULL};
 
 /* ---- pipe round trip ---------------------------------------------------------- */
@@ -135,7 +134,7 @@ int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **er
     for (int i = 0; rc == 0 && i < 1 + plan->python_fresh_runs; i++) {   /* one warm-up */
         long long start = bench_now_ns();
         pid_t pid;
-        int e = posix_spawn(&pid, PYTHON, &fa, NULL, argv, python_env);
+        int e = posix_spawn(&pid, PYTHON, &fa, NULL, argv, bench_python_env);
         if (e != 0) {
             rc = bb_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
             break;
@@ -454,8 +453,8 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
     snprintf(nt, sizeof nt, "%d", plan->inproc_runs);
     snprintf(ni, sizeof ni, "%d", plan->inproc_image_runs);
     char *const argv[] = {"python3", script, dir, warmup, nt, ni, NULL};
-    char *const envp[] = {pythonpath, "PYTHONDONTWRITEBYTECODE=1", python_env[0], python_env[1],
-                          python_env[2], python_env[3], python_env[4], NULL};
+    char *const envp[] = {pythonpath, "PYTHONDONTWRITEBYTECODE=1", bench_python_env[0], bench_python_env[1],
+                          bench_python_env[2], bench_python_env[3], bench_python_env[4], NULL};
     if (rc == 0) {
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);

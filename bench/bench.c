@@ -19,12 +19,16 @@ static const bench_plan quick_plan = {
     .quick = 1, .warmup_runs = 10, .live_runs = 400, .live_rounds = 2, .fresh_runs = 40, .fresh_paced_runs = 10,
     .image_runs = 10, .throughput_seconds = 1.0, .throughput_rounds = 2, .python_fresh_runs = 3, .fork_wait_runs = 50,
     .pipe_rtt_runs = 1000, .inproc_runs = 300, .inproc_image_runs = 10, .memory_instances = 50,
+    .memcpy_runs = 200, .numpy_runs = 20, .frame_runs = 40, .frame_data_runs = 3, .frame_4k_runs = 5,
+    .fps_seconds = 0.5,
 };
 
 static const bench_plan full_plan = {
     .quick = 0, .warmup_runs = 50, .live_runs = 4000, .live_rounds = 8, .fresh_runs = 1000, .fresh_paced_runs = 200,
     .image_runs = 100, .throughput_seconds = 6.0, .throughput_rounds = 6, .python_fresh_runs = 20, .fork_wait_runs = 1000,
     .pipe_rtt_runs = 10000, .inproc_runs = 4000, .inproc_image_runs = 100, .memory_instances = 50,
+    .memcpy_runs = 2000, .numpy_runs = 300, .frame_runs = 500, .frame_data_runs = 50, .frame_4k_runs = 100,
+    .fps_seconds = 5.0,
 };
 
 static void usage(FILE *out)
@@ -182,11 +186,37 @@ static int block_scenario(bench_state *b, const char *name, const char *what, co
 typedef struct bench_numbers {
     bench_summary pipe, pipe_cross, python_fresh, fork_wait, fork_mirror, inproc, inproc_image;
     bench_summary live, fresh, fresh_paced, image, tput_single, tput_all;
+    bench_summary memcpy_frame, numpy_invert, frame_data;
     double rps_single, rps_all;
     int threads;
     long zygote_rss_kib, fork_process_kib;
     bench_memory memory;
 } bench_numbers;
+
+/* The frame scenarios of issue 12 on one live instance of the invert block each. */
+static int run_frames(bench_state *b, bench_numbers *n, bb_error **err)
+{
+    const bench_plan *plan = b->plan;
+    int warmup = plan->quick ? 1 : 3;   /* an 8 MB base64 call is slow: few warm-ups */
+    bench_frame frame;
+    if (bench_frame_make(&frame, BENCH_IMAGE_H, BENCH_IMAGE_W, err) < 0)
+        return -1;
+    bench_samples s = {0};
+    progress(b, "frame_1080p_json_data");
+    size_t len = 0;
+    char *inputs = bench_frame_data_inputs(&frame, &len, err);
+    bb_block *blk = inputs ? bench_load(b->ex, bench_frame_code, 0, err) : NULL;
+    int rc = blk ? bench_frame_data_series(blk, &frame, inputs, plan->frame_data_runs, warmup, &s, err) : -1;
+    if (rc == 0)
+        add_scenario(&b->report, "frame_1080p_json_data",
+                     "1920x1080x3 uint8 ndarray in the JSON data form (base64) in, 255 - f, ndarray out; "
+                     "bb_block_run, live instance", &s, &n->frame_data);
+    bench_samples_free(&s);
+    bb_block_free(blk);
+    free(inputs);
+    bench_frame_free(&frame);
+    return rc;
+}
 
 static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
 {
@@ -238,6 +268,26 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     }
     bench_samples_free(&s);
     bench_samples_free(&s2);
+    if (rc < 0)
+        return -1;
+
+    bench_frame frame;
+    if (bench_frame_make(&frame, BENCH_IMAGE_H, BENCH_IMAGE_W, err) < 0)
+        return -1;
+    progress(b, "memcpy_frame");
+    rc = bench_memcpy_frame(plan, &frame, &s, err);
+    if (rc == 0)
+        add_scenario(r, "memcpy_frame", "one memcpy of a 1920x1080x3 uint8 frame (6.2 MB)", &s, &n->memcpy_frame);
+    bench_samples_free(&s);
+    progress(b, "numpy_invert_in_process");
+    if (rc == 0)
+        rc = bench_numpy_invert(plan, &frame, &s, err);
+    if (rc == 0)
+        add_scenario(r, "numpy_invert_in_process",
+                     "255 - f on a 1920x1080x3 uint8 frame inside one python3 (numpy's own time)", &s,
+                     &n->numpy_invert);
+    bench_samples_free(&s);
+    bench_frame_free(&frame);
     if (rc < 0)
         return -1;
 
@@ -314,6 +364,9 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
                         err);
     free(image_inputs);
     if (rc < 0)
+        return -1;
+
+    if (run_frames(b, n, err) < 0)
         return -1;
 
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -406,6 +459,8 @@ static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
     add_ratio(r, "python_fresh_over_live", ratio(n->python_fresh.p50_us, n->live.p50_us));
     add_ratio(r, "image_over_in_process_image", image_over);
     add_ratio(r, "throughput_scaling", scaling);
+    add_ratio(r, "numpy_invert_over_memcpy_frame", ratio(n->numpy_invert.p50_us, n->memcpy_frame.p50_us));
+    add_ratio(r, "frame_json_data_over_memcpy_frame", ratio(n->frame_data.p50_us, n->memcpy_frame.p50_us));
 
     add_target(r, "a_live_p50_us", "(a) live instance p50, microseconds", n->live.p50_us, "<=", 150);
     add_target(r, "a_live_over_in_process_plus_pipe", "(a) live p50 / (in_process p50 + pipe_rtt p50)",
@@ -417,6 +472,8 @@ static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
                1.5);
     add_target(r, "d_throughput_scaling", "(d) runs/s with one instance per core / runs/s with one instance",
                scaling, ">=", n->threads >= 2 ? 1.7 : 1.0);
+    add_target(r, "frame_json_data_p50_ms", "issue 12: frame_1080p_json_data p50, milliseconds",
+               n->frame_data.p50_us / 1000.0, "<=", 25);
     add_target(r, "host_kib_per_instance", "host-side memory per loaded block instance, KiB",
                n->memory.host_kib_per_instance, "<=", 1024);
 }

@@ -45,6 +45,12 @@ typedef struct bench_plan {
     int inproc_runs;          /* in-process trivial block */
     int inproc_image_runs;    /* in-process image invert */
     int memory_instances;     /* instances loaded to measure host memory per instance */
+    int memcpy_runs;          /* memcpy of a 1080p frame */
+    int numpy_runs;           /* in-process numpy 255 - f */
+    int frame_runs;           /* 1080p frame through the binary path */
+    int frame_data_runs;      /* the same in the JSON data form */
+    int frame_4k_runs;        /* a 4K frame through the binary path */
+    double fps_seconds;       /* frames per second on one instance, for this long */
 } bench_plan;
 
 /* ---- process facts --------------------------------------------------------- */
@@ -77,6 +83,10 @@ int bench_check_trivial(const char *outputs, bb_error **err);
 int bench_check_image(const char *outputs, bb_error **err);
 
 /* ---- baselines (baselines.c) ---------------------------------------------- */
+
+#define BENCH_PYTHON "/usr/bin/python3"
+/* The environment of every Python the benchmark starts: the zygote's (local.c). */
+extern char *const bench_python_env[];
 
 /* A small message (64 bytes) to a child process and back through two pipes; each
  * side pinned to the given CPU, or left to the scheduler where the CPU is -1. */
@@ -137,5 +147,32 @@ typedef struct bench_memory {
 /* Loads plan->memory_instances trivial instances and measures this process's RSS
  * growth, the zygote's RSS and the workers' private memory. */
 int bench_memory_run(bb_executor *ex, const bench_plan *plan, bench_memory *out, bb_error **err);
+
+/* ---- frames (frames.c, issue 12) -------------------------------------------- */
+
+#define BENCH_4K_H 2160
+#define BENCH_4K_W 3840
+
+/* A uint8 BGR frame (the bench_image_byte pattern) and its inverse, 255 - pixel. */
+typedef struct bench_frame {
+    int h, w, c;
+    size_t bytes;
+    unsigned char *pixels, *expected;
+} bench_frame;
+
+extern const char bench_frame_code[];   /* def run(self, f): return {"g": 255 - f} */
+int bench_frame_make(bench_frame *f, int h, int w, bb_error **err);
+void bench_frame_free(bench_frame *f);
+/* One memcpy of the frame per sample (into a resident buffer). */
+int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_samples *out, bb_error **err);
+/* `255 - f` on a frame of the same shape inside one /usr/bin/python3 (its own timing). */
+int bench_numpy_invert(const bench_plan *plan, const bench_frame *f, bench_samples *out, bb_error **err);
+/* {"f": ndarray in the data form}; malloc'd text. */
+char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err);
+/* outputs {"g": ndarray, data form} equal to the inverted frame; 0 or -1 with *err. */
+int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error **err);
+/* Timed bb_block_run calls with the data-form inputs (outputs checked first and last). */
+int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inputs, int runs, int warmup,
+                            bench_samples *out, bb_error **err);
 
 #endif

@@ -22,6 +22,12 @@ ORDER = [
     ("fork_wait_mirror", "baseline"),
     ("image_1080p", "blockbox"),
     ("in_process_image", "baseline"),
+    ("frame_1080p_raw", "blockbox"),
+    ("frames_per_second", "blockbox"),
+    ("frame_1080p_json_data", "blockbox"),
+    ("frame_4k_raw", "blockbox"),
+    ("memcpy_frame", "baseline"),
+    ("numpy_invert_in_process", "baseline"),
     ("python_fresh", "baseline"),
 ]
 COLOURS = {"blockbox": "#2b6cb0", "baseline": "#a0aec0"}

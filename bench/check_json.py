@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 REQUIRED = ("live_instance", "fresh_worker", "image_1080p", "throughput_per_core",
-            "python_fresh", "fork_wait", "in_process")
+            "python_fresh", "fork_wait", "in_process", "memcpy_frame", "numpy_invert_in_process",
+            "frame_1080p_json_data")
 TARGET_KEYS = ("value", "limit", "met")
 
 
