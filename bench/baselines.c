@@ -23,10 +23,11 @@ extern const size_t bb_bench_runtime_py_len;
 extern const char bb_bench_inprocess_py[];
 extern const size_t bb_bench_inprocess_py_len;
 
-#define PYTHON BENCH_PYTHON
+#define PYTHON "/usr/bin/python3"
 #define PIPE_MESSAGE_BYTES 64
 
-char *const bench_python_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
+/* The environment of every Python the benchmark starts: the zygote's (local.c). */
+static char *const python_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1", "MKL_NUM_THREADS=1",
                                    "NUMEXPR_NUM_THREADS=1", "LC_ALL=C.UTF-8", NULL};
 
 /* ---- pipe round trip ---------------------------------------------------------- */
@@ -134,7 +135,7 @@ int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **er
     for (int i = 0; rc == 0 && i < 1 + plan->python_fresh_runs; i++) {   /* one warm-up */
         long long start = bench_now_ns();
         pid_t pid;
-        int e = posix_spawn(&pid, PYTHON, &fa, NULL, argv, bench_python_env);
+        int e = posix_spawn(&pid, PYTHON, &fa, NULL, argv, python_env);
         if (e != 0) {
             rc = bb_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
             break;
@@ -424,7 +425,7 @@ static void remove_dir(const char *dir)
 }
 
 int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_samples *image,
-                     bb_error **err)
+                     bench_samples *numpy_invert, bb_error **err)
 {
     const char *tmp = getenv("TMPDIR");
     char dir[4096];
@@ -445,16 +446,19 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
         rc = write_envelopes(dir, "image", bench_image_code, image_inputs, image_len, err);
     free(image_inputs);
 
-    char script[4200], out_path[4200], pythonpath[4200], warmup[32], nt[32], ni[32];
+    char script[4200], out_path[4200], pythonpath[4200], warmup[32], nt[32], ni[32], nn[32], h[16], w[16];
     snprintf(script, sizeof script, "%s/inprocess.py", dir);
     snprintf(out_path, sizeof out_path, "%s/out.json", dir);
     snprintf(pythonpath, sizeof pythonpath, "PYTHONPATH=%s", dir);
     snprintf(warmup, sizeof warmup, "%d", plan->warmup_runs);
     snprintf(nt, sizeof nt, "%d", plan->inproc_runs);
     snprintf(ni, sizeof ni, "%d", plan->inproc_image_runs);
-    char *const argv[] = {"python3", script, dir, warmup, nt, ni, NULL};
-    char *const envp[] = {pythonpath, "PYTHONDONTWRITEBYTECODE=1", bench_python_env[0], bench_python_env[1],
-                          bench_python_env[2], bench_python_env[3], bench_python_env[4], NULL};
+    snprintf(nn, sizeof nn, "%d", plan->numpy_runs);
+    snprintf(h, sizeof h, "%d", BENCH_IMAGE_H);
+    snprintf(w, sizeof w, "%d", BENCH_IMAGE_W);
+    char *const argv[] = {"python3", script, dir, warmup, nt, ni, nn, h, w, NULL};
+    char *const envp[] = {pythonpath, "PYTHONDONTWRITEBYTECODE=1", python_env[0], python_env[1],
+                          python_env[2], python_env[3], python_env[4], NULL};
     if (rc == 0) {
         posix_spawn_file_actions_t fa;
         posix_spawn_file_actions_init(&fa);
@@ -484,6 +488,8 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
             rc = read_samples(root, "trivial", trivial, err);
             if (rc == 0)
                 rc = read_samples(root, "image", image, err);
+            if (rc == 0)
+                rc = read_samples(root, "numpy_invert", numpy_invert, err);
         }
         cJSON_Delete(root);
     }

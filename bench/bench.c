@@ -19,7 +19,7 @@ static const bench_plan quick_plan = {
     .quick = 1, .warmup_runs = 10, .live_runs = 400, .live_rounds = 2, .fresh_runs = 40, .fresh_paced_runs = 10,
     .image_runs = 10, .throughput_seconds = 1.0, .throughput_rounds = 2, .python_fresh_runs = 3, .fork_wait_runs = 50,
     .pipe_rtt_runs = 1000, .inproc_runs = 300, .inproc_image_runs = 10, .memory_instances = 50,
-    .memcpy_runs = 200, .numpy_runs = 20, .frame_runs = 40, .frame_data_runs = 3, .frame_4k_runs = 5,
+    .memcpy_runs = 200, .numpy_runs = 20, .frame_runs = 10, .frame_data_runs = 2, .frame_4k_runs = 2,
     .fps_seconds = 0.5,
 };
 
@@ -186,35 +186,80 @@ static int block_scenario(bench_state *b, const char *name, const char *what, co
 typedef struct bench_numbers {
     bench_summary pipe, pipe_cross, python_fresh, fork_wait, fork_mirror, inproc, inproc_image;
     bench_summary live, fresh, fresh_paced, image, tput_single, tput_all;
-    bench_summary memcpy_frame, numpy_invert, frame_data;
+    bench_summary memcpy_frame, numpy_invert, frame_data, frame_raw, frame_4k, fps_lat;
+    double fps;
     double rps_single, rps_all;
     int threads;
     long zygote_rss_kib, fork_process_kib;
     bench_memory memory;
 } bench_numbers;
 
-/* The frame scenarios of issue 12 on one live instance of the invert block each. */
+/* The frame scenarios of issue 12, each on a live instance of the invert block. */
 static int run_frames(bench_state *b, bench_numbers *n, bb_error **err)
 {
     const bench_plan *plan = b->plan;
-    int warmup = plan->quick ? 1 : 3;   /* an 8 MB base64 call is slow: few warm-ups */
-    bench_frame frame;
+    bench_report *r = &b->report;
+    bench_frame frame, big;
     if (bench_frame_make(&frame, BENCH_IMAGE_H, BENCH_IMAGE_W, err) < 0)
         return -1;
     bench_samples s = {0};
-    progress(b, "frame_1080p_json_data");
-    size_t len = 0;
-    char *inputs = bench_frame_data_inputs(&frame, &len, err);
-    bb_block *blk = inputs ? bench_load(b->ex, bench_frame_code, 0, err) : NULL;
-    int rc = blk ? bench_frame_data_series(blk, &frame, inputs, plan->frame_data_runs, warmup, &s, err) : -1;
-    if (rc == 0)
-        add_scenario(&b->report, "frame_1080p_json_data",
-                     "1920x1080x3 uint8 ndarray in the JSON data form (base64) in, 255 - f, ndarray out; "
-                     "bb_block_run, live instance", &s, &n->frame_data);
+    int as_buffer = 0;
+    int warmup = plan->quick ? 1 : 5;   /* 6-25 MB per call: few warm-ups */
+    bb_block *blk = bench_load(b->ex, bench_frame_code, 0, err);
+    int rc = blk ? 0 : -1;
+    if (rc == 0) {
+        progress(b, "frame_1080p_raw");
+        rc = bench_frame_raw_series(blk, &frame, plan->frame_runs, warmup, &s, &as_buffer, err);
+    }
+    if (rc == 0) {
+        cJSON *o = add_scenario(r, "frame_1080p_raw",
+                                "1920x1080x3 uint8 frame as a buffer (bb_block_run_buffers) into a live 255 - f "
+                                "block, the inverted frame back as a result buffer, checked byte for byte",
+                                &s, &n->frame_raw);
+        /* "data": the driver returned the frame in the JSON data form, not as a buffer */
+        cJSON_AddStringToObject(o, "output_form", as_buffer ? "buffer" : "data");
+    }
     bench_samples_free(&s);
-    bb_block_free(blk);
+    if (rc == 0) {
+        progress(b, "frames_per_second");
+        rc = bench_frames_per_second(blk, &frame, plan->fps_seconds, &s, &n->fps, err);
+    }
+    if (rc == 0) {
+        cJSON *o = add_scenario(r, "frames_per_second",
+                                "frame_1080p_raw back to back on one instance for a fixed time", &s, &n->fps_lat);
+        cJSON_AddNumberToObject(o, "frames_per_s", round1(n->fps));
+        cJSON_AddNumberToObject(o, "runs_per_s", round1(n->fps));
+    }
+    bench_samples_free(&s);
+
+    /* The same frame in the JSON data form (base64 inside the inputs, bb_block_run). */
+    size_t len = 0;
+    char *inputs = NULL;
+    if (rc == 0) {
+        progress(b, "frame_1080p_json_data");
+        inputs = bench_frame_data_inputs(&frame, &len, err);
+        rc = inputs ? bench_frame_data_series(blk, &frame, inputs, plan->frame_data_runs, warmup, &s, err) : -1;
+    }
+    if (rc == 0)
+        add_scenario(r, "frame_1080p_json_data",
+                     "the frame_1080p_raw call with the ndarray in the JSON data form (base64) instead of a "
+                     "buffer; bb_block_run, live instance", &s, &n->frame_data);
+    bench_samples_free(&s);
     free(inputs);
     bench_frame_free(&frame);
+
+    if (rc == 0 && bench_frame_make(&big, BENCH_4K_H, BENCH_4K_W, err) == 0) {
+        progress(b, "frame_4k_raw");
+        rc = bench_frame_raw_series(blk, &big, plan->frame_4k_runs, warmup, &s, &as_buffer, err);
+        if (rc == 0)
+            add_scenario(r, "frame_4k_raw", "as frame_1080p_raw with a 3840x2160x3 frame (24.9 MB)", &s,
+                         &n->frame_4k);
+        bench_samples_free(&s);
+        bench_frame_free(&big);
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    bb_block_free(blk);
     return rc;
 }
 
@@ -256,8 +301,12 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
         return -1;
 
     progress(b, "in_process");
-    rc = bench_in_process(plan, &s, &s2, err);
+    bench_samples s3 = {0};
+    rc = bench_in_process(plan, &s, &s2, &s3, err);
     if (rc == 0) {
+        add_scenario(r, "numpy_invert_in_process",
+                     "255 - f on a 1920x1080x3 uint8 frame inside one python3 (numpy's own time)", &s3,
+                     &n->numpy_invert);
         add_scenario(r, "in_process",
                      "Runtime().handle_bytes(envelope) of the trivial block inside one python3, no isolation",
                      &s, &n->inproc);
@@ -268,6 +317,7 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     }
     bench_samples_free(&s);
     bench_samples_free(&s2);
+    bench_samples_free(&s3);
     if (rc < 0)
         return -1;
 
@@ -278,14 +328,6 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     rc = bench_memcpy_frame(plan, &frame, &s, err);
     if (rc == 0)
         add_scenario(r, "memcpy_frame", "one memcpy of a 1920x1080x3 uint8 frame (6.2 MB)", &s, &n->memcpy_frame);
-    bench_samples_free(&s);
-    progress(b, "numpy_invert_in_process");
-    if (rc == 0)
-        rc = bench_numpy_invert(plan, &frame, &s, err);
-    if (rc == 0)
-        add_scenario(r, "numpy_invert_in_process",
-                     "255 - f on a 1920x1080x3 uint8 frame inside one python3 (numpy's own time)", &s,
-                     &n->numpy_invert);
     bench_samples_free(&s);
     bench_frame_free(&frame);
     if (rc < 0)
@@ -461,6 +503,11 @@ static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
     add_ratio(r, "throughput_scaling", scaling);
     add_ratio(r, "numpy_invert_over_memcpy_frame", ratio(n->numpy_invert.p50_us, n->memcpy_frame.p50_us));
     add_ratio(r, "frame_json_data_over_memcpy_frame", ratio(n->frame_data.p50_us, n->memcpy_frame.p50_us));
+    double raw_over_memcpy = ratio(n->frame_raw.p50_us, n->memcpy_frame.p50_us);
+    add_ratio(r, "frame_raw_over_memcpy_frame", raw_over_memcpy);
+    add_ratio(r, "frame_raw_over_numpy_invert", ratio(n->frame_raw.p50_us, n->numpy_invert.p50_us));
+    add_ratio(r, "frame_json_data_over_frame_raw", ratio(n->frame_data.p50_us, n->frame_raw.p50_us));
+    add_ratio(r, "frame_4k_raw_over_frame_1080p_raw", ratio(n->frame_4k.p50_us, n->frame_raw.p50_us));
 
     add_target(r, "a_live_p50_us", "(a) live instance p50, microseconds", n->live.p50_us, "<=", 150);
     add_target(r, "a_live_over_in_process_plus_pipe", "(a) live p50 / (in_process p50 + pipe_rtt p50)",
@@ -472,6 +519,10 @@ static void add_ratios_and_targets(bench_report *r, const bench_numbers *n)
                1.5);
     add_target(r, "d_throughput_scaling", "(d) runs/s with one instance per core / runs/s with one instance",
                scaling, ">=", n->threads >= 2 ? 1.7 : 1.0);
+    add_target(r, "frame_raw_p50_ms", "issue 12: frame_1080p_raw p50, milliseconds", n->frame_raw.p50_us / 1000.0,
+               "<=", 3);
+    add_target(r, "frame_raw_over_memcpy_frame", "issue 12: frame_1080p_raw p50 / memcpy_frame p50", raw_over_memcpy,
+               "<=", 20);
     add_target(r, "frame_json_data_p50_ms", "issue 12: frame_1080p_json_data p50, milliseconds",
                n->frame_data.p50_us / 1000.0, "<=", 25);
     add_target(r, "host_kib_per_instance", "host-side memory per loaded block instance, KiB",

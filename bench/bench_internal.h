@@ -84,10 +84,6 @@ int bench_check_image(const char *outputs, bb_error **err);
 
 /* ---- baselines (baselines.c) ---------------------------------------------- */
 
-#define BENCH_PYTHON "/usr/bin/python3"
-/* The environment of every Python the benchmark starts: the zygote's (local.c). */
-extern char *const bench_python_env[];
-
 /* A small message (64 bytes) to a child process and back through two pipes; each
  * side pinned to the given CPU, or left to the scheduler where the CPU is -1. */
 int bench_pipe_rtt(const bench_plan *plan, int parent_cpu, int child_cpu, bench_samples *out,
@@ -103,9 +99,10 @@ int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *
 int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *out, long *vmas,
                            long *grown_to_kib, bb_error **err);
 /* One /usr/bin/python3 helper that imports the runtime and times
- * Runtime().handle_bytes of the very envelopes the C side sends. */
+ * Runtime().handle_bytes of the very envelopes the C side sends, and numpy's own
+ * `255 - f` on a 1080p frame (numpy_invert, plan->numpy_runs). */
 int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_samples *image,
-                     bb_error **err);
+                     bench_samples *numpy_invert, bb_error **err);
 
 /* ---- scenarios through the C API (scenarios.c) ----------------------------- */
 
@@ -165,8 +162,6 @@ int bench_frame_make(bench_frame *f, int h, int w, bb_error **err);
 void bench_frame_free(bench_frame *f);
 /* One memcpy of the frame per sample (into a resident buffer). */
 int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_samples *out, bb_error **err);
-/* `255 - f` on a frame of the same shape inside one /usr/bin/python3 (its own timing). */
-int bench_numpy_invert(const bench_plan *plan, const bench_frame *f, bench_samples *out, bb_error **err);
 /* {"f": ndarray in the data form}; malloc'd text. */
 char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err);
 /* outputs {"g": ndarray, data form} equal to the inverted frame; 0 or -1 with *err. */
@@ -174,5 +169,16 @@ int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error *
 /* Timed bb_block_run calls with the data-form inputs (outputs checked first and last). */
 int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inputs, int runs, int warmup,
                             bench_samples *out, bb_error **err);
+/* {"f": {"_type": "ndarray", …, "buffer": 0}}; malloc'd text. */
+char *bench_frame_raw_inputs(const bench_frame *f, bb_error **err);
+/* The "g" output is the inverted frame: a result buffer (*as_buffer 1) or, from a driver
+ * that returns no buffers, the data form (*as_buffer 0). */
+int bench_check_frame_raw(const bench_frame *f, const bb_result *res, int *as_buffer, bb_error **err);
+/* Timed bb_block_run_buffers calls with the frame as buffer 0 (every output checked). */
+int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, bench_samples *out,
+                           int *as_buffer, bb_error **err);
+/* The same back to back for `seconds`: latencies into out, frames per second into *fps. */
+int bench_frames_per_second(bb_block *blk, const bench_frame *f, double seconds, bench_samples *out,
+                            double *fps, bb_error **err);
 
 #endif

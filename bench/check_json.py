@@ -12,7 +12,7 @@ from pathlib import Path
 
 REQUIRED = ("live_instance", "fresh_worker", "image_1080p", "throughput_per_core",
             "python_fresh", "fork_wait", "in_process", "memcpy_frame", "numpy_invert_in_process",
-            "frame_1080p_json_data")
+            "frame_1080p_json_data", "frame_1080p_raw", "frame_4k_raw", "frames_per_second")
 TARGET_KEYS = ("value", "limit", "met")
 
 

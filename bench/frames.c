@@ -1,14 +1,9 @@
 /* frames.c: the frame benchmarks of issue 12: a 1080p or 4K uint8 frame into a live block
  * and its inverse back (binary path, JSON data form), frames per second, and their baselines. */
 #include <cjson/cJSON.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "bench_internal.h"
 #include "buf.h"
@@ -64,85 +59,6 @@ int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_sampl
     if (rc == 0 && memcmp(dst, f->pixels, f->bytes) != 0)
         rc = bb_fail(err, BB_ERR_INTERNAL, "memcpy_frame: the copy differs");
     free(dst);
-    return rc;
-}
-
-/* One python3 times `255 - f` on a frame of the same shape and prints the latencies. */
-static const char numpy_invert_py[] =
-    "import json, sys, time\n"
-    "import numpy as np\n"
-    "h, w, warmup, runs = (int(a) for a in sys.argv[1:5])\n"
-    "i = np.arange(h * w * 3, dtype=np.uint64)\n"
-    "f = ((i * 7 + i // 5760) & 255).astype(np.uint8).reshape(h, w, 3)\n"
-    "clock = time.perf_counter_ns\n"
-    "samples = []\n"
-    "for k in range(warmup + runs):\n"
-    "    start = clock()\n"
-    "    g = 255 - f\n"
-    "    elapsed = clock() - start\n"
-    "    if k >= warmup:\n"
-    "        samples.append(elapsed)\n"
-    "    del g\n"
-    "g = 255 - f\n"
-    "assert g[0, 1, 0] == 255 - f[0, 1, 0] and g.dtype == np.uint8\n"
-    "json.dump(samples, sys.stdout)\n";
-
-int bench_numpy_invert(const bench_plan *plan, const bench_frame *f, bench_samples *out, bb_error **err)
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return bb_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
-    char h[16], w[16], warmup[16], runs[16];
-    snprintf(h, sizeof h, "%d", f->h);
-    snprintf(w, sizeof w, "%d", f->w);
-    snprintf(warmup, sizeof warmup, "%d", plan->warmup_runs);
-    snprintf(runs, sizeof runs, "%d", plan->numpy_runs);
-    char *const argv[] = {"python3", "-c", (char *)numpy_invert_py, h, w, warmup, runs, NULL};
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    pid_t pid;
-    int e = posix_spawn(&pid, BENCH_PYTHON, &fa, NULL, argv, bench_python_env);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (e != 0) {
-        close(fds[0]);
-        return bb_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", BENCH_PYTHON, strerror(e));
-    }
-    bb_buf text = {0};
-    char chunk[65536];
-    for (;;) {
-        ssize_t n = read(fds[0], chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (text.len < (16u << 20))
-            bb_buf_append(&text, chunk, (size_t)n);
-    }
-    close(fds[0]);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    int rc = 0;
-    cJSON *root = text.data && !text.failed ? cJSON_Parse(text.data) : NULL;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        rc = bb_fail(err, BB_ERR_CONFIGURATION, "the numpy baseline failed (status %d; is numpy installed for %s?)",
-                     status, BENCH_PYTHON);
-    else if (!cJSON_IsArray(root))
-        rc = bb_fail(err, BB_ERR_INVALID_RESPONSE, "the numpy baseline printed no JSON list");
-    const cJSON *v, *list = rc == 0 ? root : NULL;
-    cJSON_ArrayForEach(v, list) {
-        if (!cJSON_IsNumber(v) || v->valuedouble < 0) {
-            rc = bb_fail(err, BB_ERR_INVALID_RESPONSE, "the numpy baseline gave a bad sample");
-            break;
-        }
-        if ((rc = bench_samples_add(out, (long long)v->valuedouble, err)) < 0)
-            break;
-    }
-    cJSON_Delete(root);
-    bb_buf_free(&text);
     return rc;
 }
 
@@ -208,4 +124,109 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
             return -1;
     }
     return 0;
+}
+
+/* ---- the binary path ----------------------------------------------------------------- */
+
+char *bench_frame_raw_inputs(const bench_frame *f, bb_error **err)
+{
+    bb_buf b = {0};
+    bb_buf_printf(&b, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], \"buffer\": 0}}",
+                  f->h, f->w, f->c);
+    char *text = bb_buf_steal(&b, NULL);
+    if (!text)
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    return text;
+}
+
+/* The outputs {"g": ndarray} equal to f->expected: naming a result buffer (a driver that
+ * returns buffers), or in the data form (one that does not). *as_buffer says which. */
+int bench_check_frame_raw(const bench_frame *f, const bb_result *res, int *as_buffer, bb_error **err)
+{
+    cJSON *root = cJSON_Parse(bb_result_outputs(res));
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "g");
+    const cJSON *index = cJSON_GetObjectItemCaseSensitive(g, "buffer");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(g, "shape");
+    const char *why = NULL;
+    size_t len = 0;
+    const unsigned char *data = NULL;
+    *as_buffer = index != NULL;
+    if (!index) {
+        cJSON_Delete(root);
+        return bench_check_frame_data(f, bb_result_outputs(res), err);
+    }
+    if (!cJSON_IsNumber(index) || cJSON_GetArraySize(shape) != 3 ||
+        cJSON_GetArrayItem(shape, 0)->valuedouble != f->h || cJSON_GetArrayItem(shape, 1)->valuedouble != f->w)
+        why = "not an ndarray of the frame's shape naming a buffer";
+    else if (!(data = bb_result_buffer(res, (size_t)index->valuedouble, &len)) || len != f->bytes)
+        why = "a buffer of the wrong size";
+    else if (memcmp(data, f->expected, f->bytes) != 0)
+        why = "not the inverted frame";
+    cJSON_Delete(root);
+    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
+}
+
+/* One bb_block_run_buffers call with the frame as buffer 0; *elapsed is its latency. */
+static int raw_once(bb_block *blk, const bench_frame *f, const char *inputs, int check, int *as_buffer,
+                    long long *elapsed, bb_error **err)
+{
+    bb_buffer buf = {.data = f->pixels, .len = f->bytes};
+    long long start = bench_now_ns();
+    bb_result *res = bb_block_run_buffers(blk, inputs, NULL, &buf, 1);
+    *elapsed = bench_now_ns() - start;
+    int rc = 0;
+    if (!res)
+        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    else if (!bb_result_ok(res))
+        rc = bb_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
+                     bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
+    else if (check)
+        rc = bench_check_frame_raw(f, res, as_buffer, err);
+    bb_result_free(res);
+    return rc;
+}
+
+int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, bench_samples *out,
+                           int *as_buffer, bb_error **err)
+{
+    char *inputs = bench_frame_raw_inputs(f, err);
+    if (!inputs)
+        return -1;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < warmup + runs; i++) {
+        long long elapsed;
+        /* Every output is checked (a 6 MB compare, outside the timed call). */
+        rc = raw_once(blk, f, inputs, 1, as_buffer, &elapsed, err);
+        if (rc == 0 && i >= warmup)
+            rc = bench_samples_add(out, elapsed, err);
+    }
+    free(inputs);
+    return rc;
+}
+
+int bench_frames_per_second(bb_block *blk, const bench_frame *f, double seconds, bench_samples *out,
+                            double *fps, bb_error **err)
+{
+    char *inputs = bench_frame_raw_inputs(f, err);
+    if (!inputs)
+        return -1;
+    int rc = 0;
+    long long begin = bench_now_ns(), deadline = begin + (long long)(seconds * 1e9), now = begin;
+    long long frames = 0;
+    int as_buffer = 0;
+    /* Back to back, as a video pipeline would call; the first and last outputs are checked. */
+    while (rc == 0 && now < deadline) {
+        long long elapsed;
+        rc = raw_once(blk, f, inputs, frames == 0, &as_buffer, &elapsed, err);
+        if (rc == 0)
+            rc = bench_samples_add(out, elapsed, err);
+        frames++;
+        now = bench_now_ns();
+    }
+    long long elapsed;
+    if (rc == 0)
+        rc = raw_once(blk, f, inputs, 1, &as_buffer, &elapsed, err);
+    *fps = now > begin ? (double)frames * 1e9 / (double)(now - begin) : 0;
+    free(inputs);
+    return rc;
 }
