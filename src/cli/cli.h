@@ -31,6 +31,9 @@ void bb_cli_eprintf(FILE *stream, const char *fmt, ...) __attribute__((format(pr
 /* Prints the run report: exactly one JSON object and a newline on stdout. res may be
  * NULL when err describes a failure before the block ran. Returns the exit status. */
 int bb_cli_report(const bb_result *res, const bb_error *err);
+/* The same with outputs_text (when not NULL) printed in place of the result's outputs:
+ * the outputs with their buffers written back in the data form (src/cli/buffers.c). */
+int bb_cli_report_outputs(const bb_result *res, const char *outputs_text, const bb_error *err);
 /* Sets *err (unless it is set already) to a new error of this kind; returns -1. */
 int bb_cli_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -162,7 +162,9 @@ static const char oom_report[] =
     "\"error_type\": \"InternalError\", \"error\": \"out of memory\", \"line_number\": null, "
     "\"function_name\": null, \"traceback\": null}\n";
 
-int bb_cli_report(const bb_result *res, const bb_error *err)
+int bb_cli_report(const bb_result *res, const bb_error *err) { return bb_cli_report_outputs(res, NULL, err); }
+
+int bb_cli_report_outputs(const bb_result *res, const char *outputs_text, const bb_error *err)
 {
     const char *leak = leaked_secret(res);
     if (leak) {
@@ -177,7 +179,7 @@ int bb_cli_report(const bb_result *res, const bb_error *err)
     if (res && !bb_result_ok(res))
         err = bb_result_error(res);
     int ok = res && bb_result_ok(res) && !err;
-    const char *outputs = ok ? bb_result_outputs(res) : NULL;
+    const char *outputs = !ok ? NULL : outputs_text ? outputs_text : bb_result_outputs(res);
     const char *out_text = res ? bb_result_stdout(res) : "";
     const char *err_text = res ? bb_result_stderr(res) : "";
     bb_error *owned = NULL;   /* made here, freed here */

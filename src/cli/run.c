@@ -7,13 +7,14 @@
 
 #include <blockbox/driver.h>
 
+#include "buffers.h"
 #include "cli.h"
 #include "wire.h"
 
 #define MAX_INPUT_FLAGS 256
 
 typedef struct run_args {
-    const char *code, *init, *function, *init_function, *imports, *inputs, *context;
+    const char *code, *init, *function, *init_function, *imports, *inputs, *context, *output_dir;
     const char *input[MAX_INPUT_FLAGS];   /* "NAME=JSON" or "NAME=@FILE" */
     size_t n_input;
     /* config overrides: key and value, in the order given */
@@ -52,6 +53,7 @@ static const struct {
     {"--imports", FLAG_FIELD, offsetof(run_args, imports), NULL},
     {"--inputs", FLAG_FIELD, offsetof(run_args, inputs), NULL},
     {"--context", FLAG_FIELD, offsetof(run_args, context), NULL},
+    {"--output-dir", FLAG_FIELD, offsetof(run_args, output_dir), NULL},
     {"--input", FLAG_INPUT, 0, NULL},
     {"--mode", FLAG_CONFIG, 0, "mode"},
     {"--timeout", FLAG_CONFIG, 0, "timeout"},
@@ -136,7 +138,7 @@ static int split_imports(char *text, char ***lines, size_t *n, bb_error **err)
 }
 
 /* Builds the inputs object from the --input flags into out. */
-static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_error **err)
+static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_cli_buffers *bufs, bb_error **err)
 {
     bb_buf_putc(out, '{');
     for (size_t i = 0; i < a->n_input; i++) {
@@ -155,6 +157,11 @@ static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_err
         bb_buf_json_string(out, item, name_len);
         bb_buf_puts(out, ": ");
         const char *value = eq + 1;
+        if (value[0] == '@' && bb_npy_is_npy_path(value + 1)) {   /* an array, by reference */
+            if (bb_cli_npy_input(value + 1, max_bytes, out, bufs, err) < 0)
+                return -1;
+            continue;
+        }
         if (value[0] == '@') {
             char *bytes = NULL;
             size_t len = 0;
@@ -211,9 +218,10 @@ int bb_cli_run(int argc, char **argv)
     bb_block *blk = NULL;
     bb_result *res = NULL;
     char *code = NULL, *init = NULL, *imports_text = NULL, *inputs = NULL, *context = NULL;
-    char **imports = NULL;
+    char **imports = NULL, *outputs = NULL;
     size_t n_imports = 0, len = 0;
     bb_buf merged = {0};
+    bb_cli_buffers bufs = {0};   /* the .npy inputs (~20 KiB of bookkeeping) */
 
     cfg = bb_config_from_env(&err);
     if (!cfg)
@@ -250,7 +258,7 @@ int bb_cli_run(int argc, char **argv)
             goto bad_usage;
         }
     } else if (a.n_input) {
-        if (merge_inputs(&a, max_input, &merged, &err) < 0)
+        if (merge_inputs(&a, max_input, &merged, &bufs, &err) < 0)
             goto bad_usage;
         inputs = bb_buf_steal(&merged, &len);
     }
@@ -262,6 +270,9 @@ int bb_cli_run(int argc, char **argv)
             goto bad_usage;
         }
     }
+
+    if (a.output_dir && bb_cli_output_dir_check(a.output_dir, &err) < 0)
+        goto bad_usage;
 
     ex = bb_executor_new(cfg, &err);
     if (!ex)
@@ -277,16 +288,18 @@ int bb_cli_run(int argc, char **argv)
     blk = bb_block_load(ex, &spec, &err);
     if (!blk)
         goto report;
-    res = bb_block_run(blk, inputs ? inputs : "{}", context);
+    res = bb_block_run_buffers(blk, inputs ? inputs : "{}", context, bufs.bufs, bufs.n);
     if (!res)
         err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
+    else if (bb_result_ok(res) && bb_cli_outputs_inline(res, a.output_dir, &outputs, &err) < 0)
+        goto bad_usage;
     goto report;
 
 bad_usage:
     /* A file or flag the CLI itself could not use: say so on stderr too. */
     bb_cli_eprintf(stderr, "blockbox run: %s\n(see: blockbox help run)\n", bb_error_message(err));
 report:
-    status = bb_cli_report(res, err);
+    status = bb_cli_report_outputs(err ? NULL : res, outputs, err);
     bb_result_free(res);
     bb_block_free(blk);
     bb_executor_free(ex);
@@ -299,5 +312,7 @@ report:
     free(imports_text);
     free(inputs);
     free(context);
+    free(outputs);
+    bb_cli_buffers_free(&bufs);
     return status;
 }
