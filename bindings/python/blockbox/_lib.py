@@ -70,6 +70,23 @@ def _declare(lib):
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = restype, argtypes
+    # The binary path (issue 12). A library without it still works: arrays then travel in
+    # the JSON data form.
+    optional = {
+        "bb_block_run_buffers": (c_void_p, [c_void_p, c_char_p, c_char_p, ctypes.POINTER(Buffer), c_size_t]),
+        "bb_result_buffer_count": (c_size_t, [c_void_p]),
+        "bb_result_buffer": (c_void_p, [c_void_p, c_size_t, ctypes.POINTER(c_size_t)]),
+    }
+    lib.has_buffers = all(hasattr(lib, name) for name in optional)
+    if lib.has_buffers:
+        for name, (restype, argtypes) in optional.items():
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
+
+
+class Buffer(ctypes.Structure):
+    """struct bb_buffer of blockbox.h."""
+    _fields_ = [("data", ctypes.c_void_p), ("len", ctypes.c_size_t)]
 
 
 class BlockSpec(ctypes.Structure):

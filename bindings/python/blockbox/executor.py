@@ -7,7 +7,7 @@ import weakref
 
 from . import _lib
 from .errors import Error, InvalidRequest, class_for_kind
-from .values import decode, encode
+from .values import decode, encode, encode_run
 
 
 _now = time.perf_counter
@@ -144,6 +144,32 @@ class Executor:
         self.close()
 
 
+class _ResultBuffers:
+    """Owns a bb_result whose outputs name buffers: the arrays over those buffers keep it
+    (through their memoryviews) until the last of them is gone, then it is freed."""
+    __slots__ = ("__weakref__",)
+
+
+def _result_views(lib, res):
+    """Read-only memoryviews over the result's buffers, each keeping the result alive."""
+    n = lib.bb_result_buffer_count(res)
+    owner = _ResultBuffers()
+    weakref.finalize(owner, lib.bb_result_free, res)
+    views = []
+    size = ctypes.c_size_t()
+    for i in range(n):
+        ptr = lib.bb_result_buffer(res, i, ctypes.byref(size))
+        if not ptr or not size.value:
+            views.append(memoryview(b""))
+            continue
+        raw = (ctypes.c_ubyte * size.value).from_address(ptr)
+        raw._owner = owner   # the ctypes array keeps the result; the view keeps the array
+        # Read-only at the Python level too: the mapping is, and numpy cannot make an array
+        # over a read-only view writable again.
+        views.append(memoryview(raw).cast("B").toreadonly())
+    return views
+
+
 class Result:
     """One run: outputs (decoded), stdout, stderr, debug_traces, seconds spent."""
     __slots__ = ("outputs", "stdout", "stderr", "debug_traces", "seconds")
@@ -213,21 +239,35 @@ class Block:
     def _run(self, context, inputs, full):
         lib = self._lib
         t0 = _now()
-        text = encode(inputs).encode("utf-8")
+        if lib.has_buffers:
+            text, arrays = encode_run(inputs)
+            text = text.encode("utf-8")
+        else:
+            text, arrays = encode(inputs).encode("utf-8"), ()
         ctx = None
         if context is not None:
             if not isinstance(context, dict):
                 raise InvalidRequest("InvalidRequest", "context must be a dict")
             ctx = encode(context).encode("utf-8")
+        bufs = None
+        if arrays:
+            bufs = (_lib.Buffer * len(arrays))()
+            for i, a in enumerate(arrays):   # the arrays stay referenced until the call returns
+                bufs[i].data = a.__array_interface__["data"][0] if a.nbytes else None
+                bufs[i].len = a.nbytes
         self._enter()
         t1 = t2 = t0
         failed = 1
         try:
             t1 = _now()
-            res = lib.bb_block_run(self._handle, text, ctx)   # the GIL is released here
+            if bufs is not None:   # the GIL is released for the whole foreign call
+                res = lib.bb_block_run_buffers(self._handle, text, ctx, bufs, len(arrays))
+            else:
+                res = lib.bb_block_run(self._handle, text, ctx)
             t2 = _now()
             if not res:
                 raise MemoryError("bb_block_run")
+            owned = False   # True once result buffers (and so the result) belong to arrays
             try:
                 if not lib.bb_result_ok(res):
                     traces = decode(lib.bb_result_debug_traces(res))
@@ -235,13 +275,22 @@ class Block:
                     _raise_error(lib, lib.bb_result_error(res), _s(lib.bb_result_stdout(res)),
                                  _s(lib.bb_result_stderr(res)), traces,
                                  [d for d in denied.split(",") if d] if denied else ())
-                outputs = decode(lib.bb_result_outputs(res))
+                raw = lib.bb_result_outputs(res)
+                views = None
+                # A buffer is named by a typed value: outputs without "_type" name none, so
+                # a plain run skips the extra foreign call.
+                if lib.has_buffers and b'"_type"' in raw and lib.bb_result_buffer_count(res):
+                    views = _result_views(lib, res)
+                    owned = True
+                outputs = decode(raw, views)
                 if full:   # streams and traces only when asked for: a trivial run stays cheap
                     traces_text = lib.bb_result_debug_traces(res)
                     outputs = Result(outputs, _s(lib.bb_result_stdout(res)), _s(lib.bb_result_stderr(res)),
                                      decode(traces_text) if traces_text != b"[]" else [], 0.0)
+                del views
             finally:
-                lib.bb_result_free(res)
+                if not owned:
+                    lib.bb_result_free(res)
             failed = 0
             if full:
                 outputs.seconds = _now() - t0

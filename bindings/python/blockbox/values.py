@@ -1,9 +1,10 @@
 # values.py: Python objects <-> the wire's typed JSON values (docs/wire.md): numpy arrays
-# in blockbox's raw `data` form, images, detections, batches, bytes, datetimes.
+# and raw frames as buffers beside the JSON (or in the `data` form), images, detections, ...
 import base64
 import binascii
 import datetime as _dt
 import json
+import threading
 
 import numpy as np
 
@@ -13,6 +14,11 @@ try:   # cv2 is optional: without it images travel as encoded bytes only
     import cv2 as _cv2
 except ImportError:   # pragma: no cover - depends on the host
     _cv2 = None
+
+MAX_BUFFERS = 64   # BB_MAX_BUFFERS of blockbox.h: arrays past it travel in the data form
+# Images from numpy frames as raw BGR buffers ({"type": "raw", "buffer": i}) instead of PNG:
+# needs a runtime that builds WorkflowImageData from a raw frame (issue 12 item 2).
+RAW_IMAGES = False
 
 _DTYPES = frozenset(["bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                      "float16", "float32", "float64"])
@@ -77,8 +83,18 @@ class Image:
         return self._numpy
 
     def to_wire(self):
+        frame = self._numpy
+        if RAW_IMAGES and frame is not None and self._bytes is None and self._b64 is None:
+            ref = _buffer_ref(frame, raw_frame=True)
+            if ref is not None:   # the pixels as they are, beside the JSON: no PNG, no base64
+                out = {"_type": "workflow_image", "type": "raw", "shape": list(frame.shape),
+                       "buffer": ref, "video_metadata": self.video_metadata}
+                return self._add_parents(out)
         out = {"_type": "workflow_image", "type": "base64", "value": self.base64_image,
                "video_metadata": self.video_metadata}
+        return self._add_parents(out)
+
+    def _add_parents(self, out):
         for key in ("parent_id", "parent_origin", "root_parent_id", "root_parent_origin"):
             value = getattr(self, key)
             if value is not None:
@@ -86,13 +102,21 @@ class Image:
         return out
 
     @classmethod
-    def from_wire(cls, obj):
+    def from_wire(cls, obj, buffers=None):
         img = cls.__new__(cls)
-        img._numpy = img._bytes = None
-        img._b64 = obj.get("value")
-        if not isinstance(img._b64, str):
-            raise InvalidResponse("InvalidResponse", "workflow_image without a base64 value")
-        img.format = "png" if img._b64.startswith("iVBOR") else "jpeg"
+        img._numpy = img._bytes = img._b64 = None
+        if obj.get("type") == "raw":   # BGR pixels: in a result buffer, or in the data form
+            if "buffer" in obj:
+                img._numpy = _buffer_view(buffers, obj["buffer"], _UINT8, obj.get("shape"))
+            else:
+                img._numpy = np.frombuffer(binascii.a2b_base64(obj.get("data") or ""),
+                                           dtype=_UINT8).reshape(obj.get("shape"))
+            img.format = "png"
+        else:
+            img._b64 = obj.get("value")
+            if not isinstance(img._b64, str):
+                raise InvalidResponse("InvalidResponse", "workflow_image without a base64 value")
+            img.format = "png" if img._b64.startswith("iVBOR") else "jpeg"
         for key in ("parent_id", "parent_origin", "root_parent_id", "root_parent_origin",
                     "video_metadata"):
             setattr(img, key, obj.get(key))
@@ -189,11 +213,35 @@ class Opaque:
         return "Opaque(%s, %r)" % (self.class_name, self.value)
 
 
+# The buffers of the encode in progress on this thread (None: JSON only, as for a context).
+_tls = threading.local()
+_UINT8 = np.dtype(np.uint8)
+
+
+def _buffer_ref(a, raw_frame=False):
+    """Appends a to this thread's run buffers and returns its index; None when the run takes
+    no buffers (or has MAX_BUFFERS already, or, for a raw frame, a is not uint8 HxW(xC))."""
+    bufs = getattr(_tls, "bufs", None)
+    if bufs is None or len(bufs) >= MAX_BUFFERS:
+        return None
+    if raw_frame and (a.dtype != _UINT8 or a.ndim not in (2, 3)):   # uint8 BGR [h, w(, c)]
+        return None
+    if a.dtype.byteorder == ">":
+        a = a.astype(a.dtype.newbyteorder("<"))
+    # At most one copy, and only when the caller's array is not C-contiguous already; the
+    # C library copies the bytes into the worker's shared memory.
+    bufs.append(np.ascontiguousarray(a))
+    return len(bufs) - 1
+
+
 def _ndarray_to_wire(a):
     name = a.dtype.name
     if name not in _DTYPES:
         raise InvalidRequest("InvalidRequest", "ndarray dtype %s is not carried by the wire "
                              "(bool, int8-64, uint8-64, float16/32/64)" % a.dtype)
+    ref = _buffer_ref(a)
+    if ref is not None:
+        return {"_type": "ndarray", "dtype": name, "shape": list(a.shape), "buffer": ref}
     if a.dtype.byteorder == ">":
         a = a.astype(a.dtype.newbyteorder("<"))
     a = np.ascontiguousarray(a)
@@ -236,8 +284,19 @@ _ENCODER = json.JSONEncoder(default=_default, allow_nan=False, separators=(",", 
 _encode_json = _ENCODER.encode
 
 
+def encode_run(mapping):
+    """{name: Python value} -> (JSON text, [C-contiguous little-endian arrays]) for
+    bb_block_run_buffers: arrays and raw frames are named by index ("buffer": i)."""
+    _tls.bufs = bufs = []
+    try:
+        return encode(mapping), bufs
+    finally:
+        _tls.bufs = None
+
+
 def encode(mapping):
-    """{name: Python value} -> JSON text for bb_block_run."""
+    """{name: Python value} -> JSON text for bb_block_run (arrays in the data form unless
+    called through encode_run)."""
     for v in mapping.values():
         if isinstance(v, (dict, list)):
             mapping = {k: _encode_obj(v) for k, v in mapping.items()}
@@ -251,28 +310,41 @@ def encode(mapping):
                              "send floats inside a numpy array)" % exc) from None
 
 
-def _ndarray_from_wire(obj):
+def _buffer_view(buffers, index, dtype, shape):
+    """A read-only array over result buffer `index` (no copy; the buffer's owner, the
+    result, lives as long as the array)."""
+    if buffers is None or not isinstance(index, int) or not 0 <= index < len(buffers):
+        raise InvalidResponse("InvalidResponse", "an output names buffer %r, which the result lacks"
+                              % (index,))
+    if not isinstance(shape, list):
+        raise InvalidResponse("InvalidResponse", "an output buffer without a shape")
+    return np.frombuffer(buffers[index], dtype=dtype).reshape(shape)
+
+
+def _ndarray_from_wire(obj, buffers=None):
     dtype = np.dtype(obj["dtype"]).newbyteorder("<")
+    if "buffer" in obj:
+        return _buffer_view(buffers, obj["buffer"], dtype, obj.get("shape"))
     shape = tuple(obj["shape"])
     if "data" in obj:
-        raw = binascii.a2b_base64(obj["data"])
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()   # writable, owns its memory
+        # Read-only over the decoded bytes, like an array over a result buffer.
+        return np.frombuffer(binascii.a2b_base64(obj["data"]), dtype=dtype).reshape(shape)
     return np.array(obj["value"], dtype=dtype).reshape(shape)
 
 
-def _decode_obj(value):
+def _decode_obj(value, buffers=None):
     if isinstance(value, dict):
         tag = value.get("_type")
         if tag is None:
-            return {k: _decode_obj(v) for k, v in value.items()}
+            return {k: _decode_obj(v, buffers) for k, v in value.items()}
         if tag == "ndarray":
-            return _ndarray_from_wire(value)
+            return _ndarray_from_wire(value, buffers)
         if tag == "workflow_image":
-            return Image.from_wire(value)
+            return Image.from_wire(value, buffers)
         if tag == "sv_detections":
             return Detections.from_wire(value)
         if tag == "batch":
-            return Batch(_decode_obj(v) for v in value.get("value", []))
+            return Batch(_decode_obj(v, buffers) for v in value.get("value", []))
         if tag == "bytes":
             return base64.b64decode(value["value"])
         if tag == "datetime":
@@ -281,19 +353,20 @@ def _decode_obj(value):
             return VideoMetadata((k, v) for k, v in value.items() if k != "_type")
         if tag == "object":
             return Opaque(value.get("class"), value.get("value"))
-        return {k: _decode_obj(v) for k, v in value.items()}
+        return {k: _decode_obj(v, buffers) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode_obj(v) for v in value]
+        return [_decode_obj(v, buffers) for v in value]
     return value
 
 
 _loads = json.JSONDecoder().decode
 
 
-def decode(raw):
-    """UTF-8 JSON bytes of outputs (checked by the C side) -> Python objects."""
+def decode(raw, buffers=None):
+    """UTF-8 JSON bytes of outputs (checked by the C side) -> Python objects. buffers: the
+    result's buffers (read-only memoryviews) that {"buffer": i} values name."""
     text = raw.decode("utf-8")
     value = _loads(text)
     if '"_type"' not in text:
         return value
-    return _decode_obj(value)
+    return _decode_obj(value, buffers)

@@ -1,6 +1,7 @@
 # test_blockbox.py: unittest suite of the Python binding against the built libblockbox
 # (local driver): values both ways, exceptions, lifetimes, threads, library lookup.
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -58,7 +59,13 @@ class Values(Base):
             out = self.echo.run(a=a)["a"]
             self.assertEqual(out.dtype, a.dtype, dt)
             np.testing.assert_array_equal(out, a)
-            out[0, 0, 0] = 1   # writable, owns its memory
+            # Read-only, over the result's memory (no copy back, issue 13); a copy is writable.
+            # (It was a writable copy before the binary path.)
+            self.assertFalse(out.flags.writeable, dt)
+            with self.assertRaises(ValueError):
+                out[0, 0, 0] = 1
+            mine = out.copy()
+            mine[0, 0, 0] = 1
 
     def test_ndarray_layouts(self):
         a = np.arange(12, dtype=">i4").reshape(3, 4)        # big-endian
@@ -293,6 +300,160 @@ class Lifetimes(unittest.TestCase):
             except OSError:
                 pass
         return [k for k in kids if _state(k) not in ("Z", "X", None)]   # killed = gone (reaped later)
+
+
+def _owner_of(array):
+    """The result owner behind an output array, or None when the array is not a view over a
+    result buffer (walks numpy bases to the memoryview, then its ctypes array)."""
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        return getattr(base.obj, "_owner", None)
+    return None
+
+
+class BinaryPath(unittest.TestCase):
+    """Issue 12/13: arrays and raw frames travel as buffers beside the JSON: one copy at most
+    into the run's shared memory, none back (outputs are read-only views over the result)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from blockbox import _lib
+        cls.lib = _lib.library()
+        cls.ex = blockbox.Executor(mode="local", timeout=20)
+        cls.inv = cls.ex.load("def run(self, f):\n    return {'g': 255 - f}\n")
+        # Does this backend hand results back as buffers (the local driver's shared memory)?
+        cls.returns_buffers = _owner_of(cls.inv.run(f=np.zeros((2, 2, 3), np.uint8))["g"]) is not None
+
+    def needs_result_buffers(self):
+        if not self.returns_buffers:
+            self.skipTest("the local driver returns results in the data form (no shared memory)")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ex.close()
+
+    def frame(self, h=120, w=160, seed=4):
+        return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+    def test_library_has_the_binary_path(self):
+        self.assertTrue(self.lib.has_buffers, "libblockbox without bb_block_run_buffers")
+
+    def test_inputs_travel_by_reference(self):
+        from blockbox.values import encode_run
+        f = self.frame()
+        text, arrays = encode_run({"f": f, "n": 3})
+        self.assertEqual(json.loads(text), {"f": {"_type": "ndarray", "dtype": "uint8", "shape": [120, 160, 3],
+                                                  "buffer": 0}, "n": 3})
+        self.assertIs(arrays[0], f, "a C-contiguous array is handed to C as it is (no copy)")
+        t = f.transpose(1, 0, 2)
+        _, arrays = encode_run({"t": t})
+        self.assertTrue(arrays[0].flags.c_contiguous)   # the one copy, for a strided array
+        np.testing.assert_array_equal(arrays[0], t)
+        self.assertEqual(encode_run({"x": 1}), ('{"x":1}', []))
+
+    def test_frame_round_trip_without_a_copy_back(self):
+        self.needs_result_buffers()
+        f = self.frame()
+        out = self.inv.run(f=f)
+        g = out["g"]
+        np.testing.assert_array_equal(g, 255 - f)
+        self.assertIsNotNone(_owner_of(g), "the output is not a view over the result buffer")
+        self.assertFalse(g.flags.writeable)
+        with self.assertRaises(ValueError):
+            g.flags.writeable = True   # the mapping is read-only; numpy cannot be talked into it
+        np.testing.assert_array_equal(self.inv.run(f=f.transpose(1, 0, 2))["g"], 255 - f.transpose(1, 0, 2))
+
+    def test_result_lives_exactly_as_long_as_its_arrays(self):
+        self.needs_result_buffers()
+        import gc
+        import weakref
+        with blockbox.Executor(mode="local") as ex:
+            b = ex.load("def run(self, f):\n    return {'g': 255 - f, 'h': f[:2] * 1}\n")
+            f = self.frame()
+            out = b.run(f=f)
+            owner = weakref.ref(_owner_of(out["g"]))
+            self.assertIs(_owner_of(out["h"]), owner(), "one owner per result")
+            g = out["g"]
+            del out
+            gc.collect()
+            self.assertIsNotNone(owner(), "freed while an array still uses it")
+            b.close()
+        gc.collect()
+        # the block and the executor are gone; the result's memory is not
+        np.testing.assert_array_equal(g, 255 - f)
+        del g
+        gc.collect()
+        self.assertIsNone(owner(), "the result outlived its last array")
+
+    def test_arrays_past_the_buffer_limit_use_the_data_form(self):
+        from blockbox.values import MAX_BUFFERS, encode_run
+        arrays = {"a%02d" % i: np.full((2, 2), i, dtype=np.int32) for i in range(MAX_BUFFERS + 6)}
+        text, bufs = encode_run(arrays)
+        self.assertEqual(len(bufs), MAX_BUFFERS)
+        self.assertEqual(text.count('"data":'), 6)
+        echo = self.ex.load(ECHO)
+        out = echo.run(**arrays)
+        for k, v in arrays.items():
+            np.testing.assert_array_equal(out[k], v)
+
+    def test_every_dtype_through_buffers(self):
+        echo = self.ex.load(ECHO)
+        for dt in ("bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
+                   "float16", "float32", "float64"):
+            a = (np.arange(30) % 7).astype(dt).reshape(5, 6)
+            out = echo.run(a=a, be=a.astype(a.dtype.newbyteorder(">")))
+            self.assertEqual(out["a"].dtype, a.dtype, dt)
+            np.testing.assert_array_equal(out["a"], a)
+            np.testing.assert_array_equal(out["be"], a)
+        self.assertEqual(echo.run(e=np.zeros((0, 4), np.float32))["e"].shape, (0, 4))
+
+    @unittest.skipUnless(blockbox.values.RAW_IMAGES, "raw frames need the runtime's raw image decoding")
+    def test_raw_image_in(self):
+        from blockbox.values import encode_run
+        f = self.frame(64, 80)
+        img = blockbox.Image(f, parent_id="cam")
+        text, bufs = encode_run({"image": img})
+        wire = json.loads(text)["image"]
+        self.assertEqual((wire["type"], wire["shape"], wire["buffer"]), ("raw", [64, 80, 3], 0))
+        self.assertNotIn("value", wire, "no PNG and no base64 for a raw frame")
+        b = self.ex.load("def run(self, image):\n"
+                         "    return {'px': image.numpy_image, 'pid': image.parent_metadata.parent_id}\n")
+        out = b.run(image=img)
+        np.testing.assert_array_equal(out["px"], f)   # exact: no lossy coding on the way
+        self.assertEqual(out["pid"], "cam")
+
+    @unittest.skipIf(cv2 is None, "cv2 not installed")
+    @unittest.skipUnless(blockbox.values.RAW_IMAGES, "raw frames need the runtime's raw image decoding")
+    def test_raw_image_base64_on_demand_and_16_bit_falls_back(self):
+        f = self.frame(16, 24)
+        b = self.ex.load("def run(self, image):\n    return {'n': len(image.base64_image)}\n")
+        self.assertGreater(b.run(image=blockbox.Image(f))["n"], 0)
+        deep = np.zeros((8, 8, 3), np.uint16)
+        from blockbox.values import encode_run
+        text, bufs = encode_run({"image": blockbox.Image(deep)})
+        self.assertEqual(json.loads(text)["image"]["type"], "base64")   # not uint8 pixels: PNG
+        self.assertEqual(bufs, [])
+
+    def test_threads_keep_their_own_buffers(self):
+        blocks = [self.ex.load("def run(self, f, k):\n    return {'g': f + k}\n") for _ in range(3)]
+        errors = []
+
+        def worker(i):
+            try:
+                for j in range(5):
+                    f = np.full((50, 40, 3), i * 10 + j, dtype=np.uint8)
+                    out = blocks[i].run(f=f, k=np.uint8(1))
+                    np.testing.assert_array_equal(out["g"], f + 1)
+            except Exception as exc:  # reported below
+                errors.append(exc)
+        ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        self.assertEqual(errors, [])
 
 
 class Threads(unittest.TestCase):
