@@ -20,15 +20,15 @@ static const bench_plan quick_plan = {
     .image_runs = 10, .throughput_seconds = 1.0, .throughput_rounds = 2, .python_fresh_runs = 3, .fork_wait_runs = 50,
     .pipe_rtt_runs = 1000, .inproc_runs = 300, .inproc_image_runs = 10, .memory_instances = 50,
     .memcpy_runs = 200, .numpy_runs = 20, .frame_runs = 10, .frame_data_runs = 2, .frame_4k_runs = 2,
-    .fps_seconds = 0.5,
+    .fps_seconds = 0.5, .frame_budget_s = 1.0,
 };
 
 static const bench_plan full_plan = {
     .quick = 0, .warmup_runs = 50, .live_runs = 4000, .live_rounds = 8, .fresh_runs = 1000, .fresh_paced_runs = 200,
     .image_runs = 100, .throughput_seconds = 6.0, .throughput_rounds = 6, .python_fresh_runs = 20, .fork_wait_runs = 1000,
     .pipe_rtt_runs = 10000, .inproc_runs = 4000, .inproc_image_runs = 100, .memory_instances = 50,
-    .memcpy_runs = 2000, .numpy_runs = 300, .frame_runs = 500, .frame_data_runs = 50, .frame_4k_runs = 100,
-    .fps_seconds = 5.0,
+    .memcpy_runs = 2000, .numpy_runs = 300, .frame_runs = 500, .frame_data_runs = 50,
+    .frame_4k_runs = 100, .fps_seconds = 5.0, .frame_budget_s = 30.0,
 };
 
 static void usage(FILE *out)
@@ -209,7 +209,8 @@ static int run_frames(bench_state *b, bench_numbers *n, bb_error **err)
     int rc = blk ? 0 : -1;
     if (rc == 0) {
         progress(b, "frame_1080p_raw");
-        rc = bench_frame_raw_series(blk, &frame, plan->frame_runs, warmup, &s, &as_buffer, err);
+        rc = bench_frame_raw_series(blk, &frame, plan->frame_runs, warmup, plan->frame_budget_s, &s, &as_buffer,
+                                    err);
     }
     if (rc == 0) {
         cJSON *o = add_scenario(r, "frame_1080p_raw",
@@ -238,7 +239,8 @@ static int run_frames(bench_state *b, bench_numbers *n, bb_error **err)
     if (rc == 0) {
         progress(b, "frame_1080p_json_data");
         inputs = bench_frame_data_inputs(&frame, &len, err);
-        rc = inputs ? bench_frame_data_series(blk, &frame, inputs, plan->frame_data_runs, warmup, &s, err) : -1;
+        rc = inputs ? bench_frame_data_series(blk, &frame, inputs, plan->frame_data_runs, warmup,
+                                              plan->frame_budget_s, &s, err) : -1;
     }
     if (rc == 0)
         add_scenario(r, "frame_1080p_json_data",
@@ -250,7 +252,9 @@ static int run_frames(bench_state *b, bench_numbers *n, bb_error **err)
 
     if (rc == 0 && bench_frame_make(&big, BENCH_4K_H, BENCH_4K_W, err) == 0) {
         progress(b, "frame_4k_raw");
-        rc = bench_frame_raw_series(blk, &big, plan->frame_4k_runs, warmup, &s, &as_buffer, err);
+        /* no warm-up in --quick: the instance is warm from the 1080p calls */
+        rc = bench_frame_raw_series(blk, &big, plan->frame_4k_runs, plan->quick ? 0 : warmup, plan->frame_budget_s,
+                                    &s, &as_buffer, err);
         if (rc == 0)
             add_scenario(r, "frame_4k_raw", "as frame_1080p_raw with a 3840x2160x3 frame (24.9 MB)", &s,
                          &n->frame_4k);

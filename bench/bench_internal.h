@@ -51,6 +51,7 @@ typedef struct bench_plan {
     int frame_data_runs;      /* the same in the JSON data form */
     int frame_4k_runs;        /* a 4K frame through the binary path */
     double fps_seconds;       /* frames per second on one instance, for this long */
+    double frame_budget_s;    /* a frame series stops past this (after one timed run); 0: none */
 } bench_plan;
 
 /* ---- process facts --------------------------------------------------------- */
@@ -168,15 +169,16 @@ char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err)
 int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error **err);
 /* Timed bb_block_run calls with the data-form inputs (outputs checked first and last). */
 int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inputs, int runs, int warmup,
-                            bench_samples *out, bb_error **err);
+                            double budget_s, bench_samples *out, bb_error **err);
 /* {"f": {"_type": "ndarray", …, "buffer": 0}}; malloc'd text. */
 char *bench_frame_raw_inputs(const bench_frame *f, bb_error **err);
 /* The "g" output is the inverted frame: a result buffer (*as_buffer 1) or, from a driver
  * that returns no buffers, the data form (*as_buffer 0). */
 int bench_check_frame_raw(const bench_frame *f, const bb_result *res, int *as_buffer, bb_error **err);
-/* Timed bb_block_run_buffers calls with the frame as buffer 0 (every output checked). */
-int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, bench_samples *out,
-                           int *as_buffer, bb_error **err);
+/* Timed bb_block_run_buffers calls with the frame as buffer 0 (every output checked). A
+ * series stops early once budget_s (> 0) has passed and one run is timed (--quick). */
+int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, double budget_s,
+                           bench_samples *out, int *as_buffer, bb_error **err);
 /* The same back to back for `seconds`: latencies into out, frames per second into *fps. */
 int bench_frames_per_second(bb_block *blk, const bench_frame *f, double seconds, bench_samples *out,
                             double *fps, bb_error **err);

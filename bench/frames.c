@@ -102,10 +102,17 @@ int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error *
     return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
 }
 
-int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inputs, int runs, int warmup,
-                            bench_samples *out, bb_error **err)
+/* Past the budget (after at least one timed run): --quick stays quick on a slow path. */
+static int over_budget(long long begin, double budget_s, const bench_samples *out)
 {
-    for (int i = 0; i < warmup + runs; i++) {
+    return budget_s > 0 && out->n > 0 && (double)(bench_now_ns() - begin) > budget_s * 1e9;
+}
+
+int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inputs, int runs, int warmup,
+                            double budget_s, bench_samples *out, bb_error **err)
+{
+    long long begin = bench_now_ns();
+    for (int i = 0; i < warmup + runs && !over_budget(begin, budget_s, out); i++) {
         long long start = bench_now_ns();
         bb_result *res = bb_block_run(blk, inputs, NULL);
         long long elapsed = bench_now_ns() - start;
@@ -115,7 +122,7 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
         else if (!bb_result_ok(res))
             rc = bb_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
                          bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
-        else if (i == 0 || i == warmup + runs - 1)   /* decoding 8 MB of base64 is slow */
+        else if (i == 0 || i == warmup || i == warmup + runs - 1)   /* decoding 8 MB of base64 is slow */
             rc = bench_check_frame_data(f, bb_result_outputs(res), err);
         bb_result_free(res);
         if (rc == 0 && i >= warmup)
@@ -186,14 +193,15 @@ static int raw_once(bb_block *blk, const bench_frame *f, const char *inputs, int
     return rc;
 }
 
-int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, bench_samples *out,
-                           int *as_buffer, bb_error **err)
+int bench_frame_raw_series(bb_block *blk, const bench_frame *f, int runs, int warmup, double budget_s,
+                           bench_samples *out, int *as_buffer, bb_error **err)
 {
+    long long begin = bench_now_ns();
     char *inputs = bench_frame_raw_inputs(f, err);
     if (!inputs)
         return -1;
     int rc = 0;
-    for (int i = 0; rc == 0 && i < warmup + runs; i++) {
+    for (int i = 0; rc == 0 && i < warmup + runs && !over_budget(begin, budget_s, out); i++) {
         long long elapsed;
         /* Every output is checked (a 6 MB compare, outside the timed call). */
         rc = raw_once(blk, f, inputs, 1, as_buffer, &elapsed, err);
