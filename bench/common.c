@@ -228,3 +228,43 @@ int bench_check_image(const char *outputs, bb_error **err)
     cJSON_Delete(root);
     return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the image block's output is %s", why) : 0;
 }
+
+/* ---- a frame in the JSON data form (the frame scenarios are in frames.c) ----------- */
+
+char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err)
+{
+    bb_buf b = {0};
+    bb_buf_printf(&b, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], \"data\": \"",
+                  f->h, f->w, f->c);
+    bb_base64_encode(f->pixels, f->bytes, &b);
+    bb_buf_puts(&b, "\"}}");
+    char *text = bb_buf_steal(&b, len);
+    if (!text)
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    return text;
+}
+
+/* The outputs {"g": ndarray} of the frame block, in the data form, equal to f->expected. */
+int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error **err)
+{
+    cJSON *root = cJSON_Parse(outputs);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "g");
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(g, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(g, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(g, "data");
+    const char *why = NULL;
+    if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "uint8") != 0 || cJSON_GetArraySize(shape) != 3 ||
+        cJSON_GetArrayItem(shape, 0)->valuedouble != f->h || cJSON_GetArrayItem(shape, 1)->valuedouble != f->w)
+        why = "not a uint8 ndarray of the frame's shape";
+    else if (!cJSON_IsString(data))
+        why = "not in the data (base64) form";
+    unsigned char *raw = NULL;
+    size_t raw_len = 0;
+    if (!why && bb_base64_decode(data->valuestring, strlen(data->valuestring), &raw, &raw_len) < 0)
+        why = "bad base64";
+    if (!why && (raw_len != f->bytes || memcmp(raw, f->expected, f->bytes) != 0))
+        why = "not the inverted frame";
+    free(raw);
+    cJSON_Delete(root);
+    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
+}

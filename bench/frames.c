@@ -5,10 +5,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+
+#include <blockbox/driver.h>
+
 #include "bench_internal.h"
-#include "buf.h"
-#include "error.h"
-#include "wire.h"
+
+/* Sets *err to a new error (the public API's) and returns -1. */
+__attribute__((format(printf, 3, 4))) static int fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (err && !*err)
+        *err = bb_error_new(kind, "%s", n < 0 ? "out of memory" : msg);
+    free(msg);
+    return -1;
+}
 
 const char bench_frame_code[] = "def run(self, f):\n    return {\"g\": 255 - f}\n";
 
@@ -23,7 +38,7 @@ int bench_frame_make(bench_frame *f, int h, int w, bb_error **err)
     f->expected = malloc(f->bytes);
     if (!f->pixels || !f->expected) {
         bench_frame_free(f);
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return fail(err, BB_ERR_INTERNAL, "out of memory");
     }
     for (size_t i = 0; i < f->bytes; i++) {
         f->pixels[i] = bench_image_byte(i);
@@ -45,7 +60,7 @@ int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_sampl
 {
     unsigned char *dst = malloc(f->bytes);
     if (!dst)
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return fail(err, BB_ERR_INTERNAL, "out of memory");
     memset(dst, 1, f->bytes);   /* resident before the first timed copy */
     int rc = 0;
     for (int i = 0; rc == 0 && i < plan->warmup_runs + plan->memcpy_runs; i++) {
@@ -57,50 +72,12 @@ int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_sampl
             rc = bench_samples_add(out, elapsed, err);
     }
     if (rc == 0 && memcmp(dst, f->pixels, f->bytes) != 0)
-        rc = bb_fail(err, BB_ERR_INTERNAL, "memcpy_frame: the copy differs");
+        rc = fail(err, BB_ERR_INTERNAL, "memcpy_frame: the copy differs");
     free(dst);
     return rc;
 }
 
-/* ---- the JSON data form ------------------------------------------------------------ */
-
-char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err)
-{
-    bb_buf b = {0};
-    bb_buf_printf(&b, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], \"data\": \"",
-                  f->h, f->w, f->c);
-    bb_base64_encode(f->pixels, f->bytes, &b);
-    bb_buf_puts(&b, "\"}}");
-    char *text = bb_buf_steal(&b, len);
-    if (!text)
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    return text;
-}
-
-/* The outputs {"g": ndarray} of the frame block, in the data form, equal to f->expected. */
-int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error **err)
-{
-    cJSON *root = cJSON_Parse(outputs);
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "g");
-    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(g, "dtype");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(g, "shape");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(g, "data");
-    const char *why = NULL;
-    if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "uint8") != 0 || cJSON_GetArraySize(shape) != 3 ||
-        cJSON_GetArrayItem(shape, 0)->valuedouble != f->h || cJSON_GetArrayItem(shape, 1)->valuedouble != f->w)
-        why = "not a uint8 ndarray of the frame's shape";
-    else if (!cJSON_IsString(data))
-        why = "not in the data (base64) form";
-    unsigned char *raw = NULL;
-    size_t raw_len = 0;
-    if (!why && bb_base64_decode(data->valuestring, strlen(data->valuestring), &raw, &raw_len) < 0)
-        why = "bad base64";
-    if (!why && (raw_len != f->bytes || memcmp(raw, f->expected, f->bytes) != 0))
-        why = "not the inverted frame";
-    free(raw);
-    cJSON_Delete(root);
-    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
-}
+/* ---- the JSON data form (its inputs and check are in common.c) -------------------- */
 
 /* Past the budget (after at least one timed run): --quick stays quick on a slow path. */
 static int over_budget(long long begin, double budget_s, const bench_samples *out)
@@ -118,9 +95,9 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
         long long elapsed = bench_now_ns() - start;
         int rc = 0;
         if (!res)
-            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+            rc = fail(err, BB_ERR_INTERNAL, "out of memory");
         else if (!bb_result_ok(res))
-            rc = bb_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
+            rc = fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
                          bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
         else if (i == 0 || i == warmup || i == warmup + runs - 1)   /* decoding 8 MB of base64 is slow */
             rc = bench_check_frame_data(f, bb_result_outputs(res), err);
@@ -137,12 +114,12 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
 
 char *bench_frame_raw_inputs(const bench_frame *f, bb_error **err)
 {
-    bb_buf b = {0};
-    bb_buf_printf(&b, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], \"buffer\": 0}}",
-                  f->h, f->w, f->c);
-    char *text = bb_buf_steal(&b, NULL);
-    if (!text)
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    char *text = NULL;
+    if (asprintf(&text, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], "
+                        "\"buffer\": 0}}", f->h, f->w, f->c) < 0) {
+        fail(err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
     return text;
 }
 
@@ -170,7 +147,7 @@ int bench_check_frame_raw(const bench_frame *f, const bb_result *res, int *as_bu
     else if (memcmp(data, f->expected, f->bytes) != 0)
         why = "not the inverted frame";
     cJSON_Delete(root);
-    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
+    return why ? fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
 }
 
 /* One bb_block_run_buffers call with the frame as buffer 0; *elapsed is its latency. */
@@ -183,9 +160,9 @@ static int raw_once(bb_block *blk, const bench_frame *f, const char *inputs, int
     *elapsed = bench_now_ns() - start;
     int rc = 0;
     if (!res)
-        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        rc = fail(err, BB_ERR_INTERNAL, "out of memory");
     else if (!bb_result_ok(res))
-        rc = bb_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
+        rc = fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
                      bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
     else if (check)
         rc = bench_check_frame_raw(f, res, as_buffer, err);
