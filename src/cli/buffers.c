@@ -192,8 +192,8 @@ static int walk_value(walk *w, size_t *i, int depth);
 static int write_npy(walk *w, unsigned long tag, size_t dtype_a, size_t dtype_b, size_t shape_a, size_t shape_b,
                      const void *data, size_t len)
 {
-    /* dtype: a quoted allowlisted name (no escapes); shape: [d0,d1,…] of integers. */
-    char dtype[16] = "";
+    /* dtype: a quoted allowlisted name (no escapes), uint8 for a raw image; shape: [d0,d1,…]. */
+    char dtype[16] = "uint8";
     if (dtype_b > dtype_a + 2 && dtype_b - dtype_a - 2 < sizeof dtype) {
         memcpy(dtype, w->s + dtype_a + 1, dtype_b - dtype_a - 2);
         dtype[dtype_b - dtype_a - 2] = '\0';
@@ -294,7 +294,11 @@ static int walk_object(walk *w, size_t *i, int depth)
             sh_a = va, sh_b = vb;
         k = vb < end && s[vb] == ',' ? vb + 1 : vb;
     }
-    int is_ref = idx_b > idx_a && type_b > type_a && span_is(s, type_a, type_b, "\"ndarray\"");
+    /* an ndarray, or a raw workflow_image (uint8 pixels: written as the dtype uint8) */
+    int is_image = type_b > type_a && span_is(s, type_a, type_b, "\"workflow_image\"");
+    int is_ref = idx_b > idx_a && type_b > type_a && (span_is(s, type_a, type_b, "\"ndarray\"") || is_image);
+    if (is_image)
+        dt_a = dt_b = 0;   /* no dtype member: uint8 */
     bb_buf_putc(w->out, '{');
     k = start + 1;
     int first = 1;
