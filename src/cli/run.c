@@ -288,7 +288,9 @@ int bb_cli_run(int argc, char **argv)
     blk = bb_block_load(ex, &spec, &err);
     if (!blk)
         goto report;
-    res = bb_block_run_buffers(blk, inputs ? inputs : "{}", context, bufs.bufs, bufs.n);
+    /* Without .npy inputs, the JSON-only call: images come back as they always did. */
+    res = bufs.n ? bb_block_run_buffers(blk, inputs ? inputs : "{}", context, bufs.bufs, bufs.n)
+                 : bb_block_run(blk, inputs ? inputs : "{}", context);
     if (!res)
         err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
     else if (bb_result_ok(res) && bb_cli_outputs_inline(res, a.output_dir, &outputs, &err) < 0)
