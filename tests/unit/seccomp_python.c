@@ -131,11 +131,6 @@ int main(void)
         fprintf(stderr, "default policy: %s\n", bb_error_message(err));
         return 1;
     }
-    bb_notifier *notifier = bb_notifier_start(&err);
-    if (!notifier) {
-        fprintf(stderr, "listener: %s\n", bb_error_message(err));
-        return 1;
-    }
     char dir[] = "/tmp/bb-seccomp-python-XXXXXX";
     if (!mkdtemp(dir) || chdir(dir) < 0) {
         perror("workdir");
@@ -173,6 +168,15 @@ int main(void)
         }
         close(fds[1]);
         close(hand[1]);
+        /* The listener thread starts after the fork and is joined before the next one:
+         * a fork while it is inside malloc leaves the child an allocator lock held
+         * forever under ASan (GCC 12's allocator has no fork handler; glibc's has),
+         * and the child's Python threads hung on it (seen in CI, 1 run in ~10). */
+        bb_notifier *notifier = bb_notifier_start(&err);
+        if (!notifier) {
+            fprintf(stderr, "listener: %s\n", bb_error_message(err));
+            return 1;
+        }
         unsigned long handle = bb_notifier_add(notifier, hand[0], &err);
         if (!handle) {
             fprintf(stderr, "listener: %s\n", bb_error_message(err));
@@ -188,6 +192,7 @@ int main(void)
         snprintf(rep.denied, sizeof rep.denied, "%s", names ? names : "?");
         free(names);
         bb_notifier_remove(notifier, handle);
+        bb_notifier_stop(notifier);
         const char *why = NULL;
         if (c->dies_by_sigsys) {
             if (n == (ssize_t)sizeof rep || !WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
@@ -207,7 +212,6 @@ int main(void)
     }
     bb_seccomp_program_free(&prog);
     bb_policy_free(policy);
-    bb_notifier_stop(notifier);
     if (chdir("/") == 0) {
         char cmd[64];
         snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
