@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "wire.h"
 #include "wire_internal.h"
@@ -351,16 +350,13 @@ START_TEST(test_result_over_limit)
     free(result);
     free(big);
 
-    /* a whole envelope past bb_limits_max_response is refused before it is read */
+    /* a whole envelope past bb_limits_max_response is refused before it is read: not
+     * one of its bytes is readable, so a parser that looked at any would crash */
     size_t max = bb_limits_max_response(&l);
-    char *body = malloc(max + 2);
-    ck_assert_ptr_nonnull(body);
-    memset(body, ' ', max + 1);
-    body[max + 1] = '\0';
-    clock_t start = clock();
-    expect_error(bb_wire_parse_response(body, max + 1, &l, &r, &err), err, BB_ERR_OUTPUT_LIMIT, "response:");
-    ck_assert((double)(clock() - start) / CLOCKS_PER_SEC < 0.05);
-    free(body);
+    fenced_text body = fenced_text_new("", 0, max + 1);
+    expect_error(bb_wire_parse_response(body.text, max + 1, &l, &r, &err), err, BB_ERR_OUTPUT_LIMIT,
+                 "response:");
+    fenced_text_free(&body);
 }
 END_TEST
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "wire.h"
 #include "wire_test_util.h"
@@ -312,17 +311,15 @@ START_TEST(test_duplicate_keys)
     const char *text = "{\"a\": 1, \"b\": 2, \"a\": {\"_type\": \"bytes\", \"value\": \"aGk=\"}}";
     expect_error(bb_wire_check_inputs(text, strlen(text), &l, &err), err, BB_ERR_INVALID_REQUEST,
                  "key 'a' appears twice");
-    /* many distinct keys stay fast (sorted, not quadratic) and one late repeat is found */
+    /* many distinct keys pass (they are sorted, not compared pairwise: no clock here, a
+     * quadratic 50k would overrun the suite's timeout) and one late repeat is found */
     size_t n = 50000;
     bb_buf big = {0};
     bb_buf_putc(&big, '{');
     for (size_t i = 0; i < n; i++)
         bb_buf_printf(&big, "%s\"k%zu\": %zu", i ? ", " : "", i, i);
     bb_buf_puts(&big, "}");
-    clock_t start = clock();
     expect_ok(bb_wire_check_inputs(big.data, big.len, &l, &err), err);
-    double spent = (double)(clock() - start) / CLOCKS_PER_SEC;
-    ck_assert_msg(spent < 1.0, "took %.3f s", spent);
     big.len--;
     bb_buf_puts(&big, ", \"k17\": 0}");
     expect_error(bb_wire_check_inputs(big.data, big.len, &l, &err), err, BB_ERR_INVALID_REQUEST,

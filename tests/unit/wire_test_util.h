@@ -5,6 +5,8 @@
 
 #include <check.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "error.h"
 #include "wire.h"
@@ -37,6 +39,37 @@ static inline bb_limits limits(void)
     bb_limits l;
     bb_limits_default(&l);
     return l;
+}
+
+/* A text of len bytes whose first readable bytes are (a copy of) prefix and whose other
+ * len - readable bytes lie on pages mapped PROT_NONE: a call that reads past byte
+ * readable dies of SIGSEGV, which Check reports as a failed test. So a test asserts
+ * how much of a text a check reads (a bound on work done) instead of timing it. */
+typedef struct {
+    char *text;
+    char *map;
+    size_t map_len;
+} fenced_text;
+
+static inline fenced_text fenced_text_new(const char *prefix, size_t readable, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t head = (readable + page - 1) / page * page;
+    if (head == 0)
+        head = page;
+    size_t tail = (len - readable + page - 1) / page * page;
+    fenced_text f = {.map_len = head + tail};
+    f.map = mmap(NULL, f.map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(f.map != MAP_FAILED);
+    ck_assert_int_eq(mprotect(f.map + head, tail, PROT_NONE), 0);
+    f.text = f.map + head - readable; /* the readable prefix ends where the fence begins */
+    memcpy(f.text, prefix, readable);
+    return f;
+}
+
+static inline void fenced_text_free(fenced_text *f)
+{
+    munmap(f->map, f->map_len);
 }
 
 /* Parses a whole reply text. */
