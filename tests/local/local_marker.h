@@ -93,9 +93,38 @@ static inline int marked_after(double seconds)
     return n;
 }
 
-/* How many cgroup directories named blockbox-<zygote> exist under our own group in
- * each hierarchy (cgroup.c makes them there, see /proc/self/cgroup; v2: beside our leaf). */
-static inline int zygote_cgroups(pid_t zygote)
+static inline int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1;   /* the directory stream's own fd */
+}
+
+/* Does the cgroup directory hold a process? */
+static inline int group_populated(const char *dir)
+{
+    char p[2200], buf[32];
+    snprintf(p, sizeof p, "%s/cgroup.procs", dir);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf);
+    close(fd);
+    return n > 0;
+}
+
+#define MAX_ZYGOTE_DIRS 8
+
+/* The blockbox-<zygote> directories that exist under our own group, one per hierarchy
+ * (cgroup.c makes them there, see /proc/self/cgroup; v2: beside our leaf): up to max of
+ * them into dirs; returns how many. */
+static inline int zygote_group_dirs(pid_t zygote, char dirs[][2048], int max)
 {
     FILE *f = fopen("/proc/self/cgroup", "r");
     if (!f)
@@ -130,81 +159,6 @@ static inline int zygote_cgroups(pid_t zygote)
             for (char *w = strtok_r(ctrls, ",", &save); w && nm < 8; w = strtok_r(NULL, ",", &save))
                 mounts[nm++] = strncmp(w, "name=", 5) == 0 ? w + 5 : w;
         }
-        for (int i = 0; i < nm; i++) {
-            char dir[2048];
-            struct stat sb;
-            snprintf(dir, sizeof dir, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
-                     strcmp(path, "/") == 0 ? "" : path, (int)zygote);
-            if (stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode))
-                found++;
-        }
-    }
-    fclose(f);
-    return found;
-}
-
-static inline int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n - 1;   /* the directory stream's own fd */
-}
-
-/* Does the cgroup directory hold a process? */
-static inline int group_populated(const char *dir)
-{
-    char p[2200], buf[32];
-    snprintf(p, sizeof p, "%s/cgroup.procs", dir);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf);
-    close(fd);
-    return n > 0;
-}
-
-#define MAX_ZYGOTE_DIRS 8
-
-/* The blockbox-<zygote> directories that exist, one per hierarchy (as zygote_cgroups
- * finds them); returns how many. */
-static inline int zygote_group_dirs(pid_t zygote, char dirs[][2048], int max)
-{
-    FILE *f = fopen("/proc/self/cgroup", "r");
-    if (!f)
-        return 0;
-    char line[1024];
-    int found = 0;
-    while (fgets(line, sizeof line, f)) {
-        line[strcspn(line, "\n")] = '\0';
-        char *c1 = strchr(line, ':');
-        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-        if (!c2)
-            continue;
-        *c2 = '\0';
-        char *path = c2 + 1;
-        size_t pl = strlen(path);
-        if (!c1[1] && pl >= 14 && strcmp(path + pl - 14, "/blockbox-host") == 0)
-            path[pl - 14] = 0;
-        if (!*path)
-            path = "/";
-        char ctrls[256];
-        snprintf(ctrls, sizeof ctrls, "%s", c1 + 1);
-        const char *mounts[8];
-        int nm = 0;
-        if (!*ctrls) {
-            mounts[nm++] = "unified";
-            mounts[nm++] = "";
-        } else {
-            char *save = NULL;
-            for (char *w = strtok_r(ctrls, ",", &save); w && nm < 8; w = strtok_r(NULL, ",", &save))
-                mounts[nm++] = strncmp(w, "name=", 5) == 0 ? w + 5 : w;
-        }
         for (int i = 0; i < nm && found < max; i++) {
             struct stat sb;
             snprintf(dirs[found], 2048, "/sys/fs/cgroup/%s%s/blockbox-%d", mounts[i],
@@ -215,6 +169,17 @@ static inline int zygote_group_dirs(pid_t zygote, char dirs[][2048], int max)
     }
     fclose(f);
     return found;
+}
+
+/* How many cgroup directories named blockbox-<zygote> exist, in every hierarchy. */
+static inline int zygote_cgroups(pid_t zygote)
+{
+    enum { MAX_HIERARCHIES = 64 };
+    char (*dirs)[2048] = malloc(MAX_HIERARCHIES * sizeof *dirs);
+    ck_assert_ptr_nonnull(dirs);
+    int n = zygote_group_dirs(zygote, dirs, MAX_HIERARCHIES);
+    free(dirs);
+    return n;
 }
 
 /* Worker groups under blockbox-<zygote> in every hierarchy (the per-slot slot-<n>
