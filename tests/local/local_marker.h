@@ -43,6 +43,32 @@ static inline bb_executor *marked_executor(const char *key, const char *value)
     return local_executor(pairs);
 }
 
+/* The test blocks' counter: N counts the runs of one instance (naps nap seconds). */
+static const char COUNTER[] =
+    "N = 0\n"
+    "def run(self, x=0, nap=0):\n"
+    "    global N\n"
+    "    N += 1\n"
+    "    if nap:\n"
+    "        time.sleep(nap)\n"
+    "    return {'n': N, 'y': x + 1}\n";
+
+static inline pid_t zygote_pid_of(bb_executor *ex) { return (pid_t)describe_long(ex, "zygote_pid"); }
+
+/* Reads /proc/<pid>/stat into buf (NUL-terminated, cut at size - 1); -1 when it is gone. */
+static inline int proc_stat(pid_t pid, char *buf, size_t size)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t len = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    return 0;
+}
+
 /* Processes whose comm is our marker: live ones, and zombies whose parent is us (a
  * zombie of ours would be a child the library forgot to reap). Fills pids (up to max). */
 static inline int marked_processes(pid_t *pids, int max)
@@ -56,14 +82,9 @@ static inline int marked_processes(pid_t *pids, int max)
         long pid = strtol(e->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
-        FILE *f = fopen(path, "r");
-        if (!f)
+        char buf[512];
+        if (proc_stat((pid_t)pid, buf, sizeof buf) < 0)
             continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
         char *open_paren = strchr(buf, '('), *close_paren = strrchr(buf, ')');
         if (!open_paren || !close_paren || close_paren < open_paren)
             continue;

@@ -6,31 +6,15 @@
 #include "local_marker.h"
 #include "check_main.h"
 
-static const char COUNTER[] =
-    "N = 0\n"
-    "def run(self, x=0, nap=0):\n"
-    "    global N\n"
-    "    N += 1\n"
-    "    if nap:\n"
-    "        time.sleep(nap)\n"
-    "    return {'n': N, 'y': x + 1}\n";
-
-static pid_t zygote_pid_of(bb_executor *ex) { return (pid_t)describe_long(ex, "zygote_pid"); }
-
 /* The marked children of the zygote: its workers (spares included). */
 static int workers_of(pid_t zygote, pid_t *out, int max)
 {
     pid_t pids[64];
     int n = marked_processes(pids, 64), k = 0;
     for (int i = 0; i < n && i < 64; i++) {
-        char path[64], buf[512];
-        snprintf(path, sizeof path, "/proc/%d/stat", (int)pids[i]);
-        FILE *f = fopen(path, "r");
-        if (!f)
+        char buf[512];
+        if (proc_stat(pids[i], buf, sizeof buf) < 0)
             continue;
-        size_t len = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[len] = '\0';
         char *p = strrchr(buf, ')');
         if (!p || p[2] == 'Z')
             continue;

@@ -12,17 +12,6 @@
 #include "local_marker.h"
 #include "check_main.h"
 
-static const char COUNTER[] =
-    "N = 0\n"
-    "def run(self, x=0, nap=0):\n"
-    "    global N\n"
-    "    N += 1\n"
-    "    if nap:\n"
-    "        time.sleep(nap)\n"
-    "    return {'n': N, 'y': x + 1}\n";
-
-static int zygote_pid_of(bb_executor *ex) { return (int)describe_long(ex, "zygote_pid"); }
-
 /* ---- zygote death --------------------------------------------------------------- */
 
 START_TEST(killing_the_zygote_is_survived_and_it_restarts)
