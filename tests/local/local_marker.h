@@ -245,4 +245,20 @@ static inline int slot_group_inodes(pid_t zygote, int slot, ino_t *ino, int max)
     return nd < max ? nd : max;
 }
 
+/* After the executor is freed: none of its processes outlives it (waiting up to 5 s);
+ * then the marker goes. */
+static inline void assert_processes_gone(void)
+{
+    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
+    drop_marker();
+}
+
+/* The same, and no cgroup blockbox-<zygote> is left in any hierarchy. */
+static inline void assert_executor_left_nothing(pid_t zygote)
+{
+    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
+    ck_assert_int_eq(zygote_cgroups(zygote), 0);
+    drop_marker();
+}
+
 #endif

@@ -67,8 +67,7 @@ START_TEST(a_stopped_zygote_is_killed_and_restarted_within_the_timeout)
     ck_assert_int_eq(describe_long(ex, "zygote_starts"), 2);
     bb_block_free(blk);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    drop_marker();
+    assert_processes_gone();
 }
 END_TEST
 
@@ -110,8 +109,7 @@ START_TEST(a_waiting_spawn_does_not_hold_other_callers)
     bb_block_free(g_loaded);
     kill(zygote, SIGCONT);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    drop_marker();
+    assert_processes_gone();
 }
 END_TEST
 
@@ -212,9 +210,7 @@ START_TEST(retired_workers_are_reaped_within_a_second)
     ck_assert_msg(procs == 1, "%d freed workers are still there after 1 s", procs - 1);
     ck_assert_msg(groups == 0, "%d worker cgroups still hold processes after 1 s", groups);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    ck_assert_int_eq(zygote_cgroups(zygote), 0);
-    drop_marker();
+    assert_executor_left_nothing(zygote);
 }
 END_TEST
 
@@ -249,9 +245,7 @@ START_TEST(fresh_workers_reuse_their_slot_groups)
     ck_assert_msg(groups <= 8 * nh, "%d groups for 41 workers, at most 2 alive at a time", groups);
     bb_block_free(blk);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    ck_assert_int_eq(zygote_cgroups(zygote), 0);
-    drop_marker();
+    assert_executor_left_nothing(zygote);
 }
 END_TEST
 

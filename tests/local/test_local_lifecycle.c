@@ -58,8 +58,7 @@ START_TEST(killing_the_zygote_is_survived_and_it_restarts)
     bb_block_free(other);
     bb_block_free(blk);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    drop_marker();
+    assert_processes_gone();
 }
 END_TEST
 
@@ -96,8 +95,7 @@ START_TEST(zygote_death_during_a_run_fails_that_run_only)
     ck_assert_int_ge(describe_long(ex, "zygote_starts"), 2);
     bb_block_free(blk);
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    drop_marker();
+    assert_processes_gone();
 }
 END_TEST
 
@@ -131,8 +129,7 @@ START_TEST(zygote_death_with_only_spares_then_load_works)
     }
     ck_assert_msg(loaded, "no block could be loaded after the zygote's restart");
     bb_executor_free(ex);
-    ck_assert_msg(marked_after(5) == 0, "processes of the executor outlived it");
-    drop_marker();
+    assert_processes_gone();
 }
 END_TEST
 
