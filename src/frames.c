@@ -3,6 +3,7 @@
 #include "frames.h"
 
 #include <cjson/cJSON.h>
+#include <locale.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -107,7 +108,7 @@ typedef struct frame {
     size_t member_start;
     int have_target;
     size_t target_start, target_end;
-    long target_index;
+    double target_index; /* as cJSON reads the number (strtod), so as the checks saw it */
 } frame;
 
 typedef struct walker {
@@ -158,6 +159,24 @@ static void skip_string(walker *w)
     w->pos = p;
 }
 
+/* A JSON number as cJSON reads it (its bytes copied, '.' as the locale's decimal point,
+ * strtod), so a `buffer` index is the one the typed-value checks claimed: "0.1e1" is 1
+ * to both (strtol read 0: a [1] array carried 1000 bytes; attack note F1). */
+static int number_value(const char *p, size_t n, double *out)
+{
+    char small[64], *digits = n < sizeof small ? small : malloc(n + 1);
+    if (!digits)
+        return -1;
+    const char *point = localeconv()->decimal_point;
+    for (size_t i = 0; i < n; i++)
+        digits[i] = p[i] == '.' && point && point[0] ? point[0] : p[i];
+    digits[n] = '\0';
+    *out = strtod(digits, NULL);
+    if (digits != small)
+        free(digits);
+    return 0;
+}
+
 static void skip_space(walker *w) { w->pos = bb_json_skip_space(w->text, w->len, w->pos); }
 
 static int push(walker *w, int is_object)
@@ -186,7 +205,11 @@ static int add_span(walker *w, const frame *f)
         w->spans = s;
         w->spans_cap = cap;
     }
-    w->spans[w->nspans++] = (bb_frames_span){f->target_start, f->target_end, f->target_index};
+    long index = -1;   /* not an index the checks could have claimed: refused below */
+    if (f->target_index >= 0 && f->target_index < (double)(BB_MAX_BUFFERS * 4) &&
+        f->target_index == (double)(long)f->target_index)
+        index = (long)f->target_index;
+    w->spans[w->nspans++] = (bb_frames_span){f->target_start, f->target_end, index};
     return 0;
 }
 
@@ -273,15 +296,9 @@ static int find_spans(walker *w)
             w->pos++;
         if (w->pos == start)
             return bb_fail(w->err, BB_ERR_INTERNAL, "frames: unexpected byte at %zu", start);
-        if (top && top->is_object && top->member == 3) {
-            char digits[24];
-            size_t n = w->pos - start;
-            if (n < sizeof digits) {
-                memcpy(digits, w->text + start, n);
-                digits[n] = '\0';
-                top->target_index = strtol(digits, NULL, 10);
-            }
-        }
+        if (top && top->is_object && top->member == 3 &&
+            number_value(w->text + start, w->pos - start, &top->target_index) < 0)
+            return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
         value_done(w);
     }
     if (w->nspans > 1)

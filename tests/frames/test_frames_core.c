@@ -278,6 +278,32 @@ START_TEST(data_members_become_buffers)
 }
 END_TEST
 
+/* An index is read as the typed-value checks read it (cJSON's strtod): "0.1e1" and
+ * "10e-1" name buffer 1 to the rewrite too, so the shape that claimed a buffer's length
+ * is the one written beside its bytes (strtol read 0 and 10: a 1-element array carried
+ * 1000 bytes, or the rewrite failed with an InternalError a worker chose). */
+START_TEST(an_index_is_read_as_the_checks_read_it)
+{
+    unsigned char big[1000], one = 9;
+    memset(big, 7, sizeof big);
+    bb_buffer bufs[2] = {{big, sizeof big}, {&one, 1}};
+    const char *spellings[] = {"0.1e1", "10e-1", "1.0", "1E0"};
+    for (size_t k = 0; k < sizeof spellings / sizeof spellings[0]; k++) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1],\"buffer\":%s},"
+                 "\"b\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1000],\"buffer\":0}}",
+                 spellings[k]);
+        bb_buf out = {0};
+        bb_error *err = NULL;
+        ck_assert_msg(bb_frames_to_data(text, strlen(text), bufs, 2, &out, &err) == 0, "%s: %s", spellings[k],
+                      err ? bb_error_message(err) : "?");
+        ck_assert_msg(strstr(out.data, "\"shape\":[1],\"data\":\"CQ==\"}"), "%s: %s", spellings[k], out.data);
+        bb_buf_free(&out);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frames_core");
@@ -287,6 +313,7 @@ int main(void)
     tcase_add_test(tc, bad_result_references_are_refused);
     tcase_add_test(tc, a_driver_without_buffers_gets_the_data_form);
     tcase_add_test(tc, data_members_become_buffers);
+    tcase_add_test(tc, an_index_is_read_as_the_checks_read_it);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
