@@ -1,61 +1,51 @@
 /* config.h: the settings of an executor, read from the environment (DESIGN §4) or
- * set by key; one table names every key, its variable, its type and default. */
+ * set by key; the core's table and each driver's declared table (driver.h bb_setting). */
 #ifndef BB_CONFIG_H
 #define BB_CONFIG_H
 
+#include <blockbox/driver.h>
 #include <stddef.h>
 
 #include "blockbox.h"
 
+/* One value per setting. decl is NULL for a key set before the plugin that declares
+ * it is loaded (pending: raw text, checked by bb_config_bind). */
+typedef struct bb_setting_value {
+    const bb_setting *decl;
+    char *key;              /* owned copy of the key */
+    bb_setting_type type;   /* decl->type (kept: a plugin's table goes with its dlclose) */
+    char *text;             /* STRING/SECRET: the value (NULL unset); BOOL/LONG/SECONDS: its
+                             * canonical text for bb_config_get; pending: the raw text */
+    long l;
+    double d;
+    int b;
+} bb_setting_value;
+
 struct bb_config {
-    char *mode;                 /* lower-cased driver name */
-    int allow_execution;
-    int cgroup_leaf;            /* cgroup v2: the zygote may move this program into a leaf */
-    double timeout_s;           /* wall clock per run */
-    long memory_mb;
-    long max_inputs;            /* 0 = unlimited */
-    long spare_workers;
-    double cpu_seconds;         /* 0 = timeout + 1 */
-    long max_threads;           /* processes/threads per worker */
-    long max_open_files;
-    long max_file_mb;
-    long tmpfs_mb;
-    long max_input_bytes;
-    long max_output_bytes;
-    long max_stream_bytes;
-    long max_depth;
-    long max_json_values;       /* JSON values in inputs, a result, a reply */
-    char *policy_file;          /* NULL: the embedded default policy */
-    char *driver_path;          /* colon-separated plugin list */
-    char *worker_path;          /* blockbox-worker executable */
-    char *require;              /* comma list of jail layers that must be present */
-    char *insecure_disable;     /* comma list of jail layers switched off (tests only) */
-    char *workspace_id;
-    char *modal_token_id;       /* secret-adjacent: never printed */
-    char *modal_token_secret;   /* secret: never printed */
-    char *modal_workspace_name;
-    char *modal_endpoint_url;
-    int modal_allow_anonymous;
-    char *ca_file;
-    long modal_retries;
-    char *scratch;              /* bb_config_get's formatting buffer */
+    bb_setting_value *v;
+    size_t n, cap;
+    int from_env;           /* read from the environment: a plugin's variables are read too */
 };
 
-/* One row per setting; exposed for the README generator test and `doctor`. */
-typedef enum { BB_CFG_STRING, BB_CFG_SECRET, BB_CFG_BOOL, BB_CFG_LONG, BB_CFG_SECONDS } bb_cfg_type;
-typedef struct bb_cfg_key {
-    const char *key;
-    const char *env;
-    bb_cfg_type type;
-    size_t offset;
-    const char *default_value;  /* as text; NULL = unset */
-    long min, max;              /* for LONG and SECONDS (seconds) */
-    const char *help;
-} bb_cfg_key;
+/* The core's own settings (the README lists them with the drivers'). */
+extern const bb_setting bb_core_settings[];
+extern const size_t bb_core_nsettings;
 
-extern const bb_cfg_key bb_config_keys[];
-extern const size_t bb_config_nkeys;
+/* Every setting known without loading a plugin: the core's, then each built-in
+ * driver's, in order (for the README test and doctor). */
+size_t bb_config_known_count(void);
+const bb_setting *bb_config_known(size_t i);
+
+/* A driver's declaration: key and variable names, type, range and default (registry). */
+int bb_setting_check_decl(const bb_setting *s, bb_error **err);
 
 bb_config *bb_config_clone(const bb_config *cfg);
+
+struct bb_registry;
+/* Once the executor's plugins are registered: every pending key must be declared
+ * by one of reg's drivers and is checked against that declaration; each plugin
+ * driver's other settings get their default (or, for a config from the
+ * environment, their variable). ConfigurationError otherwise. */
+int bb_config_bind(bb_config *cfg, const struct bb_registry *reg, bb_error **err);
 
 #endif

@@ -18,6 +18,9 @@ struct bb_executor {
     const bb_driver *driver;
     void *state;
     bb_limits limits;
+    long timeout_ms;
+    long max_inputs;
+    const char *workspace_id;   /* in cfg */
 };
 
 struct bb_block {
@@ -31,20 +34,26 @@ struct bb_block {
     bb_wire_block wire;
 };
 
+/* What a call builds on demand while the driver reads it: the driver holds a const
+ * bb_call, so this lives beside it, not in it. */
+typedef struct call_cache {
+    char *envelope[2];      /* [0] hash-only, [1] with code */
+    size_t envelope_len[2];
+    int takes_buffers;      /* the driver asked for them before its first envelope */
+    char *converted;        /* otherwise: the inputs with buffers in the data form */
+    size_t converted_len;
+} call_cache;
+
 struct bb_call {
     const bb_block *blk;
     const char *inputs;
     size_t inputs_len;
     const char *context;
     long timeout_ms;
-    char *envelope[2];      /* [0] hash-only, [1] with code; built on demand */
-    size_t envelope_len[2];
     const bb_buffer *bufs;  /* checked against the inputs (frames.c) */
     size_t n_bufs;
-    int takes_buffers;      /* the driver asked for them before its first envelope */
     int result_buffers;     /* the caller reads result buffers (bb_block_run_buffers) */
-    char *converted;        /* otherwise: the inputs with buffers in the data form */
-    size_t converted_len;
+    call_cache *cache;
 };
 
 struct bb_result {
@@ -79,9 +88,15 @@ bb_executor *bb_executor_new(const bb_config *cfg_in, bb_error **err)
     }
     ex->cfg = cfg;
     bb_limits_from_config(cfg, &ex->limits);
-    if (bb_registry_init(&ex->registry, cfg->driver_path, err) < 0)
+    ex->timeout_ms = (long)(bb_setting_seconds(cfg, "timeout") * 1000.0);
+    ex->max_inputs = bb_setting_long(cfg, "max_inputs");
+    ex->workspace_id = bb_setting_string(cfg, "workspace_id");
+    if (bb_registry_init(&ex->registry, bb_setting_string(cfg, "driver_path"), err) < 0 ||
+        bb_config_bind(cfg, &ex->registry, err) < 0)
         goto fail;
-    const char *mode = cfg->mode ? cfg->mode : "local";
+    const char *mode = bb_setting_string(cfg, "mode");
+    if (!mode)
+        mode = "local";
     ex->driver = bb_registry_find(&ex->registry, mode);
     if (!ex->driver) {
         char *names = bb_registry_names(&ex->registry);
@@ -97,8 +112,8 @@ bb_executor *bb_executor_new(const bb_config *cfg_in, bb_error **err)
     }
     return ex;
 fail:
+    bb_config_free(ex->cfg);   /* before the plugins whose tables it may point into */
     bb_registry_close(&ex->registry);
-    bb_config_free(ex->cfg);
     free(ex);
     return NULL;
 }
@@ -123,8 +138,8 @@ void bb_executor_free(bb_executor *ex)
     if (!ex)
         return;
     ex->driver->close(ex->state);
+    bb_config_free(ex->cfg);   /* before the plugins whose tables it may point into */
     bb_registry_close(&ex->registry);
-    bb_config_free(ex->cfg);
     free(ex);
 }
 
@@ -181,6 +196,40 @@ static int check_spec(const bb_executor *ex, const bb_block_spec *spec, bb_error
     return 0;
 }
 
+static void reply_buffers_release(bb_reply_buffer *bufs, size_t n);
+
+/* Loads through the driver. An eager driver's answer to the load envelope
+ * (load_reply, driver.h) is checked here like a run's: a block whose init failed, or
+ * an invalid envelope, is unloaded and its error returned. */
+static int driver_load(bb_executor *ex, const bb_block_info *info, void **state, bb_error **err)
+{
+    const bb_driver *d = ex->driver;
+    if (!BB_DRIVER_HAS(d, load_reply) || !d->load_reply)
+        return d->load(ex->state, info, state, err);
+    bb_reply reply = {0};
+    if (d->load_reply(ex->state, info, state, &reply, err) < 0)
+        return -1;
+    free(reply.denied);
+    reply_buffers_release(reply.buffers, reply.n_buffers);
+    bb_wire_response resp = {0};
+    int rc = bb_wire_parse_response_owned(reply.body, reply.len, &ex->limits, &resp, err);   /* frees it */
+    if (rc == 0 && !resp.success) {
+        bb_error *e = bb_error_block(resp.error_type, resp.error, resp.line_number, resp.function_name,
+                                     resp.traceback);
+        if (err && !*err)
+            *err = e;
+        else
+            bb_error_free(e);
+        rc = -1;
+    }
+    bb_wire_response_clear(&resp);
+    if (rc < 0) {
+        d->unload(ex->state, *state);
+        *state = NULL;
+    }
+    return rc;
+}
+
 bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **err)
 {
     if (!ex) {
@@ -200,7 +249,7 @@ bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **e
     b->run_name = dup_opt(spec->run_function_name ? spec->run_function_name : "run", &oom);
     b->init_code = dup_opt(spec->init_code, &oom);
     b->init_name = dup_opt(spec->init_function_name ? spec->init_function_name : "init", &oom);
-    b->workspace_id = dup_opt(spec->workspace_id ? spec->workspace_id : ex->cfg->workspace_id, &oom);
+    b->workspace_id = dup_opt(spec->workspace_id ? spec->workspace_id : ex->workspace_id, &oom);
     if (spec->n_imports) {
         b->imports = calloc(spec->n_imports, sizeof *b->imports);
         if (!b->imports)
@@ -242,11 +291,11 @@ bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **e
         .imports = (const char *const *)b->imports,
         .n_imports = b->n_imports,
         .workspace_id = b->workspace_id,
-        .max_inputs = spec->max_inputs ? spec->max_inputs : (int)ex->cfg->max_inputs,
+        .max_inputs = spec->max_inputs ? spec->max_inputs : (int)ex->max_inputs,
         .load_envelope = load.data,
         .load_envelope_len = load.len,
     };
-    int rc = ex->driver->load(ex->state, &info, &b->state, err);
+    int rc = driver_load(ex, &info, &b->state, err);
     bb_buf_free(&load);
     if (rc < 0) {
         bb_fail(err, BB_ERR_INTERNAL, "driver '%s' failed to load the block", ex->driver->name);
@@ -272,13 +321,13 @@ void bb_block_free(bb_block *blk)
 
 /* ---- calls ------------------------------------------------------------- */
 
-static int call_inputs(bb_call *call, const char **text, size_t *len);
+static int call_inputs(const bb_call *call, const char **text, size_t *len);
 
-const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
+const char *bb_call_envelope(const bb_call *call, int with_code, size_t *len)
 {
-    bb_call *call = (bb_call *)call_in;
+    call_cache *c = call->cache;
     int k = with_code ? 1 : 0;
-    if (!call->envelope[k]) {
+    if (!c->envelope[k]) {
         bb_buf b = {0};
         bb_error *e = NULL;
         const char *inputs;
@@ -291,36 +340,36 @@ const char *bb_call_envelope(const bb_call *call_in, int with_code, size_t *len)
             bb_buf_free(&b);
             return NULL;
         }
-        call->envelope[k] = bb_buf_steal(&b, &call->envelope_len[k]);
-        if (!call->envelope[k])
+        c->envelope[k] = bb_buf_steal(&b, &c->envelope_len[k]);
+        if (!c->envelope[k])
             return NULL;
     }
     if (len)
-        *len = call->envelope_len[k];
-    return call->envelope[k];
+        *len = c->envelope_len[k];
+    return c->envelope[k];
 }
 
 long bb_call_timeout_ms(const bb_call *call) { return call->timeout_ms; }
 
-size_t bb_call_buffer_count(const bb_call *call_in)
+size_t bb_call_buffer_count(const bb_call *call)
 {
-    bb_call *call = (bb_call *)call_in;
-    if (!call || call->converted)
+    if (!call || call->cache->converted)
         return 0;
-    call->takes_buffers = 1;
+    call->cache->takes_buffers = 1;
     return call->n_bufs;
 }
 
 int bb_call_result_buffers(const bb_call *call) { return call && call->result_buffers; }
 
 /* The inputs a driver is sent: the data form for one that does not take buffers. */
-static int call_inputs(bb_call *call, const char **text, size_t *len)
+static int call_inputs(const bb_call *call, const char **text, size_t *len)
 {
+    call_cache *c = call->cache;
     *text = call->inputs;
     *len = call->inputs_len;
-    if (!call->n_bufs || call->takes_buffers)
+    if (!call->n_bufs || c->takes_buffers)
         return 0;
-    if (!call->converted) {
+    if (!c->converted) {
         bb_buf b = {0};
         bb_error *e = NULL;
         if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &b, &e) < 0) {
@@ -328,12 +377,12 @@ static int call_inputs(bb_call *call, const char **text, size_t *len)
             bb_buf_free(&b);
             return -1;
         }
-        call->converted = bb_buf_steal(&b, &call->converted_len);
-        if (!call->converted)
+        c->converted = bb_buf_steal(&b, &c->converted_len);
+        if (!c->converted)
             return -1;
     }
-    *text = call->converted;
-    *len = call->converted_len;
+    *text = c->converted;
+    *len = c->converted_len;
     return 0;
 }
 
@@ -355,7 +404,7 @@ char *bb_call_envelope_arrays(const bb_call *call, int with_code, bb_call_alloc_
     *n_moved = 0;
     const char *text = call->inputs;
     size_t text_len = call->inputs_len;
-    if (!call->takes_buffers || !(memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2)))
+    if (!call->cache->takes_buffers || !(memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2)))
         return NULL;
     bb_buf rewritten = {0};
     void *data[BB_MAX_BUFFERS];
@@ -392,7 +441,7 @@ char *bb_call_envelope_data(const bb_call *call, int with_code, size_t *len)
 
 const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)
 {
-    if (!call || !call->takes_buffers || i >= call->n_bufs) {
+    if (!call || !call->cache->takes_buffers || i >= call->n_bufs) {
         if (len)
             *len = 0;
         return NULL;
@@ -609,15 +658,17 @@ static bb_result *run(bb_block *blk, const char *inputs_json, const char *contex
         (context_json && bb_wire_check_context(context_json, &ex->limits, &err) < 0))
         return result_error(r, err);
 
+    call_cache cache = {0};
     bb_call call = {
         .blk = blk,
         .inputs = inputs_json,
         .inputs_len = inputs_len,
         .context = context_json,
-        .timeout_ms = (long)(ex->cfg->timeout_s * 1000.0),
+        .timeout_ms = ex->timeout_ms,
         .bufs = bufs,
         .n_bufs = n_bufs,
         .result_buffers = result_buffers,
+        .cache = &cache,
     };
     bb_reply reply = {0};
     pthread_mutex_lock(&blk->lock);
@@ -626,9 +677,9 @@ static bb_result *run(bb_block *blk, const char *inputs_json, const char *contex
     limits.deadline_ms = bb_json_now_ms() + call.timeout_ms;
     int rc = ex->driver->run(ex->state, blk->state, &call, &reply, &err);
     pthread_mutex_unlock(&blk->lock);
-    free(call.envelope[0]);
-    free(call.envelope[1]);
-    free(call.converted);
+    free(cache.envelope[0]);
+    free(cache.envelope[1]);
+    free(cache.converted);
     r->restarted = reply.restarted != 0;
     if (rc < 0) {
         free(reply.body);

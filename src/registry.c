@@ -8,23 +8,74 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "config.h"
 #include "error.h"
+
+/* The settings a driver declares: each well formed, and no key the core or another
+ * registered driver already has. */
+static int check_settings(const bb_registry *reg, const bb_driver *d, bb_error **err)
+{
+    if (!BB_DRIVER_HAS(d, n_settings) || !d->n_settings)
+        return 0;
+    if (!d->settings || d->n_settings > 256)
+        return bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s' declares %zu settings %s", d->name,
+                       d->n_settings, d->settings ? "(at most 256)" : "but gives no table");
+    for (size_t i = 0; i < d->n_settings; i++) {
+        const bb_setting *s = &d->settings[i];
+        bb_error *why = NULL;
+        if (bb_setting_check_decl(s, &why) < 0) {
+            bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s': %s", d->name, bb_error_message(why));
+            bb_error_free(why);
+            return -1;
+        }
+        const char *owner = NULL;
+        for (size_t k = 0; k < bb_core_nsettings && !owner; k++)
+            if (strcmp(bb_core_settings[k].key, s->key) == 0)
+                owner = "the core";
+        for (size_t k = 0; k < i && !owner; k++)
+            if (strcmp(d->settings[k].key, s->key) == 0)
+                owner = d->name;
+        for (size_t r = 0; r < reg->n && !owner; r++) {
+            const bb_driver *o = reg->drivers[r];
+            for (size_t k = 0; BB_DRIVER_HAS(o, n_settings) && o->settings && k < o->n_settings; k++)
+                if (strcmp(o->settings[k].key, s->key) == 0) {
+                    owner = o->name;
+                    break;
+                }
+        }
+        if (owner)
+            return bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s' declares setting '%s', which %s%s already has",
+                           d->name, s->key, strcmp(owner, "the core") == 0 ? "" : "driver ", owner);
+    }
+    return 0;
+}
 
 int bb_registry_add(bb_registry *reg, const bb_driver *d, bb_error **err)
 {
     if (!reg || !d)
         return bb_fail(err, BB_ERR_CONFIGURATION, "bb_registry_add: no driver");
-    if (d->abi_version != BB_DRIVER_ABI_VERSION)
+    if (d->abi_version == 0 || d->abi_version > BB_DRIVER_ABI_VERSION)
         return bb_fail(err, BB_ERR_CONFIGURATION,
-                       "driver '%s' is built for driver ABI %u, this library speaks %u",
+                       "driver '%s' is built for driver ABI %u, this library speaks ABI 1 to %u: "
+                       "rebuild the driver against this blockbox",
                        d->name ? d->name : "?", d->abi_version, BB_DRIVER_ABI_VERSION);
-    if (!d->name || !*d->name || !d->open || !d->load || !d->run || !d->unload || !d->close)
+    if (d->abi_version >= 2 && d->struct_size &&
+        d->struct_size < offsetof(bb_driver, struct_size) + sizeof d->struct_size)
+        return bb_fail(err, BB_ERR_CONFIGURATION,
+                       "driver '%s' (ABI %u) gives a struct_size of %zu bytes, smaller than the ABI %u "
+                       "slots every driver has (%zu bytes): set .struct_size = BB_DRIVER_SIZE",
+                       d->name ? d->name : "?", d->abi_version, d->struct_size, d->abi_version,
+                       offsetof(bb_driver, struct_size) + sizeof d->struct_size);
+    int loads = d->load || (BB_DRIVER_HAS(d, load_reply) && d->load_reply);
+    if (!d->name || !*d->name || !d->open || !loads || !d->run || !d->unload || !d->close)
         return bb_fail(err, BB_ERR_CONFIGURATION, "driver '%s' lacks a name or a required function",
                        d->name ? d->name : "?");
     if (bb_registry_find(reg, d->name))
         return bb_fail(err, BB_ERR_CONFIGURATION, "a driver named '%s' is already registered", d->name);
     if (reg->n == BB_REGISTRY_MAX)
         return bb_fail(err, BB_ERR_CONFIGURATION, "too many drivers (at most %d)", BB_REGISTRY_MAX);
+    if (check_settings(reg, d, err) < 0)
+        return -1;
     reg->drivers[reg->n++] = d;
     return 0;
 }

@@ -4,8 +4,14 @@
 #define BB_REGISTRY_H
 
 #include <blockbox/driver.h>
+#include <stddef.h>
 
 #define BB_REGISTRY_MAX 32
+
+/* Whether a registered driver has a slot (driver.h rules 3 and 4): an ABI 1 struct
+ * ends at close; an ABI 2 one has the slots its struct_size covers. */
+#define BB_DRIVER_HAS(d, slot)                                                                 \
+    ((d)->abi_version >= 2 && (d)->struct_size >= offsetof(bb_driver, slot) + sizeof((d)->slot))
 
 struct bb_registry {
     const bb_driver *drivers[BB_REGISTRY_MAX];

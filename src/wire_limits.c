@@ -42,9 +42,16 @@ size_t bb_limits_max_response(const bb_limits *limits)
 void bb_limits_from_config(const bb_config *cfg, bb_limits *limits)
 {
     bb_limits_default(limits);
-    limits->max_input_bytes = (size_t)cfg->max_input_bytes;
-    limits->max_result_bytes = (size_t)cfg->max_output_bytes;
-    limits->max_stream_bytes = (size_t)cfg->max_stream_bytes;
-    limits->max_depth = (int)cfg->max_depth;
-    limits->max_values = (size_t)cfg->max_json_values;
+    limits->max_input_bytes = (size_t)bb_setting_long(cfg, "max_input_bytes");
+    limits->max_result_bytes = (size_t)bb_setting_long(cfg, "max_output_bytes");
+    limits->max_stream_bytes = (size_t)bb_setting_long(cfg, "max_stream_bytes");
+    limits->max_depth = (int)bb_setting_long(cfg, "max_depth");
+    limits->max_values = (size_t)bb_setting_long(cfg, "max_json_values");
+}
+
+size_t bb_driver_max_response(const bb_config *cfg)
+{
+    bb_limits limits;
+    bb_limits_from_config(cfg, &limits);
+    return bb_limits_max_response(&limits);
 }

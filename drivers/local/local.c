@@ -12,14 +12,12 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "config.h"
 #include "error.h"
 #include "jail.h"
 #include "notify.h"
 #include "pool.h"
 #include "proto.h"
 #include "shm.h"
-#include "wire.h"
 #include "zclient.h"
 
 /* How often a waiting call reads its worker's CPU time (per-run CPU budget). */
@@ -32,8 +30,8 @@
 typedef struct local_state {
     bb_pool *pool;               /* workers: spawned, kept as spares, retired (pool.c) */
     bb_notifier *notifier;       /* the pool's: answers and records denied calls (jail) */
-    bb_limits limits;
     size_t max_response;
+    size_t max_result_bytes;
     long timeout_ms;
     long cpu_ms;                 /* CPU time per run (load or call) */
 } local_state;
@@ -357,15 +355,46 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
 
 /* ---- the driver ------------------------------------------------------- */
 
+/* The local driver's own settings (the core checks them against this table). */
+static const bb_setting local_settings[] = {
+    {"memory_mb", "BLOCKBOX_MEMORY_MB", BB_SETTING_LONG, "512", 32, 1 << 20, 0,
+     "memory cap per worker in MiB (cgroup v2, v1, else RLIMIT_AS)"},
+    {"spare_workers", "BLOCKBOX_SPARE_WORKERS", BB_SETTING_LONG, "1", 0, 64, 0,
+     "pre-forked, never-used workers kept ready (local)"},
+    {"cpu_seconds", "BLOCKBOX_CPU_SECONDS", BB_SETTING_SECONDS, "0", 100, 86400 * 1000L, BB_SETTING_ZERO_IS_DEFAULT,
+     "CPU time per run (load or call), all threads, measured by the executor; 0 means timeout + 1"},
+    {"max_threads", "BLOCKBOX_MAX_THREADS", BB_SETTING_LONG, "64", 1, 4096, 0,
+     "threads per worker (pids cgroup and RLIMIT_NPROC)"},
+    {"max_open_files", "BLOCKBOX_MAX_OPEN_FILES", BB_SETTING_LONG, "256", 16, 65536, 0,
+     "open file descriptors per worker"},
+    {"max_file_mb", "BLOCKBOX_MAX_FILE_MB", BB_SETTING_LONG, "64", 0, 1 << 20, 0,
+     "largest file a worker may write (RLIMIT_FSIZE)"},
+    {"tmpfs_mb", "BLOCKBOX_TMPFS_MB", BB_SETTING_LONG, "64", 1, 1 << 20, 0,
+     "size of the worker's private writable tmpfs"},
+    {"policy_file", "BLOCKBOX_POLICY_FILE", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "seccomp policy (OCI JSON); default: policies/default.json, embedded at build time"},
+    {"worker_path", "BLOCKBOX_WORKER_PATH", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "the blockbox-worker executable; default: next to blockbox, then libexec"},
+    {"cgroup_leaf", "BLOCKBOX_CGROUP_LEAF", BB_SETTING_BOOL, "True", 0, 0, 0,
+     "cgroup v2: move the processes of the delegated group into its leaf blockbox-host, as systemd's "
+     "delegation requires before workers get groups; False never moves this program (v2 is then not used)"},
+    {"require", "BLOCKBOX_REQUIRE", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "comma list of jail layers that must be present (e.g. userns,netns,cgroup); 'all' for every one"},
+    {"insecure_disable", "BLOCKBOX_INSECURE_DISABLE_LAYERS", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "TESTS ONLY: comma list of jail layers to switch off, to prove each one matters; a warning is printed"},
+};
+
 static int local_open(const bb_config *cfg, void **state, bb_error **err)
 {
-    if (!cfg->allow_execution)
+    if (!bb_setting_bool(cfg, "allow_execution"))
         return bb_fail(err, BB_ERR_EXECUTION_DISABLED,
                        "custom Python execution is disabled on this host "
                        "(ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS=False)");
+    const char *insecure_disable = bb_setting_string(cfg, "insecure_disable");
+    const char *policy_file = bb_setting_string(cfg, "policy_file");
     unsigned require = 0, disable = 0;
-    if (bb_layers_parse(cfg->require, &require, err) < 0 ||
-        bb_layers_parse(cfg->insecure_disable, &disable, err) < 0)
+    if (bb_layers_parse(bb_setting_string(cfg, "require"), &require, err) < 0 ||
+        bb_layers_parse(insecure_disable, &disable, err) < 0)
         return -1;
     if (require & disable)
         return bb_fail(err, BB_ERR_CONFIGURATION,
@@ -373,38 +402,39 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
                        "BLOCKBOX_INSECURE_DISABLE_LAYERS)");
     if (disable)
         fprintf(stderr, "blockbox: WARNING: jail layers switched off by "
-                        "BLOCKBOX_INSECURE_DISABLE_LAYERS=%s (tests only)\n", cfg->insecure_disable);
-    if (cfg->policy_file && strlen(cfg->policy_file) >= sizeof((bb_zinit *)0)->policy_path)
+                        "BLOCKBOX_INSECURE_DISABLE_LAYERS=%s (tests only)\n", insecure_disable);
+    if (policy_file && strlen(policy_file) >= sizeof((bb_zinit *)0)->policy_path)
         return bb_fail(err, BB_ERR_CONFIGURATION, "BLOCKBOX_POLICY_FILE path is too long");
     local_state *st = calloc(1, sizeof *st);
     if (!st)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    char *worker_path = bb_pool_find_worker(cfg);
-    st->timeout_ms = (long)(cfg->timeout_s * 1000.0);
-    st->cpu_ms = (long)((cfg->cpu_seconds > 0 ? cfg->cpu_seconds : cfg->timeout_s + 1.0) * 1000.0);
-    bb_limits_from_config(cfg, &st->limits);
-    st->max_response = bb_limits_max_response(&st->limits);
+    char *worker_path = bb_pool_find_worker(bb_setting_string(cfg, "worker_path"));
+    double timeout_s = bb_setting_seconds(cfg, "timeout"), cpu_s = bb_setting_seconds(cfg, "cpu_seconds");
+    st->timeout_ms = (long)(timeout_s * 1000.0);
+    st->cpu_ms = (long)((cpu_s > 0 ? cpu_s : timeout_s + 1.0) * 1000.0);
+    st->max_response = bb_driver_max_response(cfg);
+    st->max_result_bytes = (size_t)bb_setting_long(cfg, "max_output_bytes");
     bb_zinit init = {
-        .memory_bytes = (int64_t)cfg->memory_mb << 20,
+        .memory_bytes = (int64_t)bb_setting_long(cfg, "memory_mb") << 20,
         .cpu_seconds = LIFETIME_CPU_SECONDS,
-        .max_threads = cfg->max_threads,
-        .max_open_files = cfg->max_open_files,
-        .max_file_bytes = (int64_t)cfg->max_file_mb << 20,
-        .tmpfs_bytes = (int64_t)cfg->tmpfs_mb << 20,
+        .max_threads = bb_setting_long(cfg, "max_threads"),
+        .max_open_files = bb_setting_long(cfg, "max_open_files"),
+        .max_file_bytes = (int64_t)bb_setting_long(cfg, "max_file_mb") << 20,
+        .tmpfs_bytes = (int64_t)bb_setting_long(cfg, "tmpfs_mb") << 20,
         .require = require,
         .disable = disable,
-        .flags = cfg->cgroup_leaf ? 0 : BB_ZINIT_NO_CGROUP_LEAF,
-        .max_stream_bytes = cfg->max_stream_bytes,
-        .max_result_bytes = cfg->max_output_bytes,
-        .max_input_bytes = cfg->max_input_bytes,
+        .flags = bb_setting_bool(cfg, "cgroup_leaf") ? 0 : BB_ZINIT_NO_CGROUP_LEAF,
+        .max_stream_bytes = bb_setting_long(cfg, "max_stream_bytes"),
+        .max_result_bytes = (long)st->max_result_bytes,
+        .max_input_bytes = bb_setting_long(cfg, "max_input_bytes"),
     };
-    if (cfg->policy_file)
-        snprintf(init.policy_path, sizeof init.policy_path, "%s", cfg->policy_file);
+    if (policy_file)
+        snprintf(init.policy_path, sizeof init.policy_path, "%s", policy_file);
     if (!worker_path) {
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
     }
-    st->pool = bb_pool_open(worker_path, &init, cfg->spare_workers, err);
+    st->pool = bb_pool_open(worker_path, &init, bb_setting_long(cfg, "spare_workers"), err);
     if (!st->pool)
         goto fail;
     st->notifier = bb_pool_notifier(st->pool);
@@ -417,7 +447,10 @@ fail:
     return -1;
 }
 
-static int local_load(void *state, const bb_block_info *info, void **block_state, bb_error **err)
+/* Eager load: compile and run init now, so a broken block fails here. The worker's
+ * answer goes back to the core, which checks it (driver.h load_reply). */
+static int local_load(void *state, const bb_block_info *info, void **block_state, bb_reply *reply,
+                      bb_error **err)
 {
     local_state *st = state;
     local_block *b = calloc(1, sizeof *b);
@@ -432,36 +465,18 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     }
     memcpy(b->load_envelope, info->load_envelope, info->load_envelope_len + 1);
     b->load_len = info->load_envelope_len;
-    /* Eager load: compile and run init now, so a broken block fails here. */
-    bb_reply reply = {0};
     int restarted = 0;
-    if (block_exchange(st, b, NULL, bb_now_ms() + st->timeout_ms, &reply, &restarted, err) < 0)
-        goto fail;
-    bb_wire_response resp = {0};
-    int rc = bb_wire_parse_response_owned(reply.body, reply.len, &st->limits, &resp, err);   /* frees it */
-    free(reply.denied);
-    if (rc == 0 && !resp.success) {
-        bb_error *e = bb_error_block(resp.error_type, resp.error, resp.line_number,
-                                     resp.function_name, resp.traceback);
-        if (err && !*err)
-            *err = e;
-        else
-            bb_error_free(e);
-        rc = -1;
+    if (block_exchange(st, b, NULL, bb_now_ms() + st->timeout_ms, reply, &restarted, err) < 0) {
+        bb_pool_retire(st->pool, &b->w);
+        free(b->load_envelope);
+        free(b);
+        return -1;
     }
-    bb_wire_response_clear(&resp);
-    if (rc < 0)
-        goto fail;
     b->w.runs = 0;   /* the load is not a run */
     b->need_code = 0;
     b->lost_state = 0;
     *block_state = b;
     return 0;
-fail:
-    bb_pool_retire(st->pool, &b->w);
-    free(b->load_envelope);
-    free(b);
-    return -1;
 }
 
 static int local_run(void *state, void *block_state, const bb_call *call, bb_reply *reply,
@@ -474,7 +489,7 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
     if (block_exchange(st, b, call, deadline, reply, &restarted, err) < 0)
         return -1;
     /* output buffers: checked against the arena's own size, copied out (shm.c) */
-    if (bb_shm_reply(&b->w.shm, reply->body, &reply->len, st->limits.max_result_bytes, reply, err) < 0) {
+    if (bb_shm_reply(&b->w.shm, reply->body, &reply->len, st->max_result_bytes, reply, err) < 0) {
         free(reply->body);
         free(reply->denied);
         for (size_t i = 0; i < reply->n_buffers; i++)
@@ -537,11 +552,13 @@ static void local_close(void *state)
 }
 
 const bb_driver bb_local_driver = {
-    .abi_version = BB_DRIVER_ABI_VERSION,
+    BB_DRIVER_HEAD,
     .name = "local",
     .summary = "a forked CPython worker in a seccomp-BPF jail on this host",
+    .settings = local_settings,
+    .n_settings = sizeof local_settings / sizeof local_settings[0],
     .open = local_open,
-    .load = local_load,
+    .load_reply = local_load,
     .run = local_run,
     .unload = local_unload,
     .describe = local_describe,

@@ -76,10 +76,10 @@ static void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, long long unt
 
 /* ---- the worker executable -------------------------------------------- */
 
-char *bb_pool_find_worker(const bb_config *cfg)
+char *bb_pool_find_worker(const char *configured)
 {
-    if (cfg->worker_path)
-        return strdup(cfg->worker_path);
+    if (configured)
+        return strdup(configured);
     char self[PATH_MAX];
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n > 0) {

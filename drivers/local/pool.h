@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 #include "blockbox.h"
-#include "config.h"
+#include <blockbox/driver.h>
 #include "notify.h"
 #include "shm.h"
 #include "zclient.h"
@@ -38,7 +38,7 @@ typedef struct bb_pool bb_pool;
 
 /* The worker executable: BLOCKBOX_WORKER_PATH, beside the binary, relative to this
  * library, then the configured libexec directory. Caller frees; NULL: out of memory. */
-char *bb_pool_find_worker(const bb_config *cfg);
+char *bb_pool_find_worker(const char *configured);
 
 /* Starts the notifier, the zygote (worker_path, init) and the keeper thread that keeps
  * spares ready: one at first, one more each time a caller finds none, up to

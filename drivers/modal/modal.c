@@ -10,12 +10,10 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "config.h"
 #include "error.h"
 #include "modal_http.h"
 #include "modal_url.h"
 #include "modal_util.h"
-#include "wire.h"
 
 #define MAX_TOKEN_LEN 512
 
@@ -94,32 +92,66 @@ static void modal_close(void *state)
     free(d);
 }
 
-static int modal_open(const bb_config *cfg, void **state, bb_error **err)
+/* The modal driver's own settings (the core checks them against this table). */
+static const bb_setting modal_settings[] = {
+    {"modal_token_id", "MODAL_TOKEN_ID", BB_SETTING_SECRET, NULL, 0, 0, 0, "sent as Modal-Key"},
+    {"modal_token_secret", "MODAL_TOKEN_SECRET", BB_SETTING_SECRET, NULL, 0, 0, 0, "sent as Modal-Secret"},
+    {"modal_workspace_name", "MODAL_WORKSPACE_NAME", BB_SETTING_STRING, "roboflow", 0, 0, 0,
+     "Modal workspace in the endpoint host"},
+    {"modal_endpoint_url", "MODAL_WEB_ENDPOINT_URL", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "full endpoint URL override (?workspace_id= is appended)"},
+    {"modal_allow_anonymous", "MODAL_ALLOW_ANONYMOUS_EXECUTION", BB_SETTING_BOOL, "False", 0, 0, 0,
+     "allow modal calls without a workspace id"},
+    {"ca_file", "BLOCKBOX_CA_FILE", BB_SETTING_STRING, NULL, 0, 0, 0,
+     "extra CA bundle to trust for the modal endpoint"},
+    {"modal_retries", "BLOCKBOX_MODAL_RETRIES", BB_SETTING_LONG, "3", 0, 10, 0,
+     "retries where the block cannot have run (connect errors, 429, 502-504)"},
+};
+
+/* The settings this driver reads, from the checked config. */
+typedef struct modal_config {
+    const char *token_id, *token_secret, *workspace_name, *endpoint_url, *workspace_id, *ca_file;
+    int allow_anonymous;
+    long retries;
+} modal_config;
+
+static int modal_open(const bb_config *config, void **state, bb_error **err)
 {
     if (bb_modal_http_global_init() < 0)
         return bb_fail(err, BB_ERR_INTERNAL, "libcurl failed to initialise");
-    int no_id = !cfg->modal_token_id || !*cfg->modal_token_id;
-    int no_secret = !cfg->modal_token_secret || !*cfg->modal_token_secret;
+    const modal_config c = {
+        .token_id = bb_setting_string(config, "modal_token_id"),
+        .token_secret = bb_setting_string(config, "modal_token_secret"),
+        .workspace_name = bb_setting_string(config, "modal_workspace_name"),
+        .endpoint_url = bb_setting_string(config, "modal_endpoint_url"),
+        .workspace_id = bb_setting_string(config, "workspace_id"),
+        .ca_file = bb_setting_string(config, "ca_file"),
+        .allow_anonymous = bb_setting_bool(config, "modal_allow_anonymous"),
+        .retries = bb_setting_long(config, "modal_retries"),
+    };
+    const modal_config *cfg = &c;
+    int no_id = !cfg->token_id || !*cfg->token_id;
+    int no_secret = !cfg->token_secret || !*cfg->token_secret;
     if (no_id || no_secret)
         return bb_fail(err, BB_ERR_CONFIGURATION,
                        "modal mode needs a Modal proxy-auth token: set MODAL_TOKEN_ID and "
                        "MODAL_TOKEN_SECRET (missing: %s)",
                        no_id && no_secret ? "MODAL_TOKEN_ID, MODAL_TOKEN_SECRET"
                                           : no_id ? "MODAL_TOKEN_ID" : "MODAL_TOKEN_SECRET");
-    if (check_token(cfg->modal_token_id, "MODAL_TOKEN_ID", err) < 0 ||
-        check_token(cfg->modal_token_secret, "MODAL_TOKEN_SECRET", err) < 0)
+    if (check_token(cfg->token_id, "MODAL_TOKEN_ID", err) < 0 ||
+        check_token(cfg->token_secret, "MODAL_TOKEN_SECRET", err) < 0)
         return -1;
-    if (cfg->modal_endpoint_url &&
-        bb_modal_check_url(cfg->modal_endpoint_url, "MODAL_WEB_ENDPOINT_URL", BB_ERR_CONFIGURATION, NULL,
+    if (cfg->endpoint_url &&
+        bb_modal_check_url(cfg->endpoint_url, "MODAL_WEB_ENDPOINT_URL", BB_ERR_CONFIGURATION, NULL,
                            err) < 0)
         return -1;
     if (cfg->workspace_id && bb_modal_check_workspace_id(cfg->workspace_id, err) < 0)
         return -1;
     if (cfg->ca_file && access(cfg->ca_file, R_OK) != 0)
         return bb_fail(err, BB_ERR_CONFIGURATION, "BLOCKBOX_CA_FILE '%s' cannot be read", cfg->ca_file);
-    if (!cfg->modal_endpoint_url) {
+    if (!cfg->endpoint_url) {
         /* validates MODAL_WORKSPACE_NAME now rather than at the first load */
-        char *probe = bb_modal_endpoint_url(NULL, cfg->modal_workspace_name ? cfg->modal_workspace_name
+        char *probe = bb_modal_endpoint_url(NULL, cfg->workspace_name ? cfg->workspace_name
                                                                             : "roboflow",
                                             "probe", err);
         if (!probe)
@@ -130,24 +162,22 @@ static int modal_open(const bb_config *cfg, void **state, bb_error **err)
     modal_driver *d = calloc(1, sizeof *d);
     if (!d)
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    d->allow_anonymous = cfg->modal_allow_anonymous;
-    d->retries = cfg->modal_retries < 0 ? 0 : cfg->modal_retries;
-    bb_limits limits;
-    bb_limits_from_config(cfg, &limits);   /* the response bound uses result and streams */
-    d->max_response = bb_limits_max_response(&limits);
+    d->allow_anonymous = cfg->allow_anonymous;
+    d->retries = cfg->retries < 0 ? 0 : cfg->retries;
+    d->max_response = bb_driver_max_response(config);   /* uses result and streams */
     int oom = 0;
 #define DUP(field, value)                                                                          \
     do {                                                                                           \
         if ((value) && !(d->field = strdup(value)))                                                  \
             oom = 1;                                                                               \
     } while (0)
-    DUP(override_url, cfg->modal_endpoint_url);
-    DUP(workspace_name, cfg->modal_workspace_name ? cfg->modal_workspace_name : "roboflow");
+    DUP(override_url, cfg->endpoint_url);
+    DUP(workspace_name, cfg->workspace_name ? cfg->workspace_name : "roboflow");
     DUP(default_workspace, cfg->workspace_id);
     DUP(ca_file, cfg->ca_file);
 #undef DUP
     if (!oom)
-        d->http = bb_modal_http_open(cfg->modal_token_id, cfg->modal_token_secret, cfg->ca_file,
+        d->http = bb_modal_http_open(cfg->token_id, cfg->token_secret, cfg->ca_file,
                                      d->max_response, &d->count);
     if (!d->http) {
         modal_close(d);
@@ -521,7 +551,9 @@ static char *modal_describe(void *state)
 }
 
 const bb_driver bb_modal_driver = {
-    .abi_version = BB_DRIVER_ABI_VERSION,
+    BB_DRIVER_HEAD,
+    .settings = modal_settings,
+    .n_settings = sizeof modal_settings / sizeof modal_settings[0],
     .name = "modal",
     .summary = "blocks run on Modal (restricted single-use functions) over verified HTTPS",
     .open = modal_open,

@@ -12,9 +12,30 @@
 extern "C" {
 #endif
 
-/* Bumped on any incompatible change of the structs below. A plugin built for
- * another version is refused with a ConfigurationError. */
-#define BB_DRIVER_ABI_VERSION 1u
+/* The driver ABI, and the rules for growing it (as sqlite3_vfs grows by iVersion and
+ * curl's backends declare their sizes):
+ *
+ *  1. BB_DRIVER_ABI_VERSION is the major version. It is bumped only by a change that
+ *     breaks a built plugin (a slot removed, moved or retyped; a call's meaning
+ *     changed). A driver declaring a newer major than the library's is refused with a
+ *     ConfigurationError naming both; 0 is refused too.
+ *  2. Within a major, the structs only grow: a new optional slot is appended at the end
+ *     of struct bb_driver (after every existing one, never between), and a driver that
+ *     leaves it NULL/0 behaves as before. No slot ever changes type or meaning.
+ *  3. A driver says how much of the struct it knows in struct_size (BB_DRIVER_SIZE, i.e.
+ *     sizeof(bb_driver) as it was compiled). The core reads a slot only when struct_size
+ *     covers it, so a plugin built against a smaller struct is accepted and its missing
+ *     slots are treated as absent. A struct_size of 0 means the ABI 1 slots only (a
+ *     plugin source from before struct_size, rebuilt unchanged); one that is not 0 but
+ *     too small to hold struct_size itself is refused.
+ *  4. ABI 1 drivers (abi_version 1, built before struct_size existed) are still
+ *     accepted: their struct is the prefix up to `close`, nothing after it is read.
+ *  5. Functions for drivers (bb_call_*, bb_setting_*, bb_driver_*) are only ever added,
+ *     never changed. The entry point is given the library's major: a plugin should
+ *     refuse only a library older than the major it needs, never a newer one.
+ *  6. A new slot is documented here with the version of blockbox that added it. */
+#define BB_DRIVER_ABI_VERSION 2u
+#define BB_DRIVER_SIZE (sizeof(bb_driver))
 
 /* What a driver is told about a block when it is loaded. All strings stay valid
  * until the driver's unload is called. */
@@ -103,13 +124,51 @@ typedef struct bb_reply_buffer {
     void *ctx;
 } bb_reply_buffer;
 
+/* A setting a driver declares (bb_driver.settings): the core reads it from the
+ * environment and by key (bb_config_set), checks it against this declaration
+ * (ConfigurationError naming the variable otherwise) and refuses a key no driver
+ * declares; the driver reads the checked value with bb_setting_* below. */
+typedef enum {
+    BB_SETTING_STRING,
+    BB_SETTING_SECRET,     /* a string never read back (bb_config_get says "(set)"), wiped on free */
+    BB_SETTING_BOOL,       /* True/False, 1/0, yes/no, on/off */
+    BB_SETTING_LONG,       /* a whole number from min to max */
+    BB_SETTING_SECONDS     /* seconds in whole milliseconds, from min to max milliseconds */
+} bb_setting_type;
+
+#define BB_SETTING_ZERO_IS_DEFAULT 1u   /* SECONDS: 0 is allowed below min and means "the default" */
+
+typedef struct bb_setting {
+    const char *key;            /* [a-z][a-z0-9_]{0,63}; unique among the core's and all drivers' */
+    const char *env;            /* its environment variable ([A-Z][A-Z0-9_]*), or NULL */
+    bb_setting_type type;
+    const char *default_value;  /* as text, checked like a value; NULL: unset */
+    long min, max;              /* LONG: the range; SECONDS: the range in milliseconds */
+    unsigned flags;             /* BB_SETTING_ZERO_IS_DEFAULT */
+    const char *help;           /* one line for people (README, doctor) */
+} bb_setting;
+
+/* The checked value of any setting, the core's or a driver's, by key. A driver
+ * reads its own and the core's settings (timeout, max_output_bytes, ...) with these;
+ * unlike bb_config_get, bb_setting_string gives a secret's own value. An unset
+ * string is NULL; a key that is not declared, or of another type, reads as NULL/0. */
+const char *bb_setting_string(const bb_config *cfg, const char *key);
+long bb_setting_long(const bb_config *cfg, const char *key);
+double bb_setting_seconds(const bb_config *cfg, const char *key);
+int bb_setting_bool(const bb_config *cfg, const char *key);
+/* The largest response envelope the core can accept under this config (results,
+ * streams and the error texts at their limits): what a driver caps a read at. */
+size_t bb_driver_max_response(const bb_config *cfg);
+
 typedef struct bb_driver {
-    unsigned abi_version;   /* BB_DRIVER_ABI_VERSION */
+    /* ---- ABI 1: every driver has these ---------------------------------------- */
+    unsigned abi_version;   /* BB_DRIVER_ABI_VERSION (the major) */
     const char *name;       /* matched case-insensitively against the mode */
     const char *summary;    /* one line for `blockbox doctor` and error messages */
 
     /* Every function returns 0 on success, or -1 with *err set (bb_error_new). */
     int (*open)(const bb_config *cfg, void **driver_state, bb_error **err);
+    /* Loads a block; may be NULL when load_reply is set (below). */
     int (*load)(void *driver_state, const bb_block_info *block, void **block_state,
                 bb_error **err);
     /* Runs of one block never overlap; runs of different blocks may, on any thread. */
@@ -119,6 +178,22 @@ typedef struct bb_driver {
     /* A JSON object (malloc'd text) describing the backend, or NULL. */
     char *(*describe)(void *driver_state);
     void (*close)(void *driver_state);
+
+    /* ---- ABI 2 (blockbox 0.9): read only when abi_version >= 2 ---------------- */
+    size_t struct_size;     /* BB_DRIVER_SIZE: the slots below it are present */
+    /* The driver's own settings (NULL, 0: none); the table stays valid while the
+     * driver is registered. */
+    const bb_setting *settings;
+    size_t n_settings;
+    /* A load that answers: for a backend that loads eagerly (sends block->load_envelope
+     * and runs init). Used instead of load when set. On 0, reply->body must hold the
+     * backend's response envelope to the load (malloc'd; the core frees it): the core
+     * validates it as it does a run's, and a failed load there (the block's init
+     * raised, an invalid envelope) makes the core unload the block and return that
+     * error. Buffers and denials in a load reply are released and ignored. */
+    int (*load_reply)(void *driver_state, const bb_block_info *block, void **block_state,
+                      bb_reply *reply, bb_error **err);
+    /* Append new slots here, and only here (rule 2 above). */
 } bb_driver;
 
 /* Errors for drivers to return. */
@@ -133,6 +208,9 @@ int bb_registry_add(bb_registry *reg, const bb_driver *driver, bb_error **err);
 
 #define BB_DRIVER_ENTRY "blockbox_driver_entry"
 typedef int (*bb_driver_entry_fn)(bb_registry *reg, unsigned abi_version, bb_error **err);
+
+/* The first two slots of a bb_driver for this ABI: `{BB_DRIVER_HEAD, .name = ...}` */
+#define BB_DRIVER_HEAD .abi_version = BB_DRIVER_ABI_VERSION, .struct_size = BB_DRIVER_SIZE
 
 #ifdef __cplusplus
 }

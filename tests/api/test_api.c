@@ -728,11 +728,37 @@ START_TEST(executors_on_many_threads)
 }
 END_TEST
 
+/* driver.h rules 3 and 4: a plugin built against the ABI 1 struct, and one whose ABI 2
+ * struct ends before `settings`, still load blocks and run them. */
+START_TEST(older_plugins_load_and_run)
+{
+    static const char *const plugins[][2] = {{"BB_TEST_ECHO_ABI1", "echo_v1"}, {"BB_TEST_ECHO_SMALL", "echo_small"}};
+    for (size_t i = 0; i < 2; i++) {
+        bb_config *cfg = bb_config_new();
+        bb_error *err = NULL;
+        ck_assert_int_eq(bb_config_set(cfg, "driver_path", plugin_path(plugins[i][0]), &err), 0);
+        ck_assert_int_eq(bb_config_set(cfg, "mode", plugins[i][1], &err), 0);
+        bb_executor *ex = bb_executor_new(cfg, &err);
+        bb_config_free(cfg);
+        ck_assert_msg(ex != NULL, "%s: %s", plugins[i][1], err ? bb_error_message(err) : "?");
+        ck_assert_str_eq(bb_executor_driver(ex), plugins[i][1]);
+        bb_block *blk = load_code(ex, PLAIN_CODE);
+        bb_result *res = bb_block_run(blk, "{\"x\": 1}", NULL);
+        ck_assert_msg(bb_result_ok(res), "%s", bb_result_error(res) ? bb_error_message(bb_result_error(res)) : "?");
+        ck_assert_ptr_nonnull(strstr(bb_result_outputs(res), "\"x\":1"));
+        bb_result_free(res);
+        bb_block_free(blk);
+        bb_executor_free(ex);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const bb_check_case rows[] = {
         {"driver selection", env_selects_the_plugin_driver, 0, 0},
         {"driver selection", mode_is_case_insensitive, 0, 0},
+        {"driver selection", older_plugins_load_and_run, 0, 0},
         {"driver selection", unknown_mode_lists_known_drivers, 0, 0},
         {"driver selection", plugin_driver_needs_its_plugin, 0, 0},
         {"driver selection", plugin_with_wrong_abi_is_refused, 0, 0},

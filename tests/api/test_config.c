@@ -8,11 +8,11 @@
 #include "config.h"
 #include "check_main.h"
 
-static const bb_cfg_key *key_named(const char *name)
+static const bb_setting *key_named(const char *name)
 {
-    for (size_t i = 0; i < bb_config_nkeys; i++)
-        if (strcmp(bb_config_keys[i].key, name) == 0)
-            return &bb_config_keys[i];
+    for (size_t i = 0; i < bb_config_known_count(); i++)
+        if (strcmp(bb_config_known(i)->key, name) == 0)
+            return bb_config_known(i);
     ck_abort_msg("no key %s", name);
     return NULL;
 }
@@ -53,13 +53,13 @@ START_TEST(defaults)
     expect_value(cfg, "policy_file", NULL);
     expect_value(cfg, "driver_path", NULL);
     /* Every key of the table reads back its documented default. */
-    for (size_t i = 0; i < bb_config_nkeys; i++) {
-        const bb_cfg_key *k = &bb_config_keys[i];
+    for (size_t i = 0; i < bb_config_known_count(); i++) {
+        const bb_setting *k = bb_config_known(i);
         ck_assert_msg(k->env && *k->env && k->help && *k->help, "%s lacks env or help", k->key);
         const char *got = bb_config_get(cfg, k->key);
         if (!k->default_value)
             ck_assert_msg(got == NULL, "%s default", k->key);
-        else if (k->type == BB_CFG_SECRET)
+        else if (k->type == BB_SETTING_SECRET)
             ck_assert_str_eq(got, "(set)");
         else
             ck_assert_msg(got != NULL, "%s has no default text", k->key);
@@ -70,24 +70,27 @@ END_TEST
 
 START_TEST(every_key_reads_its_variable)
 {
-    for (size_t i = 0; i < bb_config_nkeys; i++) {
-        const bb_cfg_key *k = &bb_config_keys[i];
+    for (size_t i = 0; i < bb_config_known_count(); i++) {
+        const bb_setting *k = bb_config_known(i);
         const char *value, *want;
         char number[32];
         switch (k->type) {
-        case BB_CFG_STRING:
+        case BB_SETTING_STRING:
             value = want = strcmp(k->key, "mode") == 0 ? "modal" : "/some/path-or-name";
             break;
-        case BB_CFG_SECRET:
+        case BB_SETTING_SECRET:
             value = "s3cr3t-value";
             want = "(set)";
             break;
-        case BB_CFG_BOOL:
+        case BB_SETTING_BOOL:
             value = strcmp(k->default_value, "True") == 0 ? "no" : "yes";
             want = strcmp(k->default_value, "True") == 0 ? "False" : "True";
             break;
-        case BB_CFG_LONG:
-        case BB_CFG_SECONDS:
+        case BB_SETTING_SECONDS:   /* its range is in milliseconds */
+            snprintf(number, sizeof number, "%ld", k->max / 1000);
+            value = want = number;
+            break;
+        case BB_SETTING_LONG:
         default:
             snprintf(number, sizeof number, "%ld", k->max);
             value = want = number;
@@ -132,7 +135,7 @@ START_TEST(whole_numbers)
 {
     bb_config *cfg = bb_config_new();
     bb_error *err = NULL;
-    const bb_cfg_key *mem = key_named("memory_mb");
+    const bb_setting *mem = key_named("memory_mb");
     char text[64];
     snprintf(text, sizeof text, "%ld", mem->min);
     ck_assert_int_eq(bb_config_set(cfg, "memory_mb", text, &err), 0);
@@ -227,8 +230,8 @@ START_TEST(secrets_read_back_as_set)
     expect_value(cfg, "modal_token_secret", "(set)");
     expect_value(cfg, "modal_token_id", "(set)");
     /* The value is kept (the modal driver needs it), just never read back. */
-    ck_assert_str_eq(cfg->modal_token_secret, secret);
-    ck_assert_str_eq(cfg->modal_token_id, "ak-1234567");
+    ck_assert_str_eq(bb_setting_string(cfg, "modal_token_secret"), secret);
+    ck_assert_str_eq(bb_setting_string(cfg, "modal_token_id"), "ak-1234567");
     ck_assert_int_eq(bb_config_set(cfg, "modal_token_secret", "", &err), 0);
     expect_value(cfg, "modal_token_secret", NULL);
     bb_config_free(cfg);
@@ -322,6 +325,76 @@ START_TEST(bad_env_fails_executor_creation)
 }
 END_TEST
 
+/* An executor on the echo plugin with one setting; NULL when refused (*err set). */
+static bb_executor *echo_with(const char *key, const char *value, bb_error **err)
+{
+    bb_config *cfg = echo_config(key, value);   /* a plugin's key is kept until the plugin is loaded */
+    bb_executor *ex = bb_executor_new(cfg, err);
+    bb_config_free(cfg);
+    return ex;
+}
+
+static void expect_level(bb_executor *ex, const char *want)
+{
+    ck_assert_ptr_nonnull(ex);
+    char *desc = bb_executor_describe(ex);
+    ck_assert_msg(desc && strstr(desc, want), "describe: %s, wanted %s", desc ? desc : "(null)", want);
+    free(desc);
+    bb_executor_free(ex);
+}
+
+/* A plugin's own setting is checked by the core against the plugin's declaration:
+ * the value in range reaches the driver, out of range and an undeclared key are
+ * refused (ConfigurationError) before the driver opens. */
+START_TEST(a_driver_setting_is_checked_from_its_declaration)
+{
+    bb_error *err = NULL;
+    expect_level(echo_with(NULL, NULL, &err), "\"level\": 1}");   /* the declared default */
+    expect_level(echo_with("echo_level", "'7'", &err), "\"level\": 7}");
+    ck_assert_ptr_null(echo_with("echo_level", "11", &err));
+    ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
+    expect_err(err, BB_ERR_CONFIGURATION, "BB_TEST_ECHO_LEVEL must be a whole number from 1 to 10, not '11'");
+    ck_assert_ptr_null(echo_with("echo_level", "0", &err));
+    expect_err(err, BB_ERR_CONFIGURATION, "BB_TEST_ECHO_LEVEL");
+    ck_assert_ptr_null(echo_with("echo_levle", "3", &err));
+    ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
+    expect_err(err, BB_ERR_CONFIGURATION, "unknown setting 'echo_levle': no registered driver declares it");
+    /* A built-in driver's setting is checked at once, plugins or not. */
+    bb_config *cfg = echo_config(NULL, NULL);
+    ck_assert_int_eq(bb_config_set(cfg, "modal_retries", "11", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "BLOCKBOX_MODAL_RETRIES");
+    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", "1", &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "BLOCKBOX_MEMORY_MB");
+    /* Not checked yet, so not read back. */
+    ck_assert_int_eq(bb_config_set(cfg, "echo_level", "3", &err), 0);
+    ck_assert_ptr_null(bb_config_get(cfg, "echo_level"));
+    bb_config_free(cfg);
+    /* From the environment: the plugin's variable is read once the plugin is loaded. */
+    setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "echo", 1);
+    setenv("BLOCKBOX_DRIVER_PATH", echo_path(), 1);
+    setenv("BB_TEST_ECHO_LEVEL", "9", 1);
+    expect_level(bb_executor_new(NULL, &err), "\"level\": 9}");
+    setenv("BB_TEST_ECHO_LEVEL", "99", 1);
+    ck_assert_ptr_null(bb_executor_new(NULL, &err));
+    expect_err(err, BB_ERR_CONFIGURATION, "BB_TEST_ECHO_LEVEL");
+    unsetenv("BB_TEST_ECHO_LEVEL");
+    unsetenv("BLOCKBOX_DRIVER_PATH");
+    unsetenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE");
+}
+END_TEST
+
+/* bb_config_get neither writes the config nor invalidates an earlier answer. */
+START_TEST(get_is_read_only)
+{
+    bb_config *cfg = bb_config_new();
+    const char *timeout = bb_config_get(cfg, "timeout"), *mem = bb_config_get(cfg, "memory_mb");
+    ck_assert_str_eq(bb_config_get(cfg, "max_depth"), "64");
+    ck_assert_str_eq(timeout, "20");
+    ck_assert_str_eq(mem, "512");
+    bb_config_free(cfg);
+}
+END_TEST
+
 int main(void)
 {
     const bb_check_case rows[] = {
@@ -337,6 +410,8 @@ int main(void)
         {"config", unknown_keys, 0, 0},
         {"config", the_executor_copies_its_config, 0, 0},
         {"config", bad_env_fails_executor_creation, 0, 0},
+        {"config", a_driver_setting_is_checked_from_its_declaration, 0, 0},
+        {"config", get_is_read_only, 0, 0},
     };
     return bb_check_run("config", 0, rows, BB_CHECK_COUNT(rows));
 }

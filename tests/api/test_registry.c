@@ -39,7 +39,9 @@ static void d_unload(void *st, void *bs)
 }
 static void d_close(void *st) { (void)st; }
 
-#define DRIVER(name_) {BB_DRIVER_ABI_VERSION, name_, "test", d_open, d_load, d_run, d_unload, NULL, d_close}
+#define DRIVER(name_)                                                                              \
+    {BB_DRIVER_HEAD, .name = name_, .summary = "test", .open = d_open, .load = d_load, .run = d_run, \
+     .unload = d_unload, .close = d_close}
 
 START_TEST(builtins_are_there)
 {
@@ -176,6 +178,93 @@ START_TEST(broken_plugins_fail_init)
 }
 END_TEST
 
+/* driver.h rules 1, 3, 4: an ABI 1 struct and an ABI 2 struct smaller than this
+ * library's are accepted, their missing slots absent; a newer major, major 0 and an
+ * ABI 2 struct_size that does not even hold struct_size are refused. */
+START_TEST(older_structs_are_accepted_newer_majors_refused)
+{
+    char *path = NULL;
+    ck_assert_int_ge(asprintf(&path, "%s:%s", plugin_path("BB_TEST_ECHO_ABI1"), plugin_path("BB_TEST_ECHO_SMALL")), 0);
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_msg(bb_registry_init(&reg, path, &err) == 0, "%s", err ? bb_error_message(err) : "?");
+    free(path);
+    const bb_driver *v1 = bb_registry_find(&reg, "echo_v1"), *small = bb_registry_find(&reg, "echo_small");
+    ck_assert_ptr_nonnull(v1);
+    ck_assert_ptr_nonnull(small);
+    ck_assert_uint_eq(v1->abi_version, 1);
+    ck_assert(!BB_DRIVER_HAS(v1, settings));
+    ck_assert(!BB_DRIVER_HAS(small, settings));
+    ck_assert(!BB_DRIVER_HAS(small, load_reply));
+    ck_assert(BB_DRIVER_HAS(bb_registry_find(&reg, "local"), load_reply));
+    bb_registry_close(&reg);
+
+    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
+    bb_driver newer = DRIVER("newer");
+    newer.abi_version = 3;
+    ck_assert_int_eq(bb_registry_add(&reg, &newer, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "ABI 3, this library speaks ABI 1 to 2");
+    bb_driver zero = DRIVER("zero");
+    zero.abi_version = 0;
+    ck_assert_int_eq(bb_registry_add(&reg, &zero, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "ABI 0");
+    bb_driver tiny = DRIVER("tiny");
+    tiny.struct_size = 8;
+    ck_assert_int_eq(bb_registry_add(&reg, &tiny, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "struct_size of 8 bytes");
+    /* An ABI 2 driver may load with load_reply alone, not with neither. */
+    bb_driver neither = DRIVER("neither");
+    neither.load = NULL;
+    ck_assert_int_eq(bb_registry_add(&reg, &neither, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "required function");
+    bb_registry_close(&reg);
+}
+END_TEST
+
+/* A driver's declared settings are checked when it registers. */
+START_TEST(bad_setting_declarations_are_refused)
+{
+    static const struct {
+        bb_setting s;
+        const char *needle;
+    } bad[] = {
+        {{"timeout", NULL, BB_SETTING_LONG, "1", 0, 9, 0, "x"}, "which the core already has"},
+        {{"memory_mb", NULL, BB_SETTING_LONG, "32", 0, 99, 0, "x"}, "which driver local already has"},
+        {{"Bad-Key", NULL, BB_SETTING_STRING, NULL, 0, 0, 0, "x"}, "[a-z][a-z0-9_]"},
+        {{"ok_key", "lower_env", BB_SETTING_STRING, NULL, 0, 0, 0, "x"}, "its variable"},
+        {{"ok_key", NULL, (bb_setting_type)77, NULL, 0, 0, 0, "x"}, "unknown type"},
+        {{"ok_key", NULL, BB_SETTING_LONG, NULL, 5, 4, 0, "x"}, "empty range"},
+        {{"ok_key", NULL, BB_SETTING_SECONDS, NULL, 0, 4, 0, "x"}, "empty range"},
+        {{"ok_key", NULL, BB_SETTING_LONG, "11", 1, 10, 0, "x"}, "its default is invalid"},
+        {{"ok_key", NULL, BB_SETTING_LONG, "1", 1, 10, 0, NULL}, "no help"},
+    };
+    bb_registry reg;
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
+    size_t before = reg.n;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        bb_driver d = DRIVER("decl");
+        d.settings = &bad[i].s;
+        d.n_settings = 1;
+        ck_assert_msg(bb_registry_add(&reg, &d, &err) == -1, "row %zu accepted", i);
+        expect_err(err, BB_ERR_CONFIGURATION, bad[i].needle);
+    }
+    static const bb_setting twice[] = {
+        {"same_key", NULL, BB_SETTING_BOOL, "True", 0, 0, 0, "x"},
+        {"same_key", NULL, BB_SETTING_BOOL, "True", 0, 0, 0, "x"},
+    };
+    bb_driver d = DRIVER("twice");
+    d.settings = twice;
+    d.n_settings = 2;
+    ck_assert_int_eq(bb_registry_add(&reg, &d, &err), -1);
+    expect_err(err, BB_ERR_CONFIGURATION, "which driver twice already has");
+    ck_assert_uint_eq(reg.n, before);
+    d.n_settings = 1;
+    ck_assert_int_eq(bb_registry_add(&reg, &d, &err), 0);
+    bb_registry_close(&reg);
+}
+END_TEST
+
 int main(void)
 {
     const bb_check_case rows[] = {
@@ -184,6 +273,8 @@ int main(void)
         {"registry", a_full_registry_refuses_more, 0, 0},
         {"registry", plugins_load_from_a_colon_list, 0, 0},
         {"registry", broken_plugins_fail_init, 0, 0},
+        {"registry", older_structs_are_accepted_newer_majors_refused, 0, 0},
+        {"registry", bad_setting_declarations_are_refused, 0, 0},
     };
     return bb_check_run("registry", 0, rows, BB_CHECK_COUNT(rows));
 }

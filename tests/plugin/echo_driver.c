@@ -34,6 +34,14 @@
  *   ECHO_NO_ENTRY     the entry point is not exported
  *   ECHO_DUPLICATE    it registers a driver named "LOCAL" (a built-in's name)
  *   ECHO_ENTRY_FAILS  the entry point refuses to register (and says why)
+ *   ECHO_ABI_1        it is an ABI 1 driver: the struct as it was before struct_size
+ *                     (ends at close), as an old plugin binary hands it over
+ *   ECHO_SMALL_STRUCT an ABI 2 driver whose struct_size ends before `settings`: the
+ *                     bytes past it are poison, which the core must not read
+ *
+ * Its own setting (ABI 2 variants but ECHO_NO_SETTINGS, so that two echoes can be
+ * registered together): echo_level, a whole number from 1 to 10 (default 1,
+ * variable BB_TEST_ECHO_LEVEL), reported by describe as "level".
  */
 
 #ifndef ECHO_NAME
@@ -52,6 +60,7 @@ __attribute__((visibility("default"))) long blockbox_test_echo_runs(void)
 
 typedef struct echo_state {
     atomic_long calls;
+    long level;
 } echo_state;
 
 typedef struct echo_block {
@@ -84,6 +93,9 @@ static int echo_open(const bb_config *cfg, void **driver_state, bb_error **err)
         *err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
         return -1;
     }
+#if !defined ECHO_ABI_1 && !defined ECHO_SMALL_STRUCT
+    st->level = bb_setting_long(cfg, "echo_level");   /* checked by the core: 1..10 */
+#endif
     *driver_state = st;
     return 0;
 }
@@ -384,18 +396,47 @@ static char *echo_describe(void *driver_state)
 {
     echo_state *st = driver_state;
     char *text = NULL;
-    if (asprintf(&text, "{\"driver\": \"%s\", \"calls\": %ld}", ECHO_NAME, atomic_load(&st->calls)) < 0)
+    if (asprintf(&text, "{\"driver\": \"%s\", \"calls\": %ld, \"level\": %ld}", ECHO_NAME,
+                 atomic_load(&st->calls), st->level) < 0)
         return NULL;
     return text;
 }
 
 static void echo_close(void *driver_state) { free(driver_state); }
 
+#ifdef ECHO_ABI_1
+/* The ABI 1 struct, as blockbox <= 0.8 declared it: no struct_size, nothing after close. */
+struct echo_driver_v1 {
+    unsigned abi_version;
+    const char *name;
+    const char *summary;
+    int (*open)(const bb_config *, void **, bb_error **);
+    int (*load)(void *, const bb_block_info *, void **, bb_error **);
+    int (*run)(void *, void *, const bb_call *, bb_reply *, bb_error **);
+    void (*unload)(void *, void *);
+    char *(*describe)(void *);
+    void (*close)(void *);
+};
+static const struct echo_driver_v1 echo_v1 = {
+    1, ECHO_NAME, "test driver: echoes the inputs back (ABI 1)", echo_open, echo_load, echo_run,
+    echo_unload, echo_describe, echo_close,
+};
+#define ECHO_ABI_NEEDED 1u
+#elif !defined ECHO_NO_SETTINGS
+static const bb_setting echo_settings[] = {
+    {"echo_level", "BB_TEST_ECHO_LEVEL", BB_SETTING_LONG, "1", 1, 10, 0, "test driver: a level from 1 to 10"},
+};
+#define ECHO_ABI_NEEDED 2u
+#else
+#define ECHO_ABI_NEEDED 2u
+#endif
+
 static const bb_driver echo_driver = {
 #ifdef ECHO_BAD_ABI
     .abi_version = 999,
+    .struct_size = BB_DRIVER_SIZE,
 #else
-    .abi_version = BB_DRIVER_ABI_VERSION,
+    BB_DRIVER_HEAD,
 #endif
 #ifdef ECHO_DUPLICATE
     .name = "LOCAL",
@@ -409,7 +450,20 @@ static const bb_driver echo_driver = {
     .unload = echo_unload,
     .describe = echo_describe,
     .close = echo_close,
+#if !defined ECHO_ABI_1 && !defined ECHO_NO_SETTINGS
+    .settings = echo_settings,
+    .n_settings = sizeof echo_settings / sizeof echo_settings[0],
+#endif
 };
+
+#ifdef ECHO_SMALL_STRUCT
+/* A driver built against a struct that ended before `settings`: what follows its
+ * struct_size is not its own (poisoned here, so a core that read it would fail). */
+static union {
+    bb_driver d;
+    unsigned char raw[sizeof(bb_driver)];
+} echo_small;
+#endif
 
 #ifdef ECHO_NO_ENTRY
 /* Exported under another name: the registry must not find an entry point. */
@@ -428,11 +482,23 @@ __attribute__((visibility("default"))) int blockbox_driver_entry(bb_registry *re
     *err = bb_error_new(BB_ERR_CONFIGURATION, "%s: refusing to register on purpose", echo_driver.name);
     return -1;
 #else
-    if (abi_version != BB_DRIVER_ABI_VERSION) {
-        *err = bb_error_new(BB_ERR_CONFIGURATION, "echo: built for ABI %u, loaded by %u",
-                            BB_DRIVER_ABI_VERSION, abi_version);
+    /* driver.h rule 5: refuse only a library older than the ABI this driver needs */
+    if (abi_version < ECHO_ABI_NEEDED) {
+        *err = bb_error_new(BB_ERR_CONFIGURATION, "echo: needs ABI %u, loaded by %u", ECHO_ABI_NEEDED,
+                            abi_version);
         return -1;
     }
+#if defined ECHO_ABI_1
+    (void)echo_driver;
+    return bb_registry_add(reg, (const bb_driver *)(const void *)&echo_v1, err);
+#elif defined ECHO_SMALL_STRUCT
+    memcpy(echo_small.raw, &echo_driver, sizeof echo_driver);
+    size_t size = offsetof(bb_driver, settings);
+    memset(echo_small.raw + size, 0xa5, sizeof echo_small.raw - size);
+    echo_small.d.struct_size = size;
+    return bb_registry_add(reg, &echo_small.d, err);
+#else
     return bb_registry_add(reg, &echo_driver, err);
+#endif
 #endif
 }
