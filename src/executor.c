@@ -1,73 +1,12 @@
 /* executor.c: the core. Picks a driver from the registry, checks every request
- * before a backend sees it and every response before the caller does. */
-#include <blockbox/driver.h>
-#include <pthread.h>
+ * before a backend sees it and every response before the caller does (executors,
+ * blocks and the run path; a call's view for drivers is call.c, results result.c). */
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
 #include "error.h"
-#include "frames.h"
+#include "executor_int.h"
 #include "json_scan.h"
-#include "registry.h"
-#include "wire.h"
-
-struct bb_executor {
-    bb_config *cfg;
-    bb_registry registry;
-    const bb_driver *driver;
-    void *state;
-    bb_limits limits;
-    long timeout_ms;
-    long max_inputs;
-    const char *workspace_id;   /* in cfg */
-};
-
-struct bb_block {
-    bb_executor *ex;
-    void *state;
-    pthread_mutex_t lock;   /* runs of one block are serialised */
-    char code_hash[33];
-    char *run_code, *run_name, *init_code, *init_name, *workspace_id;
-    char **imports;
-    size_t n_imports;
-    bb_wire_block wire;
-};
-
-/* What a call builds on demand while the driver reads it: the driver holds a const
- * bb_call, so this lives beside it, not in it. */
-typedef struct call_cache {
-    char *envelope[2];      /* [0] hash-only, [1] with code */
-    size_t envelope_len[2];
-    int takes_buffers;      /* the driver asked for them before its first envelope */
-    char *converted;        /* otherwise: the inputs with buffers in the data form */
-    size_t converted_len;
-} call_cache;
-
-struct bb_call {
-    const bb_block *blk;
-    const char *inputs;
-    size_t inputs_len;
-    const char *context;
-    long timeout_ms;
-    const bb_buffer *bufs;  /* checked against the inputs (frames.c) */
-    size_t n_bufs;
-    int result_buffers;     /* the caller reads result buffers (bb_block_run_buffers) */
-    call_cache *cache;
-};
-
-struct bb_result {
-    int ok;
-    char *outputs;
-    char *stdout_text;
-    char *stderr_text;
-    char *denied;
-    char *traces;
-    int restarted;
-    bb_error *error;
-    bb_reply_buffer *bufs;  /* the driver's, checked against the outputs */
-    size_t n_bufs;
-};
 
 const char *bb_version(void) { return BLOCKBOX_VERSION; }
 
@@ -196,8 +135,6 @@ static int check_spec(const bb_executor *ex, const bb_block_spec *spec, bb_error
     return 0;
 }
 
-static void reply_buffers_release(bb_reply_buffer *bufs, size_t n);
-
 /* Loads through the driver. An eager driver's answer to the load envelope
  * (load_reply, driver.h) is checked here like a run's: a block whose init failed, or
  * an invalid envelope, is unloaded and its error returned. */
@@ -210,7 +147,7 @@ static int driver_load(bb_executor *ex, const bb_block_info *info, void **state,
     if (d->load_reply(ex->state, info, state, &reply, err) < 0)
         return -1;
     free(reply.denied);
-    reply_buffers_release(reply.buffers, reply.n_buffers);
+    bb_reply_buffers_release(reply.buffers, reply.n_buffers);
     bb_wire_response resp = {0};
     int rc = bb_wire_parse_response_owned(reply.body, reply.len, &ex->limits, &resp, err);   /* frees it */
     if (rc == 0 && !resp.success) {
@@ -319,336 +256,28 @@ void bb_block_free(bb_block *blk)
     free(blk);
 }
 
-/* ---- calls ------------------------------------------------------------- */
-
-static int call_inputs(const bb_call *call, const char **text, size_t *len);
-
-const char *bb_call_envelope(const bb_call *call, int with_code, size_t *len)
-{
-    call_cache *c = call->cache;
-    int k = with_code ? 1 : 0;
-    if (!c->envelope[k]) {
-        bb_buf b = {0};
-        bb_error *e = NULL;
-        const char *inputs;
-        size_t inputs_len;
-        if (call_inputs(call, &inputs, &inputs_len) < 0)
-            return NULL;
-        if (bb_wire_build_request(&call->blk->wire, k, inputs, inputs_len,
-                                  call->context, &b, &e) < 0) {
-            bb_error_free(e);
-            bb_buf_free(&b);
-            return NULL;
-        }
-        c->envelope[k] = bb_buf_steal(&b, &c->envelope_len[k]);
-        if (!c->envelope[k])
-            return NULL;
-    }
-    if (len)
-        *len = c->envelope_len[k];
-    return c->envelope[k];
-}
-
-long bb_call_timeout_ms(const bb_call *call) { return call->timeout_ms; }
-
-size_t bb_call_buffer_count(const bb_call *call)
-{
-    if (!call || call->cache->converted)
-        return 0;
-    call->cache->takes_buffers = 1;
-    return call->n_bufs;
-}
-
-int bb_call_result_buffers(const bb_call *call) { return call && call->result_buffers; }
-
-/* The inputs a driver is sent: the data form for one that does not take buffers. */
-static int call_inputs(const bb_call *call, const char **text, size_t *len)
-{
-    call_cache *c = call->cache;
-    *text = call->inputs;
-    *len = call->inputs_len;
-    if (!call->n_bufs || c->takes_buffers)
-        return 0;
-    if (!c->converted) {
-        bb_buf b = {0};
-        bb_error *e = NULL;
-        if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &b, &e) < 0) {
-            bb_error_free(e);
-            bb_buf_free(&b);
-            return -1;
-        }
-        c->converted = bb_buf_steal(&b, &c->converted_len);
-        if (!c->converted)
-            return -1;
-    }
-    *text = c->converted;
-    *len = c->converted_len;
-    return 0;
-}
-
-static char *envelope_with(const bb_call *call, int with_code, const char *inputs, size_t len, size_t *out_len)
-{
-    bb_buf b = {0};
-    bb_error *e = NULL;
-    if (bb_wire_build_request(&call->blk->wire, with_code ? 1 : 0, inputs, len, call->context, &b, &e) < 0) {
-        bb_error_free(e);
-        bb_buf_free(&b);
-        return NULL;
-    }
-    return bb_buf_steal(&b, out_len);
-}
-
-char *bb_call_envelope_arrays(const bb_call *call, int with_code, bb_call_alloc_fn alloc, void *ctx,
-                              size_t *n_moved, size_t *len, bb_error **err)
-{
-    *n_moved = 0;
-    const char *text = call->inputs;
-    size_t text_len = call->inputs_len;
-    if (!call->cache->takes_buffers || !(memmem(text, text_len, "data", 4) || memmem(text, text_len, "\\u", 2)))
-        return NULL;
-    bb_buf rewritten = {0};
-    void *data[BB_MAX_BUFFERS];
-    size_t lens[BB_MAX_BUFFERS];
-    if (bb_frames_from_data(text, text_len, call->n_bufs, alloc, ctx, &rewritten, data, lens, n_moved, err) < 0) {
-        bb_buf_free(&rewritten);
-        *n_moved = 0;
-        return NULL;
-    }
-    char *env = *n_moved ? envelope_with(call, with_code, rewritten.data, rewritten.len, len) : NULL;
-    bb_buf_free(&rewritten);
-    if (*n_moved && !env) {
-        *n_moved = 0;
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    }
-    return env;
-}
-
-char *bb_call_envelope_data(const bb_call *call, int with_code, size_t *len)
-{
-    if (!call->n_bufs)
-        return envelope_with(call, with_code, call->inputs, call->inputs_len, len);
-    bb_buf text = {0};
-    bb_error *e = NULL;
-    if (bb_frames_to_data(call->inputs, call->inputs_len, call->bufs, call->n_bufs, &text, &e) < 0) {
-        bb_error_free(e);
-        bb_buf_free(&text);
-        return NULL;
-    }
-    char *env = envelope_with(call, with_code, text.data, text.len, len);
-    bb_buf_free(&text);
-    return env;
-}
-
-const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)
-{
-    if (!call || !call->cache->takes_buffers || i >= call->n_bufs) {
-        if (len)
-            *len = 0;
-        return NULL;
-    }
-    if (len)
-        *len = call->bufs[i].len;
-    return call->bufs[i].data;
-}
-
-/* ---- results ----------------------------------------------------------- */
-
-static bb_result *result_new(void)
-{
-    bb_result *r = calloc(1, sizeof *r);
-    if (!r)
-        return NULL;
-    r->stdout_text = strdup("");
-    r->stderr_text = strdup("");
-    r->denied = strdup("");
-    r->traces = strdup("[]");
-    if (!r->stdout_text || !r->stderr_text || !r->denied || !r->traces) {
-        bb_result_free(r);
-        return NULL;
-    }
-    return r;
-}
-
-static bb_result *result_error(bb_result *r, bb_error *e)
-{
-    r->ok = 0;
-    bb_error_free(r->error);
-    r->error = e ? e : bb_error_new(BB_ERR_INTERNAL, "unknown failure");
-    return r;
-}
-
-static void take(char **slot, char **value)
-{
-    if (*value) {
-        free(*slot);
-        *slot = *value;
-        *value = NULL;
-    }
-}
-
-/* The rule for SandboxViolation (docs/SECURITY.md): the driver itself saw a denial in
- * this call (trusted record) and the block failed with what a denied call raises,
- * PermissionError with errno EPERM ("[Errno 1] ..."). Any other failure keeps the
- * block's own type, with the denials beside it in denied_syscalls. */
-static bb_error *denial_verdict(const char *observed, const bb_wire_response *resp)
-{
-    if (!observed || !observed[0] || resp->success || !resp->error_type || !resp->error ||
-        strcmp(resp->error_type, "PermissionError") != 0)
-        return NULL;
-    /* the bare message, or the runtime's "Error in line N, in F: T: message" */
-    if (strncmp(resp->error, "[Errno 1] ", 10) == 0)
-        return bb_error_new(BB_ERR_SANDBOX_VIOLATION, "blocked system call: %.200s (PermissionError: %.300s)",
-                            observed, resp->error);
-    if (strstr(resp->error, "PermissionError: [Errno 1] "))
-        return bb_error_new(BB_ERR_SANDBOX_VIOLATION, "blocked system call: %.200s (%.300s)", observed,
-                            resp->error);
-    return NULL;
-}
-
-/* Turns a checked response envelope into a result. */
-static bb_result *result_from_response(bb_result *r, bb_wire_response *resp)
-{
-    take(&r->stdout_text, &resp->stdout_text);
-    take(&r->stderr_text, &resp->stderr_text);
-    take(&r->denied, &resp->denied_syscalls);
-    take(&r->traces, &resp->debug_traces);
-    if (resp->runtime_version && strcmp(resp->runtime_version, BLOCKBOX_RUNTIME_VERSION) != 0)
-        return result_error(r, bb_error_new(BB_ERR_CONFIGURATION,
-                                            "the backend runs blockbox runtime %.32s, this library "
-                                            "needs %s: redeploy the backend",
-                                            resp->runtime_version, BLOCKBOX_RUNTIME_VERSION));
-    if (resp->success) {
-        r->ok = 1;
-        take(&r->outputs, &resp->result);
-        return r;
-    }
-    /* resp->error already reads "Error in line N, in F: T: msg" (wire_reply.c, errtext.c). */
-    return result_error(r, bb_error_block(resp->error_type, resp->error, resp->line_number,
-                                          resp->function_name, resp->traceback));
-}
-
-static void reply_buffers_release(bb_reply_buffer *bufs, size_t n)
-{
-    for (size_t i = 0; bufs && i < n; i++) {
-        if (bufs[i].release)
-            bufs[i].release(bufs[i].data, bufs[i].len, bufs[i].ctx);
-        else
-            free(bufs[i].data);
-    }
-    free(bufs);
-}
-
-/* The reply's buffers, before its text is read: a count and a total the limits
- * allow (OutputLimit past max_result_bytes), each with memory behind it. */
-static int reply_buffers_check(const bb_executor *ex, const bb_reply *reply, bb_frames *frames,
-                               bb_error **err)
-{
-    if (reply->n_buffers > BB_MAX_BUFFERS)
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: %zu buffers, at most %d are allowed",
-                       reply->n_buffers, BB_MAX_BUFFERS);
-    if (reply->n_buffers && !reply->buffers)
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: %zu buffers announced, none given",
-                       reply->n_buffers);
-    size_t lens[BB_MAX_BUFFERS];
-    for (size_t i = 0; i < reply->n_buffers; i++) {
-        if (!reply->buffers[i].data && reply->buffers[i].len)
-            return bb_fail(err, BB_ERR_INVALID_RESPONSE, "result: buffer %zu has no memory", i);
-        lens[i] = reply->buffers[i].len;
-    }
-    bb_frames_init(frames, lens, reply->n_buffers);
-    size_t total = bb_frames_total(frames);
-    if (total > ex->limits.max_result_bytes)
-        return bb_fail(err, BB_ERR_OUTPUT_LIMIT, "result: %zu bytes of buffers, over the limit of %zu bytes",
-                       total, ex->limits.max_result_bytes);
-    return 0;
-}
-
 static bb_result *run(bb_block *blk, const char *inputs_json, const char *context_json,
                       const bb_buffer *bufs, size_t n_bufs, int result_buffers);
 
-/* For a caller that reads JSON only: result buffers written into the data form, as
- * the worker would have written them itself. */
-static bb_result *outputs_without_buffers(bb_result *r)
-{
-    if (!r || !r->ok || !r->n_bufs)
-        return r;
-    bb_buffer views[BB_MAX_BUFFERS];
-    for (size_t i = 0; i < r->n_bufs; i++)
-        views[i] = (bb_buffer){r->bufs[i].data, r->bufs[i].len};
-    bb_buf text = {0};
-    bb_error *err = NULL;
-    if (bb_frames_to_data(r->outputs, strlen(r->outputs), views, r->n_bufs, &text, &err) < 0) {
-        bb_buf_free(&text);
-        return result_error(r, err);
-    }
-    char *converted = bb_buf_steal(&text, NULL);
-    if (!converted)
-        return result_error(r, bb_error_new(BB_ERR_INTERNAL, "out of memory"));
-    free(r->outputs);
-    r->outputs = converted;
-    reply_buffers_release(r->bufs, r->n_bufs);
-    r->bufs = NULL;
-    r->n_bufs = 0;
-    return r;
-}
-
-static void *aligned_block(void *ctx, size_t len)
-{
-    (void)ctx;
-    return aligned_alloc(64, (len + 63) / 64 * 64 + 64);
-}
-
-/* For a caller that reads buffers: arrays a driver sent in the data form (a backend
- * without shared memory, e.g. Modal; an output too large for the arena) come as
- * buffers too. Left as they are when there are more than BB_MAX_BUFFERS of them. */
-static bb_result *outputs_with_buffers(bb_result *r)
-{
-    if (!r || !r->ok || r->n_bufs || !strstr(r->outputs, "\"data\""))
-        return r;
-    void *data[BB_MAX_BUFFERS];
-    size_t lens[BB_MAX_BUFFERS], n = 0;
-    bb_buf text = {0};
-    bb_error *err = NULL;
-    int rc = bb_frames_from_data(r->outputs, strlen(r->outputs), 0, aligned_block, NULL, &text, data, lens,
-                                 &n, &err);
-    bb_error_free(err);
-    bb_reply_buffer *bufs = rc == 0 && n ? calloc(n, sizeof *bufs) : NULL;
-    char *converted = bufs ? bb_buf_steal(&text, NULL) : NULL;
-    if (!converted) {
-        for (size_t i = 0; i < n; i++)
-            free(data[i]);
-        free(bufs);
-        bb_buf_free(&text);
-        return r;   /* the data form stays: still a correct answer */
-    }
-    for (size_t i = 0; i < n; i++)
-        bufs[i] = (bb_reply_buffer){.data = data[i], .len = lens[i]};
-    free(r->outputs);
-    r->outputs = converted;
-    r->bufs = bufs;
-    r->n_bufs = n;
-    return r;
-}
-
 bb_result *bb_block_run(bb_block *blk, const char *inputs_json, const char *context_json)
 {
-    return outputs_without_buffers(run(blk, inputs_json, context_json, NULL, 0, 0));
+    return bb_result_without_buffers(run(blk, inputs_json, context_json, NULL, 0, 0));
 }
 
 bb_result *bb_block_run_buffers(bb_block *blk, const char *inputs_json, const char *context_json,
                                 const bb_buffer *bufs, size_t n_bufs)
 {
-    return outputs_with_buffers(run(blk, inputs_json, context_json, bufs, n_bufs, 1));
+    return bb_result_with_buffers(run(blk, inputs_json, context_json, bufs, n_bufs, 1));
 }
 
 static bb_result *run(bb_block *blk, const char *inputs_json, const char *context_json,
                       const bb_buffer *bufs, size_t n_bufs, int result_buffers)
 {
-    bb_result *r = result_new();
+    bb_result *r = bb_result_new_empty();
     if (!r)
         return NULL;
     if (!blk)
-        return result_error(r, bb_error_new(BB_ERR_INVALID_REQUEST, "no block"));
+        return bb_result_fail(r, bb_error_new(BB_ERR_INVALID_REQUEST, "no block"));
     bb_executor *ex = blk->ex;
     bb_error *err = NULL;
     if (!inputs_json)
@@ -656,7 +285,7 @@ static bb_result *run(bb_block *blk, const char *inputs_json, const char *contex
     size_t inputs_len = strlen(inputs_json);
     if (bb_frames_check_inputs(inputs_json, inputs_len, bufs, n_bufs, &ex->limits, &err) < 0 ||
         (context_json && bb_wire_check_context(context_json, &ex->limits, &err) < 0))
-        return result_error(r, err);
+        return bb_result_fail(r, err);
 
     call_cache cache = {0};
     bb_call call = {
@@ -684,30 +313,30 @@ static bb_result *run(bb_block *blk, const char *inputs_json, const char *contex
     if (rc < 0) {
         free(reply.body);
         free(reply.denied);
-        return result_error(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
+        return bb_result_fail(r, err ? err : bb_error_new(BB_ERR_INTERNAL, "the driver failed silently"));
     }
     bb_wire_response resp = {0};
     bb_frames out_frames;
-    if (reply_buffers_check(ex, &reply, &out_frames, &err) < 0) {
+    if (bb_reply_buffers_check(ex, &reply, &out_frames, &err) < 0) {
         free(reply.body);
         free(reply.denied);
-        reply_buffers_release(reply.buffers, reply.n_buffers);
-        return result_error(r, err);
+        bb_reply_buffers_release(reply.buffers, reply.n_buffers);
+        return bb_result_fail(r, err);
     }
     limits.buffers = &out_frames;
     /* the body is freed inside, once the envelope is read */
     if (bb_wire_parse_response_owned(reply.body, reply.len, &limits, &resp, &err) < 0) {
         free(reply.denied);
         bb_wire_response_clear(&resp);
-        reply_buffers_release(reply.buffers, reply.n_buffers);
-        return result_error(r, err);
+        bb_reply_buffers_release(reply.buffers, reply.n_buffers);
+        return bb_result_fail(r, err);
     }
     if (resp.success && resp.result &&
         strlen(resp.result) > ex->limits.max_result_bytes - bb_frames_total(&out_frames)) {
         free(reply.denied);
         bb_wire_response_clear(&resp);
-        reply_buffers_release(reply.buffers, reply.n_buffers);
-        return result_error(r, bb_error_new(BB_ERR_OUTPUT_LIMIT,
+        bb_reply_buffers_release(reply.buffers, reply.n_buffers);
+        return bb_result_fail(r, bb_error_new(BB_ERR_OUTPUT_LIMIT,
                                             "result: its text and buffers together are over the limit "
                                             "of %zu bytes", ex->limits.max_result_bytes));
     }
@@ -715,53 +344,17 @@ static bb_result *run(bb_block *blk, const char *inputs_json, const char *contex
         r->bufs = reply.buffers;
         r->n_bufs = reply.n_buffers;
     } else {
-        reply_buffers_release(reply.buffers, reply.n_buffers);
+        bb_reply_buffers_release(reply.buffers, reply.n_buffers);
     }
-    bb_error *violation = denial_verdict(reply.denied, &resp);
+    bb_error *violation = bb_denial_verdict(reply.denied, &resp);
     if (reply.denied) {   /* the driver's own record replaces what the worker claimed */
         free(resp.denied_syscalls);
         resp.denied_syscalls = reply.denied;
         reply.denied = NULL;
     }
-    result_from_response(r, &resp);
+    bb_result_from_response(r, &resp);
     bb_wire_response_clear(&resp);
     if (violation)
-        result_error(r, violation);
+        bb_result_fail(r, violation);
     return r;
-}
-
-int bb_result_ok(const bb_result *res) { return res && res->ok; }
-const char *bb_result_outputs(const bb_result *res) { return res && res->ok ? res->outputs : NULL; }
-const char *bb_result_stdout(const bb_result *res) { return res ? res->stdout_text : ""; }
-const char *bb_result_stderr(const bb_result *res) { return res ? res->stderr_text : ""; }
-const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->denied : ""; }
-const char *bb_result_debug_traces(const bb_result *res) { return res ? res->traces : "[]"; }
-const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
-int bb_result_restarted(const bb_result *res) { return res && res->restarted; }
-size_t bb_result_buffer_count(const bb_result *res) { return res && res->ok ? res->n_bufs : 0; }
-
-const void *bb_result_buffer(const bb_result *res, size_t i, size_t *len)
-{
-    if (!res || !res->ok || i >= res->n_bufs) {
-        if (len)
-            *len = 0;
-        return NULL;
-    }
-    if (len)
-        *len = res->bufs[i].len;
-    return res->bufs[i].data;
-}
-
-void bb_result_free(bb_result *res)
-{
-    if (!res)
-        return;
-    free(res->outputs);
-    free(res->stdout_text);
-    free(res->stderr_text);
-    free(res->denied);
-    free(res->traces);
-    bb_error_free(res->error);
-    reply_buffers_release(res->bufs, res->n_bufs);
-    free(res);
 }

@@ -1,5 +1,5 @@
-/* wire.c: the request side of DESIGN §3: code, import and name checks, the code hash,
- * and building request envelopes (on json_text.c; responses are wire_reply.c). */
+/* wire.c: the request side of DESIGN §3: code, import, name, inputs and context checks,
+ * the code hash, and building request envelopes (responses are wire_reply.c). */
 #include "wire.h"
 
 #include <cjson/cJSON.h>
@@ -262,4 +262,39 @@ int bb_wire_build_request(const bb_wire_block *block, int with_code, const char 
     if (out->failed)
         return bb_fail(err, BB_ERR_INTERNAL, "request: out of memory");
     return 0;
+}
+
+/* ---- inputs and context ----------------------------------------------------------- */
+
+static int check_object_text(const char *text, size_t len, const bb_limits *limits, const char *what,
+                             bb_error **err)
+{
+    bb_limits defaults;
+    if (!limits) {
+        bb_limits_default(&defaults);
+        limits = &defaults;
+    }
+    cJSON *tree = NULL;
+    if (bb_wire_parse_json(text, len, limits->max_input_bytes, limits->max_depth, limits->max_values,
+                           BB_ERR_INVALID_REQUEST, what, &tree, err) < 0)
+        return -1;
+    int rc;
+    if (!cJSON_IsObject(tree))
+        rc = bb_fail(err, BB_ERR_INVALID_REQUEST, "%s: must be a JSON object {name: value}", what);
+    else
+        rc = bb_wire_check_values(tree, limits, BB_ERR_INVALID_REQUEST, what, err);
+    cJSON_Delete(tree);
+    return rc;
+}
+
+int bb_wire_check_inputs(const char *inputs_json, size_t len, const bb_limits *limits, bb_error **err)
+{
+    return check_object_text(inputs_json, len, limits, "inputs", err);
+}
+
+int bb_wire_check_context(const char *context_json, const bb_limits *limits, bb_error **err)
+{
+    if (!context_json)
+        return 0;
+    return check_object_text(context_json, strlen(context_json), limits, "workflow_context", err);
 }

@@ -10,12 +10,12 @@
 
 #include "error.h"
 #include "frames.h"
+#include "iso8601.h"
 #include "json_text.h"
 #include "wire.h"
 
 #define NDARRAY_MAX_DIMS 32
 #define NDARRAY_MAX_DIM ((double)INT32_MAX)
-#define DATETIME_MAX 64
 #define PATH_MAX_LEN 200
 
 /* ---- the walk ------------------------------------------------------------------ */
@@ -156,81 +156,6 @@ static int check_image_base64(checker *c, const cJSON *object, const char *tag)
 
 /* ---- small typed fields ------------------------------------------------------ */
 
-static int digits(const char *s, int count, int *value)
-{
-    int v = 0;
-    for (int i = 0; i < count; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        v = v * 10 + (s[i] - '0');
-    }
-    *value = v;
-    return 1;
-}
-
-/* HH[:MM[:SS[.fraction]]] starting at s; returns characters used, or -1. */
-static int parse_time(const char *s, int allow_fraction)
-{
-    int h, m, sec, at = 2;
-    if (!digits(s, 2, &h) || h > 23)
-        return -1;
-    if (s[at] != ':')
-        return at;
-    if (!digits(s + at + 1, 2, &m) || m > 59)
-        return -1;
-    at += 3;
-    if (s[at] != ':')
-        return at;
-    if (!digits(s + at + 1, 2, &sec) || sec > 59)
-        return -1;
-    at += 3;
-    if (allow_fraction && (s[at] == '.' || s[at] == ',')) {
-        int k = 0;
-        while (s[at + 1 + k] >= '0' && s[at + 1 + k] <= '9')
-            k++;
-        if (k < 1 || k > 9)
-            return -1;
-        at += 1 + k;
-    }
-    return at;
-}
-
-/*
- * ISO 8601 in its extended form, the subset Python's datetime.fromisoformat reads:
- * YYYY-MM-DD, optionally followed by 'T' or ' ' and HH[:MM[:SS[.f{1,9}]]], then
- * optionally 'Z' or ±HH[:MM[:SS[.ffffff]]].
- */
-static int valid_iso8601(const char *s)
-{
-    size_t len = strnlen(s, DATETIME_MAX + 1);
-    if (len > DATETIME_MAX || len < 10)
-        return 0;
-    int year, month, day;
-    if (!digits(s, 4, &year) || s[4] != '-' || !digits(s + 5, 2, &month) || s[7] != '-' ||
-        !digits(s + 8, 2, &day))
-        return 0;
-    if (year < 1 || month < 1 || month > 12 || day < 1 || day > 31)
-        return 0;
-    const char *p = s + 10;
-    if (!*p)
-        return 1;
-    if (*p != 'T' && *p != ' ')
-        return 0;
-    int used = parse_time(++p, 1);
-    if (used < 0)
-        return 0;
-    p += used;
-    if (*p == 'Z')
-        p++;
-    else if (*p == '+' || *p == '-') {
-        used = parse_time(++p, 1);
-        if (used < 0)
-            return 0;
-        p += used;
-    }
-    return *p == '\0';
-}
-
 static int check_string_member(checker *c, const cJSON *object, const char *key, const char *tag,
                                int required)
 {
@@ -259,7 +184,7 @@ static int is_bool(const cJSON *item) { return cJSON_IsBool(item); }
 static int is_count(const cJSON *item) { return is_integer(item) && item->valuedouble >= 0; }
 static int is_datetime(const cJSON *item)
 {
-    return cJSON_IsString(item) && item->valuestring && valid_iso8601(item->valuestring);
+    return cJSON_IsString(item) && item->valuestring && bb_valid_iso8601(item->valuestring);
 }
 
 static const char *const video_metadata_keys[] = {"_type", "video_identifier", "frame_number",
@@ -713,41 +638,6 @@ int bb_wire_check_values(const cJSON *value, const bb_limits *limits, bb_error_k
         return bb_fail(err, kind, "%s: buffer %ld is not named by any value (each is named exactly once)",
                        what, unnamed);
     return 0;
-}
-
-/* ---- inputs and context ----------------------------------------------------------- */
-
-static int check_object_text(const char *text, size_t len, const bb_limits *limits, const char *what,
-                             bb_error **err)
-{
-    bb_limits defaults;
-    if (!limits) {
-        bb_limits_default(&defaults);
-        limits = &defaults;
-    }
-    cJSON *tree = NULL;
-    if (bb_wire_parse_json(text, len, limits->max_input_bytes, limits->max_depth, limits->max_values,
-                           BB_ERR_INVALID_REQUEST, what, &tree, err) < 0)
-        return -1;
-    int rc;
-    if (!cJSON_IsObject(tree))
-        rc = bb_fail(err, BB_ERR_INVALID_REQUEST, "%s: must be a JSON object {name: value}", what);
-    else
-        rc = bb_wire_check_values(tree, limits, BB_ERR_INVALID_REQUEST, what, err);
-    cJSON_Delete(tree);
-    return rc;
-}
-
-int bb_wire_check_inputs(const char *inputs_json, size_t len, const bb_limits *limits, bb_error **err)
-{
-    return check_object_text(inputs_json, len, limits, "inputs", err);
-}
-
-int bb_wire_check_context(const char *context_json, const bb_limits *limits, bb_error **err)
-{
-    if (!context_json)
-        return 0;
-    return check_object_text(context_json, strlen(context_json), limits, "workflow_context", err);
 }
 
 /* ---- building an image value -------------------------------------------------------- */
