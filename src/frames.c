@@ -333,10 +333,16 @@ int bb_frames_to_data(const char *text, size_t len, const bb_buffer *bufs, size_
     walker_init(&w, text, len, "buffer", err);
     int rc = find_spans(&w);
     size_t at = 0;
+    unsigned char seen[BB_MAX_BUFFERS] = {0};
     for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
         const bb_frames_span *s = &w.spans[i];
-        if (s->index < 0 || (size_t)s->index >= n) {
+        if (s->index < 0 || (size_t)s->index >= n || n > BB_MAX_BUFFERS) {
             rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+            break;
+        }
+        /* the checks claimed each buffer once: a second span is one they never saw (F2) */
+        if (seen[s->index]++) {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld twice", s->index);
             break;
         }
         bb_buf_append(out, text + at, s->start - at);

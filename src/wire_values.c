@@ -115,6 +115,19 @@ static int check_other_members(checker *c, const cJSON *object, const char *cons
     return 0;
 }
 
+/* A member a tag reads fields of (sv_detections' `image`, an image's origins) is also
+ * checked whole, as any value: a typed value hidden in it, or the member itself tagged,
+ * is checked and claims its buffer like any other. Without this the `buffer`/`data`
+ * rewrite (frames.c), which finds every tagged object in the text, touched values no
+ * check had seen (attack note F2). */
+static int check_whole(checker *c, const cJSON *member, const char *key, int depth)
+{
+    size_t saved = path_push_key(c, key);
+    int rc = check_value(c, member, depth);
+    path_pop(c, saved);
+    return rc;
+}
+
 /* ---- base64 and images ------------------------------------------------------- */
 
 static long long check_base64_field(checker *c, const cJSON *object, const char *key, const char *tag)
@@ -222,7 +235,7 @@ static int check_origin(checker *c, const cJSON *object, const char *key, int de
             return fail_at(c, "workflow_image '%s' needs '%s' as a%s number", key, names[i],
                            i >= 2 ? " non-negative" : "");
     }
-    return 0;
+    return check_whole(c, origin, key, depth + 1);
 }
 
 /* ---- the tags ------------------------------------------------------------------ */
@@ -344,7 +357,7 @@ static int check_sv_detections(checker *c, const cJSON *object, int depth)
     const cJSON *predictions = field(object, "predictions");
     if (!cJSON_IsArray(predictions))
         return fail_at(c, "sv_detections needs 'predictions' as a list");
-    if (check_depth(c, depth + 1) < 0)
+    if (check_depth(c, depth + 1) < 0 || check_whole(c, image, "image", depth + 1) < 0)
         return -1;
     size_t saved = path_push_key(c, "predictions");
     int index = 0, rc = 0;

@@ -304,6 +304,89 @@ START_TEST(an_index_is_read_as_the_checks_read_it)
 }
 END_TEST
 
+/* Typed values hidden in the members a tag reads fields of (sv_detections' `image`, an
+ * image's `parent_origin` / `root_parent_origin`), or those members tagged themselves,
+ * are checked like any value (attack note F2). Before, the checks read only width/height
+ * or the four origin numbers there, while the rewrites (frames.c) found every tagged
+ * object: a 1-byte buffer went out as the `data` of a [1000] array, and a `data` form no
+ * check had measured would have become a buffer of the wrong length. Seen failing (all
+ * accepted) with check_whole in wire_values.c switched off. */
+#define SMUGGLED_BUF "{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1000],\"buffer\":0}"
+#define SMUGGLED_DATA "{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1000],\"data\":\"CQ==\"}"
+START_TEST(values_in_fields_a_tag_reads_are_checked)
+{
+    static const char *const places[] = {
+        "{\"d\":{\"_type\":\"sv_detections\",\"image\":{\"width\":1,\"height\":1,\"x\":%s},\"predictions\":[]}}",
+        "{\"d\":{\"_type\":\"sv_detections\",\"image\":{\"width\":1,\"height\":1,\"x\":[{\"y\":%s}]},\"predictions\":[]}}",
+        "{\"im\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1],\"data\":\"AA==\","
+        "\"parent_origin\":{\"offset_x\":0,\"offset_y\":0,\"width\":1,\"height\":1,\"x\":%s}}}",
+        "{\"im\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1],\"data\":\"AA==\","
+        "\"root_parent_origin\":{\"offset_x\":0,\"offset_y\":0,\"width\":1,\"height\":1,\"x\":%s}}}",
+    };
+    /* the member itself tagged: `%s` is the rest of the tagged object's members */
+    static const char *const tagged[] = {
+        "{\"d\":{\"_type\":\"sv_detections\",\"image\":{\"width\":1,\"height\":1,%s},\"predictions\":[]}}",
+        "{\"im\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1],\"data\":\"AA==\","
+        "\"parent_origin\":{\"offset_x\":0,\"offset_y\":0,\"width\":1,\"height\":1,%s}}}",
+    };
+    bb_executor *ex = executor("framesjson", NULL, NULL);
+    bb_block *blk = load(ex);
+    unsigned char one = 9;
+    bb_buffer buf = {&one, 1};
+    for (size_t form = 0; form < 2; form++) {
+        const char *value = form ? SMUGGLED_DATA : SMUGGLED_BUF;
+        char members[160];
+        snprintf(members, sizeof members, "%.*s", (int)strlen(value) - 2, value + 1);
+        for (size_t k = 0; k < sizeof places / sizeof places[0] + sizeof tagged / sizeof tagged[0]; k++) {
+            char inner[1024], text[1200];
+            size_t np = sizeof places / sizeof places[0];
+            const char *fill = k < np ? value : members, *place = k < np ? places[k] : tagged[k - np];
+            const char *hole = strstr(place, "%s");
+            snprintf(inner, sizeof inner, "%.*s%s%s", (int)(hole - place), place, fill, hole + 2);
+            /* with a `buffer`, a real claim of buffer 0 beside it: the hidden one names it twice */
+            if (form == 0)
+                snprintf(text, sizeof text, "{\"a\":" ND("[1]", "0") ",%s", inner + 1);
+            else
+                snprintf(text, sizeof text, "%s", inner);
+            bb_result *res = bb_block_run_buffers(blk, text, NULL, form ? NULL : &buf, form ? 0 : 1);
+            ck_assert_ptr_nonnull(res);
+            ck_assert_msg(!bb_result_ok(res), "accepted %s: the driver saw %s", text, bb_result_outputs(res));
+            const bb_error *e = bb_result_error(res);
+            ck_assert_int_eq(bb_error_get_kind(e), BB_ERR_INVALID_REQUEST);
+            ck_assert_msg(strstr(bb_error_message(e), form ? "needs 1000" : "named twice"), "%s: %s", text,
+                          bb_error_message(e));
+            bb_result_free(res);
+            /* a result is checked by the same walk */
+            cJSON *parsed = cJSON_Parse(text);
+            ck_assert_ptr_nonnull(parsed);
+            bb_frames frames;
+            size_t lens[1] = {1};
+            bb_frames_init(&frames, lens, form ? 0 : 1);
+            bb_limits limits;
+            bb_limits_default(&limits);
+            limits.buffers = &frames;
+            bb_error *err = NULL;
+            ck_assert_msg(bb_wire_check_values(parsed, &limits, BB_ERR_INVALID_RESPONSE, "result", &err) < 0,
+                          "result accepted: %s", text);
+            ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_INVALID_RESPONSE);
+            bb_error_free(err);
+            cJSON_Delete(parsed);
+            /* and the rewrite itself refuses a second span of a buffer (defence in depth) */
+            if (form == 0) {
+                bb_buf out = {0};
+                err = NULL;
+                ck_assert_int_lt(bb_frames_to_data(text, strlen(text), &buf, 1, &out, &err), 0);
+                ck_assert_msg(strstr(bb_error_message(err), "twice"), "%s", bb_error_message(err));
+                bb_error_free(err);
+                bb_buf_free(&out);
+            }
+        }
+    }
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frames_core");
@@ -314,6 +397,7 @@ int main(void)
     tcase_add_test(tc, a_driver_without_buffers_gets_the_data_form);
     tcase_add_test(tc, data_members_become_buffers);
     tcase_add_test(tc, an_index_is_read_as_the_checks_read_it);
+    tcase_add_test(tc, values_in_fields_a_tag_reads_are_checked);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
