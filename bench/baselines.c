@@ -13,10 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <blockbox/text.h>
+
 #include "bench_internal.h"
-#include "buf.h"
-#include "error.h"
-#include "wire.h"
+#include "wire.h"   /* the raw baseline sends the core's own envelopes (check-structure.allow) */
 
 extern const char bb_bench_runtime_py[];
 extern const size_t bb_bench_runtime_py_len;
@@ -77,14 +77,14 @@ int bench_pipe_rtt(const bench_plan *plan, int parent_cpu, int child_cpu, bench_
 {
     cpu_set_t saved;
     if (sched_getaffinity(0, sizeof saved, &saved) < 0)
-        return bb_fail(err, BB_ERR_INTERNAL, "sched_getaffinity: %s", strerror(errno));
+        return bench_fail(err, BB_ERR_INTERNAL, "sched_getaffinity: %s", strerror(errno));
     int to_child[2], to_parent[2];
     if (pipe2(to_child, O_CLOEXEC) < 0)
-        return bb_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
+        return bench_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
     if (pipe2(to_parent, O_CLOEXEC) < 0) {
         close(to_child[0]);
         close(to_child[1]);
-        return bb_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
+        return bench_fail(err, BB_ERR_INTERNAL, "pipe: %s", strerror(errno));
     }
     pid_t pid = fork();
     if (pid == 0) {   /* the echo child: async-signal-safe calls only */
@@ -102,14 +102,14 @@ int bench_pipe_rtt(const bench_plan *plan, int parent_cpu, int child_cpu, bench_
     pin_to(parent_cpu);
     int rc = 0;
     if (pid < 0)
-        rc = bb_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
+        rc = bench_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
     char msg[PIPE_MESSAGE_BYTES];
     memset(msg, 'x', sizeof msg);
     int total = plan->warmup_runs + plan->pipe_rtt_runs;
     for (int i = 0; rc == 0 && i < total; i++) {
         long long start = bench_now_ns();
         if (write_full(to_child[1], msg, sizeof msg) < 0 || read_full(to_parent[0], msg, sizeof msg) < 0)
-            rc = bb_fail(err, BB_ERR_INTERNAL, "the pipe echo child stopped answering");
+            rc = bench_fail(err, BB_ERR_INTERNAL, "the pipe echo child stopped answering");
         else if (i >= plan->warmup_runs)
             rc = bench_samples_add(out, bench_now_ns() - start, err);
     }
@@ -137,7 +137,7 @@ int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **er
         pid_t pid;
         int e = posix_spawn(&pid, PYTHON, &fa, NULL, argv, python_env);
         if (e != 0) {
-            rc = bb_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
+            rc = bench_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
             break;
         }
         int status;
@@ -145,7 +145,7 @@ int bench_python_fresh(const bench_plan *plan, bench_samples *out, bb_error **er
             ;
         long long elapsed = bench_now_ns() - start;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-            rc = bb_fail(err, BB_ERR_CONFIGURATION, "%s -c 'import numpy, cv2' failed (status %d)",
+            rc = bench_fail(err, BB_ERR_CONFIGURATION, "%s -c 'import numpy, cv2' failed (status %d)",
                          PYTHON, status);
         else if (i > 0)
             rc = bench_samples_add(out, elapsed, err);
@@ -165,7 +165,7 @@ static int time_forks(const bench_plan *plan, bench_samples *out, bb_error **err
         if (pid == 0)
             _exit(0);
         if (pid < 0)
-            return bb_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
+            return bench_fail(err, BB_ERR_INTERNAL, "fork: %s", strerror(errno));
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
             ;
         if (i >= plan->warmup_runs && bench_samples_add(out, bench_now_ns() - start, err) < 0)
@@ -190,7 +190,7 @@ int bench_fork_wait(const bench_plan *plan, long target_rss_kib, bench_samples *
     if (extra) {
         mem = mmap(NULL, extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (mem == MAP_FAILED)
-            return bb_fail(err, BB_ERR_INTERNAL, "mmap %zu bytes: %s", extra, strerror(errno));
+            return bench_fail(err, BB_ERR_INTERNAL, "mmap %zu bytes: %s", extra, strerror(errno));
         /* Small pages, like the zygote's heap (pymalloc arenas and malloc chunks). */
         (void)madvise(mem, extra, MADV_NOHUGEPAGE);
         touch_write(mem, extra, sysconf(_SC_PAGESIZE));
@@ -285,7 +285,7 @@ int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *
     snprintf(path, sizeof path, "/proc/%d/smaps", (int)zygote);
     FILE *f = fopen(path, "re");
     if (!f)
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read %s: %s", path, strerror(errno));
+        return bench_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read %s: %s", path, strerror(errno));
     long page = sysconf(_SC_PAGESIZE);
     mirror m = {0};
     char line[4400], vma_path[4096] = "", perms[8] = "";
@@ -301,7 +301,7 @@ int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *
         int is_header = got && sscanf(line, "%llx-%llx %7s %llx %*s %*s%n", &s0, &e0, p0, &off0, &consumed) == 4;
         if ((is_header || !got) && have) {
             if (mirror_vma(&m, (size_t)(end - start), perms, offset, vma_path, rss, anon, page) < 0) {
-                rc = bb_fail(err, BB_ERR_INTERNAL, "cannot mirror the zygote's mapping %s: %s", vma_path,
+                rc = bench_fail(err, BB_ERR_INTERNAL, "cannot mirror the zygote's mapping %s: %s", vma_path,
                              strerror(errno));
                 break;
             }
@@ -330,7 +330,7 @@ int bench_fork_wait_mirror(const bench_plan *plan, pid_t zygote, bench_samples *
     fclose(f);
     *grown_to_kib = bench_rss_kib(0);
     if (rc == 0 && *vmas == 0)
-        rc = bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote's mappings could not be read");
+        rc = bench_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the zygote's mappings could not be read");
     if (rc == 0)
         rc = time_forks(plan, out, err);
     for (size_t i = 0; i < m.n; i++)
@@ -347,10 +347,10 @@ static int write_file(const char *dir, const char *name, const char *data, size_
     snprintf(path, sizeof path, "%s/%s", dir, name);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
-        return bb_fail(err, BB_ERR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
+        return bench_fail(err, BB_ERR_INTERNAL, "cannot write %s: %s", path, strerror(errno));
     int rc = write_full(fd, data, len);
     close(fd);
-    return rc < 0 ? bb_fail(err, BB_ERR_INTERNAL, "cannot write %s", path) : 0;
+    return rc < 0 ? bench_fail(err, BB_ERR_INTERNAL, "cannot write %s", path) : 0;
 }
 
 /* Writes NAME.load and NAME.run: the envelopes the executor sends for this block. */
@@ -366,7 +366,7 @@ static int write_envelopes(const char *dir, const char *name, const char *code, 
     if (rc == 0)
         rc = bb_wire_build_request(&block, 0, inputs, inputs_len, NULL, &run, err);
     if (rc == 0 && (load.failed || run.failed))
-        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     char file[64];
     snprintf(file, sizeof file, "%s.load", name);
     if (rc == 0)
@@ -383,11 +383,11 @@ static int read_samples(const cJSON *root, const char *key, bench_samples *out, 
 {
     const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, key);
     if (!cJSON_IsArray(list))
-        return bb_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper gave no \"%s\" samples", key);
+        return bench_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper gave no \"%s\" samples", key);
     const cJSON *v;
     cJSON_ArrayForEach(v, list) {
         if (!cJSON_IsNumber(v) || v->valuedouble < 0)
-            return bb_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper gave a bad sample");
+            return bench_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper gave a bad sample");
         if (bench_samples_add(out, (long long)v->valuedouble, err) < 0)
             return -1;
     }
@@ -431,7 +431,7 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/blockbox-bench-XXXXXX", tmp && *tmp && strlen(tmp) < 3000 ? tmp : "/tmp");
     if (!mkdtemp(dir))
-        return bb_fail(err, BB_ERR_INTERNAL, "mkdtemp: %s", strerror(errno));
+        return bench_fail(err, BB_ERR_INTERNAL, "mkdtemp: %s", strerror(errno));
     size_t image_len = 0;
     char *image_inputs = bench_image_inputs(&image_len, err);
     int rc = image_inputs ? 0 : -1;
@@ -469,12 +469,12 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
         posix_spawn_file_actions_destroy(&fa);
         int status = 0;
         if (e != 0)
-            rc = bb_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
+            rc = bench_fail(err, BB_ERR_CONFIGURATION, "cannot start %s: %s", PYTHON, strerror(e));
         else {
             while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
             if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                rc = bb_fail(err, BB_ERR_CONFIGURATION,
+                rc = bench_fail(err, BB_ERR_CONFIGURATION,
                              "the in-process baseline helper failed (status %d; see its stderr)", status);
         }
     }
@@ -483,7 +483,7 @@ int bench_in_process(const bench_plan *plan, bench_samples *trivial, bench_sampl
         cJSON *root = text ? cJSON_Parse(text) : NULL;
         free(text);
         if (!root)
-            rc = bb_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper printed no JSON");
+            rc = bench_fail(err, BB_ERR_INVALID_RESPONSE, "the in-process helper printed no JSON");
         else {
             rc = read_samples(root, "trivial", trivial, err);
             if (rc == 0)

@@ -11,7 +11,6 @@
 
 #include "bench.h"
 #include "bench_internal.h"
-#include "error.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_BACKEND = 4 };
 
@@ -173,7 +172,7 @@ static int block_scenario(bench_state *b, const char *name, const char *what, co
     }
     cJSON *o = rc == 0 ? add_scenario(&b->report, name, what, &all, sum) : NULL;
     if (rc == 0 && !o)
-        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     if (o && rounds > 1) {
         cJSON_AddItemToObject(o, "p50_us_per_round", round_p50);
         round_p50 = NULL;
@@ -351,7 +350,7 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     pid_t zygote = bench_zygote_pid(b->ex);
     n->zygote_rss_kib = zygote > 0 ? bench_rss_kib(zygote) : -1;
     if (n->zygote_rss_kib <= 0)
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read the zygote's RSS (pid %d)", (int)zygote);
+        return bench_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot read the zygote's RSS (pid %d)", (int)zygote);
 
     progress(b, "fork_wait");
     rc = bench_fork_wait(plan, n->zygote_rss_kib, &s, &n->fork_process_kib, err);
@@ -598,7 +597,7 @@ int bb_bench_main(int argc, char **argv)
     int rc = run_all(&b, &n, &err);
     int status = EXIT_OK;
     if (rc < 0) {
-        fprintf(stderr, "blockbox bench: %s\n", err ? err->message : "failed");
+        fprintf(stderr, "blockbox bench: %s\n", err ? bb_error_message(err) : "failed");
         status = EXIT_BACKEND;
     } else {
         add_ratios_and_targets(r, &n);

@@ -8,6 +8,10 @@
 
 #include "blockbox.h"
 
+/* Sets *err (if it is not set yet) to a new error of the public API's (bb_error_new) and
+ * returns -1. */
+int bench_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* ---- samples ------------------------------------------------------------- */
 
 typedef struct bench_samples {

@@ -2,15 +2,30 @@
  * percentiles, /proc readers, and the test blocks with their inputs and checks. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <blockbox/driver.h>
+#include <blockbox/text.h>
+
 #include "bench_internal.h"
-#include "buf.h"
-#include "error.h"
-#include "wire.h"
+
+/* Sets *err to a new error (the public API's) and returns -1. */
+int bench_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *msg = NULL;
+    int n = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (err && !*err)
+        *err = bb_error_new(kind, "%s", n < 0 ? "out of memory" : msg);
+    free(msg);
+    return -1;
+}
 
 /* ---- clock and samples ---------------------------------------------------- */
 
@@ -27,7 +42,7 @@ int bench_samples_add(bench_samples *s, long long ns, bb_error **err)
         size_t cap = s->cap ? s->cap * 2 : 256;
         long long *grown = realloc(s->ns, cap * sizeof *grown);
         if (!grown)
-            return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+            return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
         s->ns = grown;
         s->cap = cap;
     }
@@ -174,7 +189,7 @@ char *bench_image_inputs(size_t *len, bb_error **err)
 {
     unsigned char *pixels = malloc(IMAGE_BYTES);
     if (!pixels) {
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        bench_fail(err, BB_ERR_INTERNAL, "out of memory");
         return NULL;
     }
     for (size_t i = 0; i < IMAGE_BYTES; i++)
@@ -187,7 +202,7 @@ char *bench_image_inputs(size_t *len, bb_error **err)
     free(pixels);
     char *text = bb_buf_steal(&b, len);
     if (!text)
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     return text;
 }
 
@@ -197,7 +212,7 @@ int bench_check_trivial(const char *outputs, bb_error **err)
     const cJSON *y = cJSON_GetObjectItemCaseSensitive(root, "y");
     int ok = cJSON_IsNumber(y) && y->valuedouble == 42.0;
     cJSON_Delete(root);
-    return ok ? 0 : bb_fail(err, BB_ERR_INVALID_RESPONSE, "the trivial block returned %.200s, not {\"y\": 42}",
+    return ok ? 0 : bench_fail(err, BB_ERR_INVALID_RESPONSE, "the trivial block returned %.200s, not {\"y\": 42}",
                             outputs ? outputs : "(null)");
 }
 
@@ -226,7 +241,7 @@ int bench_check_image(const char *outputs, bb_error **err)
             why = "not the inverted image";
     free(raw);
     cJSON_Delete(root);
-    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the image block's output is %s", why) : 0;
+    return why ? bench_fail(err, BB_ERR_INVALID_RESPONSE, "the image block's output is %s", why) : 0;
 }
 
 /* ---- a frame in the JSON data form (the frame scenarios are in frames.c) ----------- */
@@ -240,7 +255,7 @@ char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err)
     bb_buf_puts(&b, "\"}}");
     char *text = bb_buf_steal(&b, len);
     if (!text)
-        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     return text;
 }
 
@@ -266,5 +281,5 @@ int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error *
         why = "not the inverted frame";
     free(raw);
     cJSON_Delete(root);
-    return why ? bb_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
+    return why ? bench_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
 }

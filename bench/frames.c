@@ -5,25 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <stdarg.h>
-
-#include <blockbox/driver.h>
-
 #include "bench_internal.h"
-
-/* Sets *err to a new error (the public API's) and returns -1. */
-__attribute__((format(printf, 3, 4))) static int fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char *msg = NULL;
-    int n = vasprintf(&msg, fmt, ap);
-    va_end(ap);
-    if (err && !*err)
-        *err = bb_error_new(kind, "%s", n < 0 ? "out of memory" : msg);
-    free(msg);
-    return -1;
-}
 
 const char bench_frame_code[] = "def run(self, f):\n    return {\"g\": 255 - f}\n";
 
@@ -38,7 +20,7 @@ int bench_frame_make(bench_frame *f, int h, int w, bb_error **err)
     f->expected = malloc(f->bytes);
     if (!f->pixels || !f->expected) {
         bench_frame_free(f);
-        return fail(err, BB_ERR_INTERNAL, "out of memory");
+        return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     }
     for (size_t i = 0; i < f->bytes; i++) {
         f->pixels[i] = bench_image_byte(i);
@@ -60,7 +42,7 @@ int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_sampl
 {
     unsigned char *dst = malloc(f->bytes);
     if (!dst)
-        return fail(err, BB_ERR_INTERNAL, "out of memory");
+        return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     memset(dst, 1, f->bytes);   /* resident before the first timed copy */
     int rc = 0;
     for (int i = 0; rc == 0 && i < plan->warmup_runs + plan->memcpy_runs; i++) {
@@ -72,7 +54,7 @@ int bench_memcpy_frame(const bench_plan *plan, const bench_frame *f, bench_sampl
             rc = bench_samples_add(out, elapsed, err);
     }
     if (rc == 0 && memcmp(dst, f->pixels, f->bytes) != 0)
-        rc = fail(err, BB_ERR_INTERNAL, "memcpy_frame: the copy differs");
+        rc = bench_fail(err, BB_ERR_INTERNAL, "memcpy_frame: the copy differs");
     free(dst);
     return rc;
 }
@@ -95,9 +77,9 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
         long long elapsed = bench_now_ns() - start;
         int rc = 0;
         if (!res)
-            rc = fail(err, BB_ERR_INTERNAL, "out of memory");
+            rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
         else if (!bb_result_ok(res))
-            rc = fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
+            rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
                          bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
         else if (i == 0 || i == warmup || i == warmup + runs - 1)   /* decoding 8 MB of base64 is slow */
             rc = bench_check_frame_data(f, bb_result_outputs(res), err);
@@ -117,7 +99,7 @@ char *bench_frame_raw_inputs(const bench_frame *f, bb_error **err)
     char *text = NULL;
     if (asprintf(&text, "{\"f\": {\"_type\": \"ndarray\", \"dtype\": \"uint8\", \"shape\": [%d, %d, %d], "
                         "\"buffer\": 0}}", f->h, f->w, f->c) < 0) {
-        fail(err, BB_ERR_INTERNAL, "out of memory");
+        bench_fail(err, BB_ERR_INTERNAL, "out of memory");
         return NULL;
     }
     return text;
@@ -147,7 +129,7 @@ int bench_check_frame_raw(const bench_frame *f, const bb_result *res, int *as_bu
     else if (memcmp(data, f->expected, f->bytes) != 0)
         why = "not the inverted frame";
     cJSON_Delete(root);
-    return why ? fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
+    return why ? bench_fail(err, BB_ERR_INVALID_RESPONSE, "the frame block's output is %s", why) : 0;
 }
 
 /* One bb_block_run_buffers call with the frame as buffer 0; *elapsed is its latency. */
@@ -160,9 +142,9 @@ static int raw_once(bb_block *blk, const bench_frame *f, const char *inputs, int
     *elapsed = bench_now_ns() - start;
     int rc = 0;
     if (!res)
-        rc = fail(err, BB_ERR_INTERNAL, "out of memory");
+        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     else if (!bb_result_ok(res))
-        rc = fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
+        rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
                      bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
     else if (check)
         rc = bench_check_frame_raw(f, res, as_buffer, err);

@@ -9,7 +9,6 @@
 #include <time.h>
 
 #include "bench_internal.h"
-#include "error.h"
 
 bb_executor *bench_executor_new(bb_error **err)
 {
@@ -57,9 +56,9 @@ static int run_once(bb_block *blk, const char *inputs, long long *elapsed, int c
     *elapsed = bench_now_ns() - start;
     int rc = 0;
     if (!res)
-        rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     else if (!bb_result_ok(res))
-        rc = bb_fail(err, bb_error_get_kind(bb_result_error(res)), "a benchmark run failed: %s: %s",
+        rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a benchmark run failed: %s: %s",
                      bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
     else if (check_it && check)
         rc = check(bb_result_outputs(res), err);
@@ -130,7 +129,7 @@ int bench_throughput_run(bb_executor *ex, int threads, double seconds, bench_thr
     out->threads = threads;
     worker_thread *ts = calloc((size_t)threads, sizeof *ts);
     if (!ts)
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     int rc = 0, loaded = 0;
     for (; loaded < threads; loaded++) {
         ts[loaded].blk = bench_load(ex, bench_trivial_code, 0, err);
@@ -152,7 +151,7 @@ int bench_throughput_run(bb_executor *ex, int threads, double seconds, bench_thr
     for (; rc == 0 && started < threads; started++) {
         ts[started].line = &line;
         if (pthread_create(&ts[started].thread, NULL, throughput_thread, &ts[started]) != 0) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "cannot start benchmark threads");
+            rc = bench_fail(err, BB_ERR_INTERNAL, "cannot start benchmark threads");
             break;
         }
     }
@@ -172,7 +171,7 @@ int bench_throughput_run(bb_executor *ex, int threads, double seconds, bench_thr
             if (rc == 0 && bench_samples_add(&out->latencies, ts[i].latencies.ns[k], err) < 0)
                 rc = -1;
         if (ts[i].err && rc == 0)
-            rc = bb_fail(err, ts[i].err->kind, "%s", ts[i].err->message);
+            rc = bench_fail(err, bb_error_get_kind(ts[i].err), "%s", bb_error_message(ts[i].err));
         bb_error_free(ts[i].err);
         bench_samples_free(&ts[i].latencies);
     }
@@ -199,7 +198,7 @@ int bench_memory_run(bb_executor *ex, const bench_plan *plan, bench_memory *out,
     int n = plan->memory_instances;
     bb_block **blocks = calloc((size_t)n, sizeof *blocks);
     if (!blocks)
-        return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+        return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
     /* One instance first, so the growth measured is per instance, not the first
      * use of code paths and allocator arenas. */
     bb_block *first = bench_load(ex, bench_trivial_code, 0, err);

@@ -16,8 +16,8 @@
 #   driver  -> its own driver, public, and the library toolkit (src/error.h, src/buf.h);
 #              never another driver, no other core header, no program
 #   program -> its own room, public only
-# Known violations that are being removed are listed, dated, with who removes them, in
-# scripts/check-structure.allow ("FILE HEADER  # date, owner: why"); an entry that no
+# Known exceptions are listed, dated, each with why it stays, in
+# scripts/check-structure.allow ("FILE HEADER  # date, who: why"); an entry that no
 # longer matches anything is reported too, so the list only shrinks.
 set -uo pipefail
 cd "$(dirname "$0")/.."

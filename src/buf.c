@@ -1,5 +1,5 @@
-/* buf.c: the growable byte buffer of buf.h, with a JSON string escaper that the
- * serializer and the CLI share. */
+/* buf.c: the text toolkit of blockbox/text.h: the growable byte buffer, the JSON string
+ * escaper and the JSON span skippers that the serializer, the drivers and the programs share. */
 #include "buf.h"
 
 #include <stdio.h>
@@ -166,4 +166,44 @@ void bb_buf_free(bb_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
     b->failed = 0;
+}
+
+/* ---- JSON spans (text.h) ------------------------------------------------------------ */
+
+size_t bb_json_skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n; i++) {
+        if (s[i] == '\\')
+            i++;
+        else if (s[i] == '"')
+            return i + 1;
+    }
+    return n;
+}
+
+size_t bb_json_skip_value(const char *s, size_t i, size_t n)
+{
+    if (i >= n)
+        return n;
+    if (s[i] == '"')
+        return bb_json_skip_string(s, i, n);
+    if (s[i] != '{' && s[i] != '[') {
+        while (i < n && !strchr(",]} \t\r\n", s[i]))
+            i++;
+        return i;
+    }
+    size_t depth = 0;
+    while (i < n) {
+        char c = s[i];
+        if (c == '"') {
+            i = bb_json_skip_string(s, i, n);
+            continue;
+        }
+        if (c == '{' || c == '[')
+            depth++;
+        else if ((c == '}' || c == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return n;
 }

@@ -87,13 +87,7 @@ int bb_wire_parse_response_owned(char *body, size_t len, const bb_limits *limits
                                  bb_wire_response *out, bb_error **err);
 void bb_wire_response_clear(bb_wire_response *r);
 
-/* Appends a workflow_image value for raw image file bytes (base64 of the bytes;
- * the C side never decodes pixels). */
-int bb_wire_image_value(const unsigned char *bytes, size_t len, bb_buf *out);
-
-/* base64 (standard alphabet, padded). decode rejects anything else; *out is malloc'd. */
-int bb_base64_encode(const unsigned char *in, size_t len, bb_buf *out);
-int bb_base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len);
+/* base64 beyond text.h's encode and decode (the typed-value checks and the buffers). */
 /* Decodes canonical base64 into out (cap bytes at most): 0 with *out_len, or -1. */
 int bb_base64_decode_into(const char *in, size_t len, void *out, size_t cap, size_t *out_len);
 /* Validates base64 text without decoding; returns the decoded length or -1. */

@@ -13,48 +13,6 @@
  * separators), which is never smaller, so an honest entry always fits the caps of
  * wire_internal.h. */
 
-/* ---- a scanner over canonical JSON text (no whitespace, strictly valid) -------- */
-
-/* s[i] is '"': the index after the closing quote (n if there is none). */
-static size_t skip_string(const char *s, size_t i, size_t n)
-{
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-/* The index after the value that starts at s[i]. */
-static size_t skip_value(const char *s, size_t i, size_t n)
-{
-    if (i >= n)
-        return n;
-    if (s[i] == '"')
-        return skip_string(s, i, n);
-    if (s[i] != '{' && s[i] != '[') {
-        while (i < n && !strchr(",]} \t\r\n", s[i]))
-            i++;
-        return i;
-    }
-    size_t depth = 0;
-    while (i < n) {
-        char c = s[i];
-        if (c == '"') {
-            i = skip_string(s, i, n);
-            continue;
-        }
-        if (c == '{' || c == '[')
-            depth++;
-        else if ((c == '}' || c == ']') && --depth == 0)
-            return i + 1;
-        i++;
-    }
-    return n;
-}
-
 /* ---- entry checks -------------------------------------------------------------- */
 
 /* Objects anywhere inside a value must not repeat a key (a reader keeping the first
@@ -149,7 +107,7 @@ int bb_wire_check_traces(const char *text, size_t len, char **out, bb_error **er
             rc = -1;
             break;
         }
-        size_t end = skip_value(text, i, len);
+        size_t end = bb_json_skip_value(text, i, len);   /* canonical text: no white space */
         size_t size = end - i;
         if (size > BB_TRACE_MAX_ENTRY_BYTES)
             rc = bb_fail(err, BB_ERR_INVALID_RESPONSE,

@@ -655,7 +655,7 @@ int bb_wire_check_values(const cJSON *value, const bb_limits *limits, bb_error_k
 
 /* ---- building an image value -------------------------------------------------------- */
 
-int bb_wire_image_value(const unsigned char *bytes, size_t len, bb_buf *out)
+int bb_json_image_value(const unsigned char *bytes, size_t len, bb_buf *out)
 {
     if (!bytes && len)
         return -1;

@@ -37,75 +37,6 @@ void bb_cli_buffers_free(bb_cli_buffers *b)
     b->n = b->total = 0;
 }
 
-/* ---- base64 (RFC 4648, canonical) for the data form -----------------------------------
- * The program room has no core serializer: these two are all the CLI needs. */
-
-static const char b64_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static void base64_encode(const unsigned char *in, size_t len, bb_buf *out)
-{
-    if (bb_buf_reserve(out, (len + 2) / 3 * 4 + 1) < 0)
-        return;   /* out->failed is set */
-    char *p = out->data + out->len;
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
-        *p++ = b64_alphabet[v >> 18];
-        *p++ = b64_alphabet[(v >> 12) & 63];
-        *p++ = b64_alphabet[(v >> 6) & 63];
-        *p++ = b64_alphabet[v & 63];
-    }
-    if (i < len) {
-        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
-        *p++ = b64_alphabet[v >> 18];
-        *p++ = b64_alphabet[(v >> 12) & 63];
-        *p++ = i + 1 < len ? b64_alphabet[(v >> 6) & 63] : '=';
-        *p++ = '=';
-    }
-    out->len = (size_t)(p - out->data);
-    out->data[out->len] = '\0';
-}
-
-/* Decodes canonical base64 (length a multiple of 4, at most two '=' at the very end);
- * -1 for anything else. */
-static int base64_decode(const char *in, size_t len, unsigned char **out, size_t *out_len)
-{
-    *out = NULL;
-    *out_len = 0;
-    if (len % 4)
-        return -1;
-    int pad = len && in[len - 1] == '=' ? (in[len - 2] == '=' ? 2 : 1) : 0;
-    unsigned char *dst = malloc(len / 4 * 3 + 1);
-    if (!dst)
-        return -1;
-    size_t n = 0;
-    for (size_t i = 0; i < len; i += 4) {
-        int last = i + 4 == len;
-        unsigned v = 0;
-        for (int k = 0; k < 4; k++) {
-            char c = in[i + k];
-            const char *at = c ? strchr(b64_alphabet, c) : NULL;
-            if (last && k >= 4 - pad) {
-                v <<= 6;   /* a padding '=' */
-                continue;
-            }
-            if (!at) {
-                free(dst);
-                return -1;
-            }
-            v = v << 6 | (unsigned)(at - b64_alphabet);
-        }
-        dst[n++] = (unsigned char)(v >> 16);
-        if (!last || pad < 2)
-            dst[n++] = (unsigned char)(v >> 8);
-        if (!last || pad < 1)
-            dst[n++] = (unsigned char)v;
-    }
-    *out = dst;
-    *out_len = n;
-    return 0;
-}
-
 /* ---- outputs: a walk over the canonical outputs text ---------------------------------
  * The core has checked the outputs and written them canonically (no whitespace, strict
  * JSON, every buffer named once by an ndarray whose shape and dtype match its length),
@@ -125,44 +56,6 @@ typedef struct walk {
     char path[256];   /* the value's place in the outputs, for a file name: "g", "a.0" */
     bb_error **err;
 } walk;
-
-static size_t skip_string(const char *s, size_t i, size_t n)
-{
-    for (i++; i < n; i++) {
-        if (s[i] == '\\')
-            i++;
-        else if (s[i] == '"')
-            return i + 1;
-    }
-    return n;
-}
-
-static size_t skip_value(const char *s, size_t i, size_t n)
-{
-    if (i >= n)
-        return n;
-    if (s[i] == '"')
-        return skip_string(s, i, n);
-    if (s[i] != '{' && s[i] != '[') {
-        while (i < n && !strchr(",]}", s[i]))
-            i++;
-        return i;
-    }
-    size_t depth = 0;
-    while (i < n) {
-        char c = s[i];
-        if (c == '"') {
-            i = skip_string(s, i, n);
-            continue;
-        }
-        if (c == '{' || c == '[')
-            depth++;
-        else if ((c == '}' || c == ']') && --depth == 0)
-            return i + 1;
-        i++;
-    }
-    return n;
-}
 
 static int span_is(const char *s, size_t a, size_t b, const char *lit)
 {
@@ -242,7 +135,7 @@ static int put_buffer_member(walk *w, int is_data, size_t idx_a, size_t idx_b, s
     unsigned char *decoded = NULL;
     if (is_data) {   /* the data form, from a driver that returns no buffers: only with out_dir */
         size_t dlen = 0;
-        if (idx_b < idx_a + 2 || base64_decode(w->s + idx_a + 1, idx_b - idx_a - 2, &decoded, &dlen) < 0)
+        if (idx_b < idx_a + 2 || bb_base64_decode(w->s + idx_a + 1, idx_b - idx_a - 2, &decoded, &dlen) < 0)
             return bb_cli_fail(w->err, BB_ERR_INVALID_RESPONSE, "an output ndarray has bad base64");
         int rc = write_npy(w, (unsigned long)w->written, dtype_a, dtype_b, shape_a, shape_b, decoded, dlen);
         free(decoded);
@@ -262,7 +155,7 @@ static int put_buffer_member(walk *w, int is_data, size_t idx_a, size_t idx_b, s
     const void *data = bb_result_buffer(w->res, idx, &len);
     if (!w->out_dir) {
         bb_buf_puts(w->out, "\"data\":\"");
-        base64_encode(data, len, w->out);
+        bb_base64_encode(data, len, w->out);
         bb_buf_putc(w->out, '"');
         return 0;
     }
@@ -272,16 +165,16 @@ static int put_buffer_member(walk *w, int is_data, size_t idx_a, size_t idx_b, s
 static int walk_object(walk *w, size_t *i, int depth)
 {
     const char *s = w->s;
-    size_t n = w->n, start = *i, end = skip_value(s, start, n);
+    size_t n = w->n, start = *i, end = bb_json_skip_value(s, start, n);
     /* First pass: is this a buffer-naming ndarray? */
     size_t k = start + 1, type_a = 0, type_b = 0, idx_a = 0, idx_b = 0, dt_a = 0, dt_b = 0, sh_a = 0, sh_b = 0;
     size_t key_a = 0;   /* where the replaced member ("buffer" or "data") starts */
     int is_data = 0;
     while (k < end && s[k] == '"') {
-        size_t ka = k, kb = skip_string(s, k, n);
+        size_t ka = k, kb = bb_json_skip_string(s, k, n);
         if (kb >= end || s[kb] != ':')
             return bb_cli_fail(w->err, BB_ERR_INVALID_RESPONSE, "the outputs are not canonical JSON");
-        size_t va = kb + 1, vb = skip_value(s, va, n);
+        size_t va = kb + 1, vb = bb_json_skip_value(s, va, n);
         if (span_is(s, ka, kb, "\"_type\""))
             type_a = va, type_b = vb;
         else if (span_is(s, ka, kb, "\"buffer\""))
@@ -303,7 +196,7 @@ static int walk_object(walk *w, size_t *i, int depth)
     k = start + 1;
     int first = 1;
     while (k < end && s[k] == '"') {
-        size_t ka = k, kb = skip_string(s, k, n), va = kb + 1, vb = skip_value(s, va, n);
+        size_t ka = k, kb = bb_json_skip_string(s, k, n), va = kb + 1, vb = bb_json_skip_value(s, va, n);
         if (!first)
             bb_buf_putc(w->out, ',');
         first = 0;
@@ -339,12 +232,12 @@ static int walk_value(walk *w, size_t *i, int depth)
     if (s[start] == '{')
         return walk_object(w, i, depth);
     if (s[start] != '[') {
-        size_t end = skip_value(s, start, n);
+        size_t end = bb_json_skip_value(s, start, n);
         bb_buf_append(w->out, s + start, end - start);
         *i = end;
         return 0;
     }
-    size_t end = skip_value(s, start, n), k = start + 1;
+    size_t end = bb_json_skip_value(s, start, n), k = start + 1;
     bb_buf_putc(w->out, '[');
     for (unsigned long item = 0; k < end && s[k] != ']'; item++) {
         if (item)

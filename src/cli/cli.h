@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #include "blockbox.h"
-#include "buf.h"
+#include "blockbox/text.h"
 
 /* Exit statuses of DESIGN §6 that the CLI produces itself. */
 enum { BB_EXIT_OK = 0, BB_EXIT_USAGE = 2, BB_EXIT_BACKEND = 4 };

@@ -9,7 +9,6 @@
 
 #include "buffers.h"
 #include "cli.h"
-#include "wire.h"
 
 #define MAX_INPUT_FLAGS 256
 
@@ -167,7 +166,7 @@ static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_cli
             size_t len = 0;
             if (bb_cli_read_file(value + 1, max_bytes, "--input image", &bytes, &len, err) < 0)
                 return -1;
-            int rc = bb_wire_image_value((const unsigned char *)bytes, len, out);
+            int rc = bb_json_image_value((const unsigned char *)bytes, len, out);
             free(bytes);
             if (rc < 0)
                 return bb_cli_fail(err, BB_ERR_INTERNAL, "out of memory encoding %s", value + 1);

@@ -504,7 +504,7 @@ START_TEST(test_image_value)
 {
     static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n', 0, 0, 0, 13, 'I', 'H'};
     bb_buf out = {0};
-    ck_assert_int_eq(bb_wire_image_value(png, sizeof png, &out), 0);
+    ck_assert_int_eq(bb_json_image_value(png, sizeof png, &out), 0);
     cJSON *tree = cJSON_ParseWithLength(out.data, out.len);
     ck_assert_ptr_nonnull(tree);
     ck_assert_str_eq(string_of(tree, "_type"), "workflow_image");
@@ -525,12 +525,12 @@ START_TEST(test_image_value)
     /* as an input: the value passes the inputs check, and a non-image does not */
     bb_buf inputs = {0};
     bb_buf_puts(&inputs, "{\"image\": ");
-    bb_wire_image_value(png, sizeof png, &inputs);
+    bb_json_image_value(png, sizeof png, &inputs);
     bb_buf_puts(&inputs, "}");
     expect_ok(bb_wire_check_inputs(inputs.data, inputs.len, &l, &err), err);
     bb_buf_free(&inputs);
     bb_buf_puts(&inputs, "{\"image\": ");
-    bb_wire_image_value((const unsigned char *)"#!/bin/sh\n", 10, &inputs);
+    bb_json_image_value((const unsigned char *)"#!/bin/sh\n", 10, &inputs);
     bb_buf_puts(&inputs, "}");
     expect_error(bb_wire_check_inputs(inputs.data, inputs.len, &l, &err), err, BB_ERR_INVALID_REQUEST,
                  "inputs: 'image': workflow_image 'value' is not a JPEG or PNG image");
