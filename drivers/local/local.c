@@ -3,12 +3,14 @@
 #include <blockbox/driver.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -34,6 +36,14 @@ typedef struct local_state {
     size_t max_result_bytes;
     long timeout_ms;
     long cpu_ms;                 /* CPU time per run (load or call) */
+    /* Arena pages are kept while an instance is in use and given back once it has been
+     * idle this long (shm.h bb_shm_release; 0: after every call), by the sweeper. */
+    long arena_idle_ms;
+    pthread_mutex_t blocks_lock;   /* the list, the sweeper's flags */
+    pthread_cond_t sweep_cond;
+    struct local_block *blocks;
+    pthread_t sweeper;
+    int sweeper_running, stopping;
 } local_state;
 
 typedef struct local_block {
@@ -43,6 +53,10 @@ typedef struct local_block {
     int max_inputs;
     char *load_envelope;
     size_t load_len;
+    pthread_mutex_t lock;   /* its worker: a run, or the sweeper's release */
+    int unreleased;         /* a call since its arena was last released */
+    long long last_call_ms;
+    struct local_block *next;   /* st->blocks */
 } local_block;
 
 /* ---- frames ------------------------------------------------------------ */
@@ -353,6 +367,66 @@ static int block_exchange(local_state *st, local_block *b, const bb_call *call, 
     return -1;
 }
 
+/* ---- arena pages (attack note F3) ------------------------------------ */
+
+/* Gives back the arenas of instances idle for arena_idle_ms: a block in a run is
+ * passed over (trylock) and looked at again later; waits untimed while none is due. */
+static void *sweeper_main(void *arg)
+{
+    local_state *st = arg;
+    pthread_mutex_lock(&st->blocks_lock);
+    while (!st->stopping) {
+        long long now = bb_now_ms(), next = 0;
+        for (local_block *b = st->blocks; b; b = b->next) {
+            if (pthread_mutex_trylock(&b->lock) != 0) {
+                next = next && next < now + st->arena_idle_ms ? next : now + st->arena_idle_ms;
+                continue;
+            }
+            if (b->unreleased) {
+                long long due = b->last_call_ms + st->arena_idle_ms;
+                if (due <= now) {
+                    bb_shm_release(&b->w.shm);
+                    b->unreleased = 0;
+                } else if (!next || due < next) {
+                    next = due;
+                }
+            }
+            pthread_mutex_unlock(&b->lock);
+        }
+        if (st->stopping)
+            break;
+        if (!next) {
+            pthread_cond_wait(&st->sweep_cond, &st->blocks_lock);
+        } else {
+            struct timespec ts = {(time_t)(next / 1000), (long)(next % 1000) * 1000000L};
+            pthread_cond_timedwait(&st->sweep_cond, &st->blocks_lock, &ts);
+        }
+    }
+    pthread_mutex_unlock(&st->blocks_lock);
+    return NULL;
+}
+
+/* After a call (b->lock held): the arena is released now (arena_idle_ms 0) or left for
+ * the sweeper, which is woken if it was waiting for nothing. */
+static int call_done(local_state *st, local_block *b)
+{
+    if (st->arena_idle_ms == 0) {
+        bb_shm_release(&b->w.shm);
+        return 0;
+    }
+    int wake = !b->unreleased;
+    b->unreleased = 1;
+    b->last_call_ms = bb_now_ms();
+    return wake;
+}
+
+static void wake_sweeper(local_state *st)
+{
+    pthread_mutex_lock(&st->blocks_lock);
+    pthread_cond_signal(&st->sweep_cond);
+    pthread_mutex_unlock(&st->blocks_lock);
+}
+
 /* ---- the driver ------------------------------------------------------- */
 
 /* The local driver's own settings (the core checks them against this table). */
@@ -380,6 +454,8 @@ static const bb_setting local_settings[] = {
      "delegation requires before workers get groups; False never moves this program (v2 is then not used)"},
     {"require", "BLOCKBOX_REQUIRE", BB_SETTING_STRING, NULL, 0, 0, 0,
      "comma list of jail layers that must be present (e.g. userns,netns,cgroup); 'all' for every one"},
+    {"arena_idle_ms", "BLOCKBOX_ARENA_IDLE_MS", BB_SETTING_LONG, "1000", 0, 86400000L, 0,
+     "an instance idle this long (ms) gives back its buffer arena's pages; 0: after every call"},
     {"insecure_disable", "BLOCKBOX_INSECURE_DISABLE_LAYERS", BB_SETTING_STRING, NULL, 0, 0, 0,
      "TESTS ONLY: comma list of jail layers to switch off, to prove each one matters; a warning is printed"},
 };
@@ -434,14 +510,31 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
         bb_fail(err, BB_ERR_INTERNAL, "out of memory");
         goto fail;
     }
+    st->arena_idle_ms = bb_setting_long(cfg, "arena_idle_ms");
+    pthread_mutex_init(&st->blocks_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&st->sweep_cond, &ca);
+    pthread_condattr_destroy(&ca);
     st->pool = bb_pool_open(worker_path, &init, bb_setting_long(cfg, "spare_workers"), err);
     if (!st->pool)
         goto fail;
     st->notifier = bb_pool_notifier(st->pool);
+    if (st->arena_idle_ms > 0) {
+        if (pthread_create(&st->sweeper, NULL, sweeper_main, st) != 0) {
+            bb_pool_close(st->pool);
+            bb_fail(err, BB_ERR_INTERNAL, "cannot start the arena sweeper thread");
+            goto fail;
+        }
+        st->sweeper_running = 1;
+    }
     free(worker_path);
     *state = st;
     return 0;
 fail:
+    pthread_cond_destroy(&st->sweep_cond);
+    pthread_mutex_destroy(&st->blocks_lock);
     free(worker_path);
     free(st);
     return -1;
@@ -475,6 +568,11 @@ static int local_load(void *state, const bb_block_info *info, void **block_state
     b->w.runs = 0;   /* the load is not a run */
     b->need_code = 0;
     b->lost_state = 0;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_mutex_lock(&st->blocks_lock);
+    b->next = st->blocks;
+    st->blocks = b;
+    pthread_mutex_unlock(&st->blocks_lock);
     *block_state = b;
     return 0;
 }
@@ -484,26 +582,32 @@ static int local_run(void *state, void *block_state, const bb_call *call, bb_rep
 {
     local_state *st = state;
     local_block *b = block_state;
-    int restarted = 0;
+    int restarted = 0, rc = 0;
     long long deadline = bb_now_ms() + bb_call_timeout_ms(call);
-    if (block_exchange(st, b, call, deadline, reply, &restarted, err) < 0)
-        return -1;
-    /* output buffers: checked against the arena's own size, copied out (shm.c) */
-    if (bb_shm_reply(&b->w.shm, reply->body, &reply->len, st->max_result_bytes, reply, err) < 0) {
+    pthread_mutex_lock(&b->lock);
+    if (block_exchange(st, b, call, deadline, reply, &restarted, err) < 0) {
+        rc = -1;
+    } else if (bb_shm_reply(&b->w.shm, reply->body, &reply->len, st->max_result_bytes, reply, err) < 0) {
+        /* output buffers: checked against the arena's own size, copied out (shm.c) */
         free(reply->body);
         free(reply->denied);
         for (size_t i = 0; i < reply->n_buffers; i++)
             free(reply->buffers[i].data);
         free(reply->buffers);
         *reply = (bb_reply){0};
-        return -1;
+        rc = -1;
+    } else {
+        reply->restarted = restarted || b->lost_state;
+        b->need_code = 0;
+        b->lost_state = 0;
+        if (b->max_inputs > 0 && b->w.runs >= b->max_inputs)
+            bb_pool_retire(st->pool, &b->w);   /* recycled: the next run starts afresh */
     }
-    reply->restarted = restarted || b->lost_state;
-    b->need_code = 0;
-    b->lost_state = 0;
-    if (b->max_inputs > 0 && b->w.runs >= b->max_inputs)
-        bb_pool_retire(st->pool, &b->w);   /* recycled: the next run starts afresh */
-    return 0;
+    int wake = call_done(st, b);
+    pthread_mutex_unlock(&b->lock);
+    if (wake)
+        wake_sweeper(st);
+    return rc;
 }
 
 static void local_unload(void *state, void *block_state)
@@ -512,7 +616,15 @@ static void local_unload(void *state, void *block_state)
     local_block *b = block_state;
     if (!b)
         return;
+    pthread_mutex_lock(&st->blocks_lock);   /* the sweeper looks at listed blocks only */
+    for (local_block **at = &st->blocks; *at; at = &(*at)->next)
+        if (*at == b) {
+            *at = b->next;
+            break;
+        }
+    pthread_mutex_unlock(&st->blocks_lock);
     bb_pool_retire(st->pool, &b->w);
+    pthread_mutex_destroy(&b->lock);
     free(b->load_envelope);
     free(b);
 }
@@ -547,7 +659,16 @@ static void local_close(void *state)
     local_state *st = state;
     if (!st)
         return;
+    if (st->sweeper_running) {
+        pthread_mutex_lock(&st->blocks_lock);
+        st->stopping = 1;
+        pthread_cond_signal(&st->sweep_cond);
+        pthread_mutex_unlock(&st->blocks_lock);
+        pthread_join(st->sweeper, NULL);
+    }
     bb_pool_close(st->pool);
+    pthread_cond_destroy(&st->sweep_cond);
+    pthread_mutex_destroy(&st->blocks_lock);
     free(st);
 }
 

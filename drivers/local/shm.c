@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,6 +115,67 @@ void bb_shm_destroy(bb_shm *s)
     *s = (bb_shm){.in_fd = -1, .out_fd = -1};
 }
 
+/* ---- clearing ------------------------------------------------------------------ */
+
+typedef struct range {
+    size_t off, len;
+} range;
+
+static int by_offset(const void *a, const void *b)
+{
+    const range *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Frees the file's pages in [off, off + len); a part of a page is zeroed (shmem). */
+static void punch(int fd, size_t off, size_t len)
+{
+    if (len)
+        (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len);
+}
+
+/* Punches [lo, hi) of `in` but the n `keep` ranges and the held ones; the extent left
+ * written is then the span of what was kept. */
+static void clear_around(bb_shm *s, size_t lo, size_t hi, const uint64_t *off, const uint64_t *len, size_t n)
+{
+    range keep[2 * BB_MAX_BUFFERS];
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 2 * BB_MAX_BUFFERS; i++)
+        keep[k++] = (range){(size_t)off[i], (size_t)len[i]};
+    for (size_t i = 0; i < s->n_held && k < 2 * BB_MAX_BUFFERS; i++)
+        keep[k++] = (range){(size_t)s->held_off[i], (size_t)s->held_len[i]};
+    qsort(keep, k, sizeof *keep, by_offset);
+    size_t at = lo, new_lo = SIZE_MAX, new_hi = 0;
+    for (size_t i = 0; i < k; i++) {
+        size_t start = keep[i].off, end = keep[i].off + keep[i].len;
+        if (!keep[i].len)
+            continue;
+        if (start < new_lo)
+            new_lo = start;
+        if (end > new_hi)
+            new_hi = end;
+        if (end <= at || start >= hi)
+            continue;
+        if (start > at)
+            punch(s->in_fd, at, start - at);
+        at = end;
+    }
+    if (at < hi)
+        punch(s->in_fd, at, hi - at);
+    s->dirty_lo = new_hi ? new_lo : 0;
+    s->dirty_hi = new_hi;
+}
+
+void bb_shm_release(bb_shm *s)
+{
+    if (!s->in_size)
+        return;
+    /* all of `in` (pages the worker's reads made are zeros, but still pages) and all of
+     * `out` (the worker may have written more than it named) */
+    clear_around(s, 0, s->in_size, NULL, NULL, 0);
+    punch(s->out_fd, 0, s->out_size);
+}
+
 /* ---- requests ------------------------------------------------------------------ */
 
 typedef struct placer {
@@ -144,13 +206,20 @@ static void *place(void *ctx, size_t len)
     p->len[p->n] = len;
     p->n++;
     p->used = at + len;
+    if (len) {   /* written from here on: cleared by the next request or a release */
+        if (s->dirty_hi == 0 || at < s->dirty_lo)
+            s->dirty_lo = at;
+        if (at + len > s->dirty_hi)
+            s->dirty_hi = at + len;
+    }
     return s->in + at;
 }
 
 /* The envelope of a call without the arena: its buffers in the data form. */
-static int without_arena(const bb_call *call, int with_code, bb_buf *prefix, char **owned, const char **env,
-                         size_t *env_len, bb_error **err)
+static int without_arena(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix, char **owned,
+                         const char **env, size_t *env_len, bb_error **err)
 {
+    clear_around(s, s->dirty_lo, s->dirty_hi, NULL, NULL, 0);   /* nothing of this call stays */
     if (!(*owned = bb_call_envelope_data(call, with_code, env_len)))
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     *env = *owned;
@@ -169,7 +238,7 @@ int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix
         const void *data = bb_call_buffer(call, i, &len);
         void *dst = place(&p, len);
         if (!dst)
-            return without_arena(call, with_code, prefix, owned, env, env_len, err);
+            return without_arena(s, call, with_code, prefix, owned, env, env_len, err);
         if (len)
             memcpy(dst, data, len);
     }
@@ -181,7 +250,7 @@ int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix
         *env = *owned;
     } else if (failure && bb_error_get_kind(failure) == BB_ERR_INVALID_REQUEST) {
         bb_error_free(failure);   /* no room beside what blocks hold: the call goes as it came */
-        return without_arena(call, with_code, prefix, owned, env, env_len, err);
+        return without_arena(s, call, with_code, prefix, owned, env, env_len, err);
     } else if (failure) {
         if (err && !*err)
             *err = failure;
@@ -191,6 +260,10 @@ int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix
     }
     if (!*owned && !(*env = bb_call_envelope(call, with_code, env_len)))
         return bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    /* Before the worker reads anything: what earlier calls left in `in` beside this call's
+     * inputs is cleared (a byte past an input's end in its last page, a larger frame's
+     * tail), so a block reads its own inputs, the ranges it holds, and zeros. */
+    clear_around(s, s->dirty_lo, s->dirty_hi, p.off, p.len, p.n);
     unsigned char head[TABLE_HEAD];
     memcpy(head, BB_SHM_MAGIC, 4);
     put32(head + 4, bb_call_result_buffers(call) ? BB_SHM_FLAG_RAW_IMAGES : 0);

@@ -19,8 +19,11 @@
  * code runs (no new mapping of it: no executable alias, W^X kept; nothing to pass on).
  *
  * in:  the executor copies a call's buffers (and the decoded `data` arrays) in before
- *      it sends the request, at offsets it chooses; it never writes while a request
- *      is out. The worker reads them in place (numpy views, read-only).
+ *      it sends the request, at offsets it chooses, and clears whatever earlier calls
+ *      left beside them; it never writes while a request is out. The worker reads them
+ *      in place (numpy views, writable: its mapping is private, copy-on-write).
+ *      Both files keep their pages between calls and give them back once the instance
+ *      is idle (bb_shm_release).
  * out: the worker writes its output arrays and names (offset, length) pairs in its
  *      reply; the executor checks each against the file's own size (never the worker's
  *      word) and the result limit, then copies the bytes out with pread into memory of
@@ -37,6 +40,10 @@ typedef struct bb_shm {
      * when the next call's buffers are placed, so what the block kept does not change. */
     size_t n_held;
     uint64_t held_off[BB_MAX_BUFFERS], held_len[BB_MAX_BUFFERS];
+    /* The extent of `in` the executor may have written since it was last cleared (the
+     * held ranges inside it): what a request clears around its own inputs, so a block
+     * never reads bytes of an earlier call beside them (attack note F4). */
+    size_t dirty_lo, dirty_hi;
 } bb_shm;
 
 /* Wire prefix of a frame body that carries a buffer table: these 4 bytes, then
@@ -65,6 +72,16 @@ void bb_shm_destroy(bb_shm *s);
  * envelope has the data form and the table none. */
 int bb_shm_request(bb_shm *s, const bb_call *call, int with_code, bb_buf *prefix, char **owned,
                    const char **env, size_t *env_len, bb_error **err);
+
+/*
+ * Gives the arena's pages back (attack note F3): every page of `in` but the held
+ * ranges, and all of `out`, are punched out of the files (FALLOC_FL_PUNCH_HOLE), so
+ * the memory is freed, whoever it was charged to, and both read as zeros. Call only
+ * between requests. The local driver calls it once an instance has been idle for
+ * BLOCKBOX_ARENA_IDLE_MS (0: after every call); until then the pages stay for the next
+ * call, which clears what it does not overwrite itself.
+ */
+void bb_shm_release(bb_shm *s);
 
 /* Reads the buffer table of a reply body (hostile): count at most BB_MAX_BUFFERS,
  * each (offset, length) inside `out` by the file's own size, their total within

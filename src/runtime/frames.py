@@ -3,10 +3,16 @@ this worker (drivers/local/shm.h), read in place and written back without JSON t
 base64 or JPEG.
 
 A request frame that starts with b"\\0BT1" carries a table: uint32 flags, uint32 count,
-count x (uint64 offset, uint64 length) of the input buffers in the read-only arena
-("frames_in"), then the envelope. Values name buffers as {"_type": "ndarray", ...,
-"buffer": i} or {"_type": "workflow_image", "type": "raw", "shape": [h, w, c],
-"buffer": i}. Inputs become read-only numpy views of the arena (copy-on-write: the worker maps the arena privately). While such a
+count x (uint64 offset, uint64 length) of the input buffers in the input arena
+("frames_in": the executor's file, which this worker can only read), then the envelope.
+Values name buffers as {"_type": "ndarray", ..., "buffer": i} or {"_type":
+"workflow_image", "type": "raw", "shape": [h, w, c], "buffer": i}. Inputs become
+numpy views of the arena without a copy, and they are writable: the worker maps the
+arena privately (copy-on-write), so a block may draw on an input in place (cv2 on
+`image.numpy_image`, ordinary block code) and the pages it writes become its own; the
+executor's file, the caller's bytes and later calls' inputs never change. Of the arena
+a block reads its own inputs, the ranges it still holds and zeros: the executor clears
+what earlier calls left beside them before each request. While such a
 request is handled, output ndarrays (and, when the caller reads them, images the block
 made from pixels) are written into the writable arena ("frames_out") and named the
 same way; the reply then starts with a table of its own: flags = the number of input
@@ -66,8 +72,8 @@ class _FrameCall:
         return frame[end:]
 
     def input_array(self, index, dtype, count):
-        """A read-only 1-d array over input buffer `index` (no copy); remembered, so a
-        block that keeps it past the request is seen (finish)."""
+        """A 1-d array over input buffer `index` (no copy; writable, copy-on-write);
+        remembered, so a block that keeps it past the request is seen (finish)."""
         if type(index) is not int or not 0 <= index < len(self.inputs):
             raise _RequestError("InvalidRequest", "buffer %r was not sent" % (index,))
         off, length, view = self.inputs[index]
@@ -124,7 +130,7 @@ _FRAMES = None
 
 
 def _frame_ndarray(value, dtype, shape):
-    """A read-only numpy view of an input buffer (no copy)."""
+    """A numpy view of an input buffer (no copy; writable, copy-on-write)."""
     if _FRAMES is None or not _FRAMES.tabled:
         raise _RequestError("InvalidRequest", "an ndarray names a buffer, but none were sent")
     count = 1

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "local_test_util.h"
@@ -244,6 +245,133 @@ START_TEST(output_buffers_count_against_the_worker_memory)
 }
 END_TEST
 
+/* Bytes the executor's arena files hold now: st_blocks of every blockbox-in/-out memfd
+ * it has open (a spare's arena holds none). */
+static long long arena_bytes(void)
+{
+    long long total = 0;
+    DIR *d = opendir("/proc/self/fd");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], link[300];
+        snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+            continue;
+        link[n] = '\0';
+        struct stat st;
+        if (strstr(link, "memfd:blockbox-") && stat(path, &st) == 0)
+            total += (long long)st.st_blocks * 512;
+    }
+    if (d)
+        closedir(d);
+    return total;
+}
+
+/* An instance that is not in a call pins no frame memory (attack note F3): the arena's
+ * pages (`in`, charged to the executor; `out`, charged to the worker) are punched out
+ * after each call with BLOCKBOX_ARENA_IDLE_MS=0, and once the instance has been idle that
+ * long by default; what a block holds stays. Seen failing with bb_shm_release a no-op
+ * (12.4 MB held after the call, and still after the wait). */
+START_TEST(an_idle_instance_gives_its_arena_back)
+{
+    const char *const now[] = {"arena_idle_ms", "0", NULL};
+    bb_executor *ex = local_executor(now);
+    bb_block *blk = load_block(ex, INVERT, NULL, 0);
+    unsigned char *frame = test_frame(5);
+    bb_result *res = run_frame(blk, frame);
+    expect_ok(res);
+    ck_assert_int_lt(arena_bytes(), 1 << 16);
+    const unsigned char *y = bb_result_buffer(res, 0, NULL);   /* the result's own copy stays */
+    ck_assert_uint_eq(y[7], 255 - frame[7]);
+    bb_result_free(res);
+    bb_block_free(blk);
+    /* a held input is left alone by the release */
+    blk = load_block(ex, "KEPT = []\n"
+                         "def run(self, f):\n"
+                         "    KEPT.append(f)\n"
+                         "    return {'first': int(KEPT[0][0]), 'n': len(KEPT)}\n", NULL, 0);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned char v[8192];
+        memset(v, (int)(10 + i), sizeof v);
+        bb_buffer in = {v, sizeof v};
+        res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0}}",
+                                   NULL, &in, 1);
+        expect_ok(res);
+        char want[64];
+        snprintf(want, sizeof want, "{\"first\":10,\"n\":%u}", i + 1);
+        ck_assert_str_eq(bb_result_outputs(res), want);
+        bb_result_free(res);
+    }
+    ck_assert_int_le(arena_bytes(), 3 * 8192);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    /* otherwise the pages stay for the next call (an hour here) ... */
+    const char *const hour[] = {"arena_idle_ms", "3600000", NULL};
+    ex = local_executor(hour);
+    blk = load_block(ex, INVERT, NULL, 0);
+    res = run_frame(blk, frame);
+    expect_ok(res);
+    bb_result_free(res);
+    ck_assert_int_ge(arena_bytes(), (long long)FRAME_BYTES);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    /* ... and go once the instance has been idle that long */
+    const char *const soon[] = {"arena_idle_ms", "100", NULL};
+    ex = local_executor(soon);
+    blk = load_block(ex, INVERT, NULL, 0);
+    res = run_frame(blk, frame);
+    expect_ok(res);
+    bb_result_free(res);
+    long long left = arena_bytes();
+    for (int i = 0; i < 400 && left >= 1 << 16; i++) {   /* waits for it (20 s at most), never times it */
+        usleep(50 * 1000);
+        left = arena_bytes();
+    }
+    ck_assert_msg(left < 1 << 16, "%lld bytes still held", left);
+    free(frame);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
+/* A block reads its own inputs and zeros in the arena, never bytes an earlier call of
+ * the same instance left there (attack note F4): the 1 MiB frame of the first call is
+ * cleared around the 16-byte input of the second, in the same pages. Seen failing with
+ * the request's clear_around switched off (1048560 stale bytes read). */
+START_TEST(a_block_reads_no_bytes_of_an_earlier_call)
+{
+    bb_executor *ex = local_executor(NULL);
+    bb_block *blk = load_block(ex,
+                               "import sys\n"
+                               "rt = sys.modules['blockbox_runtime']\n"
+                               "def run(self, f):\n"
+                               "    call = rt._FRAMES\n"
+                               "    a = np.frombuffer(call.arena_in, np.uint8, count=4 << 20).copy()\n"
+                               "    for off, n, _ in call.inputs:\n"
+                               "        a[off:off + n] = 0\n"
+                               "    return {'stale': int(np.count_nonzero(a)), 'sum': int(f.sum())}\n",
+                               NULL, 0);
+    static unsigned char big[1 << 20];
+    memset(big, 0xAB, sizeof big);
+    bb_buffer in = {big, sizeof big};
+    bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1048576],\"buffer\":0}}",
+                                          NULL, &in, 1);
+    expect_ok(res);
+    ck_assert_str_eq(bb_result_outputs(res), "{\"stale\":0,\"sum\":179306496}");
+    bb_result_free(res);
+    unsigned char small[16];
+    memset(small, 1, sizeof small);
+    in = (bb_buffer){small, sizeof small};
+    res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[16],\"buffer\":0}}",
+                               NULL, &in, 1);
+    expect_ok(res);
+    ck_assert_str_eq(bb_result_outputs(res), "{\"stale\":0,\"sum\":16}");
+    bb_result_free(res);
+    bb_block_free(blk);
+    bb_executor_free(ex);
+}
+END_TEST
+
 static int count_fds(void)
 {
     int n = 0;
@@ -317,6 +445,8 @@ int main(void)
     tcase_add_test(tc, a_kept_input_does_not_change_under_the_block);
     tcase_add_test(tc, a_lying_worker_is_refused);
     tcase_add_test(tc, output_buffers_count_against_the_worker_memory);
+    tcase_add_test(tc, an_idle_instance_gives_its_arena_back);
+    tcase_add_test(tc, a_block_reads_no_bytes_of_an_earlier_call);
     tcase_add_test(tc, nothing_is_left_behind);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
