@@ -85,6 +85,12 @@ int bb_shm_create(bb_shm *s, size_t in_size, size_t out_size, int *worker_in, in
         bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot map the buffer arena: %s", strerror(errno));
         goto fail;
     }
+    void *out = mmap(NULL, s->out_size, PROT_READ, MAP_SHARED, s->out_fd, 0);
+    if (out == MAP_FAILED) {
+        bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "cannot map the buffer arena: %s", strerror(errno));
+        goto fail;
+    }
+    s->out = out;
     *worker_in = reopen(s->in_fd, O_RDONLY);
     *worker_out = reopen(s->out_fd, O_RDWR);
     if (*worker_in < 0 || *worker_out < 0) {
@@ -108,6 +114,8 @@ void bb_shm_destroy(bb_shm *s)
         return;   /* never made (a zeroed worker): its fds are not ours */
     if (s->in)
         munmap(s->in, s->in_size);
+    if (s->out)
+        munmap((void *)s->out, s->out_size);
     if (s->in_fd >= 0)
         close(s->in_fd);
     if (s->out_fd >= 0)
@@ -354,9 +362,18 @@ int bb_shm_reply(bb_shm *s, char *body, size_t *len, size_t max_total, bb_reply 
             release_all(reply, first);
             return bb_fail(err, BB_ERR_INTERNAL, "out of memory for a %llu-byte buffer", (unsigned long long)n);
         }
-        /* pread, not a mapping: a hole reads as zeros without a page being made, and
-         * nothing the worker does later can change these bytes */
+        /* Into the result's own memory: nothing the worker does later can change these
+         * bytes. From the mapping when the range has no hole (its pages resident, no
+         * faults); else pread, where a hole reads as zeros without a page being made. A
+         * worker that punches the range between the check and the copy (MADV_REMOVE on
+         * its mapping) makes the executor fault in zero pages of `out`: at most this
+         * buffer's length again, given back with the arena (bb_shm_release). */
         size_t done = 0;
+        off_t hole = n ? lseek(s->out_fd, (off_t)off, SEEK_HOLE) : 0;
+        if (n && hole >= 0 && (uint64_t)hole >= off + n) {
+            memcpy(dst, s->out + off, (size_t)n);
+            done = (size_t)n;
+        }
         while (done < n) {
             ssize_t r = pread(s->out_fd, dst + done, (size_t)n - done, (off_t)(off + done));
             if (r < 0 && errno == EINTR)

@@ -26,14 +26,17 @@
  *      is idle (bb_shm_release).
  * out: the worker writes its output arrays and names (offset, length) pairs in its
  *      reply; the executor checks each against the file's own size (never the worker's
- *      word) and the result limit, then copies the bytes out with pread into memory of
- *      the result's own, so what the caller reads cannot change under it.
+ *      word) and the result limit, then copies the bytes into memory of the result's
+ *      own, so what the caller reads cannot change under it: from its read-only mapping
+ *      when the range has no hole (no page faults once resident), else with pread (a
+ *      hole reads as zeros without the executor making pages).
  */
 typedef struct bb_shm {
     int in_fd;              /* executor's read-write descriptor of `in` (-1: none) */
     unsigned char *in;      /* its mapping, read-write, in_size bytes */
     size_t in_size;
-    int out_fd;             /* executor's descriptor of `out`, read only with pread */
+    int out_fd;             /* executor's descriptor of `out` (reads, holes, punching) */
+    const unsigned char *out;   /* its read-only mapping, out_size bytes */
     size_t out_size;
     size_t page;
     /* Input ranges the worker says a block still holds (its last reply): left alone
