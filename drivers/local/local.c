@@ -437,6 +437,9 @@ static const bb_setting local_settings[] = {
      "pre-forked, never-used workers kept ready (local)"},
     {"cpu_seconds", "BLOCKBOX_CPU_SECONDS", BB_SETTING_SECONDS, "0", 100, 86400 * 1000L, BB_SETTING_ZERO_IS_DEFAULT,
      "CPU time per run (load or call), all threads, measured by the executor; 0 means timeout + 1"},
+    {"zygote_start_seconds", "BLOCKBOX_ZYGOTE_START_SECONDS", BB_SETTING_SECONDS, "60", 1000, 3600 * 1000L, 0,
+     "how long the sandbox zygote may take to start (Python, numpy and cv2 imported, the layers set up and "
+     "self-tested) before the start fails; every restart gets as long; raise it on slow or emulated hosts"},
     {"max_threads", "BLOCKBOX_MAX_THREADS", BB_SETTING_LONG, "64", 1, 4096, 0,
      "threads per worker (pids cgroup and RLIMIT_NPROC)"},
     {"max_open_files", "BLOCKBOX_MAX_OPEN_FILES", BB_SETTING_LONG, "256", 16, 65536, 0,
@@ -517,7 +520,8 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&st->sweep_cond, &ca);
     pthread_condattr_destroy(&ca);
-    st->pool = bb_pool_open(worker_path, &init, bb_setting_long(cfg, "spare_workers"), err);
+    st->pool = bb_pool_open(worker_path, &init, bb_setting_long(cfg, "spare_workers"),
+                            (long)(bb_setting_seconds(cfg, "zygote_start_seconds") * 1000.0), err);
     if (!st->pool)
         goto fail;
     st->notifier = bb_pool_notifier(st->pool);

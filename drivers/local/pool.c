@@ -404,7 +404,7 @@ static void *keeper_main(void *arg)
 /* ---- the pool ---------------------------------------------------------- */
 
 bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_target,
-                      bb_error **err)
+                      long start_timeout_ms, bb_error **err)
 {
     bb_pool *pool = calloc(1, sizeof *pool);
     if (!pool) {
@@ -428,7 +428,7 @@ bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_
     pool->notifier = bb_notifier_start(err);
     if (!pool->notifier)
         goto fail;
-    pool->zc = bb_zclient_open(worker_path, init, err);
+    pool->zc = bb_zclient_open(worker_path, init, start_timeout_ms, err);
     if (!pool->zc)
         goto fail;
     if (pthread_create(&pool->keeper, NULL, keeper_main, pool) != 0) {

@@ -40,11 +40,12 @@ typedef struct bb_pool bb_pool;
  * library, then the configured libexec directory. Caller frees; NULL: out of memory. */
 char *bb_pool_find_worker(const char *configured);
 
-/* Starts the notifier, the zygote (worker_path, init) and the keeper thread that keeps
- * spares ready: one at first, one more each time a caller finds none, up to
- * spare_target (spare_workers); one fewer after 5 s without such a miss. */
+/* Starts the notifier, the zygote (worker_path, init; each start may take up to
+ * start_timeout_ms) and the keeper thread that keeps spares ready: one at first, one
+ * more each time a caller finds none, up to spare_target (spare_workers); one fewer
+ * after 5 s without such a miss. */
 bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_target,
-                      bb_error **err);
+                      long start_timeout_ms, bb_error **err);
 /* Stops the keeper; the zygote kills whatever is left (spares, workers in use). */
 void bb_pool_close(bb_pool *p);
 

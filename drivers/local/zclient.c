@@ -21,7 +21,6 @@
 
 #include "error.h"
 
-#define ZYGOTE_START_TIMEOUT_MS 60000
 #define RESTART_BACKOFF_MS 1000   /* after a failed start, before the next try */
 #define READER_TICK_MS 100        /* how often outstanding requests are checked */
 
@@ -49,6 +48,7 @@ struct bb_zclient {
     int pidfd;                    /* readable once the zygote has exited; -1: none */
     unsigned long generation;     /* zygote starts so far */
     char *worker_path;
+    long start_timeout_ms;        /* zygote_start_seconds: how long a start may take */
     bb_zinit init;
     unsigned layers;
     char warnings[1024];
@@ -200,11 +200,13 @@ static int zygote_start(bb_zclient *zc, int *ctl_out, pid_t *pid_out, unsigned *
     m.init = zc->init;
     if (bb_zsend(sv[0], &m, NULL, 0) < 0 ||
         recv_init_reply(zc, sv[0], zc->reader_running ? zc->wake[0] : -1, &m,
-                        bb_now_ms() + ZYGOTE_START_TIMEOUT_MS) < 0) {
+                        bb_now_ms() + zc->start_timeout_ms) < 0) {
         close(sv[0]);
         kill(pid, SIGKILL);
         reap_zygote(pid, 0);
-        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE, "the sandbox zygote did not start");
+        return bb_fail(err, BB_ERR_BACKEND_UNAVAILABLE,
+                       "the sandbox zygote did not start within %.3g s (BLOCKBOX_ZYGOTE_START_SECONDS)",
+                       (double)zc->start_timeout_ms / 1000.0);
     }
     if (m.status != 0) {
         close(sv[0]);
@@ -386,7 +388,8 @@ static void *reader_main(void *arg)
 
 /* ---- the API -------------------------------------------------------------- */
 
-bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, bb_error **err)
+bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, long start_timeout_ms,
+                            bb_error **err)
 {
     bb_zclient *zc = calloc(1, sizeof *zc);
     if (!zc) {
@@ -397,6 +400,7 @@ bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, bb_er
     zc->pidfd = -1;
     zc->wake[0] = zc->wake[1] = -1;
     zc->init = *init;
+    zc->start_timeout_ms = start_timeout_ms > 0 ? start_timeout_ms : 60000;
     zc->worker_path = strdup(worker_path);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

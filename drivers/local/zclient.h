@@ -22,8 +22,10 @@ typedef struct bb_zclient bb_zclient;
 
 long long bb_now_ms(void);   /* CLOCK_MONOTONIC */
 
-/* Starts the zygote (waits for it to be ready) and the reader thread. */
-bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, bb_error **err);
+/* Starts the zygote (waits up to start_timeout_ms for it to be ready: every start,
+ * restarts included, gets that long) and the reader thread. */
+bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, long start_timeout_ms,
+                            bb_error **err);
 
 /* One request and its reply (into *m), waiting at most until deadline_ms +
  * BB_ZCLIENT_MARGIN_MS (monotonic ms). fds (0..2) go with the request. *generation

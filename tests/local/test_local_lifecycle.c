@@ -62,6 +62,59 @@ START_TEST(killing_the_zygote_is_survived_and_it_restarts)
 }
 END_TEST
 
+/* The zygote's start limit is a setting (zygote_start_seconds, 1-3600 s; 60 s by
+ * default): a zygote slower than its limit (a worker that takes 3 s before it even
+ * starts, under a 1 s limit) fails the executor's start clearly, naming the variable,
+ * while the same zygote within a longer limit starts and runs. With the fixed limit of
+ * before (60 s) the first executor started: the test fails without the setting. */
+START_TEST(the_zygote_start_limit_is_a_setting)
+{
+    const char *worker = getenv("BB_TEST_WORKER");
+    ck_assert_msg(worker && *worker, "BB_TEST_WORKER is not set: run this test through ctest");
+    char dir[64], slow[128];
+    snprintf(dir, sizeof dir, "/tmp/bb-slow-zygote-%d", (int)getpid());
+    ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    snprintf(slow, sizeof slow, "%s/blockbox-worker", dir);
+    FILE *f = fopen(slow, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "#!/bin/sh\n/bin/sleep 3\nexec '%s' \"$@\"\n", worker);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(chmod(slow, 0755), 0);
+    /* out of range: refused as configuration */
+    const char *bad[] = {"0.5", "3601", "soon"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        bb_config *cfg = bb_config_new();
+        bb_error *err = NULL;
+        ck_assert_int_ne(bb_config_set(cfg, "zygote_start_seconds", bad[i], &err), 0);
+        ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
+        bb_error_free(err);
+        bb_config_free(cfg);
+    }
+    const char *const tight[] = {"worker_path", slow, "zygote_start_seconds", "1", NULL};
+    bb_config *cfg = local_config(tight);
+    bb_error *err = NULL;
+    double t0 = monotonic_s();
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    double took = monotonic_s() - t0;
+    bb_config_free(cfg);
+    ck_assert_msg(ex == NULL, "a zygote 3 s slow started under a 1 s limit");
+    fprintf(stderr, "a slow zygote under a 1 s limit (%.2f s): %s: %s\n", took, bb_error_type_name(err),
+            bb_error_message(err));
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_BACKEND_UNAVAILABLE);
+    ck_assert_msg(strstr(bb_error_message(err), "BLOCKBOX_ZYGOTE_START_SECONDS"),
+                  "the error does not name the setting: %s", bb_error_message(err));
+    bb_error_free(err);
+    const char *const roomy[] = {"worker_path", slow, "zygote_start_seconds", "600", NULL};
+    ex = local_executor(roomy);
+    bb_block *blk = load_block(ex, COUNTER, NULL, 0);
+    cJSON_Delete(run_ok(blk, "{}"));
+    bb_block_free(blk);
+    bb_executor_free(ex);
+    unlink(slow);
+    rmdir(dir);
+}
+END_TEST
+
 /* The zygote dies while a run is in flight: that run fails clearly, the next works. */
 static pid_t victim;
 static void *kill_soon(void *arg)
@@ -245,6 +298,7 @@ int main(void)
         {"zygote_death", killing_the_zygote_is_survived_and_it_restarts, 0, 60},
         {"zygote_death", zygote_death_during_a_run_fails_that_run_only, 0, 0},
         {"zygote_death", zygote_death_with_only_spares_then_load_works, 0, 0},
+        {"zygote_start", the_zygote_start_limit_is_a_setting, 0, 60},
         {"leftovers", no_process_or_cgroup_outlives_the_executor, 0, 80},
         {"leftovers", no_fd_leaks_over_100_load_run_free_cycles, 0, 0},
         {"regressions", regression_zygote_death_is_reported_as_backend_unavailable, 0, 60},

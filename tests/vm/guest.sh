@@ -21,6 +21,11 @@ work=/tmp/bbvm
 mkdir -p "$work"
 chmod 1777 "$work"
 export TMPDIR=/tmp
+# The zygote's start limit (60 s by default) scales with the emulator: one start imports
+# Python, numpy and cv2 (the C suites scale it themselves from BB_TEST_TIME_MULTIPLIER).
+zstart=$((60 * tmul))
+[ "$zstart" -le 3600 ] || zstart=3600
+export BLOCKBOX_ZYGOTE_START_SECONDS=$zstart
 
 pass() { echo "PASS $*" >> "$results"; echo "bbvm: PASS $*"; }
 fail() { echo "FAIL $*" >> "$results"; echo "bbvm: FAIL $*"; }
