@@ -372,11 +372,23 @@ END_TEST
  * one), and a few dozen threads that each allocate (a worker forked from the zygote).
  * Before the budget (RLIMIT_AS = zygote size + memory cap) cv2 failed to map its
  * libraries and the 8th thread failed; checked by reverting bb_rlimits_as_budget. */
+/* What the fresh interpreter did, in memory shared with the test (mapped before the
+ * worker is forked): its wait status and the end of its stderr. */
+typedef struct {
+    int status;
+    char tail[1024];
+} python_seen;
+
 static int fresh_python(void *arg)
 {
-    (void)arg;
+    python_seen *seen = arg;
+    int err[2];
+    if (pipe(err) < 0)
+        return JT_BROKEN;
     pid_t pid = fork();
     if (pid == 0) {
+        dup2(err[1], 2);
+        close(err[0]);
         char *const argv[] = {"/usr/bin/python3", "-c",
                               "import numpy as np, cv2\n"
                               "a = np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)\n"
@@ -387,9 +399,26 @@ static int fresh_python(void *arg)
         execve(argv[0], argv, envp);
         _exit(127);
     }
+    close(err[1]);
+    size_t used = 0;
+    char buf[512];
+    ssize_t n;
+    while ((n = read(err[0], buf, sizeof buf)) > 0) {
+        /* keep the last sizeof tail - 1 bytes (a read is shorter than that) */
+        size_t k = (size_t)n, room = sizeof seen->tail - 1;
+        if (used + k > room) {
+            memmove(seen->tail, seen->tail + (used + k - room), room - k);
+            used = room - k;
+        }
+        memcpy(seen->tail + used, buf, k);
+        used += k;
+        seen->tail[used] = '\0';
+    }
+    close(err[0]);
     int st;
     if (pid < 0 || waitpid(pid, &st, 0) < 0)
         return JT_BROKEN;
+    seen->status = st;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? JT_ACHIEVED : JT_BLOCKED;
 }
 
@@ -397,12 +426,20 @@ START_TEST(rlimit_fallback_runs_a_fresh_numpy_cv2_import)
 {
     bb_jail_config c = jt_config();
     c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP; /* the address-space limit applies */
+    python_seen *seen = mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    ck_assert(seen != MAP_FAILED);
+    seen->status = -1;
     bb_layers *L = jt_zygote(&c);
     jt_result r;
-    jt_run(L, fresh_python, NULL, &r);
+    jt_run(L, fresh_python, seen, &r);
     bb_layers_free(L);
     ck_assert_msg(r.err[0] == '\0', "%s", r.err);
-    ck_assert_msg(r.exited && r.code == JT_ACHIEVED, "numpy/cv2 under RLIMIT_AS: exit %d signal %d", r.code, r.sig);
+    ck_assert_msg(r.exited && r.code == JT_ACHIEVED,
+                  "numpy/cv2 under RLIMIT_AS: exit %d signal %d; python: %s %d; its stderr ends: %s", r.code,
+                  r.sig, seen->status < 0 ? "status" : WIFEXITED(seen->status) ? "exit" : "signal",
+                  seen->status < 0 ? -1 : WIFEXITED(seen->status) ? WEXITSTATUS(seen->status) : WTERMSIG(seen->status),
+                  seen->tail);
+    munmap(seen, sizeof *seen);
 }
 END_TEST
 
