@@ -18,7 +18,9 @@ static inline double time_factor(void);
 
 /* A config on the local driver with the test's worker (BB_TEST_WORKER, set by ctest)
  * and up to three extra key/value settings (NULL-terminated pairs). Under a time
- * multiplier (below) the zygote's start limit scales too: 60 s x N, at most 3600 s. */
+ * multiplier (below) the zygote's start limit and the default timeout scale too: 60 s
+ * and 20 s x N, at most 3600 s (a call waits for a restarting zygote only until its
+ * deadline); a test that sets its own timeout keeps it. */
 static inline bb_config *local_config(const char *const *pairs)
 {
     bb_config *cfg = bb_config_new();
@@ -26,10 +28,12 @@ static inline bb_config *local_config(const char *const *pairs)
     ck_assert_ptr_nonnull(cfg);
     ck_assert_int_eq(bb_config_set(cfg, "mode", "local", &err), 0);
     if (time_factor() > 1.0) {
-        char start[24];
-        double s = 60.0 * time_factor();
+        char start[24], timeout[24];
+        double s = 60.0 * time_factor(), t = 20.0 * time_factor();
         snprintf(start, sizeof start, "%.0f", s < 3600.0 ? s : 3600.0);
+        snprintf(timeout, sizeof timeout, "%.0f", t < 3600.0 ? t : 3600.0);
         ck_assert_int_eq(bb_config_set(cfg, "zygote_start_seconds", start, &err), 0);
+        ck_assert_int_eq(bb_config_set(cfg, "timeout", timeout, &err), 0);
     }
     const char *worker = getenv("BB_TEST_WORKER");
     if (worker && *worker)
