@@ -32,13 +32,14 @@ static char *const python_env[] = {"OPENBLAS_NUM_THREADS=1", "OMP_NUM_THREADS=1"
 
 /* ---- pipe round trip ---------------------------------------------------------- */
 
-static int read_full(int fd, void *buf, size_t len)
+/* All of len bytes through fd, read (out 0) or written (out 1); 0, or -1 at EOF or error. */
+static int io_full(int fd, void *buf, size_t len, int out)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, (char *)buf + got, len - got);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = out ? write(fd, (char *)buf + done, len - done) : read(fd, (char *)buf + done, len - done);
         if (n > 0)
-            got += (size_t)n;
+            done += (size_t)n;
         else if (n < 0 && errno == EINTR)
             continue;
         else
@@ -47,20 +48,8 @@ static int read_full(int fd, void *buf, size_t len)
     return 0;
 }
 
-static int write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-    while (put < len) {
-        ssize_t n = write(fd, (const char *)buf + put, len - put);
-        if (n > 0)
-            put += (size_t)n;
-        else if (n < 0 && errno == EINTR)
-            continue;
-        else
-            return -1;
-    }
-    return 0;
-}
+static int read_full(int fd, void *buf, size_t len) { return io_full(fd, buf, len, 0); }
+static int write_full(int fd, const void *buf, size_t len) { return io_full(fd, (void *)buf, len, 1); }
 
 /* Pins the calling thread to one CPU (cpu < 0: leaves it alone). */
 static void pin_to(int cpu)

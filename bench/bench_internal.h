@@ -12,6 +12,10 @@
  * returns -1. */
 int bench_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* 0 for a result that succeeded; else -1 with *err: "<what> failed: <type>: <message>"
+ * with the run's own kind (out of memory when res is NULL). */
+int bench_result_failed(const bb_result *res, const char *what, bb_error **err);
+
 /* ---- samples ------------------------------------------------------------- */
 
 typedef struct bench_samples {

@@ -27,6 +27,17 @@ int bench_fail(bb_error **err, bb_error_kind kind, const char *fmt, ...)
     return -1;
 }
 
+int bench_result_failed(const bb_result *res, const char *what, bb_error **err)
+{
+    if (!res)
+        return bench_fail(err, BB_ERR_INTERNAL, "out of memory");
+    const bb_error *e = bb_result_error(res);
+    if (!bb_result_ok(res))
+        return bench_fail(err, bb_error_get_kind(e), "%s failed: %s: %s", what, bb_error_type_name(e),
+                          bb_error_message(e));
+    return 0;
+}
+
 /* ---- clock and samples ---------------------------------------------------- */
 
 long long bench_now_ns(void)
@@ -216,24 +227,35 @@ int bench_check_trivial(const char *outputs, bb_error **err)
                             outputs ? outputs : "(null)");
 }
 
+/* The bytes of a uint8 [h, w, c] ndarray in the data form (h 0: any shape of three
+ * dimensions) into *raw (malloc'd); NULL, or why it is not one. */
+static const char *uint8_data(const cJSON *nd, int h, int w, unsigned char **raw, size_t *raw_len)
+{
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(nd, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(nd, "shape");
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(nd, "data");
+    *raw = NULL;
+    *raw_len = 0;
+    if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "uint8") != 0 || cJSON_GetArraySize(shape) != 3 ||
+        (h && (cJSON_GetArrayItem(shape, 0)->valuedouble != h || cJSON_GetArrayItem(shape, 1)->valuedouble != w)))
+        return h ? "not a uint8 ndarray of the frame's shape" : "not a uint8 ndarray";
+    if (!cJSON_IsString(data))
+        return "not in the data (base64) form";
+    if (bb_base64_decode(data->valuestring, strlen(data->valuestring), raw, raw_len) < 0)
+        return "bad base64";
+    return NULL;
+}
+
 int bench_check_image(const char *outputs, bb_error **err)
 {
     cJSON *root = cJSON_Parse(outputs);
     const cJSON *img = cJSON_GetObjectItemCaseSensitive(root, "image");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(img, "_type");
-    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(img, "dtype");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(img, "shape");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(img, "data");
-    const char *why = NULL;
-    if (!cJSON_IsString(type) || strcmp(type->valuestring, "ndarray") != 0 || !cJSON_IsString(dtype) ||
-        strcmp(dtype->valuestring, "uint8") != 0 || cJSON_GetArraySize(shape) != 3)
-        why = "not a uint8 ndarray";
-    else if (!cJSON_IsString(data))
-        why = "not in the data (base64) form";
     unsigned char *raw = NULL;
     size_t raw_len = 0;
-    if (!why && bb_base64_decode(data->valuestring, strlen(data->valuestring), &raw, &raw_len) < 0)
-        why = "bad base64";
+    const char *why = !cJSON_IsString(type) || strcmp(type->valuestring, "ndarray") != 0
+                          ? "not a uint8 ndarray"
+                          : uint8_data(img, 0, 0, &raw, &raw_len);
     if (!why && raw_len != IMAGE_BYTES)
         why = "the wrong size";
     for (size_t i = 0; !why && i < raw_len; i++)
@@ -263,20 +285,9 @@ char *bench_frame_data_inputs(const bench_frame *f, size_t *len, bb_error **err)
 int bench_check_frame_data(const bench_frame *f, const char *outputs, bb_error **err)
 {
     cJSON *root = cJSON_Parse(outputs);
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(root, "g");
-    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(g, "dtype");
-    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(g, "shape");
-    const cJSON *data = cJSON_GetObjectItemCaseSensitive(g, "data");
-    const char *why = NULL;
-    if (!cJSON_IsString(dtype) || strcmp(dtype->valuestring, "uint8") != 0 || cJSON_GetArraySize(shape) != 3 ||
-        cJSON_GetArrayItem(shape, 0)->valuedouble != f->h || cJSON_GetArrayItem(shape, 1)->valuedouble != f->w)
-        why = "not a uint8 ndarray of the frame's shape";
-    else if (!cJSON_IsString(data))
-        why = "not in the data (base64) form";
     unsigned char *raw = NULL;
     size_t raw_len = 0;
-    if (!why && bb_base64_decode(data->valuestring, strlen(data->valuestring), &raw, &raw_len) < 0)
-        why = "bad base64";
+    const char *why = uint8_data(cJSON_GetObjectItemCaseSensitive(root, "g"), f->h, f->w, &raw, &raw_len);
     if (!why && (raw_len != f->bytes || memcmp(raw, f->expected, f->bytes) != 0))
         why = "not the inverted frame";
     free(raw);

@@ -75,13 +75,8 @@ int bench_frame_data_series(bb_block *blk, const bench_frame *f, const char *inp
         long long start = bench_now_ns();
         bb_result *res = bb_block_run(blk, inputs, NULL);
         long long elapsed = bench_now_ns() - start;
-        int rc = 0;
-        if (!res)
-            rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
-        else if (!bb_result_ok(res))
-            rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
-                         bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
-        else if (i == 0 || i == warmup || i == warmup + runs - 1)   /* decoding 8 MB of base64 is slow */
+        int rc = bench_result_failed(res, "a frame run", err);
+        if (rc == 0 && (i == 0 || i == warmup || i == warmup + runs - 1))   /* decoding 8 MB of base64 is slow */
             rc = bench_check_frame_data(f, bb_result_outputs(res), err);
         bb_result_free(res);
         if (rc == 0 && i >= warmup)
@@ -140,13 +135,8 @@ static int raw_once(bb_block *blk, const bench_frame *f, const char *inputs, int
     long long start = bench_now_ns();
     bb_result *res = bb_block_run_buffers(blk, inputs, NULL, &buf, 1);
     *elapsed = bench_now_ns() - start;
-    int rc = 0;
-    if (!res)
-        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
-    else if (!bb_result_ok(res))
-        rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a frame run failed: %s: %s",
-                     bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
-    else if (check)
+    int rc = bench_result_failed(res, "a frame run", err);
+    if (rc == 0 && check)
         rc = bench_check_frame_raw(f, res, as_buffer, err);
     bb_result_free(res);
     return rc;

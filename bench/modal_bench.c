@@ -10,28 +10,11 @@
 #include <time.h>
 
 #include "blockbox.h"
+#include "stats.h"
 #include "emu.h"
 
 #define THREADS 32
 
-static double now_us(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (double)ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-    int i = (int)ceil(p / 100.0 * n) - 1;
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
 
 typedef struct series {
     const char *name;
@@ -41,13 +24,13 @@ typedef struct series {
 
 static void report(const series *s, int json)
 {
-    qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, (size_t)s->n, sizeof *s->v, bench_cmp_double);
     if (json)
         printf("{\"metric\":\"%s\",\"unit\":\"us\",\"n\":%d,\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f}\n",
-               s->name, s->n, pct(s->v, s->n, 50), pct(s->v, s->n, 90), pct(s->v, s->n, 99));
+               s->name, s->n, bench_pct(s->v, s->n, 50), bench_pct(s->v, s->n, 90), bench_pct(s->v, s->n, 99));
     else
         printf("  %-38s p50 %8.1f us   p90 %8.1f us   p99 %8.1f us   (n=%d)\n", s->name,
-               pct(s->v, s->n, 50), pct(s->v, s->n, 90), pct(s->v, s->n, 99), s->n);
+               bench_pct(s->v, s->n, 50), bench_pct(s->v, s->n, 90), bench_pct(s->v, s->n, 99), s->n);
 }
 
 static const char *ADD = "def run(self, a, b):\n    return {'sum': a + b}\n";
@@ -75,9 +58,9 @@ static double raw_post(CURL *h, const emu *e, const char *body, int reuse, doubl
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(h, CURLOPT_FORBID_REUSE, reuse ? 0L : 1L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    double t0 = now_us(CLOCK_MONOTONIC);
+    double t0 = bench_clock_us(CLOCK_MONOTONIC);
     curl_easy_perform(h);
-    double took = now_us(CLOCK_MONOTONIC) - t0;
+    double took = bench_clock_us(CLOCK_MONOTONIC) - t0;
     struct curl_header *st = NULL;
     *server_us = 0;
     if (curl_easy_header(h, "X-Emulator-Time-Us", 0, CURLH_HEADER, -1, &st) == CURLHE_OK)
@@ -145,9 +128,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < 30; i++)
         bb_result_free(bb_block_run(blk, INPUTS, NULL));   /* warm-up, hash-only from here */
     for (int i = 0; i < n; i++) {
-        double c0 = now_us(CLOCK_THREAD_CPUTIME_ID), t0 = now_us(CLOCK_MONOTONIC);
+        double c0 = bench_clock_us(CLOCK_THREAD_CPUTIME_ID), t0 = bench_clock_us(CLOCK_MONOTONIC);
         bb_result *r = bb_block_run(blk, INPUTS, NULL);
-        double t1 = now_us(CLOCK_MONOTONIC), c1 = now_us(CLOCK_THREAD_CPUTIME_ID);
+        double t1 = bench_clock_us(CLOCK_MONOTONIC), c1 = bench_clock_us(CLOCK_THREAD_CPUTIME_ID);
         if (!bb_result_ok(r))
             failed++;
         bb_result_free(r);
@@ -187,7 +170,7 @@ int main(int argc, char **argv)
     bb_config_free(cfg);
     pthread_t t[THREADS];
     worker w[THREADS];
-    double t0 = now_us(CLOCK_MONOTONIC);
+    double t0 = bench_clock_us(CLOCK_MONOTONIC);
     for (int i = 0; i < THREADS; i++) {
         w[i] = (worker){ex32, i, per_thread, 0};
         pthread_create(&t[i], NULL, throughput_worker, &w[i]);
@@ -197,7 +180,7 @@ int main(int argc, char **argv)
         pthread_join(t[i], NULL);
         ok += w[i].ok;
     }
-    double secs = (now_us(CLOCK_MONOTONIC) - t0) / 1e6;
+    double secs = (bench_clock_us(CLOCK_MONOTONIC) - t0) / 1e6;
     long made32 = emu_describe_field(ex32, "connections_made");
     long reqs32 = emu_describe_field(ex32, "requests");
     long emu_conns = emu_stat(&e, "connections");

@@ -54,13 +54,8 @@ static int run_once(bb_block *blk, const char *inputs, long long *elapsed, int c
     long long start = bench_now_ns();
     bb_result *res = bb_block_run(blk, inputs, NULL);
     *elapsed = bench_now_ns() - start;
-    int rc = 0;
-    if (!res)
-        rc = bench_fail(err, BB_ERR_INTERNAL, "out of memory");
-    else if (!bb_result_ok(res))
-        rc = bench_fail(err, bb_error_get_kind(bb_result_error(res)), "a benchmark run failed: %s: %s",
-                     bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
-    else if (check_it && check)
+    int rc = bench_result_failed(res, "a benchmark run", err);
+    if (rc == 0 && check_it && check)
         rc = check(bb_result_outputs(res), err);
     bb_result_free(res);
     return rc;

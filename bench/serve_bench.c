@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "blockbox.h"
+#include "stats.h"
 
 extern char **environ;
 
@@ -25,24 +26,7 @@ static const char *CODE = "def run(self, x):\n    return {'y': x}\n";
 static const char *HASH = "3e4a7f1a8a3a53ad85bbf71c6ad2f1de";   /* filled in at start */
 static char hash_buf[33];
 
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, int n, double p)
-{
-    int i = (int)ceil(p / 100.0 * n) - 1;
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
+static double now_us(void) { return bench_clock_us(CLOCK_MONOTONIC); }
 
 /* ---- the server, as a separate process ------------------------------------- */
 
@@ -321,8 +305,8 @@ int main(int argc, char **argv)
         http[i] = now_us() - t0;
     }
     client_free(&c);
-    qsort(api, (size_t)seq, sizeof *api, cmp_double);
-    qsort(http, (size_t)seq, sizeof *http, cmp_double);
+    qsort(api, (size_t)seq, sizeof *api, bench_cmp_double);
+    qsort(http, (size_t)seq, sizeof *http, bench_cmp_double);
     double api_rps = throughput(0, blocks, per_client, &failures);
     double http_rps = throughput(1, blocks, per_client, &failures);
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -333,18 +317,18 @@ int main(int argc, char **argv)
                "\"api_p50_us\":%.1f,\"api_p99_us\":%.1f,\"http_p50_us\":%.1f,\"http_p99_us\":%.1f,"
                "\"overhead_p50_us\":%.1f,\"api_calls_per_s_16\":%.0f,\"http_calls_per_s_16\":%.0f,"
                "\"failures\":%d}\n",
-               seq, ncpu, load[0], pct(api, seq, 50), pct(api, seq, 99), pct(http, seq, 50),
-               pct(http, seq, 99), pct(http, seq, 50) - pct(api, seq, 50), api_rps, http_rps, failures);
+               seq, ncpu, load[0], bench_pct(api, seq, 50), bench_pct(api, seq, 99), bench_pct(http, seq, 50),
+               bench_pct(http, seq, 99), bench_pct(http, seq, 50) - bench_pct(api, seq, 50), api_rps, http_rps, failures);
     } else {
         printf("blockbox serve vs the C API, trivial block, %d sequential calls each (interleaved),\n"
                "then %d clients x %d calls; %ld CPUs, load average %.2f\n", seq, CLIENTS, per_client,
                ncpu, load[0]);
-        printf("  C API bb_block_run            p50 %8.1f us   p99 %8.1f us\n", pct(api, seq, 50),
-               pct(api, seq, 99));
-        printf("  HTTP keep-alive (Roboflow)    p50 %8.1f us   p99 %8.1f us\n", pct(http, seq, 50),
-               pct(http, seq, 99));
+        printf("  C API bb_block_run            p50 %8.1f us   p99 %8.1f us\n", bench_pct(api, seq, 50),
+               bench_pct(api, seq, 99));
+        printf("  HTTP keep-alive (Roboflow)    p50 %8.1f us   p99 %8.1f us\n", bench_pct(http, seq, 50),
+               bench_pct(http, seq, 99));
         printf("  serve overhead (p50 - p50)    %8.1f us   (target <= 200)\n",
-               pct(http, seq, 50) - pct(api, seq, 50));
+               bench_pct(http, seq, 50) - bench_pct(api, seq, 50));
         printf("  %d threads, C API (%d instances)   %8.0f calls/s\n", CLIENTS, BLOCKS, api_rps);
         printf("  %d clients, HTTP  (%d instances)   %8.0f calls/s   (target >= 3000)\n", CLIENTS,
                BLOCKS, http_rps);

@@ -45,21 +45,29 @@ int bb_buf_puts(bb_buf *b, const char *s) { return bb_buf_append(b, s, strlen(s)
 
 int bb_buf_putc(bb_buf *b, char c) { return bb_buf_append(b, &c, 1); }
 
+int bb_buf_vprintf(bb_buf *b, const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    if (n < 0 || bb_buf_reserve(b, (size_t)n) < 0) {
+        va_end(again);
+        b->failed = 1;
+        return -1;
+    }
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
+    va_end(again);
+    b->len += (size_t)n;
+    return 0;
+}
+
 int bb_buf_printf(bb_buf *b, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int rc = bb_buf_vprintf(b, fmt, ap);
     va_end(ap);
-    if (n < 0 || bb_buf_reserve(b, (size_t)n) < 0) {
-        b->failed = 1;
-        return -1;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-    return 0;
+    return rc;
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not valid. */

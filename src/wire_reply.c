@@ -99,20 +99,30 @@ static int at_null(envelope *e)
 
 static int is_string_start(const envelope *e) { return e->pos < e->len && e->text[e->pos] == '"'; }
 
-/* A string (or null: *out stays NULL) cut at `cap` bytes with the marker the runtime
- * uses for its streams: "\n[blockbox: output cut at N bytes]" (N = bytes kept). */
-static int read_cut_string(envelope *e, const char *key, size_t cap, char **out)
+/* A string value into b (1; its first `cap` bytes, *full its whole length), or null (0,
+ * b untouched), or -1 (not a string, or the decoder refused it). */
+static int read_string_or_null(envelope *e, const char *key, size_t cap, bb_buf *b, size_t *full)
 {
     if (at_null(e))
         return 0;
     if (!is_string_start(e))
         return fail(e, BB_ERR_INVALID_RESPONSE, "'%s' must be a string or null", key);
-    bb_buf b = {0};
-    size_t full = 0;
-    if (bb_json_decode_string(e->text, e->len, &e->pos, cap, &b, &full, &e->rules, e->err) < 0) {
-        bb_buf_free(&b);
+    if (bb_json_decode_string(e->text, e->len, &e->pos, cap, b, full, &e->rules, e->err) < 0) {
+        bb_buf_free(b);
         return -1;
     }
+    return 1;
+}
+
+/* A string (or null: *out stays NULL) cut at `cap` bytes with the marker the runtime
+ * uses for its streams: "\n[blockbox: output cut at N bytes]" (N = bytes kept). */
+static int read_cut_string(envelope *e, const char *key, size_t cap, char **out)
+{
+    bb_buf b = {0};
+    size_t full = 0;
+    int rc = read_string_or_null(e, key, cap, &b, &full);
+    if (rc <= 0)
+        return rc;
     if (full > cap) {
         char marker[64];
         /* the marker for `cap` is at least as long as the one for any smaller keep */
@@ -135,16 +145,11 @@ static int read_cut_string(envelope *e, const char *key, size_t cap, char **out)
 static int read_name(envelope *e, const char *key, size_t cap, int (*valid)(const char *), char **out,
                      const char *shape)
 {
-    if (at_null(e))
-        return 0;
-    if (!is_string_start(e))
-        return fail(e, BB_ERR_INVALID_RESPONSE, "'%s' must be a string or null", key);
     bb_buf b = {0};
     size_t full = 0;
-    if (bb_json_decode_string(e->text, e->len, &e->pos, cap, &b, &full, &e->rules, e->err) < 0) {
-        bb_buf_free(&b);
-        return -1;
-    }
+    int rc = read_string_or_null(e, key, cap, &b, &full);
+    if (rc <= 0)
+        return rc;
     if (full > cap || strlen(b.data) != b.len || !valid(b.data)) {
         bb_buf_free(&b);
         return fail(e, BB_ERR_INVALID_RESPONSE, "'%s' is not %s", key, shape);
@@ -153,37 +158,22 @@ static int read_name(envelope *e, const char *key, size_t cap, int (*valid)(cons
     return *out ? 0 : fail(e, BB_ERR_INTERNAL, "out of memory");
 }
 
-static int valid_error_type(const char *s)
+/* A non-empty word of lowercase letters, digits, uppercase letters if upper, and the
+ * characters of extra. */
+static int is_word(const char *s, int upper, const char *extra)
 {
     if (!*s)
         return 0;
     for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '.'))
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || (upper && *s >= 'A' && *s <= 'Z') ||
+              strchr(extra, *s)))
             return 0;
     return 1;
 }
 
-static int valid_syscall_name(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
-    return 1;
-}
-
-static int valid_runtime_version(const char *s)
-{
-    if (!*s)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              strchr("._+-", *s)))
-            return 0;
-    return 1;
-}
+static int valid_error_type(const char *s) { return is_word(s, 1, "_."); }
+static int valid_syscall_name(const char *s) { return is_word(s, 0, "_"); }
+static int valid_runtime_version(const char *s) { return is_word(s, 1, "._+-"); }
 
 static int read_success(envelope *e, bb_wire_response *out)
 {

@@ -619,14 +619,8 @@ static int check_value(checker *c, const cJSON *value, int depth)
     const cJSON *type = field(value, "type");
     if (cJSON_IsString(type) && strcmp(type->valuestring, "base64") == 0 && field(value, "value"))
         return check_untagged_image(c, value, depth);
-    for (const cJSON *member = value->child; member; member = member->next) {
-        size_t saved = path_push_key(c, member->string);
-        int rc = check_value(c, member, depth + 1);
-        path_pop(c, saved);
-        if (rc < 0)
-            return -1;
-    }
-    return 0;
+    static const char *const no_tag_members[] = {NULL};   /* an untagged object: all are values */
+    return check_other_members(c, value, no_tag_members, depth);
 }
 
 int bb_wire_check_values(const cJSON *value, const bb_limits *limits, bb_error_kind kind,

@@ -355,9 +355,30 @@ long bb_cg_read_long(const char *dir, const char *file, const char *key)
     return -1;
 }
 
-static void sleep_us(long us)
+/* SIGKILL to every pid of a cgroup.procs text (one a line), never to pid 1. */
+static void kill_listed(const char *procs)
 {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000L};
+    for (const char *s = procs; *s;) {
+        char *end;
+        long pid = strtol(s, &end, 10);
+        if (end == s)
+            break;
+        if (pid > 1)
+            kill((pid_t)pid, SIGKILL);
+        s = end;
+        while (*s == '\n')
+            s++;
+    }
+}
+
+/* A group whose last task just exited stays busy for a moment: the attempt-th wait backs
+ * off from 20 µs up to 5 ms (about 2 s over the 400 attempts of the callers). */
+static void back_off(int attempt)
+{
+    long us = 20L << (attempt < 8 ? attempt : 8);
+    if (us > 5000)
+        us = 5000;
+    struct timespec ts = {0, us * 1000L};
     nanosleep(&ts, NULL);
 }
 
@@ -372,28 +393,47 @@ int bb_cg_kill_and_remove(const char *dir, int have_kill)
             return -1;
         char p[BB_CG_PATH + 64], buf[4096];
         snprintf(p, sizeof p, "%s/cgroup.procs", dir);
-        if (bb_jail_read_file(p, buf, sizeof buf) > 0) {
-            for (char *s = buf; *s;) {
-                char *end;
-                long pid = strtol(s, &end, 10);
-                if (end == s)
-                    break;
-                if (pid > 1)
-                    kill((pid_t)pid, SIGKILL);
-                s = end;
-                while (*s == '\n')
-                    s++;
-            }
-        }
-        /* A group whose last task just exited stays busy for a moment: back off from
-         * 20 µs up to 5 ms (about 2 s in all). */
-        long us = 20L << (attempt < 8 ? attempt : 8);
-        sleep_us(us > 5000 ? 5000 : us);
+        if (bb_jail_read_file(p, buf, sizeof buf) > 0)
+            kill_listed(buf);
+        back_off(attempt);
     }
     return -1;
 }
 
-#define kill_and_remove bb_cg_kill_and_remove
+int bb_cg_rmdir_children(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    int busy = 0;
+    struct dirent *w;
+    while ((w = readdir(d))) {
+        if (w->d_name[0] == '.' || w->d_type != DT_DIR)
+            continue;
+        char wd[BB_CG_PATH + 600];
+        snprintf(wd, sizeof wd, "%s/%s", dir, w->d_name);
+        if (rmdir(wd) < 0 && errno != ENOENT)
+            busy++;
+    }
+    closedir(d);
+    return busy;
+}
+
+void bb_cg_remove_slots(const char *parent, int have_kill)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *w;
+    while ((w = readdir(d))) {
+        if (strncmp(w->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) != 0)
+            continue;
+        char wd[BB_CG_PATH + 300];
+        snprintf(wd, sizeof wd, "%s/%s", parent, w->d_name);
+        bb_cg_kill_and_remove(wd, have_kill);
+    }
+    closedir(d);
+}
 
 int bb_cg_empty(const char *dir, int have_kill)
 {
@@ -407,19 +447,8 @@ int bb_cg_empty(const char *dir, int have_kill)
             return 0;
         if (have_kill && attempt == 0)
             write_knob(dir, "cgroup.kill", "1");
-        for (char *s = buf; *s;) {
-            char *end;
-            long pid = strtol(s, &end, 10);
-            if (end == s)
-                break;
-            if (pid > 1)
-                kill((pid_t)pid, SIGKILL);
-            s = end;
-            while (*s == '\n')
-                s++;
-        }
-        long us = 20L << (attempt < 8 ? attempt : 8);
-        sleep_us(us > 5000 ? 5000 : us);
+        kill_listed(buf);
+        back_off(attempt);
     }
     return -1;
 }
@@ -442,21 +471,10 @@ static int sweep_stale(const char *own, pid_t self)
             continue;
         char stale[BB_CG_PATH + 300];
         snprintf(stale, sizeof stale, "%s/%s", own, e->d_name);
-        DIR *sd = opendir(stale);
-        if (sd) {
-            struct dirent *w;
-            while ((w = readdir(sd))) {
-                if (w->d_name[0] == '.' || w->d_type != DT_DIR)
-                    continue;
-                char wd[BB_CG_PATH + 600];
-                snprintf(wd, sizeof wd, "%s/%s", stale, w->d_name);
-                /* Only empty groups go: a pid that looks dead here may live in another
-                 * pid namespace, and its workers are not ours to kill (ours die with
-                 * their zygote through PDEATHSIG anyway). */
-                rmdir(wd);
-            }
-            closedir(sd);
-        }
+        /* Only empty groups go: a pid that looks dead here may live in another pid
+         * namespace, and its workers are not ours to kill (ours die with their zygote
+         * through PDEATHSIG anyway). */
+        bb_cg_rmdir_children(stale);
         if (rmdir(stale) < 0 && errno != ENOENT)
             busy++;
     }
@@ -506,18 +524,7 @@ void bb_cgroup_teardown(bb_cgroup *cg)
         bb_cgroup_hier *H = &cg->hier[h];
         if (!H->parent_made)
             continue;
-        DIR *d = opendir(H->parent);
-        if (d) {
-            struct dirent *w;
-            while ((w = readdir(d))) {
-                if (strncmp(w->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) != 0)
-                    continue;
-                char wd[BB_CG_PATH + 300];
-                snprintf(wd, sizeof wd, "%s/%s", H->parent, w->d_name);
-                kill_and_remove(wd, cg->have_kill);
-            }
-            closedir(d);
-        }
+        bb_cg_remove_slots(H->parent, cg->have_kill);
         if (rmdir(H->parent) == 0 || errno == ENOENT)
             H->parent_made = 0;
     }

@@ -36,6 +36,10 @@ long bb_cg_read(const char *dir, const char *file, char *buf, size_t len);
 long bb_cg_read_long(const char *dir, const char *file, const char *key);
 /* Kills every process in dir until it is empty, then removes it (bounded wait). */
 int bb_cg_kill_and_remove(const char *dir, int have_kill);
+/* Removes the (empty) child groups of dir, killing nothing; returns how many stayed. */
+int bb_cg_rmdir_children(const char *dir);
+/* bb_cg_kill_and_remove on every slot group (BB_CG_SLOT_PREFIX*) under parent. */
+void bb_cg_remove_slots(const char *parent, int have_kill);
 /* Kills every process in dir until its cgroup.procs is empty (bounded wait); 0 once it
  * is, -1 when it stays busy or cannot be read. */
 int bb_cg_empty(const char *dir, int have_kill);

@@ -373,20 +373,8 @@ fail:
 void bb_cg2_teardown(bb_cgroup *cg)
 {
     bb_cgroup_hier *H = &cg->hier[0];
-    if (H->parent_made) {
-        DIR *d = opendir(H->parent);
-        if (d) {
-            struct dirent *w;
-            while ((w = readdir(d))) {
-                if (strncmp(w->d_name, BB_CG_SLOT_PREFIX, strlen(BB_CG_SLOT_PREFIX)) != 0)
-                    continue;
-                char wd[BB_CG_PATH + 300];
-                snprintf(wd, sizeof wd, "%s/%s", H->parent, w->d_name);
-                bb_cg_kill_and_remove(wd, cg->have_kill);
-            }
-            closedir(d);
-        }
-    }
+    if (H->parent_made)
+        bb_cg_remove_slots(H->parent, cg->have_kill);
     /* What the root got (controllers, the host leaf) stays: the program lives in the
      * leaf, and other executors may use both. */
     cg->we_enabled = 0;
@@ -427,19 +415,7 @@ void bb_cg2_sweep(bb_cgroup *cg)
         /* Its zygote is dead: what is left in it was its workers (dying by PDEATHSIG). */
         if (bb_cg_exists(dir, BB_CG_ZYGOTE_LEAF) && bb_cg_exists(dir, "cgroup.kill"))
             bb_cg_write(dir, "cgroup.kill", "1");
-        DIR *sd = opendir(dir);
-        if (sd) {
-            struct dirent *w;
-            while ((w = readdir(sd))) {
-                if (w->d_name[0] == '.' || w->d_type != DT_DIR)
-                    continue;
-                char wd[BB_CG_PATH + 600];
-                snprintf(wd, sizeof wd, "%s/%s", dir, w->d_name);
-                if (rmdir(wd) < 0 && errno != ENOENT)
-                    busy++;
-            }
-            closedir(sd);
-        }
+        busy += bb_cg_rmdir_children(dir);
         if (rmdir(dir) < 0 && errno != ENOENT)
             busy++;
     }

@@ -49,21 +49,15 @@ static unsigned long locked_flags(const char *path)
     struct statfs sf;
     if (statfs(path, &sf) < 0 || !(sf.f_flags & ST_VALID))
         return 0;
+    static const struct { unsigned long st, ms; } map[] = {
+        {ST_RDONLY, MS_RDONLY},     {ST_NOSUID, MS_NOSUID},         {ST_NODEV, MS_NODEV},
+        {ST_NOEXEC, MS_NOEXEC},     {ST_NOATIME, MS_NOATIME},       {ST_NODIRATIME, MS_NODIRATIME},
+        {ST_RELATIME, MS_RELATIME},
+    };
     unsigned long fl = 0;
-    if (sf.f_flags & ST_RDONLY)
-        fl |= MS_RDONLY;
-    if (sf.f_flags & ST_NOSUID)
-        fl |= MS_NOSUID;
-    if (sf.f_flags & ST_NODEV)
-        fl |= MS_NODEV;
-    if (sf.f_flags & ST_NOEXEC)
-        fl |= MS_NOEXEC;
-    if (sf.f_flags & ST_NOATIME)
-        fl |= MS_NOATIME;
-    if (sf.f_flags & ST_NODIRATIME)
-        fl |= MS_NODIRATIME;
-    if (sf.f_flags & ST_RELATIME)
-        fl |= MS_RELATIME;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (sf.f_flags & map[i].st)
+            fl |= map[i].ms;
     return fl;
 }
 

@@ -34,11 +34,7 @@ void bb_policy_problem(parse_ctx *ctx, const cJSON *node, const char *fmt, ...)
     bb_buf_printf(&ctx->problems, "%s:%d: ", ctx->source, line ? line : 1);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) >= 0) {
-        bb_buf_puts(&ctx->problems, msg);
-        free(msg);
-    }
+    bb_buf_vprintf(&ctx->problems, fmt, ap);
     va_end(ap);
 }
 
@@ -48,11 +44,7 @@ void bb_policy_warning(parse_ctx *ctx, const cJSON *node, const char *fmt, ...)
     bb_buf_printf(&ctx->warnings, "%s:%d: warning: ", ctx->source, line ? line : 1);
     va_list ap;
     va_start(ap, fmt);
-    char *msg = NULL;
-    if (vasprintf(&msg, fmt, ap) >= 0) {
-        bb_buf_puts(&ctx->warnings, msg);
-        free(msg);
-    }
+    bb_buf_vprintf(&ctx->warnings, fmt, ap);
     va_end(ap);
     bb_buf_putc(&ctx->warnings, '\n');
 }

@@ -24,6 +24,7 @@ int bb_buf_append(bb_buf *b, const void *data, size_t len);
 int bb_buf_puts(bb_buf *b, const char *s);
 int bb_buf_putc(bb_buf *b, char c);
 int bb_buf_printf(bb_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int bb_buf_vprintf(bb_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Appends s as a JSON string literal (quotes included); invalid UTF-8 is escaped as \ufffd,
  * C0 and C1 controls and DEL as \u00XX (nothing that can drive a terminal is left raw). */
 int bb_buf_json_string(bb_buf *b, const char *s, size_t len);

@@ -191,10 +191,11 @@ static int merge_inputs(const run_args *a, size_t max_bytes, bb_buf *out, bb_cli
 }
 
 /* Reads a code file: capped, no NUL byte (it would silently cut the code). */
-static int read_code(const char *path, const char *what, char **out, bb_error **err)
+/* A text file of at most max bytes that holds no NUL byte (what names it in errors). */
+static int read_text(const char *path, size_t max, const char *what, char **out, bb_error **err)
 {
     size_t len = 0;
-    if (bb_cli_read_file(path, BB_CLI_MAX_CODE_BYTES, what, out, &len, err) < 0)
+    if (bb_cli_read_file(path, max, what, out, &len, err) < 0)
         return -1;
     if (memchr(*out, '\0', len)) {
         free(*out);
@@ -202,6 +203,11 @@ static int read_code(const char *path, const char *what, char **out, bb_error **
         return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "%s %s contains a NUL byte", what, path);
     }
     return 0;
+}
+
+static int read_code(const char *path, const char *what, char **out, bb_error **err)
+{
+    return read_text(path, BB_CLI_MAX_CODE_BYTES, what, out, err);
 }
 
 int bb_cli_run(int argc, char **argv)
@@ -250,25 +256,15 @@ int bb_cli_run(int argc, char **argv)
             goto bad_usage;
     }
     if (a.inputs) {
-        if (bb_cli_read_file(a.inputs, max_input, "--inputs file", &inputs, &len, &err) < 0)
+        if (read_text(a.inputs, max_input, "--inputs file", &inputs, &err) < 0)
             goto bad_usage;
-        if (memchr(inputs, '\0', len)) {
-            bb_cli_fail(&err, BB_ERR_INVALID_REQUEST, "--inputs file %s contains a NUL byte", a.inputs);
-            goto bad_usage;
-        }
     } else if (a.n_input) {
         if (merge_inputs(&a, max_input, &merged, &bufs, &err) < 0)
             goto bad_usage;
         inputs = bb_buf_steal(&merged, &len);
     }
-    if (a.context) {
-        if (bb_cli_read_file(a.context, max_input, "--context file", &context, &len, &err) < 0)
-            goto bad_usage;
-        if (memchr(context, '\0', len)) {
-            bb_cli_fail(&err, BB_ERR_INVALID_REQUEST, "--context file %s contains a NUL byte", a.context);
-            goto bad_usage;
-        }
-    }
+    if (a.context && read_text(a.context, max_input, "--context file", &context, &err) < 0)
+        goto bad_usage;
 
     if (a.output_dir && bb_cli_output_dir_check(a.output_dir, &err) < 0)
         goto bad_usage;

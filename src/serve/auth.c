@@ -48,9 +48,9 @@ static int token_ok(const char *s)
     return 1;
 }
 
-static int workspace_ok(const char *s)
+int sv_workspace_ok(const char *s)
 {
-    size_t n = strlen(s);
+    size_t n = s ? strlen(s) : 0;
     if (n == 0 || n > 128)
         return 0;
     for (const char *p = s; *p; p++)
@@ -88,7 +88,7 @@ static int add_token(sv_auth *a, const char *key, const char *secret, char *why,
 static int bind_workspaces(sv_token *t, char *list, char *why, size_t why_len, const char *where)
 {
     for (char *save = NULL, *w = strtok_r(list, ",", &save); w; w = strtok_r(NULL, ",", &save)) {
-        if (!workspace_ok(w)) {
+        if (!sv_workspace_ok(w)) {
             snprintf(why, why_len, "%s: a workspace id must be [A-Za-z0-9_-]{1,128}", where);
             return -1;
         }

@@ -154,18 +154,6 @@ static enum MHD_Result count_value(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-static int workspace_ok(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n == 0 || n > 128)
-        return 0;
-    for (const char *p = s; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '_' || *p == '-'))
-            return 0;
-    return 1;
-}
-
 /* Refusals: counted and logged (without a block name) now, answered when the body has
  * been read. The message must be a string literal or owned by the body. */
 static enum MHD_Result refuse(sv_server *s, call *k, int status, const char *type, const char *msg,
@@ -200,7 +188,7 @@ static enum MHD_Result begin(sv_server *s, struct MHD_Connection *c, call *k)
         return refuse(s, k, MHD_HTTP_BAD_REQUEST, "InvalidRequest",
                       "more than one Content-Length header", 0);
     const char *ws = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "workspace_id");
-    if (workspace_ok(ws))
+    if (sv_workspace_ok(ws))
         snprintf(k->workspace, sizeof k->workspace, "%s", ws);
     if (s->auth) {
         const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Modal-Key");

@@ -92,6 +92,8 @@ typedef enum { SV_AUTH_OK, SV_AUTH_MISSING, SV_AUTH_WRONG, SV_AUTH_FORBIDDEN } s
  * tokens file (may be NULL). NULL on error, with the reason in why (never a secret). */
 sv_auth *sv_auth_load(const char *tokens_file, char *why, size_t why_len);
 size_t sv_auth_count(const sv_auth *a);
+/* A workspace name: 1 to 128 of A-Z a-z 0-9 _ - (NULL is not one). */
+int sv_workspace_ok(const char *s);
 sv_auth_result sv_auth_check(const sv_auth *a, const char *key, const char *secret,
                              const char *workspace);
 void sv_auth_free(sv_auth *a);

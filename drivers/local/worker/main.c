@@ -87,16 +87,23 @@ static int python_start(zygote *z, char *errbuf, size_t errlen)
 
 /* ---- the zygote loop ------------------------------------------------------- */
 
-static void reply_to(zygote *z, uint32_t seq, int32_t status, int32_t pid, int32_t layers,
-                     const char *text)
+/* A zeroed reply to request seq about worker pid. */
+static bb_zmsg reply_msg(uint32_t seq, int32_t pid)
 {
     bb_zmsg m;
     memset(&m, 0, sizeof m);
     m.magic = BB_ZYGOTE_MAGIC;
     m.op = BB_ZOP_REPLY;
     m.seq = seq;
-    m.status = status;
     m.pid = pid;
+    return m;
+}
+
+static void reply_to(zygote *z, uint32_t seq, int32_t status, int32_t pid, int32_t layers,
+                     const char *text)
+{
+    bb_zmsg m = reply_msg(seq, pid);
+    m.status = status;
     m.layers = (uint32_t)layers;
     if (text)
         snprintf(m.text, sizeof m.text, "%s", text);
@@ -188,12 +195,7 @@ static void do_spawn(zygote *z, uint32_t seq, int in_fd, int out_fd, int handoff
      * read nothing, and what the executor sends waits in the pipe. */
     z->pending[slot] = (struct pending){.ready_r = to_parent[0], .release_w = to_child[1]};
     to_parent[0] = to_child[1] = -1;
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.magic = BB_ZYGOTE_MAGIC;
-    m.op = BB_ZOP_REPLY;
-    m.seq = seq;
-    m.pid = pid;
+    bb_zmsg m = reply_msg(seq, pid);
     m.wid = z->slot[slot].wid;
     (void)bb_zsend(z->ctl, &m, NULL, 0);
 out:
@@ -340,12 +342,7 @@ static void do_reap(zygote *z, const bb_zmsg *req)
             s->oom = 2;
         s->wstatus = wstatus;
     }
-    bb_zmsg m;
-    memset(&m, 0, sizeof m);
-    m.magic = BB_ZYGOTE_MAGIC;
-    m.op = BB_ZOP_REPLY;
-    m.seq = req->seq;
-    m.pid = s->pid;
+    bb_zmsg m = reply_msg(req->seq, s->pid);
     m.wid = s->wid;
     m.status = s->wstatus;
     m.oom = s->oom;
