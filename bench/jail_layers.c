@@ -1,4 +1,4 @@
-/* bench_layers.c: the cost of each jail layer per worker start (before_fork → fork →
+/* jail_layers.c: the cost of each jail layer per worker start (before_fork → fork →
  * unshare → after_clone → child_setup → exit → reap → worker_gone), medians over N runs,
  * plus the once-per-zygote costs (netns creation, whole setup). Prints a Markdown table. */
 #include <errno.h>

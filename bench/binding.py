@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-# bench_binding.py: overhead of the Python binding over the C API, measured in one run:
+# binding.py: overhead of the Python binding over the C API, measured in one run:
 # a trivial block (binding vs a C program calling bb_block_run, alternating rounds) and a
 # 1080p uint8 frame round trip (binding vs numpy's own copy, with the time split by stage).
-"""Usage: bench_binding.py [--build BUILD_DIR] [--rounds N] [--iters N] [--frames N] [--json]
+"""Usage: bench/binding.py [--build BUILD_DIR] [--rounds N] [--iters N] [--frames N] [--json]
 
 Needs cc and the build tree (for the C baseline, linked against BUILD/lib/libblockbox.so).
 Figures are p50/p99 over all samples; "added" is binding p50 minus C p50 (median over rounds).
@@ -18,7 +18,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "bindings", "python"))   # the package
 
 import numpy as np  # noqa: E402
 
