@@ -43,11 +43,19 @@ static void d_close(void *st) { (void)st; }
     {BB_DRIVER_HEAD, .name = name_, .summary = "test", .open = d_open, .load = d_load, .run = d_run, \
      .unload = d_unload, .close = d_close}
 
+/* Opens a registry of the built-in drivers and the plugins of path (NULL: none), which
+ * must open. */
+static void open_registry(bb_registry *reg, const char *path)
+{
+    bb_error *err = NULL;
+    ck_assert_msg(bb_registry_init(reg, path, &err) == 0, "%s", err ? bb_error_message(err) : "?");
+}
+
 START_TEST(builtins_are_there)
 {
     bb_registry reg;
+    open_registry(&reg, NULL);
     bb_error *err = NULL;
-    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
     ck_assert_ptr_nonnull(bb_registry_find(&reg, "local"));
     ck_assert_ptr_nonnull(bb_registry_find(&reg, "modal"));
     ck_assert_ptr_eq(bb_registry_find(&reg, "LoCaL"), bb_registry_find(&reg, "local"));
@@ -72,8 +80,8 @@ END_TEST
 START_TEST(add_refuses_bad_drivers)
 {
     bb_registry reg;
+    open_registry(&reg, NULL);
     bb_error *err = NULL;
-    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
     bb_driver wrong_abi = DRIVER("wrong");
     wrong_abi.abi_version = BB_DRIVER_ABI_VERSION + 1;
     ck_assert_int_eq(bb_registry_add(&reg, &wrong_abi, &err), -1);
@@ -112,8 +120,8 @@ END_TEST
 START_TEST(a_full_registry_refuses_more)
 {
     bb_registry reg;
+    open_registry(&reg, NULL);
     bb_error *err = NULL;
-    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
     static char names[BB_REGISTRY_MAX + 1][16];
     static bb_driver drivers[BB_REGISTRY_MAX + 1];
     size_t room = BB_REGISTRY_MAX - reg.n;
@@ -138,8 +146,7 @@ START_TEST(plugins_load_from_a_colon_list)
     char *path = NULL;
     ck_assert_int_ge(asprintf(&path, ":%s::%s:", echo_path(), plugin_path("BB_TEST_ECHO_OTHER")), 0);
     bb_registry reg;
-    bb_error *err = NULL;
-    ck_assert_msg(bb_registry_init(&reg, path, &err) == 0, "%s", err ? bb_error_message(err) : "?");
+    open_registry(&reg, path);
     ck_assert_ptr_nonnull(bb_registry_find(&reg, "echo"));
     ck_assert_ptr_nonnull(bb_registry_find(&reg, "Echo2"));
     ck_assert_uint_eq(reg.nhandles, 2);
@@ -186,8 +193,8 @@ START_TEST(older_structs_are_accepted_newer_majors_refused)
     char *path = NULL;
     ck_assert_int_ge(asprintf(&path, "%s:%s", plugin_path("BB_TEST_ECHO_ABI1"), plugin_path("BB_TEST_ECHO_SMALL")), 0);
     bb_registry reg;
+    open_registry(&reg, path);
     bb_error *err = NULL;
-    ck_assert_msg(bb_registry_init(&reg, path, &err) == 0, "%s", err ? bb_error_message(err) : "?");
     free(path);
     const bb_driver *v1 = bb_registry_find(&reg, "echo_v1"), *small = bb_registry_find(&reg, "echo_small");
     ck_assert_ptr_nonnull(v1);
@@ -239,8 +246,8 @@ START_TEST(bad_setting_declarations_are_refused)
         {{"ok_key", NULL, BB_SETTING_LONG, "1", 1, 10, 0, NULL}, "no help"},
     };
     bb_registry reg;
+    open_registry(&reg, NULL);
     bb_error *err = NULL;
-    ck_assert_int_eq(bb_registry_init(&reg, NULL, &err), 0);
     size_t before = reg.n;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         bb_driver d = DRIVER("decl");

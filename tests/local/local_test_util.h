@@ -91,6 +91,15 @@ static inline double num(const cJSON *obj, const char *key)
     return n->valuedouble;
 }
 
+/* Runs (asserting success) and asserts that output key is the number want. */
+static inline void run_expect(bb_block *blk, const char *inputs, const char *key, double want)
+{
+    cJSON *out = run_ok(blk, inputs);
+    double got = num(out, key);
+    cJSON_Delete(out);
+    ck_assert_msg(got == want, "run(%s): output %s is %g, not %g", inputs, key, got, want);
+}
+
 /* The string output `key`, copied (caller frees). */
 static inline char *str_of(const cJSON *obj, const char *key)
 {

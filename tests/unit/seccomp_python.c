@@ -15,6 +15,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "seccomp.h"
+#include "seccomp_child.h"
 
 /* What the zygote does once: import everything, touch the thread pools. */
 static const char warmup[] =
@@ -149,15 +150,8 @@ int main(void)
             close(fds[0]);
             close(hand[0]);
             /* as in a worker: the listener goes to this test's parent on fd 5 */
-            int rep_fd = fcntl(fds[1], F_DUPFD, 20), hand_fd = fcntl(hand[1], F_DUPFD, 20);
-            if (rep_fd < 0 || hand_fd < 0 || dup2(hand_fd, BB_SECCOMP_HANDOFF_FD) < 0)
-                _exit(119);
-            int listener = -1;
-            if (bb_seccomp_apply(&prog, &listener) < 0 ||
-                bb_seccomp_send_fd(BB_SECCOMP_HANDOFF_FD, listener) < 0)
-                _exit(120);
-            close(listener);
-            close(BB_SECCOMP_HANDOFF_FD);
+            int rep_fd = child_fds(fds[1], hand[1]);
+            child_apply(&prog);
             report rep;
             memset(&rep, 0, sizeof rep);
             rep.rc = PyRun_SimpleString(c->code);

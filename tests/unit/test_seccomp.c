@@ -32,6 +32,7 @@
 #include "notify.h"
 #include "policy.h"
 #include "seccomp.h"
+#include "seccomp_child.h"
 #include "check_main.h"
 
 /* ---- running a probe in a child, with or without the filter --------------------- */
@@ -95,10 +96,7 @@ static outcome run_probe(bb_seccomp_program *prog, void (*setup)(probe_state *),
         close(fds[0]);
         close(hand[0]);
         /* the hand-off goes on fd 5, as in a worker; the report pipe out of its way */
-        int rep_fd = fcntl(fds[1], F_DUPFD, 20), hand_fd = fcntl(hand[1], F_DUPFD, 20);
-        if (rep_fd < 0 || hand_fd < 0 || dup2(hand_fd, BB_SECCOMP_HANDOFF_FD) < 0)
-            _exit(119);
-        close(hand_fd);
+        int rep_fd = child_fds(fds[1], hand[1]);
         if (fds[1] != BB_SECCOMP_HANDOFF_FD)
             close(fds[1]);
         if (hand[1] != BB_SECCOMP_HANDOFF_FD)
@@ -107,14 +105,7 @@ static outcome run_probe(bb_seccomp_program *prog, void (*setup)(probe_state *),
         probe_state st = {.fd = -1, .fd2 = -1};
         if (setup)
             setup(&st);
-        if (prog) {
-            int listener = -1;
-            if (bb_seccomp_apply(prog, &listener) < 0 ||
-                bb_seccomp_send_fd(BB_SECCOMP_HANDOFF_FD, listener) < 0)
-                _exit(120);
-            close(listener);
-        }
-        close(BB_SECCOMP_HANDOFF_FD);
+        child_apply(prog);
         report rep;
         memset(&rep, 0, sizeof rep);
         rep.result = run(&st);
