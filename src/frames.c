@@ -385,11 +385,25 @@ int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_al
             break;
         }
         size_t b64_len = (size_t)(close - open - 1);
+        const char *b64 = open + 1;
+        /* The checks read the string as cJSON decodes it: base64 may come with JSON
+         * escapes ("\/", as PHP and some JS encoders write '/'; "\u0041"). Such a
+         * string is decoded first; the raw text is read as base64 otherwise. */
+        if (memchr(b64, '\\', b64_len)) {
+            size_t pos = (size_t)(open - text), full = 0;
+            w.scratch.len = 0;
+            if (bb_json_decode_string(text, len, &pos, SIZE_MAX, &w.scratch, &full, &w.rules, err) < 0) {
+                rc = -1;
+                break;
+            }
+            b64 = w.scratch.data ? w.scratch.data : "";
+            b64_len = w.scratch.len;
+        }
         /* its length from the text's; bb_base64_decode_into checks every byte (one pass
          * over megabytes of base64, not two) */
         long long need = b64_len % 4 ? -1
-                         : (long long)(b64_len / 4 * 3) - (b64_len && open[b64_len] == '=') -
-                               (b64_len > 1 && open[b64_len - 1] == '=');
+                         : (long long)(b64_len / 4 * 3) - (b64_len && b64[b64_len - 1] == '=') -
+                               (b64_len > 1 && b64[b64_len - 2] == '=');
         if (need < 0) {
             rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member is not base64");
             break;
@@ -400,7 +414,7 @@ int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_al
             break;
         }
         size_t got = 0;
-        if (bb_base64_decode_into(open + 1, b64_len, dst, (size_t)need, &got) < 0 || got != (size_t)need) {
+        if (bb_base64_decode_into(b64, b64_len, dst, (size_t)need, &got) < 0 || got != (size_t)need) {
             rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member did not decode");
             break;
         }
