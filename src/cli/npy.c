@@ -284,19 +284,25 @@ int bb_npy_parse_header(const unsigned char *head, size_t head_len, unsigned lon
 
 /* ---- reading and writing files ------------------------------------------------------ */
 
-static int pread_full(int fd, void *buf, size_t len, off_t at)
+/* All of len bytes at offset at, read (out 0) or written (out 1); 0, or -1 at the end
+ * of the file or on an error. */
+static int pio_full(int fd, void *buf, size_t len, off_t at, int out)
 {
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, (char *)buf + got, len - got, at + (off_t)got);
+    size_t done = 0;
+    while (done < len) {
+        char *p = (char *)buf + done;
+        off_t where = at + (off_t)done;
+        ssize_t n = out ? pwrite(fd, p, len - done, where) : pread(fd, p, len - done, where);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return -1;
-        got += (size_t)n;
+        done += (size_t)n;
     }
     return 0;
 }
+
+static int pread_full(int fd, void *buf, size_t len, off_t at) { return pio_full(fd, buf, len, at, 0); }
 
 int bb_npy_read(const char *path, size_t max, bb_npy *out, bb_error **err)
 {
@@ -336,20 +342,6 @@ int bb_npy_read(const char *path, size_t max, bb_npy *out, bb_error **err)
     if (rc < 0)
         bb_npy_free(out);
     return rc;
-}
-
-static int write_full(int fd, const void *buf, size_t len)
-{
-    size_t put = 0;
-    while (put < len) {
-        ssize_t n = write(fd, (const char *)buf + put, len - put);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        put += (size_t)n;
-    }
-    return 0;
 }
 
 int bb_npy_write(const char *path, const char *dtype, const long long *shape, int ndim, const void *data,
@@ -395,7 +387,10 @@ int bb_npy_write(const char *path, const char *dtype, const long long *shape, in
         return bb_cli_fail(err, BB_ERR_INVALID_REQUEST, "cannot create %s: %s%s", path, strerror(e),
                        e == EEXIST ? " (existing files are not replaced)" : "");
     }
-    int rc = write_full(fd, h.data, h.len) < 0 || (len && write_full(fd, data, len) < 0) ? -1 : 0;
+    /* a new file (O_EXCL): the header at 0, the data after it */
+    int rc = pio_full(fd, h.data, h.len, 0, 1) < 0 || (len && pio_full(fd, (void *)data, len, (off_t)h.len, 1) < 0)
+                 ? -1
+                 : 0;
     int e = errno;
     if (close(fd) < 0 && rc == 0) {
         e = errno;
