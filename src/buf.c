@@ -97,12 +97,18 @@ static size_t utf8_sequence(const unsigned char *s, size_t left)
 
 int bb_buf_json_string(bb_buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    /* worst case: every byte becomes \u00XX */
     if (bb_buf_reserve(b, len + 2) < 0)
         return -1;
     bb_buf_putc(b, '"');
+    bb_buf_json_chars(b, s, len);
+    bb_buf_putc(b, '"');
+    return b->failed ? -1 : 0;
+}
+
+int bb_buf_json_chars(bb_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
         size_t run = i;
@@ -144,7 +150,6 @@ int bb_buf_json_string(bb_buf *b, const char *s, size_t len)
         }
         i++;
     }
-    bb_buf_putc(b, '"');
     return b->failed ? -1 : 0;
 }
 

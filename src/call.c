@@ -135,3 +135,49 @@ const void *bb_call_buffer(const bb_call *call, size_t i, size_t *len)
         *len = call->bufs[i].len;
     return call->bufs[i].data;
 }
+
+typedef struct forms_inputs {
+    const bb_call *call;
+    bb_call_image_fn encode;
+    void *ctx;
+    size_t n_images;
+} forms_inputs;
+
+static int write_forms(void *ctx, bb_buf *out, bb_error **err)
+{
+    forms_inputs *f = ctx;
+    const bb_call *call = f->call;
+    return bb_frames_write_forms(call->inputs, call->inputs_len, call->bufs, call->n_bufs, f->encode, f->ctx,
+                                 out, &f->n_images, err);
+}
+
+char *bb_call_envelope_encoded(const bb_call *call, int with_code, bb_call_image_fn encode, void *ctx,
+                               size_t *len, bb_error **err)
+{
+    *len = 0;
+    const char *text = call->inputs;
+    size_t text_len = call->inputs_len;
+    /* nothing to write: no buffer, and no raw image in the data form ("raw" or an escape) */
+    if (!call->n_bufs && !memmem(text, text_len, "raw", 3) && !memmem(text, text_len, "\\u", 2))
+        return NULL;
+    if (!encode) {
+        bb_fail(err, BB_ERR_INTERNAL, "bb_call_envelope_encoded: no image encoder");
+        return NULL;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < call->n_bufs; i++)
+        total += call->bufs[i].len;   /* within max_input_bytes: checked before the run */
+    forms_inputs f = {call, encode, ctx, 0};
+    bb_buf b = {0};
+    /* room for the data form (base64, a third more) with a margin for PNG's own */
+    size_t hint = text_len + text_len / 8 + total / 3 * 4 + total / 64 + 4096;
+    if (bb_wire_build_request_with(&call->blk->wire, with_code ? 1 : 0, write_forms, &f, hint, call->context,
+                                   &b, err) < 0) {
+        bb_buf_free(&b);
+        return NULL;
+    }
+    char *env = bb_buf_steal(&b, len);
+    if (!env)
+        bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    return env;
+}

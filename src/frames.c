@@ -104,10 +104,12 @@ typedef struct frame {
     int is_object;
     int tag;             /* 1 ndarray, 2 workflow_image, 0 other */
     int raw;             /* its "type" is "raw" */
-    int member;          /* the key of the member being read: 0 other, 1 _type, 2 type, 3 target */
+    int member;          /* the key of the member being read: 0 none, 1 _type, 2 type, 3 target,
+                          * 4 shape, 5 data (these two in the forms walk only), -1 other */
     size_t member_start;
-    int have_target;
+    int have_target, have_type, have_shape, have_data;
     size_t target_start, target_end;
+    size_t type_start, type_end, shape_start, shape_end, data_start, data_end;   /* member spans */
     double target_index; /* as cJSON reads the number (strtod), so as the checks saw it */
 } frame;
 
@@ -115,6 +117,7 @@ typedef struct walker {
     const char *text;
     size_t len, pos;
     const char *target;     /* "buffer" or "data" */
+    int forms;              /* the forms walk: raw images' type, shape and data members too */
     bb_json_rules rules;
     bb_buf scratch;
     frame *stack;
@@ -193,9 +196,10 @@ static int push(walker *w, int is_object)
     return 0;
 }
 
-static int add_span(walker *w, const frame *f)
+static int add_span(walker *w, size_t start, size_t end, double target_index, int kind, size_t aux_start,
+                    size_t aux_end)
 {
-    if (w->nspans == BB_MAX_BUFFERS * 4 + 1)
+    if (!w->forms && w->nspans == BB_MAX_BUFFERS * 4 + 1)
         return 0;   /* past any legal count: the caller refuses the text by its count */
     if (w->nspans == w->spans_cap) {
         size_t cap = w->spans_cap ? w->spans_cap * 2 : 8;
@@ -206,11 +210,32 @@ static int add_span(walker *w, const frame *f)
         w->spans_cap = cap;
     }
     long index = -1;   /* not an index the checks could have claimed: refused below */
-    if (f->target_index >= 0 && f->target_index < (double)(BB_MAX_BUFFERS * 4) &&
-        f->target_index == (double)(long)f->target_index)
-        index = (long)f->target_index;
-    w->spans[w->nspans++] = (bb_frames_span){f->target_start, f->target_end, index};
+    if (target_index >= 0 && target_index < (double)(BB_MAX_BUFFERS * 4) &&
+        target_index == (double)(long)target_index)
+        index = (long)target_index;
+    w->spans[w->nspans++] = (bb_frames_span){start, end, index, kind, aux_start, aux_end};
     return 0;
+}
+
+/* The spans of one typed value that closed: its target member (every walk); in the forms
+ * walk, a raw image's `type` member and its pixels (`buffer` or `data`, with `shape`). */
+static int value_spans(walker *w, const frame *f)
+{
+    if (!f->is_object || !(f->tag == 1 || (f->tag == 2 && f->raw)))
+        return 0;
+    if (!w->forms || f->tag == 1)
+        return f->have_target ? add_span(w, f->target_start, f->target_end, f->target_index,
+                                         BB_FRAMES_TARGET, 0, 0) : 0;
+    if (!f->have_target && !f->have_data)
+        return 0;
+    if (!f->have_type || !f->have_shape)
+        return bb_fail(w->err, BB_ERR_INTERNAL, "frames: a checked raw image lacks its type or shape");
+    if (add_span(w, f->type_start, f->type_end, -1, BB_FRAMES_TYPE, 0, 0) < 0)
+        return -1;
+    if (f->have_target)
+        return add_span(w, f->target_start, f->target_end, f->target_index, BB_FRAMES_PIXELS, f->shape_start,
+                        f->shape_end);
+    return add_span(w, f->data_start, f->data_end, -1, BB_FRAMES_PIXELS_DATA, f->shape_start, f->shape_end);
 }
 
 /* A value of the innermost object ended at w->pos. */
@@ -223,6 +248,18 @@ static void value_done(walker *w)
         f->have_target = 1;
         f->target_start = f->member_start;
         f->target_end = w->pos;
+    } else if (f->member == 2) {
+        f->have_type = 1;
+        f->type_start = f->member_start;
+        f->type_end = w->pos;
+    } else if (f->member == 4) {
+        f->have_shape = 1;
+        f->shape_start = f->member_start;
+        f->shape_end = w->pos;
+    } else if (f->member == 5) {
+        f->have_data = 1;
+        f->data_start = f->member_start;
+        f->data_end = w->pos;
     }
     f->member = 0;
 }
@@ -252,8 +289,7 @@ static int find_spans(walker *w)
                 break;
             frame done = *top;
             w->depth--;
-            if (done.is_object && done.have_target && (done.tag == 1 || (done.tag == 2 && done.raw)) &&
-                add_span(w, &done) < 0)
+            if (value_spans(w, &done) < 0)
                 return -1;
             value_done(w);
             continue;
@@ -266,7 +302,8 @@ static int find_spans(walker *w)
                 return -1;
             top->member_start = start;
             top->member = strcmp(key, "_type") == 0 ? 1 : strcmp(key, "type") == 0 ? 2
-                          : strcmp(key, w->target) == 0 ? 3 : -1;
+                          : strcmp(key, w->target) == 0 ? 3 : !w->forms ? -1
+                          : strcmp(key, "shape") == 0 ? 4 : strcmp(key, "data") == 0 ? 5 : -1;
             continue;
         }
         if (c == '{' || c == '[') {
@@ -427,6 +464,147 @@ int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_al
     }
     if (rc == 0) {
         bb_buf_append(out, text + at, len - at);
+        if (out->failed)
+            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
+    }
+    walker_free(&w);
+    return rc;
+}
+
+/* ---- the forms for a driver that sends JSON only ---------------------------------- */
+
+/* base64 written as the bytes come (a few pending between writes). */
+typedef struct b64_sink {
+    bb_buf *out;
+    unsigned char pend[3];
+    size_t npend;
+} b64_sink;
+
+static int b64_write(void *sink, const void *bytes, size_t n)
+{
+    b64_sink *s = sink;
+    const unsigned char *p = bytes;
+    if (s->npend) {
+        while (s->npend < 3 && n) {
+            s->pend[s->npend++] = *p++;
+            n--;
+        }
+        if (s->npend < 3)
+            return 0;
+        if (bb_base64_encode(s->pend, 3, s->out) < 0)
+            return -1;
+        s->npend = 0;
+    }
+    size_t whole = n / 3 * 3;
+    if (whole && bb_base64_encode(p, whole, s->out) < 0)
+        return -1;
+    memcpy(s->pend, p + whole, n - whole);
+    s->npend = n - whole;
+    return 0;
+}
+
+/* [h, w] or [h, w, c] of a checked `shape` member (its value parsed as the checks parse it). */
+static int image_shape(const char *text, const bb_frames_span *s, size_t dims[3])
+{
+    const char *open = memchr(text + s->aux_start, '[', s->aux_end - s->aux_start);
+    if (!open)
+        return -1;
+    cJSON *a = cJSON_ParseWithLength(open, (size_t)(text + s->aux_end - open));
+    int n = cJSON_IsArray(a) ? cJSON_GetArraySize(a) : 0, ok = n == 2 || n == 3;
+    dims[2] = 1;
+    for (int i = 0; ok && i < n; i++) {
+        const cJSON *d = cJSON_GetArrayItem(a, i);
+        ok = cJSON_IsNumber(d) && d->valuedouble >= 1 && d->valuedouble < 2147483648.0 &&
+             d->valuedouble == floor(d->valuedouble);
+        if (ok)
+            dims[i] = (size_t)d->valuedouble;
+    }
+    cJSON_Delete(a);
+    return ok && (dims[2] == 1 || dims[2] == 3 || dims[2] == 4) ? 0 : -1;
+}
+
+/* The bytes of a checked `"data": "<base64>"` member (malloc'd). */
+static unsigned char *data_bytes(const char *text, const bb_frames_span *s, size_t *len)
+{
+    const char *colon = memchr(text + s->start, ':', s->end - s->start);
+    const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
+    const char *close = text + s->end - 1;
+    unsigned char *out = NULL;
+    if (!open || close <= open || *close != '"' ||
+        bb_base64_decode(open + 1, (size_t)(close - open - 1), &out, len) < 0)
+        return NULL;
+    return out ? out : malloc(1);
+}
+
+static int write_image(const char *text, const bb_frames_span *s, const bb_buffer *bufs, size_t n,
+                       bb_frames_image_fn encode, void *ctx, bb_buf *out, bb_error **err)
+{
+    size_t dims[3], len = 0;
+    if (image_shape(text, s, dims) < 0)
+        return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked raw image has no shape");
+    unsigned char *owned = NULL;
+    const unsigned char *pixels;
+    if (s->kind == BB_FRAMES_PIXELS) {
+        if (s->index < 0 || (size_t)s->index >= n)
+            return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+        pixels = bufs[s->index].data;
+        len = bufs[s->index].len;
+    } else if (!(pixels = owned = data_bytes(text, s, &len))) {
+        return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked raw image's data did not decode");
+    }
+    int rc = 0;
+    if ((double)dims[0] * (double)dims[1] * (double)dims[2] != (double)len)
+        rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked raw image is %zu bytes, not its shape", len);
+    b64_sink sink = {out, {0}, 0};
+    bb_buf_puts(out, "\\\"value\\\":\\\"");
+    if (rc == 0 && (encode(ctx, pixels, dims[0], dims[1], dims[2], b64_write, &sink) < 0 ||
+                    (sink.npend && bb_base64_encode(sink.pend, sink.npend, out) < 0)))
+        rc = out->failed ? bb_fail(err, BB_ERR_INTERNAL, "out of memory")
+                         : bb_fail(err, BB_ERR_INTERNAL, "a raw image of %zux%zux%zu could not be encoded",
+                                   dims[0], dims[1], dims[2]);
+    bb_buf_puts(out, "\\\"");
+    free(owned);
+    return rc;
+}
+
+int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, size_t n,
+                          bb_frames_image_fn encode, void *ctx, bb_buf *out, size_t *n_images,
+                          bb_error **err)
+{
+    *n_images = 0;
+    walker w;
+    walker_init(&w, text, len, "buffer", err);
+    w.forms = 1;
+    int rc = find_spans(&w);
+    size_t at = 0;
+    bb_buf_putc(out, '"');
+    for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
+        const bb_frames_span *s = &w.spans[i];
+        if (s->start < at) {
+            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: overlapping members at %zu", s->start);
+            break;
+        }
+        bb_buf_json_chars(out, text + at, s->start - at);
+        at = s->end;
+        if (s->kind == BB_FRAMES_TYPE) {
+            bb_buf_puts(out, "\\\"type\\\":\\\"base64\\\"");
+        } else if (s->kind == BB_FRAMES_TARGET) {
+            if (s->index < 0 || (size_t)s->index >= n) {
+                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+                break;
+            }
+            bb_buf_puts(out, "\\\"data\\\":\\\"");
+            if (bb_base64_encode(bufs[s->index].data, bufs[s->index].len, out) < 0)
+                out->failed = 1;
+            bb_buf_puts(out, "\\\"");
+        } else {
+            rc = write_image(text, s, bufs, n, encode, ctx, out, err);
+            (*n_images)++;
+        }
+    }
+    if (rc == 0) {
+        bb_buf_json_chars(out, text + at, len - at);
+        bb_buf_putc(out, '"');
         if (out->failed)
             rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
     }

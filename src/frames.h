@@ -42,7 +42,16 @@ int bb_frames_check_inputs(const char *inputs_json, size_t len, const bb_buffer 
 typedef struct bb_frames_span {
     size_t start, end;
     long index;         /* the buffer it names (buffer spans), or -1 */
+    int kind;           /* BB_FRAMES_* below */
+    size_t aux_start, aux_end;   /* pixels: the image's `shape` member */
 } bb_frames_span;
+
+enum {
+    BB_FRAMES_TARGET,       /* the member the walk looks for (`buffer` or `data`) */
+    BB_FRAMES_TYPE,         /* a raw image's `type` member (the forms walk) */
+    BB_FRAMES_PIXELS,       /* a raw image's `buffer` member (the forms walk) */
+    BB_FRAMES_PIXELS_DATA   /* a raw image's `data` member (the forms walk) */
+};
 
 /*
  * Rewrites a validated text whose typed values name buffers into the JSON `data`
@@ -64,5 +73,21 @@ typedef void *(*bb_frames_alloc_fn)(void *ctx, size_t len);
 int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_alloc_fn alloc,
                         void *ctx, bb_buf *out, void **data, size_t *lens, size_t *n_new,
                         bb_error **err);
+
+/*
+ * For a driver that sends JSON only but encodes images itself (the modal driver): appends
+ * the JSON string literal (quoted, escaped as bb_buf_json_string escapes) of a validated
+ * text with every buffer in a JSON form: an ndarray's `"buffer": i` becomes `"data":
+ * "<base64>"`, and a raw workflow_image (pixels in a buffer or in `data`) becomes a
+ * base64 image: `"type": "base64"` and `"value": "<base64 of what encode writes>"`, its
+ * other members kept. The base64 is written into out as encode writes, with no copy of
+ * the image file. *n_images: how many images were encoded.
+ */
+typedef int (*bb_frames_write_fn)(void *sink, const void *bytes, size_t n);
+typedef int (*bb_frames_image_fn)(void *ctx, const unsigned char *pixels, size_t height, size_t width,
+                                  size_t channels, bb_frames_write_fn write, void *sink);
+int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, size_t n,
+                          bb_frames_image_fn encode, void *ctx, bb_buf *out, size_t *n_images,
+                          bb_error **err);
 
 #endif

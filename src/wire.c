@@ -189,9 +189,33 @@ static int put_string_field(bb_buf *out, int *first, const char *key, const char
     return bb_buf_json_string(out, value, strlen(value));
 }
 
+typedef struct text_inputs {
+    const char *text;
+    size_t len;
+} text_inputs;
+
+static int write_text_inputs(void *ctx, bb_buf *out, bb_error **err)
+{
+    const text_inputs *t = ctx;
+    (void)err;
+    return bb_buf_json_string(out, t->text, t->len);
+}
+
 int bb_wire_build_request(const bb_wire_block *block, int with_code, const char *inputs_json,
                           size_t inputs_len, const char *context_json, bb_buf *out,
                           bb_error **err)
+{
+    if (inputs_json && inputs_len > ((size_t)-1) / 8)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: too large");
+    text_inputs t = {inputs_json, inputs_len};
+    return bb_wire_build_request_with(block, with_code, inputs_json ? write_text_inputs : NULL, &t,
+                                      inputs_json ? inputs_len + inputs_len / 8 : 0, context_json, out,
+                                      err);
+}
+
+int bb_wire_build_request_with(const bb_wire_block *block, int with_code, bb_wire_inputs_fn inputs,
+                               void *ctx, size_t inputs_hint, const char *context_json, bb_buf *out,
+                               bb_error **err)
 {
     if (!block || !out)
         return bb_fail(err, BB_ERR_INTERNAL, "request: no block or buffer");
@@ -216,13 +240,11 @@ int bb_wire_build_request(const bb_wire_block *block, int with_code, const char 
     }
     if (context_json && !is_single_object_text(context_json))
         return bb_fail(err, BB_ERR_INVALID_REQUEST, "workflow_context: must be one JSON object");
-    if (inputs_json && inputs_len > ((size_t)-1) / 8)
-        return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: too large");
-
     /* Reserve once for the big parts so a tens-of-MB input is not copied by doubling. */
-    size_t guess = strlen(block->run_code) + (inputs_json ? inputs_len + inputs_len / 8 : 0) +
-                   (context_json ? strlen(context_json) : 2) + 1024;
-    bb_buf_reserve(out, guess);
+    size_t code_len = strlen(block->run_code), rest = (context_json ? strlen(context_json) : 2) + 1024;
+    if (inputs_hint > (size_t)-1 / 2 - code_len - rest)
+        return bb_fail(err, BB_ERR_INVALID_REQUEST, "inputs: too large");
+    bb_buf_reserve(out, code_len + inputs_hint + rest);
 
     int first = 1;
     bb_buf_putc(out, '{');
@@ -246,9 +268,10 @@ int bb_wire_build_request(const bb_wire_block *block, int with_code, const char 
         if (block->init_code || strcmp(init_name, "init") != 0)
             put_string_field(out, &first, "init_function_name", init_name);
     }
-    if (inputs_json) {
+    if (inputs) {
         put_key(out, &first, "inputs_json");
-        bb_buf_json_string(out, inputs_json, inputs_len);
+        if (inputs(ctx, out, err) < 0)
+            return out->failed ? bb_fail(err, BB_ERR_INTERNAL, "request: out of memory") : -1;
     }
     put_key(out, &first, "workflow_context");
     bb_buf_puts(out, context_json ? context_json : "{}");

@@ -54,6 +54,13 @@ typedef struct bb_wire_block {
 int bb_wire_build_request(const bb_wire_block *block, int with_code, const char *inputs_json,
                           size_t inputs_len, const char *context_json, bb_buf *out,
                           bb_error **err);
+/* The same with the inputs_json value written by inputs(ctx, out, err): it appends the
+ * whole JSON string literal, quotes included (src/frames.c writes buffers into it as it
+ * goes). inputs NULL: a load-only request. inputs_hint: its expected size, reserved. */
+typedef int (*bb_wire_inputs_fn)(void *ctx, bb_buf *out, bb_error **err);
+int bb_wire_build_request_with(const bb_wire_block *block, int with_code, bb_wire_inputs_fn inputs,
+                               void *ctx, size_t inputs_hint, const char *context_json, bb_buf *out,
+                               bb_error **err);
 
 typedef struct bb_wire_response {
     int success;

@@ -91,6 +91,25 @@ char *bb_call_envelope_arrays(const bb_call *call, int with_code, bb_call_alloc_
  * takes buffers but cannot place them this time. malloc'd; NULL when out of memory. */
 char *bb_call_envelope_data(const bb_call *call, int with_code, size_t *len);
 
+/* For a driver that takes buffers but sends JSON text only (the modal driver; added in
+ * ABI 2 after load_reply): the envelope with every buffer of the call written into the wire's JSON
+ * forms (docs/wire.md "Buffers"). An ndarray's `"buffer": i` becomes `"data":
+ * "<base64>"`; a raw workflow_image, its pixels in a buffer or in `data`, becomes a
+ * base64 image: its `type` member is "base64" and its pixels are `"value": "<base64 of the
+ * image file encode writes>"`, its other members (shape, dtype, video_metadata, parents)
+ * kept. encode(ctx, pixels, height, width, channels, write, sink) gets the frame as the
+ * caller holds it (uint8, C order, rows of width x channels bytes; 1 grey, 3 BGR, 4 BGRA)
+ * and writes the file's bytes through write(sink, bytes, n), which base64-encodes them
+ * straight into the envelope (no copy of the file is kept); both return 0, or -1.
+ * Everything else is as in bb_call_envelope. Returns the envelope (malloc'd; the driver
+ * frees it); NULL with *err NULL when the inputs name no buffer and hold no raw image
+ * (use bb_call_envelope); NULL with *err set on failure (InternalError). */
+typedef int (*bb_call_write_fn)(void *sink, const void *bytes, size_t n);
+typedef int (*bb_call_image_fn)(void *ctx, const unsigned char *pixels, size_t height, size_t width,
+                                size_t channels, bb_call_write_fn write, void *sink);
+char *bb_call_envelope_encoded(const bb_call *call, int with_code, bb_call_image_fn encode, void *ctx,
+                               size_t *len, bb_error **err);
+
 /* What a run hands back: a DESIGN §3 response envelope as received from the
  * backend (malloc'd; the core frees it and validates every byte of it), and
  * whether the block instance was restarted for this call (its previous process was
