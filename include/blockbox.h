@@ -133,7 +133,10 @@ void bb_block_free(bb_block *blk);
  * prod(shape) x itemsize, and the inputs text plus all buffers must fit in the input
  * limit (BLOCKBOX_MAX_INPUT_BYTES); otherwise the run is an InvalidRequest. The library
  * copies what it needs before bb_block_run_buffers returns: the caller may reuse its
- * memory at once. Results name buffers the same way (bb_result_buffer). */
+ * memory at once. Results name buffers the same way (bb_result_buffer). The local driver
+ * moves buffers through memory shared with its worker; the modal driver sends them in the
+ * wire's JSON forms (arrays as base64 `data`, raw frames as lossless base64 PNG images, so
+ * the block sees the same pixels in both modes; docs/wire.md "Buffers"). */
 #define BB_MAX_BUFFERS 64   /* buffers per run, in either direction */
 
 typedef struct bb_buffer {

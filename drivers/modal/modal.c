@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "error.h"
 #include "modal_http.h"
+#include "modal_png.h"
 #include "modal_url.h"
 #include "modal_util.h"
 
@@ -227,6 +228,39 @@ static void modal_unload(void *state, void *block_state)
 
 /* ---- the call ------------------------------------------------------------ */
 
+/* The request body: the envelope in the wire's JSON forms (buffers as base64 `data`, raw
+ * frames as base64 PNG images, written by the core as the encoder goes: one copy of the
+ * pixels' text), plus `"ndarray_form": "data"` (docs/wire.md): blockbox reads ndarrays in
+ * its raw data form, and a server that ignores the key answers in the value form. */
+static int build_body(modal_driver *d, const bb_call *call, int with_code, bb_buf *req, bb_error **err)
+{
+    bb_buf_free(req);
+    size_t len = 0;
+    bb_error *failure = NULL;
+    char *owned = bb_call_envelope_encoded(call, with_code, bb_modal_png_encode, NULL, &len, &failure);
+    if (failure) {
+        if (err && !*err)
+            *err = failure;
+        else
+            bb_error_free(failure);
+        return -1;
+    }
+    if (owned) {
+        *req = (bb_buf){.data = owned, .len = len, .cap = len + 1};   /* appended to in place */
+        atomic_fetch_add(&d->count.encoded_requests, 1);
+    } else {
+        const char *env = bb_call_envelope(call, with_code, &len);
+        if (!env || bb_buf_append(req, env, len) < 0)
+            return bb_fail(err, BB_ERR_INTERNAL, "out of memory building the request");
+    }
+    if (req->len < 2 || req->data[req->len - 1] != '}')
+        return bb_fail(err, BB_ERR_INTERNAL, "the request envelope is not an object");
+    req->len--;
+    if (bb_buf_puts(req, ",\"ndarray_form\":\"data\"}") < 0)
+        return bb_fail(err, BB_ERR_INTERNAL, "out of memory building the request");
+    return 0;
+}
+
 typedef struct exchange {
     modal_driver *d;
     modal_block *b;
@@ -431,25 +465,16 @@ static int modal_run(void *state, void *block_state, const bb_call *call, bb_rep
     exchange x = {d, b, now_ms() + bb_modal_deadline_ms(timeout_ms), timeout_ms};
     int with_code = !b->server_knows_code || b->has_init;
     int resent = 0;
+    /* This driver takes buffers (asked before any envelope): it writes them into the
+     * wire's JSON forms itself, raw frames as PNG (build_body). */
+    (void)bb_call_buffer_count(call);
     bb_buf gz = {0}, body = {0}, req = {0};
     int rc = -1;
     for (;;) {
-        size_t len = 0;
-        const char *env = bb_call_envelope(call, with_code, &len);
-        if (!env) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory building the request");
+        if (build_body(d, call, with_code, &req, err) < 0)
             break;
-        }
-        /* blockbox reads ndarrays in its raw data form: the request says so (docs/wire.md,
-         * "ndarray_form"); a server that ignores the key answers in the value form */
-        bb_buf_free(&req);
-        if (len < 2 || env[len - 1] != '}' || bb_buf_append(&req, env, len - 1) < 0 ||
-            bb_buf_puts(&req, ",\"ndarray_form\":\"data\"}") < 0) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory building the request");
-            break;
-        }
-        env = req.data;
-        len = req.len;
+        const char *env = req.data;
+        size_t len = req.len;
         const char *send = env;
         size_t send_len = len;
         int use_gz = 0;
@@ -539,14 +564,15 @@ static char *modal_describe(void *state)
                   "\"max_response_bytes\":%zu,"
                   "\"calls\":%ld,\"requests\":%ld,\"connections_made\":%ld,\"connections_reused\":%ld,"
                   "\"retries_done\":%ld,\"code_resends\":%ld,\"hash_only_requests\":%ld,"
-                  "\"redirects_followed\":%ld,\"gzip_requests\":%ld,\"server_time_us\":%ld,"
-                  "\"last_server_time_us\":%ld}",
+                  "\"redirects_followed\":%ld,\"gzip_requests\":%ld,\"encoded_requests\":%ld,"
+                  "\"server_time_us\":%ld,\"last_server_time_us\":%ld}",
                   d->retries, BB_MODAL_GZIP_MIN_BYTES, BB_MODAL_CONNECT_MAX_MS, d->max_response,
                   atomic_load(&d->count.calls), requests, connections,
                   requests > connections ? requests - connections : 0L, atomic_load(&d->count.retries),
                   atomic_load(&d->count.resends), atomic_load(&d->count.hash_only),
                   atomic_load(&d->count.redirects), atomic_load(&d->count.gzip_requests),
-                  atomic_load(&d->count.server_time_us), atomic_load(&d->count.last_server_time_us));
+                  atomic_load(&d->count.encoded_requests), atomic_load(&d->count.server_time_us),
+                  atomic_load(&d->count.last_server_time_us));
     return bb_buf_steal(&b, NULL);
 }
 

@@ -19,6 +19,7 @@ typedef struct bb_modal_counters {
     atomic_long resends;        /* full-code resends after UnknownCodeHash */
     atomic_long redirects;      /* 303 hops followed */
     atomic_long gzip_requests;  /* request bodies sent gzip-compressed */
+    atomic_long encoded_requests; /* bodies with buffers or raw frames written into JSON forms */
     atomic_long hash_only;      /* requests sent without the code */
     atomic_long server_time_us; /* sum of Server-Timing dur= reported by the server */
     atomic_long last_server_time_us;

@@ -117,10 +117,29 @@ class VideoMetadata:
         return cls(**fields)
 
 
-def _decode_image_bytes(text):
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _frame_shape(value):
+    """The `shape` a base64 image carries when it was a raw grey or BGRA frame that the
+    modal driver sent as PNG (docs/wire.md): [h, w], [h, w, 1] or [h, w, 4]; else None."""
+    shape = value.get("shape")
+    if (type(shape) is list and len(shape) in (2, 3) and all(type(d) is int and d > 0 for d in shape)
+            and (len(shape) == 2 or shape[2] in (1, 4))):
+        return shape
+    return None
+
+
+def _decode_image_bytes(text, frame_shape=None):
     if text.startswith("data:"):
         text = text.partition(",")[2]
     raw = _b64decode(text, "the image")
+    if frame_shape is not None and raw[:8] == _PNG_SIGNATURE:
+        # its own channels back (grey, BGRA), as the local driver hands the frame over
+        pixels = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+        if (pixels is not None and pixels.dtype == np.uint8 and list(pixels.shape[:2]) == frame_shape[:2]
+                and pixels.size == int(np.prod(frame_shape))):
+            return pixels.reshape(frame_shape)
     pixels = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_COLOR)
     if pixels is None:
         raise ValueError("the image could not be decoded (%d bytes that are not a supported "
@@ -170,7 +189,8 @@ class WorkflowImageData:
     def numpy_image(self):
         if self._numpy_image is None:
             if self._base64_image is not None:
-                self._numpy_image = _decode_image_bytes(self._base64_image)
+                self._numpy_image = _decode_image_bytes(self._base64_image,
+                                                        getattr(self, "_frame_shape", None))
             else:
                 raise ValueError("image reference %r cannot be loaded inside the sandbox"
                                  % (self._image_reference,))
@@ -219,9 +239,12 @@ class WorkflowImageData:
         parent_metadata = kwargs.get("parent_metadata", parent_metadata)
         root_metadata = kwargs.get("workflow_root_ancestor_metadata", root_metadata)
         video_metadata = kwargs.get("video_metadata", video_metadata)
-        return cls(parent_metadata=parent_metadata, workflow_root_ancestor_metadata=root_metadata,
-                   image_reference=image_reference, base64_image=base64_image,
-                   numpy_image=numpy_image, video_metadata=video_metadata)
+        out = cls(parent_metadata=parent_metadata, workflow_root_ancestor_metadata=root_metadata,
+                  image_reference=image_reference, base64_image=base64_image,
+                  numpy_image=numpy_image, video_metadata=video_metadata)
+        if base64_image is not None and base64_image is origin_image_data._base64_image:
+            out._frame_shape = getattr(origin_image_data, "_frame_shape", None)
+        return out
 
     def __repr__(self):
         return "WorkflowImageData(parent_id=%r)" % (self._parent_metadata.parent_id,)
@@ -262,6 +285,9 @@ class WorkflowImageData:
             root = ImageParentMetadata(
                 root_id if root_id is not None else parent.parent_id,
                 OriginCoordinatesSystem._from_wire(value.get("root_parent_origin")))
-        return cls(parent_metadata=parent, workflow_root_ancestor_metadata=root,
-                   base64_image=None if pixels is not None else text, numpy_image=pixels,
-                   video_metadata=VideoMetadata._from_wire(value.get("video_metadata")))
+        out = cls(parent_metadata=parent, workflow_root_ancestor_metadata=root,
+                  base64_image=None if pixels is not None else text, numpy_image=pixels,
+                  video_metadata=VideoMetadata._from_wire(value.get("video_metadata")))
+        if pixels is None:
+            out._frame_shape = _frame_shape(value)
+        return out

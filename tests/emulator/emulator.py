@@ -12,7 +12,8 @@ Endpoints
   POST <any path not starting with /_>   the execution endpoint (DESIGN §3 envelope)
   POST /_faults    JSON list of faults appended to the queue; each execution request
                    consumes one. {"clear": true} empties the queue.
-  GET  /_stats     JSON counters (connections, requests, executions, ...)
+  GET  /_stats     JSON counters (connections, requests, executions, ...; input_forms:
+                   how many ndarrays and images of each form the executed inputs held)
   POST /_reset     counters, faults and known code hashes back to zero
   GET  /_poll/ID   where 303 redirects point
 
@@ -83,7 +84,7 @@ class State:
                 "code_requests": 0, "unknown_hash_answers": 0, "gzip_requests": 0,
                 "auth_failures": 0, "faults_used": 0, "polls": 0, "poll_auth_seen": 0,
                 "status": {}, "workspace_ids": [], "accept_gzip": 0, "bad_requests": 0,
-                "user_agents": [],
+                "user_agents": [], "input_forms": {},
             }
 
     def bump(self, key, n=1):
@@ -131,6 +132,33 @@ def roboflow_style(body):
     if line:
         out.update(line_number=line, function_name=function)
     return json.dumps(out).encode()
+
+
+PNG_BASE64 = "iVBORw0KGgo"    # base64 of the PNG signature's first 8 bytes
+JPEG_BASE64 = "/9j/"
+
+
+def input_forms(value, counts):
+    """Counts the forms of the typed values in decoded inputs: ndarray_data, ndarray_value,
+    ndarray_buffer, image_png, image_jpeg, image_raw, image_other (for /_stats)."""
+    if isinstance(value, list):
+        for item in value:
+            input_forms(item, counts)
+        return
+    if not isinstance(value, dict):
+        return
+    kind, form = value.get("_type"), None
+    if kind == "ndarray":
+        form = "ndarray_" + next((k for k in ("data", "value", "buffer") if k in value), "other")
+    elif kind == "workflow_image" or (kind is None and value.get("type") == "base64"):
+        text = value.get("value") if isinstance(value.get("value"), str) else ""
+        form = ("image_raw" if value.get("type") == "raw" else "image_png" if text.startswith(PNG_BASE64)
+                else "image_jpeg" if text.startswith(JPEG_BASE64) else "image_other")
+    if form:
+        counts[form] = counts.get(form, 0) + 1
+    for key, item in value.items():
+        if not form or key not in ("value", "data"):
+            input_forms(item, counts)
 
 
 def envelope_md5(code, imports):
@@ -425,6 +453,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if fields is None:
                 return None
             request = dict(request, **fields)
+        try:
+            counts = {}
+            input_forms(json.loads(request.get("inputs_json") or "{}"), counts)
+            with self.st.lock:
+                for form, n in counts.items():
+                    self.st.stats["input_forms"][form] = self.st.stats["input_forms"].get(form, 0) + n
+        except (ValueError, TypeError):
+            pass   # the runtime answers a bad inputs_json itself
         with self.st.run_lock:
             self.st.bump("executions")
             runtime = self.st.runtime.Runtime()
