@@ -10,6 +10,9 @@
 
 #define PNG_MAX_EXTENT 0x7fffffffu   /* PNG's own limit on width and height */
 #define FILTER_SUB 1
+/* zlib's run-length strategy: on Sub-filtered frames it beat the default strategy at level 1
+ * in size and time (1080p: camera-like noise 4.37 MB against 5.03 MB in ~25% less CPU, flat
+ * 16 KB against 48 KB, smooth gradients 5% larger; docs/DECISIONS.md). */
 
 static void be32(unsigned char *p, uint32_t v)
 {
@@ -94,7 +97,7 @@ int bb_modal_png_encode(void *ctx, const unsigned char *pixels, size_t height, s
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     int rc = -1, started = 0;
-    if (!line || !out || deflateInit2(&zs, level, Z_DEFLATED, 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+    if (!line || !out || deflateInit2(&zs, level, Z_DEFLATED, 15, 8, Z_RLE) != Z_OK)
         goto done;
     started = 1;
     zs.next_out = out;

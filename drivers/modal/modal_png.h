@@ -11,9 +11,9 @@
 
 /* A bb_call_image_fn: writes an 8-bit PNG of height x width pixels of `channels` (1 grey,
  * 3 BGR, 4 BGRA, rows of width x channels bytes, C order) through write(sink, ...): grey,
- * RGB or RGBA (colour type 0, 2, 6), every row Sub-filtered, one zlib stream in IDAT
- * chunks of at most BB_MODAL_PNG_CHUNK bytes, CRCs on every chunk. ctx: NULL, or an int
- * holding the zlib level (0 stored .. 9; default 1, the fastest that compresses). Returns
+ * RGB or RGBA (colour type 0, 2, 6), every row Sub-filtered, one zlib stream (run-length
+ * strategy) in IDAT chunks of at most BB_MODAL_PNG_CHUNK bytes, CRCs on every chunk. ctx:
+ * NULL, or an int holding the zlib level (0 stored .. 9; default 1). Returns
  * 0, or -1 (bad dimensions, out of memory, a write that failed). */
 int bb_modal_png_encode(void *ctx, const unsigned char *pixels, size_t height, size_t width, size_t channels,
                         bb_call_write_fn write, void *sink);
