@@ -577,6 +577,7 @@ int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, s
     w.forms = 1;
     int rc = find_spans(&w);
     size_t at = 0;
+    unsigned char seen[BB_MAX_BUFFERS] = {0};
     bb_buf_putc(out, '"');
     for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
         const bb_frames_span *s = &w.spans[i];
@@ -584,15 +585,22 @@ int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, s
             rc = bb_fail(err, BB_ERR_INTERNAL, "frames: overlapping members at %zu", s->start);
             break;
         }
+        if (s->kind == BB_FRAMES_TARGET || s->kind == BB_FRAMES_PIXELS) {
+            if (s->index < 0 || (size_t)s->index >= n || n > BB_MAX_BUFFERS) {
+                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+                break;
+            }
+            /* the checks claimed each buffer once: a second span is one they never saw (F2) */
+            if (seen[s->index]++) {
+                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld twice", s->index);
+                break;
+            }
+        }
         bb_buf_json_chars(out, text + at, s->start - at);
         at = s->end;
         if (s->kind == BB_FRAMES_TYPE) {
             bb_buf_puts(out, "\\\"type\\\":\\\"base64\\\"");
         } else if (s->kind == BB_FRAMES_TARGET) {
-            if (s->index < 0 || (size_t)s->index >= n) {
-                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
-                break;
-            }
             bb_buf_puts(out, "\\\"data\\\":\\\"");
             if (bb_base64_encode(bufs[s->index].data, bufs[s->index].len, out) < 0)
                 out->failed = 1;

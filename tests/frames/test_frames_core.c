@@ -387,6 +387,68 @@ START_TEST(values_in_fields_a_tag_reads_are_checked)
 }
 END_TEST
 
+/* The forms walk (bb_frames_write_forms, for the modal driver): ndarray buffers as
+ * `data`, raw images (buffer or `data`, keys spelled with escapes too) as base64 images of
+ * what the encoder wrote, every other byte kept, the whole as one JSON string literal. */
+static int fake_encode(void *ctx, const unsigned char *px, size_t h, size_t w, size_t c, bb_frames_write_fn write,
+                       void *sink)
+{
+    (*(int *)ctx)++;
+    unsigned char head[3] = {(unsigned char)h, (unsigned char)w, (unsigned char)c};
+    if (write(sink, head, 3) < 0)
+        return -1;
+    for (size_t i = 0; i < h * w * c; i++)   /* one byte at a time: the base64 sink's pending bytes */
+        if (write(sink, px + i, 1) < 0)
+            return -1;
+    return 0;
+}
+
+START_TEST(the_forms_walk_writes_the_json_forms)
+{
+    unsigned char px[3] = {1, 2, 3}, one = 9;
+    bb_buffer bufs[2] = {{px, 3}, {&one, 1}};
+    const char *text =
+        "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1],\"buffer\":0.1e1},"
+        "\"i\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1,3],\"buffer\":0,\"parent_id\":\"p\"},"
+        "\"j\":{\"_type\":\"workflow_image\",\"t\\u0079pe\":\"r\\u0061w\",\"sh\\u0061pe\":[1,1],\"d\\u0061ta\":\"CQ==\"},"
+        "\"s\":\"x\\\"y\",\"raw\":{\"buffer\":5}}";
+    bb_buf out = {0};
+    bb_error *err = NULL;
+    size_t n_images = 0;
+    int calls = 0;
+    ck_assert_msg(bb_frames_write_forms(text, strlen(text), bufs, 2, fake_encode, &calls, &out, &n_images, &err) == 0,
+                  "%s", err ? bb_error_message(err) : "?");
+    ck_assert_uint_eq(n_images, 2);
+    ck_assert_int_eq(calls, 2);
+    cJSON *literal = cJSON_Parse(out.data);
+    ck_assert(cJSON_IsString(literal));
+    cJSON *j = cJSON_Parse(literal->valuestring);
+    ck_assert_ptr_nonnull(j);
+    char *again = cJSON_PrintUnformatted(j);
+    ck_assert_str_eq(again,
+                     "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1],\"data\":\"CQ==\"},"
+                     "\"i\":{\"_type\":\"workflow_image\",\"type\":\"base64\",\"shape\":[1,1,3],\"value\":\"AQEDAQID\","
+                     "\"parent_id\":\"p\"},"
+                     "\"j\":{\"_type\":\"workflow_image\",\"type\":\"base64\",\"shape\":[1,1],\"value\":\"AQEBCQ==\"},"
+                     "\"s\":\"x\\\"y\",\"raw\":{\"buffer\":5}}");
+    free(again);
+    cJSON_Delete(j);
+    cJSON_Delete(literal);
+    /* the literal is what bb_buf_json_string makes of the rewritten text */
+    bb_buf_free(&out);
+    /* a text the checks never passed, naming one buffer twice: refused, not written twice
+     * (seen failing, the array written out twice, with the `seen` refusal off) */
+    const char *twice = "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"buffer\":0},"
+                        "\"b\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1,3],\"buffer\":0}}";
+    ck_assert_int_eq(bb_frames_write_forms(twice, strlen(twice), bufs, 2, fake_encode, &calls, &out, &n_images, &err),
+                     -1);
+    ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_INTERNAL);
+    ck_assert_ptr_nonnull(strstr(bb_error_message(err), "twice"));
+    bb_error_free(err);
+    bb_buf_free(&out);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("frames_core");
@@ -398,6 +460,7 @@ int main(void)
     tcase_add_test(tc, data_members_become_buffers);
     tcase_add_test(tc, an_index_is_read_as_the_checks_read_it);
     tcase_add_test(tc, values_in_fields_a_tag_reads_are_checked);
+    tcase_add_test(tc, the_forms_walk_writes_the_json_forms);
     suite_add_tcase(s, tc);
     SRunner *runner = srunner_create(s);
     srunner_run_all(runner, CK_NORMAL);
