@@ -524,21 +524,35 @@ static int image_shape(const char *text, const bb_frames_span *s, size_t dims[3]
 }
 
 /* The bytes of a checked `"data": "<base64>"` member (malloc'd). */
-static unsigned char *data_bytes(const char *text, const bb_frames_span *s, size_t *len)
+static unsigned char *data_bytes(walker *w, const bb_frames_span *s, size_t *len)
 {
+    const char *text = w->text;
     const char *colon = memchr(text + s->start, ':', s->end - s->start);
     const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
     const char *close = text + s->end - 1;
     unsigned char *out = NULL;
-    if (!open || close <= open || *close != '"' ||
-        bb_base64_decode(open + 1, (size_t)(close - open - 1), &out, len) < 0)
+    if (!open || close <= open || *close != '"')
+        return NULL;
+    const char *b64 = open + 1;
+    size_t b64_len = (size_t)(close - open - 1);
+    /* read as the checks read it: JSON escapes ("\/", "\u0041") decoded first (A1) */
+    if (memchr(b64, '\\', b64_len)) {
+        size_t pos = (size_t)(open - text), full = 0;
+        w->scratch.len = 0;
+        if (bb_json_decode_string(text, w->len, &pos, SIZE_MAX, &w->scratch, &full, &w->rules, NULL) < 0)
+            return NULL;
+        b64 = w->scratch.data ? w->scratch.data : "";
+        b64_len = w->scratch.len;
+    }
+    if (bb_base64_decode(b64, b64_len, &out, len) < 0)
         return NULL;
     return out ? out : malloc(1);
 }
 
-static int write_image(const char *text, const bb_frames_span *s, const bb_buffer *bufs, size_t n,
+static int write_image(walker *w, const bb_frames_span *s, const bb_buffer *bufs, size_t n,
                        bb_frames_image_fn encode, void *ctx, bb_buf *out, bb_error **err)
 {
+    const char *text = w->text;
     size_t dims[3], len = 0;
     if (image_shape(text, s, dims) < 0)
         return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked raw image has no shape");
@@ -549,7 +563,7 @@ static int write_image(const char *text, const bb_frames_span *s, const bb_buffe
             return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
         pixels = bufs[s->index].data;
         len = bufs[s->index].len;
-    } else if (!(pixels = owned = data_bytes(text, s, &len))) {
+    } else if (!(pixels = owned = data_bytes(w, s, &len))) {
         return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked raw image's data did not decode");
     }
     int rc = 0;
@@ -606,7 +620,7 @@ int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, s
                 out->failed = 1;
             bb_buf_puts(out, "\\\"");
         } else {
-            rc = write_image(text, s, bufs, n, encode, ctx, out, err);
+            rc = write_image(&w, s, bufs, n, encode, ctx, out, err);
             (*n_images)++;
         }
     }
