@@ -13,8 +13,10 @@
 #   --suites L   full form with only these C suites (comma list, e.g. jail_test_layers)
 #   --positions L  only these positions (comma list of letters, e.g. b,c; default all,
 #                which adds the refused set-up and the opt-out cases)
-#   --time-multiplier N  the suites' waits and Check timeouts times N (BB_TEST_TIME_MULTIPLIER,
-#                CK_TIMEOUT_MULTIPLIER; default 1 with KVM, 10 under TCG); never their checks
+#   --time-multiplier N  the suites' waits, default timeout and Check timeouts times N
+#                (BB_TEST_TIME_MULTIPLIER, CK_TIMEOUT_MULTIPLIER; default 1 with KVM, 10 under
+#                TCG), and the zygote's start limit (BLOCKBOX_ZYGOTE_START_SECONDS = 60 x N,
+#                at most 3600); never their checks
 #   --no-cli     full form without the CLI cases (doctor and the C suites only: a
 #                focused run; each CLI case starts a zygote, ~8 s or more under TCG)
 #   --build DIR  a release build tree (default: build; built by scripts/build.sh if missing)
@@ -50,7 +52,7 @@ while [ $# -gt 0 ]; do
     --positions) positions=$2; shift ;;
     --time-multiplier) tmul=$2; shift ;;
     --no-cli) clis=no ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "vm-test: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
