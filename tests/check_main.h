@@ -30,6 +30,12 @@ typedef struct {
 
 #define BB_CHECK_COUNT(rows) (sizeof(rows) / sizeof((rows)[0]))
 
+/* The two usual rows: BB_CHECK_TEST(tcase, test), a test of its own with the suite's
+ * timeout; BB_CHECK_LOOP(tcase, test, table), a loop test with _i over table's indices
+ * (one run a row of the table it walks). A row that sets a timeout is written in full. */
+#define BB_CHECK_TEST(tcase, test) {(tcase), (test), 0, 0}
+#define BB_CHECK_LOOP(tcase, test, table) {(tcase), (test), (int)BB_CHECK_COUNT(table), 0}
+
 /* Builds the suite from the rows (the table may live on main's stack: a test's name is
  * a pointer variable, not a constant), runs it and returns EXIT_SUCCESS or EXIT_FAILURE. */
 static inline int bb_check_run_suite(const bb_check_suite *spec, const bb_check_case *rows, size_t n)

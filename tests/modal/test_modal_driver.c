@@ -591,16 +591,16 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"emulator", runs_a_block, 0, 0},
-        {"emulator", block_error_comes_back, 0, 0},
-        {"emulator", connections_are_reused_and_code_sent_once, 0, 0},
-        {"emulator", large_bodies_are_gzipped_both_ways, 0, 0},
-        {"emulator", per_block_workspace_and_anonymous, 0, 0},
-        {"emulator", faults_end_as_the_table_says, (int)(sizeof FAULTS / sizeof FAULTS[0]), 0},
-        {"emulator", roboflow_replies_read_as_local_mode, 0, 0},
-        {"emulator", init_blocks_never_go_hash_only, 0, 0},
-        {"emulator", configuration_errors_at_open, 0, 0},
-        {"emulator", many_threads_share_the_driver, 0, 0},
+        BB_CHECK_TEST("emulator", runs_a_block),
+        BB_CHECK_TEST("emulator", block_error_comes_back),
+        BB_CHECK_TEST("emulator", connections_are_reused_and_code_sent_once),
+        BB_CHECK_TEST("emulator", large_bodies_are_gzipped_both_ways),
+        BB_CHECK_TEST("emulator", per_block_workspace_and_anonymous),
+        BB_CHECK_LOOP("emulator", faults_end_as_the_table_says, FAULTS),
+        BB_CHECK_TEST("emulator", roboflow_replies_read_as_local_mode),
+        BB_CHECK_TEST("emulator", init_blocks_never_go_hash_only),
+        BB_CHECK_TEST("emulator", configuration_errors_at_open),
+        BB_CHECK_TEST("emulator", many_threads_share_the_driver),
     };
     const bb_check_suite suite = {.name = "modal_driver", .timeout = 60,
                                   .setup = start_emulator, .teardown = stop_emulator};

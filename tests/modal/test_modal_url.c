@@ -208,16 +208,16 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"units", label_rule, 0, 0},
-        {"units", endpoint_urls, 0, 0},
-        {"units", loopback_hosts, 0, 0},
-        {"units", url_transport_rules, 0, 0},
-        {"units", gzip_round_trip, 0, 0},
-        {"units", retry_after_values, 0, 0},
-        {"units", backoff_is_bounded_full_jitter, 0, 0},
-        {"units", deadlines, 0, 0},
-        {"units", unknown_hash_detection, 0, 0},
-        {"units", server_timing, 0, 0},
+        BB_CHECK_TEST("units", label_rule),
+        BB_CHECK_TEST("units", endpoint_urls),
+        BB_CHECK_TEST("units", loopback_hosts),
+        BB_CHECK_TEST("units", url_transport_rules),
+        BB_CHECK_TEST("units", gzip_round_trip),
+        BB_CHECK_TEST("units", retry_after_values),
+        BB_CHECK_TEST("units", backoff_is_bounded_full_jitter),
+        BB_CHECK_TEST("units", deadlines),
+        BB_CHECK_TEST("units", unknown_hash_detection),
+        BB_CHECK_TEST("units", server_timing),
     };
     return bb_check_run("modal_url", 0, rows, BB_CHECK_COUNT(rows));
 }

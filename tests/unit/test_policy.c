@@ -415,14 +415,14 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"parse", default_policy_parses, 0, 0},
-        {"parse", docker_sample_parses, 0, 0},
-        {"parse", malformed_policy_names_its_line, (int)(sizeof bad_cases / sizeof bad_cases[0]), 0},
-        {"parse", every_unknown_name_is_listed_with_its_line, 0, 0},
-        {"parse", hostile_sizes_and_depths_are_refused, 0, 0},
-        {"parse", report_accounts_for_dangerous_calls, 0, 0},
-        {"parse", check_file_exit_status_and_messages, 0, 0},
-        {"parse", load_picks_default_or_file, 0, 0},
+        BB_CHECK_TEST("parse", default_policy_parses),
+        BB_CHECK_TEST("parse", docker_sample_parses),
+        BB_CHECK_LOOP("parse", malformed_policy_names_its_line, bad_cases),
+        BB_CHECK_TEST("parse", every_unknown_name_is_listed_with_its_line),
+        BB_CHECK_TEST("parse", hostile_sizes_and_depths_are_refused),
+        BB_CHECK_TEST("parse", report_accounts_for_dangerous_calls),
+        BB_CHECK_TEST("parse", check_file_exit_status_and_messages),
+        BB_CHECK_TEST("parse", load_picks_default_or_file),
     };
     return bb_check_run("policy", 30, rows, BB_CHECK_COUNT(rows));
 }
