@@ -101,12 +101,15 @@ START_TEST(test_precheck_utf8)
 }
 END_TEST
 
+/* precheck as a refusal table walks it: the whole text, the limits precheck sets itself. */
+static int precheck_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
+{
+    return precheck(text, strlen(text), err);
+}
+
 START_TEST(test_precheck_escapes)
 {
-    bb_error *err = NULL;
-    static const struct {
-        const char *text, *needle;
-    } bad[] = {
+    static const refusal bad[] = {
         {"\"\\ud800\"", "unpaired surrogate"},
         {"\"\\udc00\"", "unpaired surrogate"},
         {"\"\\ud800\\u0041\"", "unpaired surrogate"},
@@ -117,9 +120,7 @@ START_TEST(test_precheck_escapes)
         {"\"a\tb\"", "control character"},
         {"\"a\nb\"", "control character"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect_error(precheck(bad[i].text, strlen(bad[i].text), &err), err, BB_ERR_INVALID_REQUEST,
-                     bad[i].needle);
+    expect_refusals(bad, BB_CHECK_COUNT(bad), BB_ERR_INVALID_REQUEST, precheck_text, NULL);
 }
 END_TEST
 
@@ -580,30 +581,30 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"envelopes", test_bulk_scans_find_every_offset, 0, 0},
-        {"envelopes", test_limit_defaults, 0, 0},
-        {"envelopes", test_precheck_accepts_plain_json, 0, 0},
-        {"envelopes", test_precheck_size, 0, 0},
-        {"envelopes", test_precheck_depth, 0, 0},
-        {"envelopes", test_precheck_nul, 0, 0},
-        {"envelopes", test_precheck_utf8, 0, 0},
-        {"envelopes", test_precheck_escapes, 0, 0},
-        {"envelopes", test_precheck_kind_and_name, 0, 0},
-        {"envelopes", test_precheck_100k_nesting_fast, 0, 0},
-        {"envelopes", test_precheck_oversize_fast, 0, 0},
-        {"envelopes", test_check_code, 0, 0},
-        {"envelopes", test_check_identifier, 0, 0},
-        {"envelopes", test_check_import, 0, 0},
-        {"envelopes", test_code_hash, 0, 0},
-        {"envelopes", test_request_full, 0, 0},
-        {"envelopes", test_request_hash_only_and_load_only, 0, 0},
-        {"envelopes", test_request_defaults_and_given_hash, 0, 0},
-        {"envelopes", test_request_refusals, 0, 0},
-        {"envelopes", test_request_big_inputs, 0, 0},
-        {"envelopes", test_base64_vectors, 0, 0},
-        {"envelopes", test_base64_round_trip_all_bytes, 0, 0},
-        {"envelopes", test_base64_rejections, 0, 0},
-        {"envelopes", test_image_value, 0, 0},
+        BB_CHECK_TEST("envelopes", test_bulk_scans_find_every_offset),
+        BB_CHECK_TEST("envelopes", test_limit_defaults),
+        BB_CHECK_TEST("envelopes", test_precheck_accepts_plain_json),
+        BB_CHECK_TEST("envelopes", test_precheck_size),
+        BB_CHECK_TEST("envelopes", test_precheck_depth),
+        BB_CHECK_TEST("envelopes", test_precheck_nul),
+        BB_CHECK_TEST("envelopes", test_precheck_utf8),
+        BB_CHECK_TEST("envelopes", test_precheck_escapes),
+        BB_CHECK_TEST("envelopes", test_precheck_kind_and_name),
+        BB_CHECK_TEST("envelopes", test_precheck_100k_nesting_fast),
+        BB_CHECK_TEST("envelopes", test_precheck_oversize_fast),
+        BB_CHECK_TEST("envelopes", test_check_code),
+        BB_CHECK_TEST("envelopes", test_check_identifier),
+        BB_CHECK_TEST("envelopes", test_check_import),
+        BB_CHECK_TEST("envelopes", test_code_hash),
+        BB_CHECK_TEST("envelopes", test_request_full),
+        BB_CHECK_TEST("envelopes", test_request_hash_only_and_load_only),
+        BB_CHECK_TEST("envelopes", test_request_defaults_and_given_hash),
+        BB_CHECK_TEST("envelopes", test_request_refusals),
+        BB_CHECK_TEST("envelopes", test_request_big_inputs),
+        BB_CHECK_TEST("envelopes", test_base64_vectors),
+        BB_CHECK_TEST("envelopes", test_base64_round_trip_all_bytes),
+        BB_CHECK_TEST("envelopes", test_base64_rejections),
+        BB_CHECK_TEST("envelopes", test_image_value),
     };
     return bb_check_run("wire", 60, rows, BB_CHECK_COUNT(rows));
 }

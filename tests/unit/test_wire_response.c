@@ -195,11 +195,7 @@ END_TEST
 
 START_TEST(test_missing_and_wrong_types)
 {
-    bb_limits l = limits();
-    bb_error *err = NULL;
-    static const struct {
-        const char *text, *needle;
-    } bad[] = {
+    static const refusal bad[] = {
         {"{}", "'success' must be true or false"},
         {"{\"success\": \"true\", \"result\": \"{}\"}", "'success' must be true or false"},
         {"{\"success\": 1, \"result\": \"{}\"}", "'success'"},
@@ -239,25 +235,25 @@ START_TEST(test_missing_and_wrong_types)
         {"{\"success\": true, \"result\": \"{}\", \"stdout\": \"\\ud800\"}", "unpaired surrogate"},
         {"{\"success\": true, \"result\": 1e999}", "'result' must be a string"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bb_wire_response r;
-        expect_error(parse_text(bad[i].text, &l, &r, &err), err, BB_ERR_INVALID_RESPONSE, bad[i].needle);
-        assert_all_null(&r);
-    }
+    expect_refusals(bad, BB_CHECK_COUNT(bad), BB_ERR_INVALID_RESPONSE, parse_text, assert_all_null);
+    bb_limits l = limits();
     bb_wire_response r;
+    bb_error *err = NULL;
     expect_error(bb_wire_parse_response("{\"success\": true, \"result\": \"{}\"}\0", 35, &l, &r, &err), err,
                  BB_ERR_INVALID_RESPONSE, "NUL byte");
     expect_error(bb_wire_parse_response(NULL, 0, &l, &r, &err), err, BB_ERR_INVALID_RESPONSE, "missing");
 }
 END_TEST
 
+/* A reply of success whose result is the text. */
+static int parse_result(const char *result, const bb_limits *l, bb_wire_response *r, bb_error **err)
+{
+    return parse_tree(success_with(result), l, r, err);
+}
+
 START_TEST(test_bad_results)
 {
-    bb_limits l = limits();
-    bb_error *err = NULL;
-    static const struct {
-        const char *result, *needle;
-    } bad[] = {
+    static const refusal bad[] = {
         {"[1, 2]", "result: [0] must be an object"},
         {"[{}, \"x\"]", "result: [1] must be an object"},
         {"42", "result: must be a JSON object or a list of objects"},
@@ -268,12 +264,7 @@ START_TEST(test_bad_results)
         {"{\"a\": 1, \"a\": 2}", "result: key 'a' appears twice"},
         {"", "result: not valid JSON"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        bb_wire_response r;
-        expect_error(parse_tree(success_with(bad[i].result), &l, &r, &err), err, BB_ERR_INVALID_RESPONSE,
-                     bad[i].needle);
-        assert_all_null(&r);
-    }
+    expect_refusals(bad, BB_CHECK_COUNT(bad), BB_ERR_INVALID_RESPONSE, parse_result, assert_all_null);
 }
 END_TEST
 
@@ -477,18 +468,18 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"responses", test_success, 0, 0},
-        {"responses", test_success_typed_result, 0, 0},
-        {"responses", test_failure, 0, 0},
-        {"responses", test_failure_text_any_server, 0, 0},
-        {"responses", test_missing_and_wrong_types, 0, 0},
-        {"responses", test_bad_results, 0, 0},
-        {"responses", test_denied_syscalls, 0, 0},
-        {"responses", test_result_over_limit, 0, 0},
-        {"responses", test_streams_cut, 0, 0},
-        {"responses", test_error_and_traceback_cut, 0, 0},
-        {"responses", test_nul_escapes_replaced, 0, 0},
-        {"responses", test_hostile_nesting, 0, 0},
+        BB_CHECK_TEST("responses", test_success),
+        BB_CHECK_TEST("responses", test_success_typed_result),
+        BB_CHECK_TEST("responses", test_failure),
+        BB_CHECK_TEST("responses", test_failure_text_any_server),
+        BB_CHECK_TEST("responses", test_missing_and_wrong_types),
+        BB_CHECK_TEST("responses", test_bad_results),
+        BB_CHECK_TEST("responses", test_denied_syscalls),
+        BB_CHECK_TEST("responses", test_result_over_limit),
+        BB_CHECK_TEST("responses", test_streams_cut),
+        BB_CHECK_TEST("responses", test_error_and_traceback_cut),
+        BB_CHECK_TEST("responses", test_nul_escapes_replaced),
+        BB_CHECK_TEST("responses", test_hostile_nesting),
     };
     return bb_check_run("wire_response", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -305,17 +305,17 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"trust boundary", unknown_keys_are_refused_unread, 0, 0},
-        {"trust boundary", every_allowlisted_key, 0, 0},
-        {"trust boundary", results_past_the_value_limit_are_an_output_limit, 0, 0},
-        {"trust boundary", the_default_limits_and_the_reply_cap, 0, 0},
-        {"trust boundary", lenient_json_is_refused_both_ways, 0, 0},
-        {"trust boundary", numbers_at_the_edges, 0, 0},
-        {"trust boundary", results_are_written_again_canonically, 0, 0},
-        {"trust boundary", scanner_writes_what_it_reads, 0, 0},
-        {"trust boundary", strings_decode_and_cut_on_character_boundaries, 0, 0},
-        {"trust boundary", checking_stops_at_the_deadline, 0, 0},
-        {"trust boundary", owned_bodies_are_freed, 0, 0},
+        BB_CHECK_TEST("trust boundary", unknown_keys_are_refused_unread),
+        BB_CHECK_TEST("trust boundary", every_allowlisted_key),
+        BB_CHECK_TEST("trust boundary", results_past_the_value_limit_are_an_output_limit),
+        BB_CHECK_TEST("trust boundary", the_default_limits_and_the_reply_cap),
+        BB_CHECK_TEST("trust boundary", lenient_json_is_refused_both_ways),
+        BB_CHECK_TEST("trust boundary", numbers_at_the_edges),
+        BB_CHECK_TEST("trust boundary", results_are_written_again_canonically),
+        BB_CHECK_TEST("trust boundary", scanner_writes_what_it_reads),
+        BB_CHECK_TEST("trust boundary", strings_decode_and_cut_on_character_boundaries),
+        BB_CHECK_TEST("trust boundary", checking_stops_at_the_deadline),
+        BB_CHECK_TEST("trust boundary", owned_bodies_are_freed),
     };
     return bb_check_run("wire_strict", 60, rows, BB_CHECK_COUNT(rows));
 }

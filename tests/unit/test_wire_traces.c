@@ -124,45 +124,39 @@ static char *many_entries(int count, size_t value_bytes)
 
 static size_t entry_overhead(void) { return strlen("{\"step\":null,\"value\":\"\"}"); }
 
+/* Each cap at its limit is kept as sent; one past it is refused by name. */
 START_TEST(caps_hold_at_their_limits)
 {
-    /* The largest honest trace the runtime sends: 1000 entries, then the marker. */
-    char *at_count = many_entries(BB_TRACE_MAX_ENTRIES + 1, 10);
-    char *text = success_with_traces(at_count);
-    bb_wire_response r;
-    bb_error *err = NULL;
-    expect_ok(parse(text, &r, &err), err);
-    ck_assert_str_eq(r.debug_traces, at_count);
-    bb_wire_response_clear(&r);
-    free(text);
-    free(at_count);
-
-    char *over_count = many_entries(BB_TRACE_MAX_ENTRIES + 2, 1);
-    expect_refused(over_count, "entries, over the limit of 1000");
-    free(over_count);
-
-    char *one_full = many_entries(1, BB_TRACE_MAX_ENTRY_BYTES - entry_overhead());
-    text = success_with_traces(one_full);
-    expect_ok(parse(text, &r, &err), err);
-    bb_wire_response_clear(&r);
-    free(text);
-    free(one_full);
-
-    char *one_over = many_entries(1, BB_TRACE_MAX_ENTRY_BYTES - entry_overhead() + 1);
-    expect_refused(one_over, "[0] is 16385 bytes, over the limit of 16384");
-    free(one_over);
-
-    /* 65 full entries are 1040 KiB: the run's cap (1 MiB and one marker) is 1040 KiB */
-    char *run_full = many_entries(65, BB_TRACE_MAX_ENTRY_BYTES - entry_overhead());
-    text = success_with_traces(run_full);
-    expect_ok(parse(text, &r, &err), err);
-    bb_wire_response_clear(&r);
-    free(text);
-    free(run_full);
-
-    char *run_over = many_entries(66, BB_TRACE_MAX_ENTRY_BYTES - entry_overhead());
-    expect_refused(run_over, "over the limit of 1064960 bytes");
-    free(run_over);
+    size_t full = BB_TRACE_MAX_ENTRY_BYTES - entry_overhead(); /* the value of a full entry */
+    const struct {
+        int count;
+        size_t value_bytes;
+        const char *refused; /* NULL: kept as sent */
+    } caps[] = {
+        /* the largest honest trace the runtime sends: 1000 entries, then the marker */
+        {BB_TRACE_MAX_ENTRIES + 1, 10, NULL},
+        {BB_TRACE_MAX_ENTRIES + 2, 1, "entries, over the limit of 1000"},
+        {1, full, NULL},
+        {1, full + 1, "[0] is 16385 bytes, over the limit of 16384"},
+        /* 65 full entries are 1040 KiB: the run's cap (1 MiB and one marker) is 1040 KiB */
+        {65, full, NULL},
+        {66, full, "over the limit of 1064960 bytes"},
+    };
+    for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+        char *entries = many_entries(caps[i].count, caps[i].value_bytes);
+        if (caps[i].refused) {
+            expect_refused(entries, caps[i].refused);
+        } else {
+            char *text = success_with_traces(entries);
+            bb_wire_response r;
+            bb_error *err = NULL;
+            expect_ok(parse(text, &r, &err), err);
+            ck_assert_str_eq(r.debug_traces, entries);
+            bb_wire_response_clear(&r);
+            free(text);
+        }
+        free(entries);
+    }
 }
 END_TEST
 
@@ -180,12 +174,12 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"traces", entries_are_written_again_canonically, 0, 0},
-        {"traces", absent_null_or_empty_is_an_empty_list, 0, 0},
-        {"traces", failure_keeps_its_traces, 0, 0},
-        {"traces", hostile_shapes_are_refused, 0, 0},
-        {"traces", caps_hold_at_their_limits, 0, 0},
-        {"traces", max_response_has_room_for_traces, 0, 0},
+        BB_CHECK_TEST("traces", entries_are_written_again_canonically),
+        BB_CHECK_TEST("traces", absent_null_or_empty_is_an_empty_list),
+        BB_CHECK_TEST("traces", failure_keeps_its_traces),
+        BB_CHECK_TEST("traces", hostile_shapes_are_refused),
+        BB_CHECK_TEST("traces", caps_hold_at_their_limits),
+        BB_CHECK_TEST("traces", max_response_has_room_for_traces),
     };
     return bb_check_run("wire_traces", 60, rows, BB_CHECK_COUNT(rows));
 }

@@ -223,6 +223,17 @@ END_TEST
 
 #define ND(rest) "{\"_type\": \"ndarray\", " rest "}"
 
+/* check_input of an ndarray with these fields (all but its _type), as a refusal table
+ * walks it. */
+static int check_ndarray(const char *fields, const bb_limits *l, bb_wire_response *r, bb_error **err)
+{
+    char *value = NULL;
+    ck_assert_int_ge(asprintf(&value, ND("%s"), fields), 0);
+    int rc = check_input(value, err);
+    free(value);
+    return rc;
+}
+
 START_TEST(test_ndarray_refusals)
 {
     /* the message the contract gives as its example */
@@ -233,42 +244,45 @@ START_TEST(test_ndarray_refusals)
     expect_error(bb_wire_check_inputs(text, strlen(text), &l, &err), err, BB_ERR_INVALID_REQUEST,
                  "inputs: 'image': ndarray data is 12 bytes, shape [2,2] float32 needs 16");
 
-    refuse(ND("\"shape\": [1], \"value\": [1]"), "needs 'dtype'");
-    refuse(ND("\"dtype\": \"object\", \"shape\": [1], \"value\": [1]"), "dtype 'object' is not allowed");
-    refuse(ND("\"dtype\": \"complex64\", \"shape\": [1], \"value\": [1]"), "is not allowed");
-    refuse(ND("\"dtype\": \"<f4\", \"shape\": [1], \"value\": [1]"), "is not allowed");
-    refuse(ND("\"dtype\": 5, \"shape\": [1], \"value\": [1]"), "needs 'dtype' as a string");
-    refuse(ND("\"dtype\": \"int8\", \"value\": [1]"), "needs 'shape'");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [-1], \"value\": [1]"), "non-negative integers");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1.5], \"value\": [1]"), "non-negative integers");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [\"2\"], \"value\": [1]"), "non-negative integers");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [4294967296], \"data\": \"\""), "below 2^31");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"
-              " \"data\": \"AA==\""),
-           "more than 32 dimensions");
-    /* the attack: a shape whose product is huge while the data is tiny */
-    refuse(ND("\"dtype\": \"float64\", \"shape\": [65536, 65536, 0], \"data\": \"\""), "over the size limit");
-    refuse(ND("\"dtype\": \"float64\", \"shape\": [1000000, 1000000], \"data\": \"\""), "over the size limit");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1]"), "exactly one of 'value'");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1], \"value\": [1], \"data\": \"AQ==\""), "exactly one of");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1], \"data\": \"AQ=\""), "'data' is not valid base64");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1], \"data\": 1"), "'data' must be a base64 string");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [3], \"data\": \"" F32X4_B64 "\""),
-           "ndarray data is 16 bytes, shape [3] int64 needs 24");
+    static const refusal bad[] = {
+        {"\"shape\": [1], \"value\": [1]", "needs 'dtype'"},
+        {"\"dtype\": \"object\", \"shape\": [1], \"value\": [1]", "dtype 'object' is not allowed"},
+        {"\"dtype\": \"complex64\", \"shape\": [1], \"value\": [1]", "is not allowed"},
+        {"\"dtype\": \"<f4\", \"shape\": [1], \"value\": [1]", "is not allowed"},
+        {"\"dtype\": 5, \"shape\": [1], \"value\": [1]", "needs 'dtype' as a string"},
+        {"\"dtype\": \"int8\", \"value\": [1]", "needs 'shape'"},
+        {"\"dtype\": \"int8\", \"shape\": [-1], \"value\": [1]", "non-negative integers"},
+        {"\"dtype\": \"int8\", \"shape\": [1.5], \"value\": [1]", "non-negative integers"},
+        {"\"dtype\": \"int8\", \"shape\": [\"2\"], \"value\": [1]", "non-negative integers"},
+        {"\"dtype\": \"int8\", \"shape\": [4294967296], \"data\": \"\"", "below 2^31"},
+        {"\"dtype\": \"int8\", \"shape\": [1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1],"
+         " \"data\": \"AA==\"",
+         "more than 32 dimensions"},
+        /* the attack: a shape whose product is huge while the data is tiny */
+        {"\"dtype\": \"float64\", \"shape\": [65536, 65536, 0], \"data\": \"\"", "over the size limit"},
+        {"\"dtype\": \"float64\", \"shape\": [1000000, 1000000], \"data\": \"\"", "over the size limit"},
+        {"\"dtype\": \"int8\", \"shape\": [1]", "exactly one of 'value'"},
+        {"\"dtype\": \"int8\", \"shape\": [1], \"value\": [1], \"data\": \"AQ==\"", "exactly one of"},
+        {"\"dtype\": \"int8\", \"shape\": [1], \"data\": \"AQ=\"", "'data' is not valid base64"},
+        {"\"dtype\": \"int8\", \"shape\": [1], \"data\": 1", "'data' must be a base64 string"},
+        {"\"dtype\": \"int64\", \"shape\": [3], \"data\": \"" F32X4_B64 "\"",
+         "ndarray data is 16 bytes, shape [3] int64 needs 24"},
+        /* value structure against shape */
+        {"\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [[1, 2], [3]]",
+         "'v'.value[1]: ndarray 'value' does not match the shape: dimension 1 has 1 items, shape says 2"},
+        {"\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [[1, 2]]", "dimension 0 has 1 items"},
+        {"\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [1, 2]", "a list expected at dimension 1"},
+        {"\"dtype\": \"int64\", \"shape\": [2], \"value\": [[1], [2]]", "element is not a int64 value"},
+        {"\"dtype\": \"int64\", \"shape\": [], \"value\": [1]", "element is not"},
+        {"\"dtype\": \"int64\", \"shape\": [1], \"value\": [\"1\"]", "element is not"},
+        {"\"dtype\": \"int32\", \"shape\": [1], \"value\": [1.5]", "element is not a int32 value"},
+        {"\"dtype\": \"int8\", \"shape\": [1], \"value\": [300]", "element is not a int8 value"},
+        {"\"dtype\": \"uint8\", \"shape\": [1], \"value\": [-1]", "element is not a uint8 value"},
+        {"\"dtype\": \"bool\", \"shape\": [1], \"value\": [2]", "element is not a bool value"},
+        {"\"dtype\": \"float32\", \"shape\": [1], \"value\": [null]", "element is not"},
+    };
+    expect_refusals(bad, BB_CHECK_COUNT(bad), BB_ERR_INVALID_REQUEST, check_ndarray, NULL);
     accept(ND("\"dtype\": \"int64\", \"shape\": [2], \"data\": \"" F32X4_B64 "\""));
-    /* value structure against shape */
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [[1, 2], [3]]"),
-           "'v'.value[1]: ndarray 'value' does not match the shape: dimension 1 has 1 items, shape says 2");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [[1, 2]]"), "dimension 0 has 1 items");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [2, 2], \"value\": [1, 2]"), "a list expected at dimension 1");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [2], \"value\": [[1], [2]]"), "element is not a int64 value");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [], \"value\": [1]"), "element is not");
-    refuse(ND("\"dtype\": \"int64\", \"shape\": [1], \"value\": [\"1\"]"), "element is not");
-    refuse(ND("\"dtype\": \"int32\", \"shape\": [1], \"value\": [1.5]"), "element is not a int32 value");
-    refuse(ND("\"dtype\": \"int8\", \"shape\": [1], \"value\": [300]"), "element is not a int8 value");
-    refuse(ND("\"dtype\": \"uint8\", \"shape\": [1], \"value\": [-1]"), "element is not a uint8 value");
-    refuse(ND("\"dtype\": \"bool\", \"shape\": [1], \"value\": [2]"), "element is not a bool value");
-    refuse(ND("\"dtype\": \"float32\", \"shape\": [1], \"value\": [null]"), "element is not");
 }
 END_TEST
 
@@ -352,13 +366,15 @@ END_TEST
 
 /* ---- the inputs and context texts --------------------------------------------------------- */
 
+/* bb_wire_check_inputs as a refusal table walks it: the whole text. */
+static int check_inputs_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
+{
+    return bb_wire_check_inputs(text, strlen(text), l, err);
+}
+
 START_TEST(test_inputs_text)
 {
-    bb_limits l = limits();
-    bb_error *err = NULL;
-    static const struct {
-        const char *text, *needle;
-    } bad[] = {
+    static const refusal bad[] = {
         {"{not json", "inputs: not valid JSON"},
         {"[1, 2, 3]", "inputs: must be a JSON object"},
         {"\"x\"", "must be a JSON object"},
@@ -370,9 +386,9 @@ START_TEST(test_inputs_text)
         {"{\"a\": \"\\ud800x\"}", "unpaired surrogate"},
         {"{\"a\": \"\\u0000\"}", "NUL character"},
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect_error(bb_wire_check_inputs(bad[i].text, strlen(bad[i].text), &l, &err), err,
-                     BB_ERR_INVALID_REQUEST, bad[i].needle);
+    expect_refusals(bad, BB_CHECK_COUNT(bad), BB_ERR_INVALID_REQUEST, check_inputs_text, NULL);
+    bb_limits l = limits();
+    bb_error *err = NULL;
     expect_error(bb_wire_check_inputs("{\"a\": \"x\0\"}", 11, &l, &err), err, BB_ERR_INVALID_REQUEST, "NUL byte");
     expect_ok(bb_wire_check_inputs("  {\"a\": 2, \"b\": 40}\n", 20, &l, &err), err);
     /* a length shorter than the string is honoured: only "{}" is read */
@@ -429,21 +445,21 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"values", test_workflow_image_forms, 0, 0},
-        {"values", test_detections_forms, 0, 0},
-        {"values", test_ndarray_forms, 0, 0},
-        {"values", test_small_tags, 0, 0},
-        {"values", test_batch_of_detections, 0, 0},
-        {"values", test_unknown_and_bad_tags, 0, 0},
-        {"values", test_image_refusals, 0, 0},
-        {"values", test_detection_refusals, 0, 0},
-        {"values", test_ndarray_refusals, 0, 0},
-        {"values", test_small_tag_refusals, 0, 0},
-        {"values", test_duplicate_keys, 0, 0},
-        {"values", test_depth_of_tree, 0, 0},
-        {"values", test_inputs_text, 0, 0},
-        {"values", test_context_text, 0, 0},
-        {"values", test_paths_are_printable, 0, 0},
+        BB_CHECK_TEST("values", test_workflow_image_forms),
+        BB_CHECK_TEST("values", test_detections_forms),
+        BB_CHECK_TEST("values", test_ndarray_forms),
+        BB_CHECK_TEST("values", test_small_tags),
+        BB_CHECK_TEST("values", test_batch_of_detections),
+        BB_CHECK_TEST("values", test_unknown_and_bad_tags),
+        BB_CHECK_TEST("values", test_image_refusals),
+        BB_CHECK_TEST("values", test_detection_refusals),
+        BB_CHECK_TEST("values", test_ndarray_refusals),
+        BB_CHECK_TEST("values", test_small_tag_refusals),
+        BB_CHECK_TEST("values", test_duplicate_keys),
+        BB_CHECK_TEST("values", test_depth_of_tree),
+        BB_CHECK_TEST("values", test_inputs_text),
+        BB_CHECK_TEST("values", test_context_text),
+        BB_CHECK_TEST("values", test_paths_are_printable),
     };
     return bb_check_run("wire_values", 60, rows, BB_CHECK_COUNT(rows));
 }

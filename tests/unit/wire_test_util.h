@@ -1,5 +1,6 @@
 /* wire_test_util.h: small helpers shared by the serializer's Check tests: the default
- * limits, parsing a reply text, and asserting a call failed with the expected error. */
+ * limits, parsing a reply text, asserting a call failed with the expected error, and
+ * walking a table of texts that must each be refused. */
 #ifndef WIRE_TEST_UTIL_H
 #define WIRE_TEST_UTIL_H
 
@@ -76,6 +77,30 @@ static inline void fenced_text_free(fenced_text *f)
 static inline int parse_text(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err)
 {
     return bb_wire_parse_response(text, strlen(text), l, r, err);
+}
+
+/* A row of a refusal table: a text and words its error message must contain. */
+typedef struct refusal {
+    const char *text, *needle;
+} refusal;
+
+/* The call a refusal table is walked through (parse_text's form; a check that fills no
+ * response leaves r alone). */
+typedef int (*wire_text_check)(const char *text, const bb_limits *l, bb_wire_response *r, bb_error **err);
+
+/* Each row's text, through check with the default limits, must fail with an error of
+ * kind naming its needle; after (NULL: nothing) then looks at the response it left. */
+static inline void expect_refusals(const refusal *rows, size_t n, bb_error_kind kind, wire_text_check check,
+                                   void (*after)(const bb_wire_response *r))
+{
+    bb_limits l = limits();
+    bb_error *err = NULL;
+    for (size_t i = 0; i < n; i++) {
+        bb_wire_response r;
+        expect_error(check(rows[i].text, &l, &r, &err), err, kind, rows[i].needle);
+        if (after)
+            after(&r);
+    }
 }
 
 #endif
