@@ -77,6 +77,13 @@ static bb_block *load(bb_executor *ex, const char *code)
     return b;
 }
 
+/* The end of most tests: the block, then the executor it was loaded in. */
+static void free_block_and_executor(bb_block *b, bb_executor *ex)
+{
+    bb_block_free(b);
+    bb_executor_free(ex);
+}
+
 /* Runs once and expects success with outputs == want. */
 static void run_ok(bb_block *b, const char *inputs, const char *want)
 {
@@ -141,8 +148,7 @@ START_TEST(runs_a_block)
     ck_assert(cJSON_IsString(ws));
     ck_assert_str_eq(ws->valuestring, "ws1");
     cJSON_Delete(s);
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -155,8 +161,7 @@ START_TEST(block_error_comes_back)
     ck_assert_str_eq(bb_error_type_name(bb_result_error(r)), "ZeroDivisionError");
     ck_assert_int_eq(bb_error_line(bb_result_error(r)), 3);
     bb_result_free(r);
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -168,8 +173,7 @@ START_TEST(connections_are_reused_and_code_sent_once)
         run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
     expect_counts(ex, "connections=1 requests=6 code_requests=1 hash_only_requests=5",
                   "connections_made=1 connections_reused=5 hash_only_requests=5");
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -195,8 +199,7 @@ START_TEST(large_bodies_are_gzipped_both_ways)
     free(inputs);
     free(want);
     bb_block_free(small);
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -237,8 +240,7 @@ START_TEST(per_block_workspace_and_anonymous)
     ck_assert_str_eq(cJSON_GetArrayItem(ids, 0)->valuestring, "other-ws");
     ck_assert_str_eq(cJSON_GetArrayItem(ids, 1)->valuestring, "anonymous");
     cJSON_Delete(s);
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -422,8 +424,7 @@ START_TEST(faults_end_as_the_table_says)
     }
     if (c->again)
         run_ok(b, "{\"a\": 1, \"b\": 2}", "{\"sum\":3}");
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -462,8 +463,7 @@ START_TEST(roboflow_replies_read_as_local_mode)
     emu_faults(&E, "[{\"kind\": \"roboflow\"}]");
     run_ok(b, "{}", "{\"m\":{\"_type\":\"ndarray\",\"dtype\":\"int16\",\"shape\":[2,2],"
                     "\"value\":[[0,1],[2,3]]}}");
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 
@@ -480,8 +480,7 @@ START_TEST(init_blocks_never_go_hash_only)
     for (int i = 0; i < 3; i++)
         run_ok(b, "{}", "{\"v\":7}");
     expect_counts(ex, "hash_only_requests=0 code_requests=3", NULL);
-    bb_block_free(b);
-    bb_executor_free(ex);
+    free_block_and_executor(b, ex);
 }
 END_TEST
 

@@ -71,20 +71,23 @@ START_TEST(endpoint_urls)
 }
 END_TEST
 
+/* pred must hold for every text of yes and for none of no (NULL ends each list). */
+static void expect_split(int (*pred)(const char *), const char *what, const char *const *yes,
+                         const char *const *no)
+{
+    for (; *yes; yes++)
+        ck_assert_msg(pred(*yes), "%s: \"%s\" should pass", what, *yes);
+    for (; *no; no++)
+        ck_assert_msg(!pred(*no), "%s: \"%s\" should not pass", what, *no);
+}
+
 START_TEST(loopback_hosts)
 {
-    ck_assert(bb_modal_host_is_loopback("127.0.0.1"));
-    ck_assert(bb_modal_host_is_loopback("127.8.9.10"));
-    ck_assert(bb_modal_host_is_loopback("localhost"));
-    ck_assert(bb_modal_host_is_loopback("LOCALHOST"));
-    ck_assert(bb_modal_host_is_loopback("[::1]"));
-    ck_assert(bb_modal_host_is_loopback("[::ffff:127.0.0.1]"));
-    ck_assert(!bb_modal_host_is_loopback("128.0.0.1"));
-    ck_assert(!bb_modal_host_is_loopback("localhost.evil.com"));
-    ck_assert(!bb_modal_host_is_loopback("127.0.0.1.nip.io"));
-    ck_assert(!bb_modal_host_is_loopback("[::2]"));
-    ck_assert(!bb_modal_host_is_loopback("0.0.0.0"));
-    ck_assert(!bb_modal_host_is_loopback(""));
+    static const char *const yes[] = {"127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST", "[::1]",
+                                      "[::ffff:127.0.0.1]", NULL};
+    static const char *const no[] = {"128.0.0.1", "localhost.evil.com", "127.0.0.1.nip.io", "[::2]", "0.0.0.0",
+                                     "", NULL};
+    expect_split(bb_modal_host_is_loopback, "loopback", yes, no);
 }
 END_TEST
 
@@ -99,18 +102,12 @@ static int url_ok(const char *url)
 
 START_TEST(url_transport_rules)
 {
-    ck_assert(url_ok("https://roboflow--x.modal.run"));
-    ck_assert(url_ok("http://127.0.0.1:8080/"));
-    ck_assert(url_ok("http://localhost/"));
-    ck_assert(url_ok("http://[::1]:99/"));
-    ck_assert(!url_ok("http://example.com/"));
-    ck_assert(!url_ok("http://127.0.0.1.evil.com/"));
-    ck_assert(!url_ok("ftp://127.0.0.1/"));
-    ck_assert(!url_ok("file:///etc/passwd"));
-    ck_assert(!url_ok("https://user:pw@example.com/"));
-    ck_assert(!url_ok("https://example.com/\r\nX: y"));
-    ck_assert(!url_ok("not a url"));
-    ck_assert(!url_ok(""));
+    static const char *const yes[] = {"https://roboflow--x.modal.run", "http://127.0.0.1:8080/", "http://localhost/",
+                                      "http://[::1]:99/", NULL};
+    static const char *const no[] = {"http://example.com/", "http://127.0.0.1.evil.com/", "ftp://127.0.0.1/",
+                                     "file:///etc/passwd", "https://user:pw@example.com/",
+                                     "https://example.com/\r\nX: y", "not a url", "", NULL};
+    expect_split(url_ok, "URL", yes, no);
     bb_error *err = NULL;
     bb_modal_url_info info;
     ck_assert_int_eq(bb_modal_check_url("https://user:hunter2@example.com/", "URL", BB_ERR_CONFIGURATION,
