@@ -34,6 +34,20 @@
                       (err) ? bb_error_message(err) : "(no error set)");                           \
     } while (0)
 
+/* parse_text of text (limits l, into r) must succeed; r is then the caller's to clear. */
+#define parse_ok(text, l, r)                                                                       \
+    do {                                                                                           \
+        bb_error *parse_err_ = NULL;                                                               \
+        expect_ok(parse_text((text), (l), (r), &parse_err_), parse_err_);                          \
+    } while (0)
+
+/* parse_text of text must fail with an error of want_kind whose message contains needle. */
+#define parse_refused(text, l, r, want_kind, needle)                                               \
+    do {                                                                                           \
+        bb_error *parse_err_ = NULL;                                                               \
+        expect_error(parse_text((text), (l), (r), &parse_err_), parse_err_, (want_kind), (needle)); \
+    } while (0)
+
 /* The default limits, as a value. */
 static inline bb_limits limits(void)
 {
