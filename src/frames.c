@@ -363,6 +363,55 @@ static void walker_free(walker *w)
 
 /* ---- the rewrites ---------------------------------------------------------------- */
 
+/* A span's buffer index as the checks claimed it: in range, and each buffer once (a second
+ * span naming one is a span the checks never saw: F2). */
+static int claim_index(const bb_frames_span *s, size_t n, unsigned char seen[BB_MAX_BUFFERS], bb_error **err)
+{
+    if (s->index < 0 || (size_t)s->index >= n || n > BB_MAX_BUFFERS)
+        return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+    if (seen[s->index]++)
+        return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld twice", s->index);
+    return 0;
+}
+
+/* The base64 of a checked `"data": "<base64>"` member: the string after the colon, read as
+ * the checks read it, as cJSON decodes it. Base64 may come with JSON escapes ("\/", as PHP
+ * and some JS encoders write '/'; "\u0041": attack note A1): such a string is decoded into
+ * w->scratch; the raw text is read as base64 otherwise. Errors go to err (NULL: none). */
+static int data_base64(walker *w, const bb_frames_span *s, const char **b64, size_t *b64_len, bb_error **err)
+{
+    const char *text = w->text;
+    const char *colon = memchr(text + s->start, ':', s->end - s->start);
+    const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
+    const char *close = text + s->end - 1;
+    if (!open || close <= open || *close != '"')
+        return bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member is not a string");
+    *b64 = open + 1;
+    *b64_len = (size_t)(close - open - 1);
+    if (!memchr(*b64, '\\', *b64_len))
+        return 0;
+    size_t pos = (size_t)(open - text), full = 0;
+    w->scratch.len = 0;
+    if (bb_json_decode_string(text, w->len, &pos, SIZE_MAX, &w->scratch, &full, &w->rules, err) < 0)
+        return -1;
+    *b64 = w->scratch.data ? w->scratch.data : "";
+    *b64_len = w->scratch.len;
+    return 0;
+}
+
+/* The end of a rewrite of the text: what follows the last span, copied (unless it failed),
+ * an out-of-memory report, the walker freed. */
+static int rewrite_done(walker *w, int rc, size_t at, bb_buf *out)
+{
+    if (rc == 0) {
+        bb_buf_append(out, w->text + at, w->len - at);
+        if (out->failed)
+            rc = bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
+    }
+    walker_free(w);
+    return rc;
+}
+
 int bb_frames_to_data(const char *text, size_t len, const bb_buffer *bufs, size_t n, bb_buf *out,
                       bb_error **err)
 {
@@ -373,15 +422,8 @@ int bb_frames_to_data(const char *text, size_t len, const bb_buffer *bufs, size_
     unsigned char seen[BB_MAX_BUFFERS] = {0};
     for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
         const bb_frames_span *s = &w.spans[i];
-        if (s->index < 0 || (size_t)s->index >= n || n > BB_MAX_BUFFERS) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
+        if ((rc = claim_index(s, n, seen, err)) < 0)
             break;
-        }
-        /* the checks claimed each buffer once: a second span is one they never saw (F2) */
-        if (seen[s->index]++) {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld twice", s->index);
-            break;
-        }
         bb_buf_append(out, text + at, s->start - at);
         bb_buf_puts(out, "\"data\":\"");
         if (bb_base64_encode(bufs[s->index].data, bufs[s->index].len, out) < 0)
@@ -389,13 +431,7 @@ int bb_frames_to_data(const char *text, size_t len, const bb_buffer *bufs, size_
         bb_buf_putc(out, '"');
         at = s->end;
     }
-    if (rc == 0) {
-        bb_buf_append(out, text + at, len - at);
-        if (out->failed)
-            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    }
-    walker_free(&w);
-    return rc;
+    return rewrite_done(&w, rc, at, out);
 }
 
 int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_alloc_fn alloc,
@@ -412,30 +448,10 @@ int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_al
     size_t at = 0;
     for (size_t i = 0; rc == 0 && i < w.nspans; i++) {
         const bb_frames_span *s = &w.spans[i];
-        /* the member is "data":"<base64>": its value is the string after the colon
-         * (validated base64 has no escapes) */
-        const char *colon = memchr(text + s->start, ':', s->end - s->start);
-        const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
-        const char *close = text + s->end - 1;
-        if (!open || close <= open || *close != '"') {
-            rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked `data` member is not a string");
+        const char *b64;
+        size_t b64_len;
+        if ((rc = data_base64(&w, s, &b64, &b64_len, err)) < 0)
             break;
-        }
-        size_t b64_len = (size_t)(close - open - 1);
-        const char *b64 = open + 1;
-        /* The checks read the string as cJSON decodes it: base64 may come with JSON
-         * escapes ("\/", as PHP and some JS encoders write '/'; "\u0041"). Such a
-         * string is decoded first; the raw text is read as base64 otherwise. */
-        if (memchr(b64, '\\', b64_len)) {
-            size_t pos = (size_t)(open - text), full = 0;
-            w.scratch.len = 0;
-            if (bb_json_decode_string(text, len, &pos, SIZE_MAX, &w.scratch, &full, &w.rules, err) < 0) {
-                rc = -1;
-                break;
-            }
-            b64 = w.scratch.data ? w.scratch.data : "";
-            b64_len = w.scratch.len;
-        }
         /* its length from the text's; bb_base64_decode_into checks every byte (one pass
          * over megabytes of base64, not two) */
         long long need = b64_len % 4 ? -1
@@ -462,13 +478,7 @@ int bb_frames_from_data(const char *text, size_t len, size_t first, bb_frames_al
         (*n_new)++;
         at = s->end;
     }
-    if (rc == 0) {
-        bb_buf_append(out, text + at, len - at);
-        if (out->failed)
-            rc = bb_fail(err, BB_ERR_INTERNAL, "out of memory");
-    }
-    walker_free(&w);
-    return rc;
+    return rewrite_done(&w, rc, at, out);
 }
 
 /* ---- the forms for a driver that sends JSON only ---------------------------------- */
@@ -526,24 +536,11 @@ static int image_shape(const char *text, const bb_frames_span *s, size_t dims[3]
 /* The bytes of a checked `"data": "<base64>"` member (malloc'd). */
 static unsigned char *data_bytes(walker *w, const bb_frames_span *s, size_t *len)
 {
-    const char *text = w->text;
-    const char *colon = memchr(text + s->start, ':', s->end - s->start);
-    const char *open = colon ? memchr(colon, '"', (size_t)(text + s->end - colon)) : NULL;
-    const char *close = text + s->end - 1;
+    const char *b64;
+    size_t b64_len;
     unsigned char *out = NULL;
-    if (!open || close <= open || *close != '"')
+    if (data_base64(w, s, &b64, &b64_len, NULL) < 0)
         return NULL;
-    const char *b64 = open + 1;
-    size_t b64_len = (size_t)(close - open - 1);
-    /* read as the checks read it: JSON escapes ("\/", "\u0041") decoded first (A1) */
-    if (memchr(b64, '\\', b64_len)) {
-        size_t pos = (size_t)(open - text), full = 0;
-        w->scratch.len = 0;
-        if (bb_json_decode_string(text, w->len, &pos, SIZE_MAX, &w->scratch, &full, &w->rules, NULL) < 0)
-            return NULL;
-        b64 = w->scratch.data ? w->scratch.data : "";
-        b64_len = w->scratch.len;
-    }
     if (bb_base64_decode(b64, b64_len, &out, len) < 0)
         return NULL;
     return out ? out : malloc(1);
@@ -599,17 +596,9 @@ int bb_frames_write_forms(const char *text, size_t len, const bb_buffer *bufs, s
             rc = bb_fail(err, BB_ERR_INTERNAL, "frames: overlapping members at %zu", s->start);
             break;
         }
-        if (s->kind == BB_FRAMES_TARGET || s->kind == BB_FRAMES_PIXELS) {
-            if (s->index < 0 || (size_t)s->index >= n || n > BB_MAX_BUFFERS) {
-                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld of %zu", s->index, n);
-                break;
-            }
-            /* the checks claimed each buffer once: a second span is one they never saw (F2) */
-            if (seen[s->index]++) {
-                rc = bb_fail(err, BB_ERR_INTERNAL, "frames: a checked text names buffer %ld twice", s->index);
-                break;
-            }
-        }
+        if ((s->kind == BB_FRAMES_TARGET || s->kind == BB_FRAMES_PIXELS) &&
+            (rc = claim_index(s, n, seen, err)) < 0)
+            break;
         bb_buf_json_chars(out, text + at, s->start - at);
         at = s->end;
         if (s->kind == BB_FRAMES_TYPE) {
