@@ -100,16 +100,22 @@ int bb_frames_check_inputs(const char *inputs_json, size_t len, const bb_buffer 
 
 /* ---- finding the members to rewrite ---------------------------------------------- */
 
+/* The members of a typed value the walks tell apart by key (shape and data in the forms
+ * walk only); any other key is M_OTHER. */
+enum { M_NONE, M_TAG, M_TYPE, M_TARGET, M_SHAPE, M_DATA, M_COUNT, M_OTHER = -1 };
+
+typedef struct member_span {
+    int have;
+    size_t start, end;
+} member_span;
+
 typedef struct frame {
     int is_object;
     int tag;             /* 1 ndarray, 2 workflow_image, 0 other */
     int raw;             /* its "type" is "raw" */
-    int member;          /* the key of the member being read: 0 none, 1 _type, 2 type, 3 target,
-                          * 4 shape, 5 data (these two in the forms walk only), -1 other */
+    int member;          /* the key of the member being read (M_NONE between members) */
     size_t member_start;
-    int have_target, have_type, have_shape, have_data;
-    size_t target_start, target_end;
-    size_t type_start, type_end, shape_start, shape_end, data_start, data_end;   /* member spans */
+    member_span at[M_COUNT];   /* the spans of the members read, from M_TYPE on */
     double target_index; /* as cJSON reads the number (strtod), so as the checks saw it */
 } frame;
 
@@ -182,16 +188,28 @@ static int number_value(const char *p, size_t n, double *out)
 
 static void skip_space(walker *w) { w->pos = bb_json_skip_space(w->text, w->len, w->pos); }
 
+/* Room for one more item of a doubling array (n used of *cap, size bytes each; the first
+ * allocation holds `first`): the array, moved or not, or NULL (out of memory, reported). */
+static void *room_for_one(walker *w, void *items, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t want = *cap ? *cap * 2 : first;
+    void *grown = realloc(items, want * size);
+    if (!grown) {
+        bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    *cap = want;
+    return grown;
+}
+
 static int push(walker *w, int is_object)
 {
-    if (w->depth == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 16;
-        frame *s = realloc(w->stack, cap * sizeof *s);
-        if (!s)
-            return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
-        w->stack = s;
-        w->cap = cap;
-    }
+    frame *s = room_for_one(w, w->stack, w->depth, &w->cap, sizeof *s, 16);
+    if (!s)
+        return -1;
+    w->stack = s;
     w->stack[w->depth++] = (frame){.is_object = is_object, .target_index = -1};
     return 0;
 }
@@ -201,14 +219,10 @@ static int add_span(walker *w, size_t start, size_t end, double target_index, in
 {
     if (!w->forms && w->nspans == BB_MAX_BUFFERS * 4 + 1)
         return 0;   /* past any legal count: the caller refuses the text by its count */
-    if (w->nspans == w->spans_cap) {
-        size_t cap = w->spans_cap ? w->spans_cap * 2 : 8;
-        bb_frames_span *s = realloc(w->spans, cap * sizeof *s);
-        if (!s)
-            return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
-        w->spans = s;
-        w->spans_cap = cap;
-    }
+    bb_frames_span *s = room_for_one(w, w->spans, w->nspans, &w->spans_cap, sizeof *s, 8);
+    if (!s)
+        return -1;
+    w->spans = s;
     long index = -1;   /* not an index the checks could have claimed: refused below */
     if (target_index >= 0 && target_index < (double)(BB_MAX_BUFFERS * 4) &&
         target_index == (double)(long)target_index)
@@ -223,19 +237,21 @@ static int value_spans(walker *w, const frame *f)
 {
     if (!f->is_object || !(f->tag == 1 || (f->tag == 2 && f->raw)))
         return 0;
+    const member_span *target = &f->at[M_TARGET], *type = &f->at[M_TYPE], *shape = &f->at[M_SHAPE],
+                      *data = &f->at[M_DATA];
     if (!w->forms || f->tag == 1)
-        return f->have_target ? add_span(w, f->target_start, f->target_end, f->target_index,
-                                         BB_FRAMES_TARGET, 0, 0) : 0;
-    if (!f->have_target && !f->have_data)
+        return target->have ? add_span(w, target->start, target->end, f->target_index, BB_FRAMES_TARGET, 0, 0)
+                            : 0;
+    if (!target->have && !data->have)
         return 0;
-    if (!f->have_type || !f->have_shape)
+    if (!type->have || !shape->have)
         return bb_fail(w->err, BB_ERR_INTERNAL, "frames: a checked raw image lacks its type or shape");
-    if (add_span(w, f->type_start, f->type_end, -1, BB_FRAMES_TYPE, 0, 0) < 0)
+    if (add_span(w, type->start, type->end, -1, BB_FRAMES_TYPE, 0, 0) < 0)
         return -1;
-    if (f->have_target)
-        return add_span(w, f->target_start, f->target_end, f->target_index, BB_FRAMES_PIXELS, f->shape_start,
-                        f->shape_end);
-    return add_span(w, f->data_start, f->data_end, -1, BB_FRAMES_PIXELS_DATA, f->shape_start, f->shape_end);
+    if (target->have)
+        return add_span(w, target->start, target->end, f->target_index, BB_FRAMES_PIXELS, shape->start,
+                        shape->end);
+    return add_span(w, data->start, data->end, -1, BB_FRAMES_PIXELS_DATA, shape->start, shape->end);
 }
 
 /* A value of the innermost object ended at w->pos. */
@@ -244,24 +260,9 @@ static void value_done(walker *w)
     if (!w->depth || !w->stack[w->depth - 1].is_object)
         return;
     frame *f = &w->stack[w->depth - 1];
-    if (f->member == 3) {
-        f->have_target = 1;
-        f->target_start = f->member_start;
-        f->target_end = w->pos;
-    } else if (f->member == 2) {
-        f->have_type = 1;
-        f->type_start = f->member_start;
-        f->type_end = w->pos;
-    } else if (f->member == 4) {
-        f->have_shape = 1;
-        f->shape_start = f->member_start;
-        f->shape_end = w->pos;
-    } else if (f->member == 5) {
-        f->have_data = 1;
-        f->data_start = f->member_start;
-        f->data_end = w->pos;
-    }
-    f->member = 0;
+    if (f->member >= M_TYPE)
+        f->at[f->member] = (member_span){1, f->member_start, w->pos};
+    f->member = M_NONE;
 }
 
 static int compare_spans(const void *a, const void *b)
@@ -294,16 +295,16 @@ static int find_spans(walker *w)
             value_done(w);
             continue;
         }
-        if (top && top->is_object && top->member == 0 && c == '"') {
+        if (top && top->is_object && top->member == M_NONE && c == '"') {
             /* a key: the member it starts is remembered until its value ends */
             size_t start = w->pos;
             char key[16];
             if (decode_short(w, key, sizeof key) < 0)
                 return -1;
             top->member_start = start;
-            top->member = strcmp(key, "_type") == 0 ? 1 : strcmp(key, "type") == 0 ? 2
-                          : strcmp(key, w->target) == 0 ? 3 : !w->forms ? -1
-                          : strcmp(key, "shape") == 0 ? 4 : strcmp(key, "data") == 0 ? 5 : -1;
+            top->member = strcmp(key, "_type") == 0 ? M_TAG : strcmp(key, "type") == 0 ? M_TYPE
+                          : strcmp(key, w->target) == 0 ? M_TARGET : !w->forms ? M_OTHER
+                          : strcmp(key, "shape") == 0 ? M_SHAPE : strcmp(key, "data") == 0 ? M_DATA : M_OTHER;
             continue;
         }
         if (c == '{' || c == '[') {
@@ -313,11 +314,11 @@ static int find_spans(walker *w)
             continue;
         }
         if (c == '"') {
-            if (top && top->is_object && (top->member == 1 || top->member == 2)) {
+            if (top && top->is_object && (top->member == M_TAG || top->member == M_TYPE)) {
                 char value[24];
                 if (decode_short(w, value, sizeof value) < 0)
                     return -1;
-                if (top->member == 1)
+                if (top->member == M_TAG)
                     top->tag = strcmp(value, "ndarray") == 0 ? 1 : strcmp(value, "workflow_image") == 0 ? 2 : 0;
                 else
                     top->raw = strcmp(value, "raw") == 0;
@@ -333,7 +334,7 @@ static int find_spans(walker *w)
             w->pos++;
         if (w->pos == start)
             return bb_fail(w->err, BB_ERR_INTERNAL, "frames: unexpected byte at %zu", start);
-        if (top && top->is_object && top->member == 3 &&
+        if (top && top->is_object && top->member == M_TARGET &&
             number_value(w->text + start, w->pos - start, &top->target_index) < 0)
             return bb_fail(w->err, BB_ERR_INTERNAL, "out of memory");
         value_done(w);
