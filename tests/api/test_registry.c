@@ -7,22 +7,8 @@
 #include "api_test_util.h"
 #include "registry.h"
 #include "check_main.h"
+#include "driver_stubs.h"
 
-static int d_open(const bb_config *cfg, void **st, bb_error **err)
-{
-    (void)cfg;
-    (void)err;
-    *st = NULL;
-    return 0;
-}
-static int d_load(void *st, const bb_block_info *b, void **bs, bb_error **err)
-{
-    (void)st;
-    (void)b;
-    (void)err;
-    *bs = NULL;
-    return 0;
-}
 static int d_run(void *st, void *bs, const bb_call *c, bb_reply *r, bb_error **err)
 {
     (void)st;
@@ -32,16 +18,10 @@ static int d_run(void *st, void *bs, const bb_call *c, bb_reply *r, bb_error **e
     (void)err;
     return -1;
 }
-static void d_unload(void *st, void *bs)
-{
-    (void)st;
-    (void)bs;
-}
-static void d_close(void *st) { (void)st; }
 
-#define DRIVER(name_)                                                                              \
-    {BB_DRIVER_HEAD, .name = name_, .summary = "test", .open = d_open, .load = d_load, .run = d_run, \
-     .unload = d_unload, .close = d_close}
+#define DRIVER(name_)                                                                               \
+    {BB_DRIVER_HEAD, .name = name_, .summary = "test", .open = stub_open, .load = stub_load,        \
+     .run = d_run, .unload = stub_unload, .close = stub_close}
 
 /* Opens a registry of the built-in drivers and the plugins of path (NULL: none), which
  * must open. */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "driver_stubs.h"
+
 /*
  * Two drivers: "framesjson" never asks for buffers and answers {"inputs": the
  * inputs_json text it was sent} (what a driver unaware of buffers sees). "frames" asks
@@ -39,23 +41,6 @@ static void release(void *data, size_t len, void *ctx)
     (void)ctx;
     free(data);
     atomic_fetch_add(&released, 1);
-}
-
-static int frames_open(const bb_config *cfg, void **state, bb_error **err)
-{
-    (void)cfg;
-    (void)err;
-    *state = NULL;
-    return 0;
-}
-
-static int frames_load(void *state, const bb_block_info *info, void **block_state, bb_error **err)
-{
-    (void)state;
-    (void)info;
-    (void)err;
-    *block_state = NULL;
-    return 0;
 }
 
 static int add_buffer(bb_reply *reply, size_t len, unsigned char fill)
@@ -189,37 +174,14 @@ static int frames_run(void *state, void *block_state, const bb_call *call, bb_re
     return 0;
 }
 
-static void frames_unload(void *state, void *block_state)
-{
-    (void)state;
-    (void)block_state;
-}
+/* The two drivers: the same do-nothing slots around their own run. */
+#define FRAMES_DRIVER(name_, summary_, run_)                                                      \
+    {.abi_version = BB_DRIVER_ABI_VERSION, .name = name_, .summary = summary_, .open = stub_open, \
+     .load = stub_load, .run = run_, .unload = stub_unload, .close = stub_close}
 
-static void frames_close(void *state) { (void)state; }
-
-static const bb_driver frames_driver = {
-    .abi_version = BB_DRIVER_ABI_VERSION,
-    .name = "frames",
-    .summary = "test driver: takes and returns buffers, honestly or not",
-    .open = frames_open,
-    .load = frames_load,
-    .run = frames_run,
-    .unload = frames_unload,
-    .describe = NULL,
-    .close = frames_close,
-};
-
-static const bb_driver json_driver = {
-    .abi_version = BB_DRIVER_ABI_VERSION,
-    .name = "framesjson",
-    .summary = "test driver: knows nothing of buffers",
-    .open = frames_open,
-    .load = frames_load,
-    .run = json_run,
-    .unload = frames_unload,
-    .describe = NULL,
-    .close = frames_close,
-};
+static const bb_driver frames_driver =
+    FRAMES_DRIVER("frames", "test driver: takes and returns buffers, honestly or not", frames_run);
+static const bb_driver json_driver = FRAMES_DRIVER("framesjson", "test driver: knows nothing of buffers", json_run);
 
 __attribute__((visibility("default"))) int blockbox_driver_entry(bb_registry *reg, unsigned abi,
                                                                  bb_error **err)
