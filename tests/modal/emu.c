@@ -61,6 +61,14 @@ int emu_start(emu *e, const char *token_id, const char *token_secret, const char
     return 0;
 }
 
+void emu_start_or_exit(emu *e, const char *token_id, const char *token_secret)
+{
+    if (emu_start(e, token_id, token_secret, NULL) < 0) {
+        fprintf(stderr, "cannot start the emulator\n");
+        exit(1);
+    }
+}
+
 void emu_stop(emu *e)
 {
     if (e->pid > 0) {

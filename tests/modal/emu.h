@@ -21,6 +21,9 @@ typedef struct emu {
 /* Starts the emulator (extra_args: NULL-terminated extra command-line arguments, or
  * NULL). Returns 0 or -1 (message on stderr). */
 int emu_start(emu *e, const char *token_id, const char *token_secret, const char *const *extra_args);
+/* emu_start without extra arguments for a suite's fixture (check_main.h), which cannot
+ * fail otherwise: on failure it says so on stderr and exits 1. */
+void emu_start_or_exit(emu *e, const char *token_id, const char *token_secret);
 void emu_stop(emu *e);
 /* POST /_reset. */
 int emu_reset(emu *e);

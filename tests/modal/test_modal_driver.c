@@ -17,13 +17,7 @@
 
 static emu E;
 
-static void start_emulator(void)
-{
-    if (emu_start(&E, TOKEN_ID, TOKEN_SECRET, NULL) < 0) {
-        fprintf(stderr, "cannot start the emulator\n");
-        exit(1);
-    }
-}
+static void start_emulator(void) { emu_start_or_exit(&E, TOKEN_ID, TOKEN_SECRET); }
 
 static void stop_emulator(void) { emu_stop(&E); }
 
