@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check_main.h"
 #include "frames.h"
+#include "frames_test.h"
 #include "wire.h"
 
 static const char *driver_path(void)
@@ -18,7 +20,9 @@ static const char *driver_path(void)
     return p;
 }
 
-static bb_executor *executor(const char *mode, const char *key, const char *value)
+/* A block on an executor of its own on a frames driver (mode "frames" or "framesjson", and
+ * one optional setting); its code never runs: the driver answers. */
+static solo solo_on(const char *mode, const char *key, const char *value)
 {
     bb_config *cfg = bb_config_new();
     bb_error *err = NULL;
@@ -29,16 +33,10 @@ static bb_executor *executor(const char *mode, const char *key, const char *valu
     bb_executor *ex = bb_executor_new(cfg, &err);
     bb_config_free(cfg);
     ck_assert_msg(ex != NULL, "executor: %s", err ? bb_error_message(err) : "?");
-    return ex;
-}
-
-static bb_block *load(bb_executor *ex)
-{
     bb_block_spec spec = {.run_code = "def run(self, **kw):\n    return {}\n"};
-    bb_error *err = NULL;
     bb_block *blk = bb_block_load(ex, &spec, &err);
     ck_assert_msg(blk != NULL, "load: %s", err ? bb_error_message(err) : "?");
-    return blk;
+    return (solo){ex, blk};
 }
 
 /* Buffers the driver handed back and the core has not released yet. */
@@ -78,14 +76,13 @@ static bb_result *run_mode(bb_block *blk, const char *mode)
 /* A frame in, its inverse out, read in place from the result. */
 START_TEST(a_buffer_goes_in_and_one_comes_back)
 {
-    bb_executor *ex = executor("frames", NULL, NULL);
-    bb_block *blk = load(ex);
+    solo t = solo_on("frames", NULL, NULL);
     enum { H = 108, W = 192 };
     static unsigned char frame[H * W * 3];
     for (size_t i = 0; i < sizeof frame; i++)
         frame[i] = (unsigned char)(i * 7);
     bb_buffer in = {frame, sizeof frame};
-    bb_result *res = bb_block_run_buffers(blk, "{\"f\": " ND("[108,192,3]", "0") "}", NULL, &in, 1);
+    bb_result *res = bb_block_run_buffers(t.blk, "{\"f\": " ND("[108,192,3]", "0") "}", NULL, &in, 1);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     ck_assert_str_eq(bb_result_outputs(res),
                      "{\"n\":1,\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[62208],\"buffer\":0}}");
@@ -101,88 +98,85 @@ START_TEST(a_buffer_goes_in_and_one_comes_back)
     bb_result_free(res);
     ck_assert_int_eq(live_buffers(), 0);
     /* bb_block_run reads JSON only: the driver's buffers come in the data form */
-    res = bb_block_run(blk, "{\"f\": {\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"data\":\"AAEC\"}}", NULL);
+    res = bb_block_run(t.blk, "{\"f\": {\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"data\":\"AAEC\"}}", NULL);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     ck_assert_str_eq(bb_result_outputs(res),
                      "{\"n\":0,\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[0],\"data\":\"\"}}");
     ck_assert_uint_eq(bb_result_buffer_count(res), 0);
     ck_assert_int_eq(live_buffers(), 0);
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
 /* Every input reference is checked before a driver sees the call. */
 START_TEST(bad_input_references_are_refused)
 {
-    bb_executor *ex = executor("frames", "max_input_bytes", "1048576");
-    bb_block *blk = load(ex);
+    solo t = solo_on("frames", "max_input_bytes", "1048576");
     unsigned char bytes[64] = {0};
     bb_buffer one = {bytes, 4}, two[2] = {{bytes, 4}, {bytes, 4}};
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "1") "}", NULL, &one, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "1") "}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "out of range (1 buffers)");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") ",\"b\":" ND("[2,2]", "0") "}", NULL, two, 2),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "0") ",\"b\":" ND("[2,2]", "0") "}", NULL, two, 2),
                    BB_ERR_INVALID_REQUEST, "buffer 0 is named twice");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, two, 2),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "0") "}", NULL, two, 2),
                    BB_ERR_INVALID_REQUEST, "buffer 1 is not named by any value");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[5]", "0") "}", NULL, &one, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[5]", "0") "}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "buffer 0 is 4 bytes, the shape needs 5");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, NULL, 0),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "0") "}", NULL, NULL, 0),
                    BB_ERR_INVALID_REQUEST, "no buffers came with the text");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "-1") "}", NULL, &one, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "-1") "}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "non-negative integer");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0.5") "}", NULL, &one, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "0.5") "}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "non-negative integer");
     /* 2^32 x 2^32 wraps to 0 in 64 bits: a 0-byte buffer must not pass for it */
     bb_buffer empty = {bytes, 0};
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4294967296,4294967296]", "0") "}", NULL, &empty, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4294967296,4294967296]", "0") "}", NULL, &empty, 1),
                    BB_ERR_INVALID_REQUEST, "below 2^31");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[2147483647,2147483647,4]", "0") "}", NULL, &empty, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[2147483647,2147483647,4]", "0") "}", NULL, &empty, 1),
                    BB_ERR_INVALID_REQUEST, "over the size limit");
     /* the dtype allowlist holds for buffers too */
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"complex64\",\"shape\":[1],\"buffer\":0}}",
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"complex64\",\"shape\":[1],\"buffer\":0}}",
                                         NULL, &one, 1), BB_ERR_INVALID_REQUEST, "not allowed");
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4],\"buffer\":0,"
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4],\"buffer\":0,"
                                         "\"data\":\"AAAAAA==\"}}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "exactly one of");
     /* a plain object with a "buffer" key is data, and claims nothing */
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"buffer\":0}}", NULL, &one, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":{\"buffer\":0}}", NULL, &one, 1),
                    BB_ERR_INVALID_REQUEST, "buffer 0 is not named");
     bb_buffer many[BB_MAX_BUFFERS + 1];
     for (int i = 0; i <= BB_MAX_BUFFERS; i++)
         many[i] = one;
-    expect_failure(bb_block_run_buffers(blk, "{}", NULL, many, BB_MAX_BUFFERS + 1), BB_ERR_INVALID_REQUEST,
+    expect_failure(bb_block_run_buffers(t.blk, "{}", NULL, many, BB_MAX_BUFFERS + 1), BB_ERR_INVALID_REQUEST,
                    "at most 64");
     bb_buffer nodata = {NULL, 4};
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[4]", "0") "}", NULL, &nodata, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[4]", "0") "}", NULL, &nodata, 1),
                    BB_ERR_INVALID_REQUEST, "has no data");
     /* text + buffers within the input limit (1 MiB here) */
     unsigned char *big = calloc(1, 1 << 20);
     bb_buffer whole = {big, 1 << 20};
-    expect_failure(bb_block_run_buffers(blk, "{\"a\":" ND("[1048576]", "0") "}", NULL, &whole, 1),
+    expect_failure(bb_block_run_buffers(t.blk, "{\"a\":" ND("[1048576]", "0") "}", NULL, &whole, 1),
                    BB_ERR_INVALID_REQUEST, "over the input limit");
     whole.len = (1 << 20) - 100;
-    bb_result *res = bb_block_run_buffers(blk, "{\"a\":" ND("[1048476]", "0") "}", NULL, &whole, 1);
+    bb_result *res = bb_block_run_buffers(t.blk, "{\"a\":" ND("[1048476]", "0") "}", NULL, &whole, 1);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     bb_result_free(res);
     free(big);
     /* raw frames: uint8 BGR, shape [h, w(, c)] */
     unsigned char px[2 * 3 * 3] = {0};
     bb_buffer img = {px, sizeof px};
-    res = bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
+    res = bb_block_run_buffers(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
                                "\"buffer\":0,\"parent_id\":\"p\",\"video_metadata\":null}}", NULL, &img, 1);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     bb_result_free(res);
-    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,2],"
+    expect_failure(bb_block_run_buffers(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,2],"
                                         "\"buffer\":0}}", NULL, &img, 1), BB_ERR_INVALID_REQUEST, "1, 3 or 4 channels");
-    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[3,3,3],"
+    expect_failure(bb_block_run_buffers(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[3,3,3],"
                                         "\"buffer\":0}}", NULL, &img, 1), BB_ERR_INVALID_REQUEST, "the shape needs 27");
-    expect_failure(bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
+    expect_failure(bb_block_run_buffers(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[2,3,3],"
                                         "\"dtype\":\"float32\",\"buffer\":0}}", NULL, &img, 1),
                    BB_ERR_INVALID_REQUEST, "uint8");
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -190,27 +184,25 @@ END_TEST
  * claim check (bb_frames_claim) or the count/total checks of executor.c switched off. */
 START_TEST(bad_result_references_are_refused)
 {
-    bb_executor *ex = executor("frames", "max_output_bytes", "1048576");
-    bb_block *blk = load(ex);
-    expect_failure(run_mode(blk, "unnamed"), BB_ERR_INVALID_RESPONSE, "buffer 0 is not named");
-    expect_failure(run_mode(blk, "twice"), BB_ERR_INVALID_RESPONSE, "buffer 0 is named twice");
-    expect_failure(run_mode(blk, "range"), BB_ERR_INVALID_RESPONSE, "'buffer' 5 is out of range");
-    expect_failure(run_mode(blk, "short"), BB_ERR_INVALID_RESPONSE, "buffer 0 is 15 bytes, the shape needs 16");
-    expect_failure(run_mode(blk, "many"), BB_ERR_INVALID_RESPONSE, "65 buffers, at most 64");
-    expect_failure(run_mode(blk, "overflow"), BB_ERR_INVALID_RESPONSE, "below 2^31");
-    expect_failure(run_mode(blk, "big:1048577"), BB_ERR_OUTPUT_LIMIT, "over the limit");
-    expect_failure(run_mode(blk, "big:1048540"), BB_ERR_OUTPUT_LIMIT, "text and buffers together");
+    solo t = solo_on("frames", "max_output_bytes", "1048576");
+    expect_failure(run_mode(t.blk, "unnamed"), BB_ERR_INVALID_RESPONSE, "buffer 0 is not named");
+    expect_failure(run_mode(t.blk, "twice"), BB_ERR_INVALID_RESPONSE, "buffer 0 is named twice");
+    expect_failure(run_mode(t.blk, "range"), BB_ERR_INVALID_RESPONSE, "'buffer' 5 is out of range");
+    expect_failure(run_mode(t.blk, "short"), BB_ERR_INVALID_RESPONSE, "buffer 0 is 15 bytes, the shape needs 16");
+    expect_failure(run_mode(t.blk, "many"), BB_ERR_INVALID_RESPONSE, "65 buffers, at most 64");
+    expect_failure(run_mode(t.blk, "overflow"), BB_ERR_INVALID_RESPONSE, "below 2^31");
+    expect_failure(run_mode(t.blk, "big:1048577"), BB_ERR_OUTPUT_LIMIT, "over the limit");
+    expect_failure(run_mode(t.blk, "big:1048540"), BB_ERR_OUTPUT_LIMIT, "text and buffers together");
     /* a failed block's buffers are released, not handed out */
-    bb_result *res = run_mode(blk, "error");
+    bb_result *res = run_mode(t.blk, "error");
     ck_assert(!bb_result_ok(res));
     ck_assert_uint_eq(bb_result_buffer_count(res), 0);
     bb_result_free(res);
-    res = run_mode(blk, "big:1000");
+    res = run_mode(t.blk, "big:1000");
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     bb_result_free(res);
     ck_assert_int_eq(live_buffers(), 0);   /* every refused buffer was released */
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -218,8 +210,7 @@ END_TEST
  * text it would have been sent without buffers. */
 START_TEST(a_driver_without_buffers_gets_the_data_form)
 {
-    bb_executor *ex = executor("framesjson", NULL, NULL);
-    bb_block *blk = load(ex);
+    solo t = solo_on("framesjson", NULL, NULL);
     unsigned char a[4] = {1, 2, 3, 4}, b[6] = {'f', 'o', 'o', 'b', 'a', 'r'};
     bb_buffer bufs[2] = {{a, 4}, {b, 6}};
     const char *inputs = "{\"x\": {\"buffer\": 1, \"_type\": \"ndarray\", \"shape\": [4], \"dtype\": \"uint8\"},"
@@ -228,7 +219,7 @@ START_TEST(a_driver_without_buffers_gets_the_data_form)
                          " \"\\u0062uffer\": 0}, \"n\": 12345678901234567890}";
     bufs[0] = (bb_buffer){b, 6};
     bufs[1] = (bb_buffer){a, 4};
-    bb_result *res = bb_block_run_buffers(blk, inputs, NULL, bufs, 2);
+    bb_result *res = bb_block_run_buffers(t.blk, inputs, NULL, bufs, 2);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     cJSON *out = cJSON_Parse(bb_result_outputs(res));
     const char *got = cJSON_GetObjectItem(out, "inputs")->valuestring;
@@ -239,8 +230,7 @@ START_TEST(a_driver_without_buffers_gets_the_data_form)
     ck_assert_int_eq(cJSON_GetObjectItem(out, "buffers_after")->valueint, 0);
     cJSON_Delete(out);
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -329,8 +319,7 @@ START_TEST(values_in_fields_a_tag_reads_are_checked)
         "{\"im\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[1,1],\"data\":\"AA==\","
         "\"parent_origin\":{\"offset_x\":0,\"offset_y\":0,\"width\":1,\"height\":1,%s}}}",
     };
-    bb_executor *ex = executor("framesjson", NULL, NULL);
-    bb_block *blk = load(ex);
+    solo t = solo_on("framesjson", NULL, NULL);
     unsigned char one = 9;
     bb_buffer buf = {&one, 1};
     for (size_t form = 0; form < 2; form++) {
@@ -348,7 +337,7 @@ START_TEST(values_in_fields_a_tag_reads_are_checked)
                 snprintf(text, sizeof text, "{\"a\":" ND("[1]", "0") ",%s", inner + 1);
             else
                 snprintf(text, sizeof text, "%s", inner);
-            bb_result *res = bb_block_run_buffers(blk, text, NULL, form ? NULL : &buf, form ? 0 : 1);
+            bb_result *res = bb_block_run_buffers(t.blk, text, NULL, form ? NULL : &buf, form ? 0 : 1);
             ck_assert_ptr_nonnull(res);
             ck_assert_msg(!bb_result_ok(res), "accepted %s: the driver saw %s", text, bb_result_outputs(res));
             const bb_error *e = bb_result_error(res);
@@ -382,8 +371,7 @@ START_TEST(values_in_fields_a_tag_reads_are_checked)
             }
         }
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -451,20 +439,15 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("frames_core");
-    TCase *tc = tcase_create("buffers");
-    tcase_add_test(tc, a_buffer_goes_in_and_one_comes_back);
-    tcase_add_test(tc, bad_input_references_are_refused);
-    tcase_add_test(tc, bad_result_references_are_refused);
-    tcase_add_test(tc, a_driver_without_buffers_gets_the_data_form);
-    tcase_add_test(tc, data_members_become_buffers);
-    tcase_add_test(tc, an_index_is_read_as_the_checks_read_it);
-    tcase_add_test(tc, values_in_fields_a_tag_reads_are_checked);
-    tcase_add_test(tc, the_forms_walk_writes_the_json_forms);
-    suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_case rows[] = {
+        {"buffers", a_buffer_goes_in_and_one_comes_back, 0, 0},
+        {"buffers", bad_input_references_are_refused, 0, 0},
+        {"buffers", bad_result_references_are_refused, 0, 0},
+        {"buffers", a_driver_without_buffers_gets_the_data_form, 0, 0},
+        {"buffers", data_members_become_buffers, 0, 0},
+        {"buffers", an_index_is_read_as_the_checks_read_it, 0, 0},
+        {"buffers", values_in_fields_a_tag_reads_are_checked, 0, 0},
+        {"buffers", the_forms_walk_writes_the_json_forms, 0, 0},
+    };
+    return bb_check_run("frames_core", 0, rows, BB_CHECK_COUNT(rows));
 }

@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
+#include "frames_test.h"
 #include "local_test_util.h"
 
 #define H 1080
@@ -36,32 +38,20 @@ static bb_result *run_frame(bb_block *blk, const unsigned char *frame)
                                 NULL, &in, 1);
 }
 
-static void expect_ok(const bb_result *res)
+/* run_code on an executor of its own (the local driver with the settings of pairs). */
+static solo solo_load(const char *const *pairs, const char *run_code)
 {
-    ck_assert_ptr_nonnull(res);
-    ck_assert_msg(bb_result_ok(res), "%s: %s", bb_error_type_name(bb_result_error(res)),
-                  bb_error_message(bb_result_error(res)));
-}
-
-static void expect_kind(bb_result *res, bb_error_kind kind, const char *needle)
-{
-    ck_assert_ptr_nonnull(res);
-    ck_assert_msg(!bb_result_ok(res), "accepted: %s", bb_result_outputs(res));
-    const bb_error *e = bb_result_error(res);
-    ck_assert_msg(bb_error_get_kind(e) == kind, "kind %s, wanted %s: %s", bb_error_kind_name(bb_error_get_kind(e)),
-                  bb_error_kind_name(kind), bb_error_message(e));
-    ck_assert_msg(!needle || strstr(bb_error_message(e), needle), "\"%s\" lacks \"%s\"", bb_error_message(e), needle);
-    bb_result_free(res);
+    bb_executor *ex = local_executor(pairs);
+    return (solo){ex, load_block(ex, run_code, NULL, 0)};
 }
 
 /* The 1080p frame in through the arena, the inverted frame out as a buffer. */
 START_TEST(a_frame_goes_through_shared_memory)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, INVERT, NULL, 0);
+    solo t = solo_load(NULL, INVERT);
     for (unsigned round = 0; round < 3; round++) {
         unsigned char *frame = test_frame(round);
-        bb_result *res = run_frame(blk, frame);
+        bb_result *res = run_frame(t.blk, frame);
         expect_ok(res);
         ck_assert_str_eq(bb_result_outputs(res),
                          "{\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1080,1920,3],\"buffer\":0}}");
@@ -76,8 +66,7 @@ START_TEST(a_frame_goes_through_shared_memory)
         bb_result_free(res);
         free(frame);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -85,13 +74,11 @@ END_TEST
  * gets the data form back, as before. */
 START_TEST(the_data_form_uses_the_arena_and_json_callers_are_unchanged)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "def run(self, f):\n"
-                               "    return {'y': 255 - f, 'w': bool(f.flags.writeable), 't': type(f.base).__name__}\n",
-                               NULL, 0);
+    solo t = solo_load(NULL,
+                       "def run(self, f):\n"
+                       "    return {'y': 255 - f, 'w': bool(f.flags.writeable), 't': type(f.base).__name__}\n");
     const char *in = "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[2,2],\"data\":\"AAECAw==\"}}";
-    bb_result *res = bb_block_run_buffers(blk, in, NULL, NULL, 0);
+    bb_result *res = bb_block_run_buffers(t.blk, in, NULL, NULL, 0);
     expect_ok(res);
     /* it came as a view of the arena (its base is an ndarray over the mapping) */
     ck_assert_str_eq(bb_result_outputs(res),
@@ -101,14 +88,13 @@ START_TEST(the_data_form_uses_the_arena_and_json_callers_are_unchanged)
     ck_assert_uint_eq(len, 4);
     ck_assert_int_eq(memcmp(y, "\xff\xfe\xfd\xfc", 4), 0);
     bb_result_free(res);
-    res = bb_block_run(blk, in, NULL);
+    res = bb_block_run(t.blk, in, NULL);
     expect_ok(res);
     ck_assert_str_eq(bb_result_outputs(res),
                      "{\"y\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[2,2],\"data\":\"//79/A==\"},\"w\":true,\"t\":\"ndarray\"}");
     ck_assert_uint_eq(bb_result_buffer_count(res), 0);
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -116,18 +102,16 @@ END_TEST
  * works (copy-on-write); it comes back raw, and no JPEG was made. */
 START_TEST(a_raw_image_is_drawn_on_and_comes_back_raw)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "def run(self, image):\n"
-                               "    px = image.numpy_image\n"
-                               "    cv2.rectangle(px, (0, 0), (1, 1), (1, 2, 3), -1)\n"
-                               "    out = WorkflowImageData.copy_and_replace(image, numpy_image=px)\n"
-                               "    return {'image': out, 'shape': list(px.shape), 'jpeg': image._base64_image is not None}\n",
-                               NULL, 0);
+    solo t = solo_load(NULL,
+                       "def run(self, image):\n"
+                       "    px = image.numpy_image\n"
+                       "    cv2.rectangle(px, (0, 0), (1, 1), (1, 2, 3), -1)\n"
+                       "    out = WorkflowImageData.copy_and_replace(image, numpy_image=px)\n"
+                       "    return {'image': out, 'shape': list(px.shape), 'jpeg': image._base64_image is not None}\n");
     unsigned char px[4 * 5 * 3];
     memset(px, 200, sizeof px);
     bb_buffer in = {px, sizeof px};
-    bb_result *res = bb_block_run_buffers(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
+    bb_result *res = bb_block_run_buffers(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
                                           "\"buffer\":0,\"parent_id\":\"cam\"}}", NULL, &in, 1);
     expect_ok(res);
     cJSON *out = cJSON_Parse(bb_result_outputs(res));
@@ -144,13 +128,12 @@ START_TEST(a_raw_image_is_drawn_on_and_comes_back_raw)
     cJSON_Delete(out);
     bb_result_free(res);
     /* for a JSON-only caller the image goes out as JPEG/PNG base64, as before */
-    res = bb_block_run(blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
+    res = bb_block_run(t.blk, "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[4,5,3],"
                             "\"data\":\"yMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI\"}}", NULL);
     expect_ok(res);
     ck_assert_msg(strstr(bb_result_outputs(res), "\"type\":\"base64\""), "%s", bb_result_outputs(res));
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -158,18 +141,16 @@ END_TEST
  * executor places the next frame elsewhere while the worker says it is held. */
 START_TEST(a_kept_input_does_not_change_under_the_block)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "KEPT = []\n"
-                               "def run(self, f):\n"
-                               "    KEPT.append(f)\n"
-                               "    return {'first': int(KEPT[0][0]), 'now': int(f[0]), 'n': len(KEPT)}\n",
-                               NULL, 0);
+    solo t = solo_load(NULL,
+                       "KEPT = []\n"
+                       "def run(self, f):\n"
+                       "    KEPT.append(f)\n"
+                       "    return {'first': int(KEPT[0][0]), 'now': int(f[0]), 'n': len(KEPT)}\n");
     for (unsigned i = 0; i < 4; i++) {
         unsigned char v[4096];
         memset(v, (int)(10 + i), sizeof v);
         bb_buffer in = {v, sizeof v};
-        bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4096],\"buffer\":0}}",
+        bb_result *res = bb_block_run_buffers(t.blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[4096],\"buffer\":0}}",
                                               NULL, &in, 1);
         expect_ok(res);
         char want[128];
@@ -177,8 +158,7 @@ START_TEST(a_kept_input_does_not_change_under_the_block)
         ck_assert_str_eq(bb_result_outputs(res), want);
         bb_result_free(res);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -220,7 +200,7 @@ START_TEST(a_lying_worker_is_refused)
         bb_block *blk = load_block(ex, LIAR, NULL, 0);
         char inputs[64];
         snprintf(inputs, sizeof inputs, "{\"mode\":\"%s\"}", cases[i].mode);
-        expect_kind(bb_block_run_buffers(blk, inputs, NULL, NULL, 0), cases[i].kind, cases[i].needle);
+        expect_failure(bb_block_run_buffers(blk, inputs, NULL, NULL, 0), cases[i].kind, cases[i].needle);
         bb_block_free(blk);
     }
     bb_executor_free(ex);
@@ -232,16 +212,9 @@ END_TEST
 START_TEST(output_buffers_count_against_the_worker_memory)
 {
     const char *const pairs[] = {"memory_mb", "128", "max_output_bytes", "402653184", NULL};
-    bb_executor *ex = local_executor(pairs);
-    bb_block *blk = load_block(ex, "def run(self):\n    return {'y': np.zeros(300 << 20, np.uint8)}\n", NULL, 0);
-    bb_result *res = bb_block_run_buffers(blk, "{}", NULL, NULL, 0);
-    ck_assert(!bb_result_ok(res));
-    bb_error_kind kind = bb_error_get_kind(bb_result_error(res));
-    ck_assert_msg(kind == BB_ERR_MEMORY_LIMIT, "%s: %s", bb_error_kind_name(kind),
-                  bb_error_message(bb_result_error(res)));
-    bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo t = solo_load(pairs, "def run(self):\n    return {'y': np.zeros(300 << 20, np.uint8)}\n");
+    expect_failure(bb_block_run_buffers(t.blk, "{}", NULL, NULL, 0), BB_ERR_MEMORY_LIMIT, NULL);
+    solo_free(t);
 }
 END_TEST
 
@@ -265,6 +238,17 @@ static long long arena_bytes(void)
     if (d)
         closedir(d);
     return total;
+}
+
+/* INVERT on an executor of its own with arena_idle_ms = idle_ms, after one frame through it. */
+static solo after_one_frame(const char *idle_ms, const unsigned char *frame)
+{
+    const char *const pairs[] = {"arena_idle_ms", idle_ms, NULL};
+    solo t = solo_load(pairs, INVERT);
+    bb_result *res = run_frame(t.blk, frame);
+    expect_ok(res);
+    bb_result_free(res);
+    return t;
 }
 
 /* An instance that is not in a call pins no frame memory (attack note F3): the arena's
@@ -306,22 +290,11 @@ START_TEST(an_idle_instance_gives_its_arena_back)
     bb_block_free(blk);
     bb_executor_free(ex);
     /* otherwise the pages stay for the next call (an hour here) ... */
-    const char *const hour[] = {"arena_idle_ms", "3600000", NULL};
-    ex = local_executor(hour);
-    blk = load_block(ex, INVERT, NULL, 0);
-    res = run_frame(blk, frame);
-    expect_ok(res);
-    bb_result_free(res);
+    solo t = after_one_frame("3600000", frame);
     ck_assert_int_ge(arena_bytes(), (long long)FRAME_BYTES);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
     /* ... and go once the instance has been idle that long */
-    const char *const soon[] = {"arena_idle_ms", "100", NULL};
-    ex = local_executor(soon);
-    blk = load_block(ex, INVERT, NULL, 0);
-    res = run_frame(blk, frame);
-    expect_ok(res);
-    bb_result_free(res);
+    t = after_one_frame("100", frame);
     long long left = arena_bytes();
     for (int i = 0; i < 400 && left >= 1 << 16; i++) {   /* waits for it (20 s at most), never times it */
         usleep(50 * 1000);
@@ -329,8 +302,7 @@ START_TEST(an_idle_instance_gives_its_arena_back)
     }
     ck_assert_msg(left < 1 << 16, "%lld bytes still held", left);
     free(frame);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -340,24 +312,22 @@ END_TEST
  * the request's clear_around switched off (1048560 stale bytes read). */
 START_TEST(a_block_reads_no_bytes_of_an_earlier_call)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import sys\n"
-                               "rt = sys.modules['blockbox_runtime']\n"
-                               "def run(self, f, scribble=False):\n"
-                               "    call = rt._FRAMES\n"
-                               "    a = np.frombuffer(call.arena_in, np.uint8, count=4 << 20).copy()\n"
-                               "    for off, n, _ in call.inputs:\n"
-                               "        a[off:off + n] = 0\n"
-                               "    out = {'stale': int(np.count_nonzero(a)), 'sum': int(f.sum())}\n"
-                               "    if scribble:\n"
-                               "        f[:] = 7\n"
-                               "    return out\n",
-                               NULL, 0);
+    solo t = solo_load(NULL,
+                       "import sys\n"
+                       "rt = sys.modules['blockbox_runtime']\n"
+                       "def run(self, f, scribble=False):\n"
+                       "    call = rt._FRAMES\n"
+                       "    a = np.frombuffer(call.arena_in, np.uint8, count=4 << 20).copy()\n"
+                       "    for off, n, _ in call.inputs:\n"
+                       "        a[off:off + n] = 0\n"
+                       "    out = {'stale': int(np.count_nonzero(a)), 'sum': int(f.sum())}\n"
+                       "    if scribble:\n"
+                       "        f[:] = 7\n"
+                       "    return out\n");
     static unsigned char big[1 << 20];
     memset(big, 0xAB, sizeof big);
     bb_buffer in = {big, sizeof big};
-    bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1048576],\"buffer\":0}}",
+    bb_result *res = bb_block_run_buffers(t.blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[1048576],\"buffer\":0}}",
                                           NULL, &in, 1);
     expect_ok(res);
     ck_assert_str_eq(bb_result_outputs(res), "{\"stale\":0,\"sum\":179306496}");
@@ -365,7 +335,7 @@ START_TEST(a_block_reads_no_bytes_of_an_earlier_call)
     unsigned char small[16];
     memset(small, 1, sizeof small);
     in = (bb_buffer){small, sizeof small};
-    res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[16],\"buffer\":0},"
+    res = bb_block_run_buffers(t.blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[16],\"buffer\":0},"
                                     "\"scribble\":true}", NULL, &in, 1);
     expect_ok(res);
     ck_assert_str_eq(bb_result_outputs(res), "{\"stale\":0,\"sum\":16}");
@@ -373,13 +343,12 @@ START_TEST(a_block_reads_no_bytes_of_an_earlier_call)
     /* what the block wrote into its input was its own copy: the next input, placed in the
      * same page, is read as the executor wrote it */
     memset(small, 2, sizeof small);
-    res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[16],\"buffer\":0}}",
+    res = bb_block_run_buffers(t.blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[16],\"buffer\":0}}",
                                NULL, &in, 1);
     expect_ok(res);
     ck_assert_str_eq(bb_result_outputs(res), "{\"stale\":0,\"sum\":32}");
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -390,17 +359,15 @@ END_TEST
 START_TEST(a_hole_in_out_is_read_without_making_pages)
 {
     const char *const hour[] = {"arena_idle_ms", "3600000", NULL};
-    bb_executor *ex = local_executor(hour);
-    bb_block *blk = load_block(ex,
-                               "import sys, struct\n"
-                               "rt = sys.modules['blockbox_runtime']\n"
-                               "def run(self):\n"
-                               "    def finish(call, body):\n"
-                               "        return b'\\0BT1' + struct.pack('<IIQQ', 0, 1, 32 << 20, 1 << 20) + body\n"
-                               "    rt._FrameCall.finish = finish\n"
-                               "    return {'y': {'_type': 'ndarray', 'dtype': 'uint8', 'shape': [1048576], 'buffer': 0}}\n",
-                               NULL, 0);
-    bb_result *res = bb_block_run_buffers(blk, "{}", NULL, NULL, 0);
+    solo t = solo_load(hour,
+                       "import sys, struct\n"
+                       "rt = sys.modules['blockbox_runtime']\n"
+                       "def run(self):\n"
+                       "    def finish(call, body):\n"
+                       "        return b'\\0BT1' + struct.pack('<IIQQ', 0, 1, 32 << 20, 1 << 20) + body\n"
+                       "    rt._FrameCall.finish = finish\n"
+                       "    return {'y': {'_type': 'ndarray', 'dtype': 'uint8', 'shape': [1048576], 'buffer': 0}}\n");
+    bb_result *res = bb_block_run_buffers(t.blk, "{}", NULL, NULL, 0);
     expect_ok(res);
     size_t len = 0;
     const unsigned char *y = bb_result_buffer(res, 0, &len);
@@ -409,8 +376,7 @@ START_TEST(a_hole_in_out_is_read_without_making_pages)
         ck_assert_uint_eq(y[i], 0);
     ck_assert_int_lt(arena_bytes(), 1 << 19);
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -420,24 +386,22 @@ END_TEST
  * base64", for JSON-only callers too). */
 START_TEST(escaped_base64_data_is_read_as_json)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, "def run(self, f):\n    return {'s': int(f.sum()), 'n': int(f.size)}\n", NULL, 0);
+    solo t = solo_load(NULL, "def run(self, f):\n    return {'s': int(f.sum()), 'n': int(f.size)}\n");
     const char *const inputs[] = {
         "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"data\":\"AA\\/A\"}}",
         "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"data\":\"\\u0041A\\/A\"}}",
     };
     for (size_t i = 0; i < 2; i++) {
-        bb_result *res = bb_block_run_buffers(blk, inputs[i], NULL, NULL, 0);
+        bb_result *res = bb_block_run_buffers(t.blk, inputs[i], NULL, NULL, 0);
         expect_ok(res);
         ck_assert_str_eq(bb_result_outputs(res), "{\"s\":207,\"n\":3}");
         bb_result_free(res);
-        res = bb_block_run(blk, inputs[i], NULL);
+        res = bb_block_run(t.blk, inputs[i], NULL);
         expect_ok(res);
         ck_assert_str_eq(bb_result_outputs(res), "{\"s\":207,\"n\":3}");
         bb_result_free(res);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    solo_free(t);
 }
 END_TEST
 
@@ -487,8 +451,8 @@ START_TEST(nothing_is_left_behind)
     }
     int fds_mid = count_fds(), maps_mid = count_arena_maps();
     /* killed mid-run: its arena goes with it */
-    expect_kind(bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0},"
-                                          "\"sleep\":30}", NULL, &in, 1), BB_ERR_TIMEOUT, NULL);
+    expect_failure(bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0},"
+                                             "\"sleep\":30}", NULL, &in, 1), BB_ERR_TIMEOUT, NULL);
     bb_result *res = bb_block_run_buffers(blk, "{\"f\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[8192],\"buffer\":0}}",
                                           NULL, &in, 1);
     expect_ok(res);
@@ -505,24 +469,18 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("frames_local");
-    TCase *tc = tcase_create("shared memory");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, a_frame_goes_through_shared_memory);
-    tcase_add_test(tc, the_data_form_uses_the_arena_and_json_callers_are_unchanged);
-    tcase_add_test(tc, a_raw_image_is_drawn_on_and_comes_back_raw);
-    tcase_add_test(tc, a_kept_input_does_not_change_under_the_block);
-    tcase_add_test(tc, a_lying_worker_is_refused);
-    tcase_add_test(tc, output_buffers_count_against_the_worker_memory);
-    tcase_add_test(tc, an_idle_instance_gives_its_arena_back);
-    tcase_add_test(tc, a_block_reads_no_bytes_of_an_earlier_call);
-    tcase_add_test(tc, a_hole_in_out_is_read_without_making_pages);
-    tcase_add_test(tc, escaped_base64_data_is_read_as_json);
-    tcase_add_test(tc, nothing_is_left_behind);
-    suite_add_tcase(s, tc);
-    SRunner *runner = srunner_create(s);
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const bb_check_case rows[] = {
+        {"shared memory", a_frame_goes_through_shared_memory, 0, 0},
+        {"shared memory", the_data_form_uses_the_arena_and_json_callers_are_unchanged, 0, 0},
+        {"shared memory", a_raw_image_is_drawn_on_and_comes_back_raw, 0, 0},
+        {"shared memory", a_kept_input_does_not_change_under_the_block, 0, 0},
+        {"shared memory", a_lying_worker_is_refused, 0, 0},
+        {"shared memory", output_buffers_count_against_the_worker_memory, 0, 0},
+        {"shared memory", an_idle_instance_gives_its_arena_back, 0, 0},
+        {"shared memory", a_block_reads_no_bytes_of_an_earlier_call, 0, 0},
+        {"shared memory", a_hole_in_out_is_read_without_making_pages, 0, 0},
+        {"shared memory", escaped_base64_data_is_read_as_json, 0, 0},
+        {"shared memory", nothing_is_left_behind, 0, 0},
+    };
+    return bb_check_run("frames_local", 120, rows, BB_CHECK_COUNT(rows));
 }

@@ -11,6 +11,7 @@
 
 #include "check_main.h"
 #include "emu.h"
+#include "frames_test.h"
 #include "local_test_util.h"
 #include "modal_png.h"
 
@@ -19,13 +20,7 @@
 
 static emu E;
 
-static void start_emulator(void)
-{
-    if (emu_start(&E, TOKEN_ID, TOKEN_SECRET, NULL) < 0) {
-        fprintf(stderr, "cannot start the emulator\n");
-        exit(1);
-    }
-}
+static void start_emulator(void) { emu_start_or_exit(&E, TOKEN_ID, TOKEN_SECRET); }
 
 static void stop_emulator(void) { emu_stop(&E); }
 
@@ -39,24 +34,6 @@ static bb_executor *modal_executor(const char *key, const char *value)
     bb_config_free(cfg);
     ck_assert_msg(ex, "modal executor: %s", err ? bb_error_message(err) : "?");
     return ex;
-}
-
-static void expect_ok(const bb_result *res)
-{
-    ck_assert_ptr_nonnull(res);
-    ck_assert_msg(bb_result_ok(res), "%s: %s", bb_error_type_name(bb_result_error(res)),
-                  bb_error_message(bb_result_error(res)));
-}
-
-static void expect_kind(bb_result *res, bb_error_kind kind, const char *needle)
-{
-    ck_assert_ptr_nonnull(res);
-    ck_assert_msg(!bb_result_ok(res), "accepted: %s", bb_result_outputs(res));
-    const bb_error *e = bb_result_error(res);
-    ck_assert_msg(bb_error_get_kind(e) == kind, "kind %s, wanted %s: %s", bb_error_kind_name(bb_error_get_kind(e)),
-                  bb_error_kind_name(kind), bb_error_message(e));
-    ck_assert_msg(!needle || strstr(bb_error_message(e), needle), "\"%s\" lacks \"%s\"", bb_error_message(e), needle);
-    bb_result_free(res);
 }
 
 /* One counter of the emulator's input_forms (0 when absent). */
@@ -391,24 +368,24 @@ START_TEST(bounds_hold_before_anything_is_sent)
     bb_buffer many[BB_MAX_BUFFERS + 1];
     for (size_t i = 0; i <= BB_MAX_BUFFERS; i++)
         many[i] = (bb_buffer){zeros, 1};
-    expect_kind(bb_block_run_buffers(blk, "{}", NULL, many, BB_MAX_BUFFERS + 1), BB_ERR_INVALID_REQUEST,
-                "at most 64");
+    expect_failure(bb_block_run_buffers(blk, "{}", NULL, many, BB_MAX_BUFFERS + 1), BB_ERR_INVALID_REQUEST,
+                   "at most 64");
     bb_buffer big = {zeros, 256 * 256 + 3};
-    expect_kind(bb_block_run_buffers(blk,
-                                     "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[256,256],"
-                                     "\"buffer\":0}}",
-                                     NULL, &big, 1),
-                BB_ERR_INVALID_REQUEST, NULL);
+    expect_failure(bb_block_run_buffers(blk,
+                                        "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[256,256],"
+                                        "\"buffer\":0}}",
+                                        NULL, &big, 1),
+                   BB_ERR_INVALID_REQUEST, NULL);
     bb_buffer over = {zeros, 65536};
-    expect_kind(bb_block_run_buffers(blk,
-                                     "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[256,256],"
-                                     "\"buffer\":0}}",
-                                     NULL, &over, 1),
-                BB_ERR_INVALID_REQUEST, "over the input limit");
+    expect_failure(bb_block_run_buffers(blk,
+                                        "{\"image\":{\"_type\":\"workflow_image\",\"type\":\"raw\",\"shape\":[256,256],"
+                                        "\"buffer\":0}}",
+                                        NULL, &over, 1),
+                   BB_ERR_INVALID_REQUEST, "over the input limit");
     bb_buffer two = {zeros, 2};
-    expect_kind(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"buffer\":0}}",
-                                     NULL, &two, 1),
-                BB_ERR_INVALID_REQUEST, "shape needs 3");
+    expect_failure(bb_block_run_buffers(blk, "{\"a\":{\"_type\":\"ndarray\",\"dtype\":\"uint8\",\"shape\":[3],\"buffer\":0}}",
+                                        NULL, &two, 1),
+                   BB_ERR_INVALID_REQUEST, "shape needs 3");
     ck_assert_int_eq(emu_stat(&E, "requests"), before);
     bb_block_free(blk);
     bb_executor_free(ex);
