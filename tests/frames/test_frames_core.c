@@ -440,14 +440,14 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"buffers", a_buffer_goes_in_and_one_comes_back, 0, 0},
-        {"buffers", bad_input_references_are_refused, 0, 0},
-        {"buffers", bad_result_references_are_refused, 0, 0},
-        {"buffers", a_driver_without_buffers_gets_the_data_form, 0, 0},
-        {"buffers", data_members_become_buffers, 0, 0},
-        {"buffers", an_index_is_read_as_the_checks_read_it, 0, 0},
-        {"buffers", values_in_fields_a_tag_reads_are_checked, 0, 0},
-        {"buffers", the_forms_walk_writes_the_json_forms, 0, 0},
+        BB_CHECK_TEST("buffers", a_buffer_goes_in_and_one_comes_back),
+        BB_CHECK_TEST("buffers", bad_input_references_are_refused),
+        BB_CHECK_TEST("buffers", bad_result_references_are_refused),
+        BB_CHECK_TEST("buffers", a_driver_without_buffers_gets_the_data_form),
+        BB_CHECK_TEST("buffers", data_members_become_buffers),
+        BB_CHECK_TEST("buffers", an_index_is_read_as_the_checks_read_it),
+        BB_CHECK_TEST("buffers", values_in_fields_a_tag_reads_are_checked),
+        BB_CHECK_TEST("buffers", the_forms_walk_writes_the_json_forms),
     };
     return bb_check_run("frames_core", 0, rows, BB_CHECK_COUNT(rows));
 }

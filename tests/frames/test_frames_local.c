@@ -470,17 +470,17 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"shared memory", a_frame_goes_through_shared_memory, 0, 0},
-        {"shared memory", the_data_form_uses_the_arena_and_json_callers_are_unchanged, 0, 0},
-        {"shared memory", a_raw_image_is_drawn_on_and_comes_back_raw, 0, 0},
-        {"shared memory", a_kept_input_does_not_change_under_the_block, 0, 0},
-        {"shared memory", a_lying_worker_is_refused, 0, 0},
-        {"shared memory", output_buffers_count_against_the_worker_memory, 0, 0},
-        {"shared memory", an_idle_instance_gives_its_arena_back, 0, 0},
-        {"shared memory", a_block_reads_no_bytes_of_an_earlier_call, 0, 0},
-        {"shared memory", a_hole_in_out_is_read_without_making_pages, 0, 0},
-        {"shared memory", escaped_base64_data_is_read_as_json, 0, 0},
-        {"shared memory", nothing_is_left_behind, 0, 0},
+        BB_CHECK_TEST("shared memory", a_frame_goes_through_shared_memory),
+        BB_CHECK_TEST("shared memory", the_data_form_uses_the_arena_and_json_callers_are_unchanged),
+        BB_CHECK_TEST("shared memory", a_raw_image_is_drawn_on_and_comes_back_raw),
+        BB_CHECK_TEST("shared memory", a_kept_input_does_not_change_under_the_block),
+        BB_CHECK_TEST("shared memory", a_lying_worker_is_refused),
+        BB_CHECK_TEST("shared memory", output_buffers_count_against_the_worker_memory),
+        BB_CHECK_TEST("shared memory", an_idle_instance_gives_its_arena_back),
+        BB_CHECK_TEST("shared memory", a_block_reads_no_bytes_of_an_earlier_call),
+        BB_CHECK_TEST("shared memory", a_hole_in_out_is_read_without_making_pages),
+        BB_CHECK_TEST("shared memory", escaped_base64_data_is_read_as_json),
+        BB_CHECK_TEST("shared memory", nothing_is_left_behind),
     };
     return bb_check_run("frames_local", 120, rows, BB_CHECK_COUNT(rows));
 }

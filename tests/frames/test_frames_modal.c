@@ -508,15 +508,15 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"encoder", the_png_reads_back_to_the_pixels, 0, 0},
-        {"encoder", the_png_encoder_refuses_and_stops_cleanly, 0, 0},
-        {"emulator", every_dtype_goes_as_data_and_comes_back_as_a_buffer, 0, 0},
-        {"emulator", raw_frames_go_as_png_and_decode_to_the_same_pixels, 0, 0},
-        {"emulator", a_raw_frame_in_the_data_form_goes_as_png_too, 0, 0},
-        {"emulator", bounds_hold_before_anything_is_sent, 0, 0},
-        {"emulator", a_lying_server_is_refused, (int)(sizeof LIES / sizeof LIES[0]), 0},
-        {"emulator", more_arrays_than_buffers_stay_in_the_data_form, 0, 0},
-        {"emulator", the_same_call_gives_the_same_outputs_as_local, 0, 0},
+        BB_CHECK_TEST("encoder", the_png_reads_back_to_the_pixels),
+        BB_CHECK_TEST("encoder", the_png_encoder_refuses_and_stops_cleanly),
+        BB_CHECK_TEST("emulator", every_dtype_goes_as_data_and_comes_back_as_a_buffer),
+        BB_CHECK_TEST("emulator", raw_frames_go_as_png_and_decode_to_the_same_pixels),
+        BB_CHECK_TEST("emulator", a_raw_frame_in_the_data_form_goes_as_png_too),
+        BB_CHECK_TEST("emulator", bounds_hold_before_anything_is_sent),
+        BB_CHECK_LOOP("emulator", a_lying_server_is_refused, LIES),
+        BB_CHECK_TEST("emulator", more_arrays_than_buffers_stay_in_the_data_form),
+        BB_CHECK_TEST("emulator", the_same_call_gives_the_same_outputs_as_local),
     };
     const bb_check_suite suite = {.name = "frames_modal", .timeout = 120,
                                   .setup = start_emulator, .teardown = stop_emulator};
