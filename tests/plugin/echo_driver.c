@@ -140,6 +140,18 @@ static int reply_text(bb_reply *reply, const char *text, size_t len, bb_error **
     return 0;
 }
 
+/* A body made for the reply (malloc'd, len bytes; len < 0: it could not be made). */
+static int reply_made(bb_reply *reply, char *body, int len, bb_error **err)
+{
+    if (len < 0) {
+        *err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
+        return -1;
+    }
+    reply->body = body;
+    reply->len = (size_t)len;
+    return 0;
+}
+
 /* Prints a cJSON tree into the reply. */
 static int reply_json(bb_reply *reply, cJSON *root, bb_error **err)
 {
@@ -245,13 +257,7 @@ static int hostile_body(const char *variant, bb_reply *reply, bb_error **err)
                                       "\"stdout\": \"\", \"stderr\": \"\"}", open, close);
         free(open);
         free(close);
-        if (n < 0) {
-            *err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
-            return -1;
-        }
-        reply->body = body;
-        reply->len = (size_t)n;
-        return 0;
+        return reply_made(reply, body, n, err);
     }
     if (strcmp(variant, "huge_result") == 0) {
         /* A result past any sane max_output_bytes (tests set it low). */
@@ -261,13 +267,7 @@ static int hostile_body(const char *variant, bb_reply *reply, bb_error **err)
         int len = fill ? asprintf(&body, "{\"success\": true, \"result\": \"{\\\"s\\\": \\\"%s\\\"}\", "
                                          "\"stdout\": \"\", \"stderr\": \"\"}", fill) : -1;
         free(fill);
-        if (len < 0) {
-            *err = bb_error_new(BB_ERR_INTERNAL, "out of memory");
-            return -1;
-        }
-        reply->body = body;
-        reply->len = (size_t)len;
-        return 0;
+        return reply_made(reply, body, len, err);
     }
     *err = bb_error_new(BB_ERR_INTERNAL, "echo: unknown hostile variant '%s'", variant);
     return -1;
