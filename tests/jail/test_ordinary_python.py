@@ -5,13 +5,12 @@ it was verified failing on the tree before the change (UTF-8: UnicodeEncodeError
 asyncio: socketpair denied; signals: PermissionError / SIGSEGV for abort; faulthandler:
 no fileno; sqlite: fchown reported; /dev/shm: missing)."""
 
-import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import unittest
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import cli_args  # noqa: E402  (tests/cli_args.py)
+import cli_run  # noqa: E402  (tests/cli_run.py)
 
 BIN = None
 RUN_TIMEOUT = 90
@@ -19,26 +18,12 @@ RUN_TIMEOUT = 90
 
 def run_block(code, env=None):
     """Runs `code` through `blockbox run`; returns (exit status, parsed stdout)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False, encoding="utf-8") as f:
-        f.write(code)
-        path = f.name
-    try:
-        child_env = {k: v for k, v in os.environ.items()
-                     if not k.startswith("BLOCKBOX_") and k != "WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"}
-        child_env["WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"] = "local"
-        if os.environ.get("BB_TEST_DISABLE_LAYERS"):   # to show a test fails without its defence
-            child_env["BLOCKBOX_INSECURE_DISABLE_LAYERS"] = os.environ["BB_TEST_DISABLE_LAYERS"]
-        child_env.update(env or {})
-        proc = subprocess.run([BIN, "run", "--code", path], env=child_env, capture_output=True,
-                              timeout=RUN_TIMEOUT)
-    finally:
-        os.unlink(path)
-    try:
-        out = json.loads(proc.stdout.decode("utf-8"))
-    except ValueError:
-        raise AssertionError("blockbox printed no JSON (exit %d): %r / %r"
-                             % (proc.returncode, proc.stdout[:500], proc.stderr[:500]))
-    return proc.returncode, out
+    child_env = {}
+    if os.environ.get("BB_TEST_DISABLE_LAYERS"):   # to show a test fails without its defence
+        child_env["BLOCKBOX_INSECURE_DISABLE_LAYERS"] = os.environ["BB_TEST_DISABLE_LAYERS"]
+    child_env.update(env or {})
+    proc = cli_run.run_local(BIN, code, env=child_env, timeout=RUN_TIMEOUT)
+    return proc.returncode, cli_run.report(proc)
 
 
 class OrdinaryPython(unittest.TestCase):
@@ -113,16 +98,27 @@ class OrdinaryPython(unittest.TestCase):
         self.assertEqual(rc, 3, out)
         self.assertIn("SIGTERM", out["error"])
 
+    KILL_OTHERS = """\
+import os, signal
+def run(self):
+    res = []
+    for target in (-1, 0 if os.getpid() != 1 else 2, os.getppid() or 2, 12345):
+        try:
+            os.kill(target, signal.SIGKILL); res.append('sent')
+        except OSError as e:
+            res.append(e.errno)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    other = 2 if os.getpid() == 1 else 1
+    if libc.syscall(234, other, other, 9) == 0:   # tgkill
+        res.append('sent')
+    else:
+        res.append(ctypes.get_errno())
+    return {'achieved': 'sent' in res, 'res': res}
+"""
+
     def test_signals_to_anything_else_are_denied(self):
-        rc, out = run_block("import os, signal\ndef run(self):\n    res = []\n"
-                            "    for target in (-1, 0 if os.getpid() != 1 else 2, os.getppid() or 2, 12345):\n"
-                            "        try:\n            os.kill(target, signal.SIGKILL); res.append('sent')\n"
-                            "        except OSError as e:\n            res.append(e.errno)\n"
-                            "    import ctypes\n    libc = ctypes.CDLL(None, use_errno=True)\n"
-                            "    other = 2 if os.getpid() == 1 else 1\n"
-                            "    if libc.syscall(234, other, other, 9) == 0:\n        res.append('sent')\n"   # tgkill
-                            "    else:\n        res.append(ctypes.get_errno())\n"
-                            "    return {'achieved': 'sent' in res, 'res': res}\n")
+        rc, out = run_block(self.KILL_OTHERS)
         self.assertEqual(rc, 0, out)
         self.assertFalse(out["outputs"]["achieved"], out)
         self.assertIn("kill", out["denied_syscalls"])
@@ -185,17 +181,27 @@ class Proc(unittest.TestCase):
         self.assertTrue(o["cpus"] >= 1 and o["cpuinfo"], o)
         self.assertIn("3", o["fds"])
 
+    READ_AND_WRITE = """\
+import os
+def run(self):
+    res = {}
+    for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug',
+              '/proc/interrupts', '/proc/sysrq-trigger', '/proc/1/environ'):
+        try:
+            res[p] = len(open(p, 'rb').read(64))
+        except OSError as e:
+            res[p] = 'closed'
+    for p, data in (('/proc/sys/kernel/hostname', 'x'), ('/proc/sysrq-trigger', 'h'),
+                    ('/proc/self/mem', 'x'), ('/proc/self/attr/current', 'x')):
+        try:
+            open(p, 'w').write(data); res['w ' + p] = 'written'
+        except OSError:
+            res['w ' + p] = 'closed'
+    return {'res': res, 'achieved': any(v not in ('closed', 0) for v in res.values())}
+"""
+
     def test_host_revealing_and_writable_parts_are_closed(self):
-        rc, out = run_block("import os\ndef run(self):\n    res = {}\n"
-                            "    for p in ('/proc/kcore', '/proc/keys', '/proc/timer_list', '/proc/sched_debug',\n"
-                            "              '/proc/interrupts', '/proc/sysrq-trigger', '/proc/1/environ'):\n"
-                            "        try:\n            res[p] = len(open(p, 'rb').read(64))\n"
-                            "        except OSError as e:\n            res[p] = 'closed'\n"
-                            "    for p, data in (('/proc/sys/kernel/hostname', 'x'), ('/proc/sysrq-trigger', 'h'),\n"
-                            "                    ('/proc/self/mem', 'x'), ('/proc/self/attr/current', 'x')):\n"
-                            "        try:\n            open(p, 'w').write(data); res['w ' + p] = 'written'\n"
-                            "        except OSError:\n            res['w ' + p] = 'closed'\n"
-                            "    return {'res': res, 'achieved': any(v not in ('closed', 0) for v in res.values())}\n")
+        rc, out = run_block(self.READ_AND_WRITE)
         self.assertEqual(rc, 0, out)
         self.assertFalse(out["outputs"]["achieved"], out["outputs"])
 
@@ -261,8 +267,4 @@ class NativeCode(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--bin", required=True)
-    args, rest = parser.parse_known_args()
-    BIN = args.bin
-    unittest.main(argv=[sys.argv[0]] + rest)
+    cli_args.main(sys.modules[__name__])

@@ -5,13 +5,13 @@ input and oversized output, and secrets that must never reach a block."""
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cli_args  # noqa: E402  (tests/cli_args.py)
+import cli_run  # noqa: E402  (tests/cli_run.py)
 
 BIN = None
 RUN_TIMEOUT = 60
@@ -22,27 +22,24 @@ OK_BLOCK = "def run(self, x):\n    return {'y': x + 1}\n"
 def run_cli(code, inputs=None, env=None, args=(), timeout=RUN_TIMEOUT):
     """Runs `blockbox run` on the local driver; returns (exit status, stdout JSON or None,
     raw stdout, stderr, seconds)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
-        path = f.name
-    child_env = {k: v for k, v in os.environ.items()
-                 if not k.startswith(("BLOCKBOX_", "MODAL_", "ALLOW_CUSTOM", "WORKFLOWS_"))}
-    child_env["WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"] = "local"
-    child_env.update(env or {})
-    argv = [BIN, "run", "--code", path, *args]
-    for name, value in (inputs if inputs is not None else {"x": 1}).items():
-        argv += ["--input", "%s=%s" % (name, json.dumps(value))]
     t0 = time.monotonic()
-    try:
-        proc = subprocess.run(argv, env=child_env, capture_output=True, text=True, timeout=timeout)
-    finally:
-        os.unlink(path)
+    proc = cli_run.run_local(BIN, code, inputs if inputs is not None else {"x": 1}, env=env,
+                             args=args, timeout=timeout)
     took = time.monotonic() - t0
     try:
         out = json.loads(proc.stdout)
     except ValueError:
         out = None
     return proc.returncode, out, proc.stdout, proc.stderr, took
+
+
+def nested_block(depth, recursion_limit=None):
+    """A block whose result is `depth` lists nested in one another, its recursion limit
+    raised first when given."""
+    raise_limit = "    sys.setrecursionlimit(%d)\n" % recursion_limit if recursion_limit else ""
+    return ("import sys\n" if recursion_limit else "") + (
+        "def run(self, x):\n%s    v = []\n    for _ in range(%d):\n        v = [v]\n"
+        "    return {'deep': v}\n" % (raise_limit, depth))
 
 
 class FailClosed(unittest.TestCase):
@@ -197,12 +194,7 @@ class BadInput(unittest.TestCase):
         self.assertEqual(len(out["outputs"]["big"]), 30000)
 
     def test_deeply_nested_result_is_refused_without_a_crash(self):
-        code = ("def run(self, x):\n"
-                "    v = []\n"
-                "    for _ in range(200):\n"
-                "        v = [v]\n"
-                "    return {'deep': v}\n")
-        rc, out, raw, stderr, _ = run_cli(code)
+        rc, out, raw, stderr, _ = run_cli(nested_block(200))
         self.assertIsNotNone(out, "no JSON: %r %r" % (raw[:300], stderr[-300:]))
         # the runtime is told the limit: the block's own error, naming it (issue 8 item 4)
         self.assertEqual(rc, 1, out)
@@ -210,25 +202,13 @@ class BadInput(unittest.TestCase):
         self.assertIn("over the limit of 64 (BLOCKBOX_MAX_DEPTH)", out["error"])
 
     def test_very_deep_result_is_refused_without_a_crash(self):
-        code = ("import sys\n"
-                "def run(self, x):\n"
-                "    sys.setrecursionlimit(200000)\n"
-                "    v = []\n"
-                "    for _ in range(50000):\n"
-                "        v = [v]\n"
-                "    return {'deep': v}\n")
-        rc, out, raw, stderr, _ = run_cli(code)
+        rc, out, raw, stderr, _ = run_cli(nested_block(50000, recursion_limit=200000))
         self.assertIsNotNone(out, "no JSON: %r %r" % (raw[:300], stderr[-300:]))
         self.assertNotEqual(rc, 0)
         self.assertIn(rc, (1, 3, 4), out)
 
     def test_moderately_nested_result_is_fine(self):
-        code = ("def run(self, x):\n"
-                "    v = []\n"
-                "    for _ in range(20):\n"
-                "        v = [v]\n"
-                "    return {'deep': v}\n")
-        rc, out, raw, stderr, _ = run_cli(code)
+        rc, out, raw, stderr, _ = run_cli(nested_block(20))
         self.assertEqual(rc, 0, raw + stderr)
         depth, v = 0, out["outputs"]["deep"]
         while v:
@@ -325,11 +305,5 @@ def run(self, test_pid, plain=False):
         self.assertNotIn(secret, raw + stderr)
 
 
-def main():
-    global BIN
-    BIN, argv = cli_args.binary_and_rest()
-    unittest.main(argv=argv)
-
-
 if __name__ == "__main__":
-    main()
+    cli_args.main(sys.modules[__name__])

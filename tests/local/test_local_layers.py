@@ -25,17 +25,16 @@ with the layer on and succeeding with it off (BLOCKBOX_INSECURE_DISABLE_LAYERS).
 # root, like the layers they test (the suite runs as root on the CI host).
 
 import ctypes
-import json
 import os
 import random
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cli_args  # noqa: E402  (tests/cli_args.py)
+import cli_run  # noqa: E402  (tests/cli_run.py)
 
 BIN = None
 RUN_TIMEOUT = 60
@@ -43,27 +42,10 @@ RUN_TIMEOUT = 60
 
 def run_block(code, inputs, disable=None, env=None):
     """Runs `code` through `blockbox run`; returns (exit status, parsed stdout, stderr)."""
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(code)
-        path = f.name
-    try:
-        child_env = {k: v for k, v in os.environ.items()
-                     if not k.startswith("BLOCKBOX_") and k != "WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"}
-        child_env["WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE"] = "local"
-        if disable:
-            child_env["BLOCKBOX_INSECURE_DISABLE_LAYERS"] = disable
-        child_env.update(env or {})
-        args = [BIN, "run", "--code", path]
-        for name, value in inputs.items():
-            args += ["--input", "%s=%s" % (name, json.dumps(value))]
-        proc = subprocess.run(args, env=child_env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
-    finally:
-        os.unlink(path)
-    try:
-        out = json.loads(proc.stdout)
-    except ValueError:
-        raise AssertionError("blockbox printed no JSON (exit %d): %r / %r"
-                             % (proc.returncode, proc.stdout[:500], proc.stderr[:500]))
+    child_env = {"BLOCKBOX_INSECURE_DISABLE_LAYERS": disable} if disable else {}
+    child_env.update(env or {})
+    proc = cli_run.run_local(BIN, code, inputs, env=child_env, timeout=RUN_TIMEOUT)
+    out = cli_run.report(proc)
     if disable:
         assert "WARNING" in proc.stderr and disable in proc.stderr, \
             "switching layers off must warn on stderr: %r" % proc.stderr
@@ -106,6 +88,20 @@ def run(self, path):
     except OSError as e:
         return {"error": type(e).__name__}
 """
+
+
+def private_file_test(uid, disable, readable, doc=None):
+    """A test (as root) that a block reads a 0600 host file owned by `uid` (its content when
+    `readable`, else PermissionError) with the layers `disable` switched off."""
+    content = "root only" if uid == 0 else "not yours"
+
+    @needs_root
+    def test(self):
+        with HostFile(content, 0o600, uid=uid) as path:
+            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable=disable)),
+                             {"read": content} if readable else {"error": "PermissionError"})
+    test.__doc__ = doc
+    return test
 
 
 class SeccompLayer(unittest.TestCase):
@@ -321,17 +317,8 @@ def run(self, mb):
 class UidLayer(unittest.TestCase):
     """mntns hides every host file, so uid is shown with mntns off."""
 
-    @needs_root
-    def test_root_only_file_unreadable_with_uid(self):
-        with HostFile("root only", 0o600, uid=0) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns")),
-                             {"error": "PermissionError"})
-
-    @needs_root
-    def test_root_only_file_readable_without_uid(self):
-        with HostFile("root only", 0o600, uid=0) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns,uid")),
-                             {"read": "root only"})
+    test_root_only_file_unreadable_with_uid = private_file_test(0, "mntns", readable=False)
+    test_root_only_file_readable_without_uid = private_file_test(0, "mntns,uid", readable=True)
 
 
 class UsernsLayer(unittest.TestCase):
@@ -339,17 +326,9 @@ class UsernsLayer(unittest.TestCase):
     its own user namespace; the namespace alone still stops DAC override on a file of
     a user it does not map."""
 
-    @needs_root
-    def test_other_users_file_unreadable_with_userns(self):
-        with HostFile("not yours", 0o600, uid=12345) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns,uid,caps")),
-                             {"error": "PermissionError"})
-
-    @needs_root
-    def test_other_users_file_readable_without_userns(self):
-        with HostFile("not yours", 0o600, uid=12345) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns,uid,caps,userns")),
-                             {"read": "not yours"})
+    test_other_users_file_unreadable_with_userns = private_file_test(12345, "mntns,uid,caps", readable=False)
+    test_other_users_file_readable_without_userns = private_file_test(
+        12345, "mntns,uid,caps,userns", readable=True)
 
 
 class CapsLayer(unittest.TestCase):
@@ -375,18 +354,10 @@ def run(self):
         self.assertEqual(out["rc"], 0)
         self.assertNotEqual(out["effective"], 0)
 
-    @needs_root
-    def test_dac_override_stopped_with_caps(self):
-        """Worker = real root (no userns, no uid switch), capabilities dropped."""
-        with HostFile("not yours", 0o600, uid=12345) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns,uid,userns")),
-                             {"error": "PermissionError"})
+    test_dac_override_stopped_with_caps = private_file_test(12345, "mntns,uid,userns", readable=False,
+        doc="Worker = real root (no userns, no uid switch), capabilities dropped.")
 
-    @needs_root
-    def test_dac_override_works_without_caps(self):
-        with HostFile("not yours", 0o600, uid=12345) as path:
-            self.assertEqual(outputs(run_block(READ_FILE, {"path": path}, disable="mntns,uid,userns,caps")),
-                             {"read": "not yours"})
+    test_dac_override_works_without_caps = private_file_test(12345, "mntns,uid,userns,caps", readable=True)
 
 
 class RlimitsLayer(unittest.TestCase):
@@ -423,11 +394,5 @@ class EveryLayerIsCovered(unittest.TestCase):
             self.assertTrue(hasattr(module, layer.capitalize() + "Layer"), "no test for layer %s" % layer)
 
 
-def main():
-    global BIN
-    BIN, argv = cli_args.binary_and_rest()
-    unittest.main(argv=argv)
-
-
 if __name__ == "__main__":
-    main()
+    cli_args.main(sys.modules[__name__])

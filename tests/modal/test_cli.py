@@ -16,7 +16,6 @@ CLI or the local worker is not built yet.
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -26,8 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "emulator"))
 sys.path.insert(0, os.path.join(ROOT, "tests", "cases"))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
 from harness import Emulator  # noqa: E402
 import blocks  # noqa: E402
+from cli_run import clean_env, normalized, write_case  # noqa: E402  (tests/cli_run.py)
 
 ACCEPTANCE = os.path.abspath(os.path.join(ROOT, "..", "shared", "acceptance"))
 SKIP = 77
@@ -81,54 +82,6 @@ def load_cases(acceptance=ACCEPTANCE):
     if clash:
         raise SystemExit("case names in both the project's and the shared suite: %s" % sorted(clash))
     return own + shared
-
-
-def write_case(case, work):
-    code_path = os.path.join(work, case["name"] + ".py")
-    with open(code_path, "wb") as f:
-        f.write(case["code_bytes"] if "code_bytes" in case else case["code"].encode())
-    args = ["run", "--code", code_path]
-    if case.get("init"):
-        path = os.path.join(work, case["name"] + ".init.py")
-        with open(path, "w") as f:
-            f.write(case["init"])
-        args += ["--init", path]
-    if case.get("function"):
-        args += ["--function", case["function"]]
-    if case.get("imports"):
-        path = os.path.join(work, case["name"] + ".imports")
-        with open(path, "w") as f:
-            f.write("\n".join(case["imports"]) + "\n")
-        args += ["--imports", path]
-    if "inputs_raw" in case:
-        text = case["inputs_raw"]() if callable(case["inputs_raw"]) else case["inputs_raw"]
-    else:
-        text = json.dumps(case.get("inputs", {}))
-    path = os.path.join(work, case["name"] + ".inputs.json")
-    with open(path, "w") as f:
-        f.write(text)
-    args += ["--inputs", path]
-    if case.get("context") is not None:
-        path = os.path.join(work, case["name"] + ".ctx.json")
-        with open(path, "w") as f:
-            json.dump(case["context"], f)
-        args += ["--context", path]
-    return args
-
-
-ADDRESS = re.compile(r" at 0x[0-9a-f]+")
-
-
-def normalized(report):
-    """The report with object addresses (repr of lossy `object` values) blanked: they
-    differ between any two processes, whatever the backend."""
-    return json.loads(ADDRESS.sub(" at 0x?", json.dumps(report, sort_keys=True)))
-
-
-def clean_env():
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MODAL_", "BLOCKBOX_", "WORKFLOWS_", "ALLOW_CUSTOM"))}
-    return env
 
 
 class Runner:

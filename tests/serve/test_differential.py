@@ -16,7 +16,6 @@ import argparse
 import base64
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
 from harness import Server  # noqa: E402
+from cli_run import clean_env, normalized, write_case  # noqa: E402  (tests/cli_run.py)
 
 TOKENS = ("dk-diffTOKEN-41c2", "ds-diffSECRET-77e0a1")
 
@@ -145,54 +146,11 @@ CASES = [
          expect={"exit": 2, "error_type": "InvalidRequest"}),
 ]
 
-ADDRESS = re.compile(r" at 0x[0-9a-f]+")
-
-
-def normalized(report):
-    return json.loads(ADDRESS.sub(" at 0x?", json.dumps(report, sort_keys=True)))
-
-
-def write_case(case, work):
-    path = os.path.join(work, case["name"] + ".py")
-    with open(path, "wb") as f:
-        f.write(case["code_bytes"] if "code_bytes" in case else case["code"].encode())
-    args = ["run", "--code", path]
-    if case.get("init"):
-        p = os.path.join(work, case["name"] + ".init.py")
-        with open(p, "w") as f:
-            f.write(case["init"])
-        args += ["--init", p]
-    if case.get("imports"):
-        p = os.path.join(work, case["name"] + ".imports")
-        with open(p, "w") as f:
-            f.write("\n".join(case["imports"]) + "\n")
-        args += ["--imports", p]
-    if case.get("function"):
-        args += ["--function", case["function"]]
-    p = os.path.join(work, case["name"] + ".inputs.json")
-    with open(p, "w") as f:
-        f.write(case["inputs_raw"] if "inputs_raw" in case else json.dumps(case.get("inputs", {})))
-    args += ["--inputs", p]
-    if case.get("context") is not None:
-        p = os.path.join(work, case["name"] + ".ctx.json")
-        with open(p, "w") as f:
-            json.dump(case["context"], f)
-        args += ["--context", p]
-    return args
-
-
 def served(srv):
     """Calls the server has answered (its metrics are counted before each reply)."""
     _, text = srv.get("/metrics")
     return sum(int(line.split()[-1]) for line in text.splitlines()
                if line.startswith("blockbox_serve_responses_total{"))
-
-
-def clean_env(extra=None):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MODAL_", "BLOCKBOX_", "WORKFLOWS_", "ALLOW_CUSTOM"))}
-    env.update(extra or {})
-    return env
 
 
 def main():
