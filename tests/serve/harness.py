@@ -4,7 +4,9 @@
 
 Server(bin, args, env) starts the server on 127.0.0.1:0 and waits for the readiness line
 `blockbox serve: listening on http://HOST:PORT`; .log() is its stderr so far; .stop()
-sends SIGTERM and returns the exit status.
+sends SIGTERM and returns the exit status. `with serving(test, bin, args, ...) as s:` is a
+Server for the block, stopped after it with `test` asserting exit status 0;
+`with tokens_file(text) as path:` a file for --tokens-file.
 
 RoboflowClient mirrors what inference's ModalExecutor (HTTP transport) sends:
 `POST {MODAL_WEB_ENDPOINT_URL}?workspace_id=ID`, a gzip (level 1) JSON body with
@@ -16,6 +18,7 @@ serialize_for_modal_remote_execution / deserialize_for_modal_remote_execution do
 errors are built as its execute_remote builds them.
 """
 import base64
+import contextlib
 import datetime
 import gzip
 import hashlib
@@ -25,6 +28,7 @@ import os
 import re
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 
@@ -101,6 +105,29 @@ class Server:
         body = r.read()
         c.close()
         return r.status, body.decode()
+
+
+@contextlib.contextmanager
+def serving(test, bin_path, args=(), **kwargs):
+    """A Server (same arguments) for the `with` block; stopped after it, whatever the block
+    did, with `test` (a TestCase) asserting that it exited with status 0."""
+    server = Server(bin_path, args, **kwargs)
+    try:
+        yield server
+    finally:
+        test.assertEqual(server.stop(), 0)
+
+
+@contextlib.contextmanager
+def tokens_file(text):
+    """A --tokens-file (`KEY SECRET [WORKSPACE,...]` lines) holding `text`, mode 0600 as
+    serve wants it, for the `with` block: yields its path."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "tokens")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        yield path
 
 
 def code_hash(code, imports):

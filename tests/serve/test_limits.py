@@ -26,13 +26,12 @@ import json
 import os
 import socket
 import sys
-import tempfile
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import RoboflowClient, Server, code_hash  # noqa: E402
+from harness import RoboflowClient, Server, code_hash, serving, tokens_file  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cli_args  # noqa: E402  (tests/cli_args.py)
 
@@ -99,8 +98,7 @@ def post_head(port, length, tokens, ws="ws", extra=b""):
 
 class RequestBudget(unittest.TestCase):
     def test_bytes_in_flight_bounded_across_connections(self):
-        s = Server(BIN, ["--max-body-mb", "8", "--max-request-mb", "16"])
-        try:
+        with serving(self, BIN, ["--max-body-mb", "8", "--max-request-mb", "16"]) as s:
             self.assertEqual(metric(s, "blockbox_serve_request_bytes_limit"), 16 << 20)
             body = spaces_body(7)
             self.assertLess(len(body), 64 << 10)
@@ -119,8 +117,6 @@ class RequestBudget(unittest.TestCase):
             self.assertIn(b"UnknownCodeHash", data)
             # given back when the connection's request ends (after the reply is sent)
             wait_for(lambda: metric(s, "blockbox_serve_request_bytes") == 0, "bytes given back")
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_budget_below_two_bodies_refused_at_start(self):
         with self.assertRaises(RuntimeError) as cm:
@@ -130,8 +126,7 @@ class RequestBudget(unittest.TestCase):
 
 class ReplyBound(unittest.TestCase):
     def test_empty_dims_value_form_refused(self):
-        s = Server(BIN)   # the default reply cap
-        try:
+        with serving(self, BIN) as s:   # the default reply cap
             code = ("import numpy as np\ndef run(self):\n"
                     "    return {'a': np.zeros((60000000, 0), dtype=np.uint8)}\n")
             r = RoboflowClient(s, "big").execute(code, raw=True)
@@ -144,37 +139,33 @@ class ReplyBound(unittest.TestCase):
             ok, _ = RoboflowClient(s, "big").execute(
                 "import numpy as np\ndef run(self):\n    return {'a': np.zeros((3, 0))}\n")
             self.assertEqual(ok["a"].shape, (3, 0))
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class Connections(unittest.TestCase):
     def test_per_address_limit(self):
-        s = Server(BIN, ["--max-connections-per-ip", "4"])
-        socks = []
-        try:
-            for _ in range(4):   # slowloris: a header that never ends
-                c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
-                c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-                socks.append(c)
-            status, data = raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            self.assertIsNone(status, data[:200])   # closed at accept
-            status, _ = raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
-                                    source="127.0.0.2")
-            self.assertEqual(status, 200)
-            for c in socks:
-                c.close()
+        with serving(self, BIN, ["--max-connections-per-ip", "4"]) as s:
             socks = []
-            wait_for(lambda: raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0]
-                     == 200, "the address's slots given back")
-        finally:
-            for c in socks:
-                c.close()
-            self.assertEqual(s.stop(), 0)
+            try:
+                for _ in range(4):   # slowloris: a header that never ends
+                    c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+                    c.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                    socks.append(c)
+                status, data = raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIsNone(status, data[:200])   # closed at accept
+                status, _ = raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                                        source="127.0.0.2")
+                self.assertEqual(status, 200)
+                for c in socks:
+                    c.close()
+                socks = []
+                wait_for(lambda: raw_request(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")[0]
+                         == 200, "the address's slots given back")
+            finally:
+                for c in socks:
+                    c.close()
 
     def test_trickled_body_cut_at_deadline(self):
-        s = Server(BIN, ["--body-deadline", "1"])
-        try:
+        with serving(self, BIN, ["--body-deadline", "1"]) as s:
             body = gzip.compress(b'{"code_hash": "' + b"0" * 32 + b'"}', 1)
             c = socket.create_connection(("127.0.0.1", s.port), timeout=30)
             c.sendall(post_head(s.port, len(body), s.tokens) + body[:4])
@@ -189,14 +180,11 @@ class Connections(unittest.TestCase):
             wait_for(lambda: "RequestTimeout" in s.log(), "the cut logged")
             status, data = raw_request(s.port, post_head(s.port, len(body), s.tokens), body)
             self.assertEqual(status, 200, data[:200])
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class Tenancy(unittest.TestCase):
     def test_other_workspace_cannot_evict_warm_instances(self):
-        s = Server(BIN, ["--max-instances", "4", "--max-instances-per-workspace", "2"])
-        try:
+        with serving(self, BIN, ["--max-instances", "4", "--max-instances-per-workspace", "2"]) as s:
             counter = "n = 0\ndef run(self):\n    global n\n    n += 1\n    return {'n': n}\n"
             a = RoboflowClient(s, "ws-a")
             self.assertEqual(a.execute(counter)[0], {"n": 1})
@@ -206,14 +194,11 @@ class Tenancy(unittest.TestCase):
             self.assertEqual(a.execute(counter)[0], {"n": 2})   # still warm
             _, text = s.get("/metrics")
             self.assertIn("\nblockbox_serve_instances 3\n", text)
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class TrustedVerdicts(unittest.TestCase):
     def test_blockbox_error_header_only_for_server_verdicts(self):
-        s = Server(BIN, env={"BLOCKBOX_TIMEOUT": "1"})
-        try:
+        with serving(self, BIN, env={"BLOCKBOX_TIMEOUT": "1"}) as s:
             c = RoboflowClient(s, "verdicts")
 
             def call(code):
@@ -231,19 +216,12 @@ class TrustedVerdicts(unittest.TestCase):
             self.assertEqual(call("def run(self):\n    return 1 // 0\n"),
                              ("ZeroDivisionError", None))
             c.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class HeaderIdentity(unittest.TestCase):
     def test_nul_and_duplicates_refused(self):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "tokens")
-            with open(path, "w") as f:
-                f.write("key-a sec-a ws-a\nkey-b sec-b ws-b\n")
-            os.chmod(path, 0o600)
-            s = Server(BIN, ["--tokens-file", path], tokens=None)
-            try:
+        with tokens_file("key-a sec-a ws-a\nkey-b sec-b ws-b\n") as path:
+            with serving(self, BIN, ["--tokens-file", path], tokens=None) as s:
                 body = gzip.compress(b'{"code_hash": "' + b"0" * 32 + b'"}', 1)
 
                 def send(head):
@@ -262,15 +240,7 @@ class HeaderIdentity(unittest.TestCase):
                 self.assertEqual(send(head(extra=b"Modal-Key: key-b\r\n")), 401)
                 self.assertEqual(send(head(extra=b"Modal-Secret: sec-b\r\n")), 401)
                 self.assertIn(send(head(extra=b"Content-Length: %d\r\n" % len(body))), (400, None))
-            finally:
-                self.assertEqual(s.stop(), 0)
-
-
-def main():
-    global BIN
-    BIN, argv = cli_args.binary_and_rest()
-    unittest.main(argv=argv, verbosity=2)
 
 
 if __name__ == "__main__":
-    main()
+    cli_args.main(sys.modules[__name__], verbosity=2)

@@ -33,7 +33,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import (BlockError, HTTPStatusError, RoboflowClient, Server,  # noqa: E402
-                     code_hash)
+                     code_hash, serving, tokens_file)
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import cli_args  # noqa: E402  (tests/cli_args.py)
 
@@ -295,8 +295,7 @@ class Protocol(Shared):
 
 class Concurrency(unittest.TestCase):
     def test_32_keepalive_clients_matched(self):
-        s = Server(BIN, ["--max-runs", "8", "--max-runs-per-workspace", "8"])
-        try:
+        with serving(self, BIN, ["--max-runs", "8", "--max-runs-per-workspace", "8"]) as s:
             code = "def run(self, who, i):\n    return {'who': who, 'i': i, 'sq': i * i}\n"
             errors = []
 
@@ -324,13 +323,10 @@ class Concurrency(unittest.TestCase):
             live = int(inst[0].split()[-1])
             self.assertGreaterEqual(live, 2)   # concurrent calls of one block got more instances
             self.assertLessEqual(live, 4)      # up to --max-instances-per-block (default 4)
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_hostile_tenants_do_not_block_others(self):
-        s = Server(BIN, ["--max-runs", "4", "--max-runs-per-workspace", "2"],
-                   env={"BLOCKBOX_TIMEOUT": "8"})
-        try:
+        with serving(self, BIN, ["--max-runs", "4", "--max-runs-per-workspace", "2"],
+                     env={"BLOCKBOX_TIMEOUT": "8"}) as s:
             hang = "import time\ndef run(self):\n    time.sleep(60)\n    return {}\n"
             flood = "def run(self):\n    while True:\n        print('x' * 65536)\n"
             crash = "import ctypes\ndef run(self):\n    ctypes.string_at(0)\n    return {}\n"
@@ -380,12 +376,9 @@ class Concurrency(unittest.TestCase):
             out, _ = c.execute("def run(self, i):\n    return {'i': i}\n", {"i": 99})
             self.assertEqual(out, {"i": 99})
             c.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_backpressure_429_retry_after(self):
-        s = Server(BIN, ["--max-runs", "1", "--max-queue", "0"])
-        try:
+        with serving(self, BIN, ["--max-runs", "1", "--max-queue", "0"]) as s:
             slow = "import time\ndef run(self):\n    time.sleep(3)\n    return {}\n"
             warm = RoboflowClient(s, "bp")
             warm.execute("def run(self):\n    return {}\n")
@@ -398,14 +391,11 @@ class Concurrency(unittest.TestCase):
             self.assertEqual(cm.exception.headers.get("Retry-After"), "1")
             t.join(60)
             warm.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class Instances(unittest.TestCase):
     def test_lru_eviction_and_max_inputs(self):
-        s = Server(BIN, ["--max-instances", "2", "--max-instances-per-workspace", "2"])
-        try:
+        with serving(self, BIN, ["--max-instances", "2", "--max-instances-per-workspace", "2"]) as s:
             def block(k):
                 return "N = [0]\ndef run(self):\n    N[0] += 1\n    return {'k': %d, 'n': N[0]}\n" % k
             c = RoboflowClient(s, "lru")
@@ -419,28 +409,20 @@ class Instances(unittest.TestCase):
             self.assertIn("blockbox_serve_evictions_total 2\n", text)
             self.assertIn("blockbox_serve_instances 2\n", text)
             c.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
-        s = Server(BIN, ["--max-inputs", "1"])
-        try:
+        with serving(self, BIN, ["--max-inputs", "1"]) as s:
             c = RoboflowClient(s, "recycle")
             code = "N = [0]\ndef run(self):\n    N[0] += 1\n    return {'n': N[0]}\n"
             self.assertEqual([c.execute(code)[0]["n"] for _ in range(3)], [1, 1, 1])
             c.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_memory_budget_limits_instances(self):
-        s = Server(BIN, ["--instance-memory-mb", "1024"], env={"BLOCKBOX_MEMORY_MB": "512"})
-        try:
+        with serving(self, BIN, ["--instance-memory-mb", "1024"], env={"BLOCKBOX_MEMORY_MB": "512"}) as s:
             c = RoboflowClient(s, "mem")
             for k in range(4):
                 c.execute("def run(self):\n    return {'k': %d}\n" % k)
             _, text = s.get("/metrics")
             self.assertIn("blockbox_serve_instances 2\n", text)   # 1024 MB / 512 MB
             c.close()
-        finally:
-            self.assertEqual(s.stop(), 0)
 
 
 class Auth(unittest.TestCase):
@@ -458,8 +440,7 @@ class Auth(unittest.TestCase):
         return r.status, data
 
     def test_missing_and_wrong_credentials(self):
-        s = Server(BIN)
-        try:
+        with serving(self, BIN) as s:
             status, data = self.post(s, {})
             self.assertEqual(status, 401)
             self.assertEqual(json.loads(data)["error_type"], "AuthenticationFailed")
@@ -470,25 +451,16 @@ class Auth(unittest.TestCase):
             status, data = self.post(s, {"Modal-Key": TOKENS[0], "Modal-Secret": TOKENS[1]})
             self.assertEqual(status, 200, data)
             self.assertNotIn(TOKENS[1], s.log())
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_tokens_file_workspace_binding(self):
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "tokens")
-            with open(path, "w") as f:
-                f.write("# key secret workspaces\nkey-a sec-a ws-a,ws-b\nkey-any sec-any\n")
-            os.chmod(path, 0o600)
-            s = Server(BIN, ["--tokens-file", path], tokens=None)
-            try:
+        with tokens_file("# key secret workspaces\nkey-a sec-a ws-a,ws-b\nkey-any sec-any\n") as path:
+            with serving(self, BIN, ["--tokens-file", path], tokens=None) as s:
                 self.assertEqual(self.post(s, {"Modal-Key": "key-a", "Modal-Secret": "sec-a"}, "ws-b")[0], 200)
                 self.assertEqual(self.post(s, {"Modal-Key": "key-a", "Modal-Secret": "sec-a"}, "ws-c")[0], 403)
                 self.assertEqual(self.post(s, {"Modal-Key": "key-any", "Modal-Secret": "sec-any"}, "ws-c")[0], 200)
                 self.assertEqual(self.post(s, {"Modal-Key": "key-a", "Modal-Secret": "sec-any"}, "ws-a")[0], 401)
                 for secret in ("sec-a", "sec-any"):
                     self.assertNotIn(secret, s.log())
-            finally:
-                self.assertEqual(s.stop(), 0)
             os.chmod(path, 0o644)
             with self.assertRaises(RuntimeError) as cm:
                 Server(BIN, ["--tokens-file", path], tokens=None)
@@ -516,11 +488,8 @@ class Auth(unittest.TestCase):
         self.assertEqual(rc, 2)
 
     def test_insecure_no_auth_on_loopback(self):
-        s = Server(BIN, ["--insecure-no-auth"], tokens=None)
-        try:
+        with serving(self, BIN, ["--insecure-no-auth"], tokens=None) as s:
             self.assertEqual(self.post(s, {})[0], 200)
-        finally:
-            self.assertEqual(s.stop(), 0)
 
     def test_tls(self):
         with tempfile.TemporaryDirectory() as d:
@@ -529,16 +498,13 @@ class Auth(unittest.TestCase):
                             "-out", cert, "-days", "1", "-subj", "/CN=localhost",
                             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
                            check=True, capture_output=True)
-            s = Server(BIN, ["--tls-cert", cert, "--tls-key", key])
-            try:
+            with serving(self, BIN, ["--tls-cert", cert, "--tls-key", key]) as s:
                 self.assertEqual(s.scheme, "https")
                 ctx = ssl.create_default_context(cafile=cert)
                 c = http.client.HTTPSConnection("127.0.0.1", s.port, context=ctx, timeout=30)
                 c.request("GET", "/healthz")
                 self.assertEqual(c.getresponse().status, 200)
                 c.close()
-            finally:
-                self.assertEqual(s.stop(), 0)
 
 
 class BadBodies(unittest.TestCase):
@@ -646,11 +612,5 @@ class Shutdown(unittest.TestCase):
         self.assertIn("draining", s.log())
 
 
-def main():
-    global BIN
-    BIN, argv = cli_args.binary_and_rest()
-    unittest.main(argv=argv, verbosity=2)
-
-
 if __name__ == "__main__":
-    main()
+    cli_args.main(sys.modules[__name__], verbosity=2)
