@@ -123,6 +123,11 @@ class RuntimeCase(unittest.TestCase):
         self.assertFalse(response["success"], response)
         return response
 
+    def assert_block_error(self, response, error_type, line_number):
+        """The response is the block's error `error_type` at `line_number` of the user's code."""
+        self.assertEqual(response["error_type"], error_type)
+        self.assertEqual(response["line_number"], line_number)
+
 
 # ---------------------------------------------------------------------------------------
 class BasicsTest(RuntimeCase):
@@ -265,8 +270,7 @@ class BasicsTest(RuntimeCase):
         runtime = rt.Runtime()
         response = self.run_block("import sys\n\ndef run(self):\n    sys.exit(3)\n",
                                   runtime=runtime)
-        self.assertEqual(response["error_type"], "SystemExit")
-        self.assertEqual(response["line_number"], 4)
+        self.assert_block_error(response, "SystemExit", 4)
         self.assertEqual(self.outputs("def run(self):\n    return {'ok': 1}\n", runtime=runtime),
                          {"ok": 1})
 
@@ -280,8 +284,7 @@ class BasicsTest(RuntimeCase):
 class ErrorsTest(RuntimeCase):
     def test_runtime_error_line(self):
         r = self.failure("def run(self, x):\n    y = 1\n    return {'z': x / 0}\n", {"x": 1})
-        self.assertEqual(r["error_type"], "ZeroDivisionError")
-        self.assertEqual(r["line_number"], 3)
+        self.assert_block_error(r, "ZeroDivisionError", 3)
         self.assertEqual(r["function_name"], "run")
         self.assertEqual(r["error"], "Error in line 3, in run: ZeroDivisionError: division by zero")
         self.assertIn('File "<run_code>", line 3, in run', r["traceback"])
@@ -289,24 +292,21 @@ class ErrorsTest(RuntimeCase):
 
     def test_syntax_error(self):
         r = self.failure("def run(self):\n    return {'a': (}\n")
-        self.assertEqual(r["error_type"], "SyntaxError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "SyntaxError", 2)
         self.assertTrue(r["error"].startswith("Error in line 2, in <module>: SyntaxError: "),
                         r["error"])
         self.assertIn("<run_code>", r["traceback"])
 
     def test_indentation_error(self):
         r = self.failure("def run(self):\nreturn {}\n")
-        self.assertEqual(r["error_type"], "IndentationError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "IndentationError", 2)
 
     def test_raise_in_nested_helper(self):
         code = ("def helper(v):\n    def inner(w):\n        raise ValueError('negative input %d' % w)\n"
                 "    return inner(v)\n\ndef run(self, v):\n    if v < 0:\n        helper(v)\n"
                 "    return {}\n")
         r = self.failure(code, {"v": -1})
-        self.assertEqual(r["error_type"], "ValueError")
-        self.assertEqual(r["line_number"], 3)
+        self.assert_block_error(r, "ValueError", 3)
         self.assertEqual(r["function_name"], "inner")
         self.assertEqual(r["error"], "Error in line 3, in inner: ValueError: negative input -1")
         tb = r["traceback"]
@@ -326,15 +326,13 @@ class ErrorsTest(RuntimeCase):
     def test_error_in_init(self):
         init = "def init():\n    data = {}\n    return {'k': data['missing']}\n"
         r = self.failure("def run(self):\n    return {}\n", init=init)
-        self.assertEqual(r["error_type"], "KeyError")
-        self.assertEqual(r["line_number"], 3)
+        self.assert_block_error(r, "KeyError", 3)
         self.assertEqual(r["function_name"], "init")
         self.assertIn('File "<init_code>", line 3, in init', r["traceback"])
 
     def test_syntax_error_in_init(self):
         r = self.failure("def run(self):\n    return {}\n", init="def init(:\n    pass\n")
-        self.assertEqual(r["error_type"], "SyntaxError")
-        self.assertEqual(r["line_number"], 1)
+        self.assert_block_error(r, "SyntaxError", 1)
         self.assertIn("<init_code>", r["traceback"])
 
     def test_failed_init_is_retried_not_cached(self):
@@ -353,15 +351,13 @@ class ErrorsTest(RuntimeCase):
 
     def test_error_in_module_level_code(self):
         r = self.failure("x = 1\ny = undefined_name\n\ndef run(self):\n    return {}\n")
-        self.assertEqual(r["error_type"], "NameError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "NameError", 2)
         self.assertEqual(r["function_name"], "<module>")
 
     def test_error_in_imports(self):
         r = self.failure("def run(self):\n    return {}\n",
                          imports=("import json", "import no_such_module_blockbox"))
-        self.assertEqual(r["error_type"], "ModuleNotFoundError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "ModuleNotFoundError", 2)
         self.assertIn("<imports>", r["traceback"])
 
     def test_missing_function(self):
@@ -384,8 +380,7 @@ class ErrorsTest(RuntimeCase):
 
     def test_wrong_arguments(self):
         r = self.failure("def run(self, a):\n    return {}\n", {"b": 1})
-        self.assertEqual(r["error_type"], "TypeError")
-        self.assertEqual(r["line_number"], 1)
+        self.assert_block_error(r, "TypeError", 1)
         self.assertEqual(r["function_name"], "run")
         self.assertIn("unexpected keyword argument 'b'", r["error"])
 
@@ -408,13 +403,11 @@ class ErrorsTest(RuntimeCase):
         code = ("class Bad(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n\n"
                 "def run(self):\n    raise Bad()\n")
         r = self.failure(code)
-        self.assertEqual(r["error_type"], "Bad")
-        self.assertEqual(r["line_number"], 6)
+        self.assert_block_error(r, "Bad", 6)
 
     def test_recursion_error_is_the_blocks(self):
         r = self.failure("def run(self):\n    return run(self)\n")
-        self.assertEqual(r["error_type"], "RecursionError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "RecursionError", 2)
 
 
 # ---------------------------------------------------------------------------------------
@@ -623,8 +616,7 @@ class DecodeTest(RuntimeCase):
         broken = {"_type": "workflow_image", "type": "base64", "value": "!!not*base64!!"}
         self.assertEqual(self.outputs(code, {"image": broken, "touch": False}), {"ok": 1})
         r = self.failure(code, {"image": broken, "touch": True})
-        self.assertEqual(r["error_type"], "ValueError")
-        self.assertEqual(r["line_number"], 3)
+        self.assert_block_error(r, "ValueError", 3)
         self.assertIn("base64", r["error"])
         garbage = {"_type": "workflow_image", "type": "base64",
                    "value": base64.b64encode(b"not an image at all").decode()}

@@ -26,13 +26,19 @@ class TraceEntriesTest(RuntimeCase):
         response = self.run_block(code, inputs, context=context, **kw)
         return response, response.get("debug_traces")
 
+    def good_traces(self, body, **kw):
+        """The debug_traces of a run of `body` that must succeed."""
+        response, traces = self.traces(body, **kw)
+        self.assertTrue(response["success"], response)
+        return traces
+
     def test_entry_shape_and_step(self):
-        _, traces = self.traces("debug_traces.append({'a': (1, 2)})\nreturn {}", context=CONTEXT)
+        traces = self.good_traces("debug_traces.append({'a': (1, 2)})\nreturn {}", context=CONTEXT)
         self.assertEqual(traces, [{"step": "my_step", "value": {"a": [1, 2]}}])
-        _, traces = self.traces("debug_traces.append(1)\nreturn {}",
-                                context={"step_selector": "$steps.other"})
+        traces = self.good_traces("debug_traces.append(1)\nreturn {}",
+                                   context={"step_selector": "$steps.other"})
         self.assertEqual(traces, [{"step": "other", "value": 1}])
-        _, traces = self.traces("debug_traces.append(1)\nreturn {}")
+        traces = self.good_traces("debug_traces.append(1)\nreturn {}")
         self.assertEqual(traces, [{"step": None, "value": 1}])
 
     def test_timestamps_with_timezones(self):
@@ -42,8 +48,7 @@ class TraceEntriesTest(RuntimeCase):
                 "debug_traces.append('f', add_timestamp=True, "
                 "timezone=d.timezone(d.timedelta(hours=5)))\n"
                 "debug_traces.append('n', timezone='Europe/Paris')\nreturn {}")
-        response, traces = self.traces(body)
-        self.assertTrue(response["success"], response)
+        traces = self.good_traces(body)
         utc, paris, fixed, plain = traces
         self.assertEqual(utc["timestamp_timezone"], "UTC")
         self.assertEqual(datetime.datetime.fromisoformat(utc["timestamp"]).utcoffset(),
@@ -71,8 +76,7 @@ class TraceEntriesTest(RuntimeCase):
                 "for _ in range(40):\n    deep = [deep]\n"
                 "for v in [Thing(), np.array([1, 2]), {1: 'int key'}, float('nan'), loop, deep,"
                 " 'é', None]:\n    debug_traces.append(v)\nreturn {}")
-        response, traces = self.traces(body)
-        self.assertTrue(response["success"], response)
+        traces = self.good_traces(body)
         values = [t["value"] for t in traces]
         self.assertEqual(values[:5], ["Thing!", repr(np.array([1, 2])), {"1": "int key"}, None,
                                       "[[...]]"])
@@ -81,8 +85,8 @@ class TraceEntriesTest(RuntimeCase):
         self.assertEqual(values[6:], ["é", None])
 
     def test_entry_cap_truncates_the_value(self):
-        _, traces = self.traces("debug_traces.append('x' * 100000, add_timestamp=True)\n"
-                                "debug_traces.append({'k': 'y' * 20000})\nreturn {}")
+        traces = self.good_traces("debug_traces.append('x' * 100000, add_timestamp=True)\n"
+                                   "debug_traces.append({'k': 'y' * 20000})\nreturn {}")
         first, second = traces
         for entry in traces:
             self.assertLessEqual(entry_size(entry), rt.TRACE_MAX_ENTRY_CHARS)
@@ -93,15 +97,15 @@ class TraceEntriesTest(RuntimeCase):
         self.assertTrue(second["value"].startswith("{'k': 'yyy"), "repr of the JSON value")
 
     def test_count_cap_adds_one_marker(self):
-        _, traces = self.traces("for i in range(1500):\n    debug_traces.append(i)\nreturn {}",
-                                context=CONTEXT)
+        traces = self.good_traces("for i in range(1500):\n    debug_traces.append(i)\nreturn {}",
+                                   context=CONTEXT)
         self.assertEqual(len(traces), rt.TRACE_MAX_ENTRIES + 1)
         self.assertEqual(traces[-2]["value"], rt.TRACE_MAX_ENTRIES - 1)
         self.assertEqual(traces[-1], {"step": "my_step", "value": rt.TRACE_LIMIT_MARKER})
 
     def test_total_cap_adds_one_marker(self):
-        _, traces = self.traces("for i in range(200):\n    debug_traces.append('z' * 15000)\n"
-                                "return {}")
+        traces = self.good_traces("for i in range(200):\n    debug_traces.append('z' * 15000)\n"
+                                   "return {}")
         self.assertEqual(traces[-1]["value"], rt.TRACE_LIMIT_MARKER)
         self.assertEqual(sum(1 for t in traces if t["value"] == rt.TRACE_LIMIT_MARKER), 1)
         kept = traces[:-1]
@@ -109,8 +113,8 @@ class TraceEntriesTest(RuntimeCase):
         self.assertGreater(sum(entry_size(t) for t in kept) + 15100, rt.TRACE_MAX_TOTAL_CHARS)
 
     def test_huge_step_name_ends_the_trace(self):
-        _, traces = self.traces("debug_traces.append(1)\ndebug_traces.append(2)\nreturn {}",
-                                context={"step_name": "s" * 20000})
+        traces = self.good_traces("debug_traces.append(1)\ndebug_traces.append(2)\nreturn {}",
+                                   context={"step_name": "s" * 20000})
         self.assertEqual(traces, [{"step": None, "value": rt.TRACE_LIMIT_MARKER}])
 
     def test_traces_of_the_run_only_and_kept_on_failure(self):
@@ -210,8 +214,7 @@ class PreambleTest(RuntimeCase):
             self.assertIn("no network access", message)
             self.assertIn(url, message)
         r = self.failure("def run(self):\n    requests.get('http://x/')\n    return {}\n")
-        self.assertEqual(r["error_type"], "ConnectionError")
-        self.assertEqual(r["line_number"], 2)
+        self.assert_block_error(r, "ConnectionError", 2)
 
     def test_shapely_from_the_preamble(self):
         # python3-shapely is a dependency (scripts/deps.sh): its absence is a failure here.
