@@ -32,56 +32,50 @@ def _candidates():
     return found, False
 
 
+def _accessors(prefix, **restypes):
+    """The prototypes of bb_<prefix>_<name>(handle) for each name=restype: a call on one
+    object (a void pointer) returning its field (None: a void function)."""
+    return {"bb_%s_%s" % (prefix, name): (restype, [ctypes.c_void_p]) for name, restype in restypes.items()}
+
+
+def _prototype(lib, sigs):
+    """Gives each function of `lib` named in sigs its (restype, argtypes)."""
+    for name, (restype, argtypes) in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+
+
 def _declare(lib):
     c_char_p, c_void_p, c_int, c_size_t = ctypes.c_char_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t
     pp = ctypes.POINTER(c_void_p)
     sigs = {
-        "bb_error_get_kind": (c_int, [c_void_p]),
-        "bb_error_type_name": (c_char_p, [c_void_p]),
-        "bb_error_message": (c_char_p, [c_void_p]),
-        "bb_error_line": (c_int, [c_void_p]),
-        "bb_error_function": (c_char_p, [c_void_p]),
-        "bb_error_traceback": (c_char_p, [c_void_p]),
-        "bb_error_exit_code": (c_int, [c_void_p]),
-        "bb_error_free": (None, [c_void_p]),
+        **_accessors("error", get_kind=c_int, type_name=c_char_p, message=c_char_p,
+                     line=c_int, function=c_char_p, traceback=c_char_p, exit_code=c_int, free=None),
         "bb_config_new": (c_void_p, []),
         "bb_config_from_env": (c_void_p, [pp]),
         "bb_config_set": (c_int, [c_void_p, c_char_p, c_char_p, pp]),
         "bb_config_get": (c_char_p, [c_void_p, c_char_p]),
-        "bb_config_free": (None, [c_void_p]),
+        **_accessors("config", free=None),
         "bb_executor_new": (c_void_p, [c_void_p, pp]),
-        "bb_executor_driver": (c_char_p, [c_void_p]),
-        "bb_executor_describe": (c_void_p, [c_void_p]),
-        "bb_executor_free": (None, [c_void_p]),
+        **_accessors("executor", driver=c_char_p, describe=c_void_p, free=None),
         "bb_block_load": (c_void_p, [c_void_p, c_void_p, pp]),
-        "bb_block_code_hash": (c_char_p, [c_void_p]),
         "bb_block_run": (c_void_p, [c_void_p, c_char_p, c_char_p]),
-        "bb_block_free": (None, [c_void_p]),
-        "bb_result_ok": (c_int, [c_void_p]),
-        "bb_result_outputs": (c_char_p, [c_void_p]),
-        "bb_result_stdout": (c_char_p, [c_void_p]),
-        "bb_result_stderr": (c_char_p, [c_void_p]),
-        "bb_result_denied_syscalls": (c_char_p, [c_void_p]),
-        "bb_result_debug_traces": (c_char_p, [c_void_p]),
-        "bb_result_error": (c_void_p, [c_void_p]),
-        "bb_result_free": (None, [c_void_p]),
+        **_accessors("block", code_hash=c_char_p, free=None),
+        **_accessors("result", ok=c_int, outputs=c_char_p, stdout=c_char_p, stderr=c_char_p,
+                     denied_syscalls=c_char_p, debug_traces=c_char_p, error=c_void_p, free=None),
         "bb_version": (c_char_p, []),
     }
-    for name, (restype, argtypes) in sigs.items():
-        fn = getattr(lib, name)
-        fn.restype, fn.argtypes = restype, argtypes
+    _prototype(lib, sigs)
     # The binary path (issue 12). A library without it still works: arrays then travel in
     # the JSON data form.
     optional = {
         "bb_block_run_buffers": (c_void_p, [c_void_p, c_char_p, c_char_p, ctypes.POINTER(Buffer), c_size_t]),
-        "bb_result_buffer_count": (c_size_t, [c_void_p]),
+        **_accessors("result", buffer_count=c_size_t),
         "bb_result_buffer": (c_void_p, [c_void_p, c_size_t, ctypes.POINTER(c_size_t)]),
     }
     lib.has_buffers = all(hasattr(lib, name) for name in optional)
     if lib.has_buffers:
-        for name, (restype, argtypes) in optional.items():
-            fn = getattr(lib, name)
-            fn.restype, fn.argtypes = restype, argtypes
+        _prototype(lib, optional)
 
 
 class Buffer(ctypes.Structure):

@@ -33,6 +33,24 @@ def _png(width, height):
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
+def in_threads(n, work):
+    """Runs work(0) ... work(n - 1) at once, each in a thread of its own; returns what they
+    raised (an empty list when nothing did)."""
+    errors = []
+
+    def guarded(i):
+        try:
+            work(i)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller
+            errors.append(exc)
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors
+
+
 ECHO = "def run(self, **kw):\n    return kw\n"
 
 
@@ -186,21 +204,25 @@ class Errors(Base):
         self.assertEqual(e.exit_code, 1)
         self.assertEqual(b.stats["errors"], 1)
 
-    def test_timeout(self):
-        with blockbox.Executor(mode="local", timeout=1) as ex:
-            b = ex.load("def run(self):\n    while True:\n        pass\n")
-            with self.assertRaises(blockbox.Timeout) as cm:
+    def limit_error(self, error, code, **options):
+        """The `error` a run of `code` raises on an executor of its own with these options."""
+        with blockbox.Executor(mode="local", **options) as ex:
+            b = ex.load(code)
+            with self.assertRaises(error) as cm:
                 b.run()
-            self.assertIsInstance(cm.exception, blockbox.SandboxError)
-            self.assertIsInstance(cm.exception, TimeoutError)
-            self.assertEqual(cm.exception.error_type, "Timeout")
-            self.assertEqual(cm.exception.exit_code, 3)
+        return cm.exception
+
+    def test_timeout(self):
+        e = self.limit_error(blockbox.Timeout, "def run(self):\n    while True:\n        pass\n", timeout=1)
+        self.assertIsInstance(e, blockbox.SandboxError)
+        self.assertIsInstance(e, TimeoutError)
+        self.assertEqual(e.error_type, "Timeout")
+        self.assertEqual(e.exit_code, 3)
 
     def test_memory_limit(self):
-        with blockbox.Executor(mode="local", memory_mb=128) as ex:
-            b = ex.load("def run(self):\n    x = bytearray(400 << 20)\n    return {'n': len(x)}\n")
-            with self.assertRaises(blockbox.MemoryLimit):
-                b.run()
+        self.limit_error(blockbox.MemoryLimit,
+                         "def run(self):\n    x = bytearray(400 << 20)\n    return {'n': len(x)}\n",
+                         memory_mb=128)
 
     def test_sandbox_violation_names_the_call(self):
         b = self.ex.load("import socket\ndef run(self):\n    socket.socket()\n    return {}\n")
@@ -209,10 +231,8 @@ class Errors(Base):
         self.assertIn("socket", cm.exception.denied_syscalls)
 
     def test_output_limit(self):
-        with blockbox.Executor(mode="local", max_output_bytes=4096) as ex:
-            b = ex.load("def run(self):\n    return {'s': 'x' * 100000}\n")
-            with self.assertRaises(blockbox.OutputLimit):
-                b.run()
+        self.limit_error(blockbox.OutputLimit, "def run(self):\n    return {'s': 'x' * 100000}\n",
+                         max_output_bytes=4096)
 
     def test_invalid_inputs(self):
         with self.assertRaises(blockbox.InvalidRequest):
@@ -438,22 +458,13 @@ class BinaryPath(unittest.TestCase):
 
     def test_threads_keep_their_own_buffers(self):
         blocks = [self.ex.load("def run(self, f, k):\n    return {'g': f + k}\n") for _ in range(3)]
-        errors = []
 
         def worker(i):
-            try:
-                for j in range(5):
-                    f = np.full((50, 40, 3), i * 10 + j, dtype=np.uint8)
-                    out = blocks[i].run(f=f, k=np.uint8(1))
-                    np.testing.assert_array_equal(out["g"], f + 1)
-            except Exception as exc:  # reported below
-                errors.append(exc)
-        ts = [threading.Thread(target=worker, args=(i,)) for i in range(3)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        self.assertEqual(errors, [])
+            for j in range(5):
+                f = np.full((50, 40, 3), i * 10 + j, dtype=np.uint8)
+                out = blocks[i].run(f=f, k=np.uint8(1))
+                np.testing.assert_array_equal(out["g"], f + 1)
+        self.assertEqual(in_threads(3, worker), [])
 
 
 class Threads(unittest.TestCase):
@@ -463,21 +474,13 @@ class Threads(unittest.TestCase):
         with blockbox.Executor(mode="local") as ex:
             code = "def run(self):\n    time.sleep(2)\n    return {'ok': True}\n"
             blocks = [ex.load(code), ex.load(code)]
-            spans, errors = [None, None], []
+            spans = [None, None]
 
             def worker(i):
-                try:
-                    t0 = time.monotonic()
-                    self.assertEqual(blocks[i].run(), {"ok": True})
-                    spans[i] = (t0, time.monotonic())
-                except Exception as exc:  # reported below
-                    errors.append(exc)
-            threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            self.assertEqual(errors, [])
+                t0 = time.monotonic()
+                self.assertEqual(blocks[i].run(), {"ok": True})
+                spans[i] = (t0, time.monotonic())
+            self.assertEqual(in_threads(2, worker), [])
             (a0, a1), (b0, b1) = spans
             self.assertTrue(a0 < b1 and b0 < a1, "runs did not overlap: %r" % (spans,))
 
@@ -502,11 +505,7 @@ class Threads(unittest.TestCase):
                     out = b.run(i=i, j=j)
                     with lock:
                         results.append(out == {"i": i, "j": j})
-            ts = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
-            for t in ts:
-                t.start()
-            for t in ts:
-                t.join()
+            self.assertEqual(in_threads(4, worker), [])
             self.assertEqual(results, [True] * 40)
             self.assertEqual(b.stats["runs"], 40)
 
