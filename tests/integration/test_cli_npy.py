@@ -209,12 +209,19 @@ class RoundTrip(Npy):
         env.pop("BLOCKBOX_DRIVER_PATH", None)
         return env
 
-    def frame(self):
-        return np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    def frame_file(self):
+        """The test frame (48x64 BGR) and the path of a .npy file holding it."""
+        f = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+        return f, self.write("f.npy", npy_bytes(f))
+
+    def output_dir(self):
+        """A new, empty directory for --output-dir."""
+        path = os.path.join(self.dir, "out")
+        os.mkdir(path)
+        return path
 
     def test_frame_in_inverse_out_in_the_data_form(self):
-        f = self.frame()
-        path = self.write("f.npy", npy_bytes(f))
+        f, path = self.frame_file()
         code = self.write("inv.py", INVERT)
         _, report, _ = self.run_block("--code", code, "--input", "f=@" + path, expect_exit=0)
         out = report["outputs"]
@@ -224,13 +231,11 @@ class RoundTrip(Npy):
         np.testing.assert_array_equal(from_data_form(out["g"]), 255 - f)
 
     def test_output_dir_writes_npy_files(self):
-        f = self.frame()
-        path = self.write("f.npy", npy_bytes(f))
+        f, path = self.frame_file()
         code = self.write("many.py", "def run(self, f):\n"
                                      "    return {'g': 255 - f, 'nested': {'h/../x': f[:2].astype('float32')},"
                                      " 'n': 3}\n")
-        outdir = os.path.join(self.dir, "out")
-        os.mkdir(outdir)
+        outdir = self.output_dir()
         _, report, _ = self.run_block("--code", code, "--input", "f=@" + path, "--output-dir", outdir,
                                       expect_exit=0)
         out = report["outputs"]
@@ -259,8 +264,7 @@ class RoundTrip(Npy):
 
     def test_output_dir_names_that_collide(self):
         code = self.write("two.py", "def run(self):\n    return {'a/b': np.zeros(2), 'a?b': np.ones(2), 'l': [np.arange(3)]}\n")
-        outdir = os.path.join(self.dir, "out")
-        os.mkdir(outdir)
+        outdir = self.output_dir()
         _, report, _ = self.run_block("--code", code, "--output-dir", outdir, expect_exit=0)
         out = report["outputs"]
         self.assertNotEqual(out["a/b"]["file"], out["a?b"]["file"])
@@ -272,8 +276,7 @@ class RoundTrip(Npy):
     def test_no_output_names_a_buffer(self):
         # Whatever the driver hands back as buffers (arrays, raw images), the report prints
         # bytes, never a "buffer" index the reader could not resolve.
-        f = self.frame()
-        path = self.write("f.npy", npy_bytes(f))
+        f, path = self.frame_file()
         code = self.write("img.py", "def run(self, f, image):\n"
                                     "    img = WorkflowImageData.copy_and_replace(image, numpy_image=f)\n"
                                     "    return {'img': img, 'g': [255 - f]}\n")
@@ -287,7 +290,7 @@ class RoundTrip(Npy):
             np.testing.assert_array_equal(np.frombuffer(base64.b64decode(img["data"]), np.uint8).reshape(img["shape"]), f)
 
     def test_output_dir_must_exist(self):
-        path = self.write("f.npy", npy_bytes(self.frame()))
+        _, path = self.frame_file()
         code = self.write("inv.py", INVERT)
         _, report, _ = self.run_block("--code", code, "--input", "f=@" + path, "--output-dir",
                                       os.path.join(self.dir, "missing"), expect_exit=2)

@@ -212,28 +212,27 @@ class _Function:
         self.fn, self.options, self.endpoint, self.concurrency = fn, options, endpoint, concurrency
 
 
+def _marker(api, attr):
+    """modal.<api>(...), a decorator of a function App.function registers: checks its call
+    against the pinned signature and keeps its options on the function as `attr`."""
+    def decorator(*args, **kwargs):
+        check_call(api, args, kwargs)
+
+        def wrap(fn):
+            setattr(fn, attr, kwargs)
+            return fn
+        return wrap
+    return decorator
+
+
 def make():
     modal = types.ModuleType("modal")
     modal.__version__ = VERSION
     modal.Image, modal.Dict = Image, Dict
     modal.Sandbox = types.SimpleNamespace(create=_Aio("Sandbox.create", _sandbox_create))
     modal.functions = []
-
-    def fastapi_endpoint(*args, **kwargs):
-        check_call("fastapi_endpoint", args, kwargs)
-
-        def wrap(fn):
-            fn._endpoint = kwargs
-            return fn
-        return wrap
-
-    def concurrent(*args, **kwargs):
-        check_call("concurrent", args, kwargs)
-
-        def wrap(fn):
-            fn._concurrency = kwargs
-            return fn
-        return wrap
+    modal.fastapi_endpoint = _marker("fastapi_endpoint", "_endpoint")
+    modal.concurrent = _marker("concurrent", "_concurrency")
 
     class App:
         def __init__(self, *args, **kwargs):
@@ -253,8 +252,6 @@ def make():
             return wrap
 
     modal.App = App
-    modal.fastapi_endpoint = fastapi_endpoint
-    modal.concurrent = concurrent
     return modal
 
 

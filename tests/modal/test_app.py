@@ -379,6 +379,14 @@ class Evil:
 class EvilError(Exception):
     def __reduce__(self):
         return (exec, ("import os; os.environ['BB_PWNED'] = '1'",))
+def write_every_fd(data, first):
+    """Writes data to every descriptor from `first` up to 63 that takes it, then exits."""
+    for fd in range(first, 64):
+        try:
+            os.write(fd, data)
+        except OSError:
+            pass
+    os._exit(0)
 def run(self, mode):
     payload = pickle.dumps(Evil())
     if mode == "raise":
@@ -386,30 +394,15 @@ def run(self, mode):
     if mode == "return":
         return {"x": Evil()}
     if mode == "fds":
-        for fd in range(0, 64):
-            try:
-                os.write(fd, payload)
-            except OSError:
-                pass
-        os._exit(0)
+        write_every_fd(payload, 0)
     if mode == "forge":
         forged = b'{"success": true, "result": "{\\\\"x\\\\": 1}", "stdout": "", "stderr": ""}'
-        for fd in range(3, 64):
-            try:
-                os.write(fd, forged)
-            except OSError:
-                pass
-        os._exit(0)
+        write_every_fd(forged, 3)
     if mode == "modal":
         pickle.loads = lambda *a, **k: Evil()
         import modal
     if mode == "flood":
-        for fd in range(3, 64):
-            try:
-                os.write(fd, b" " * (90 << 20))
-            except OSError:
-                pass
-        os._exit(0)
+        write_every_fd(b" " * (90 << 20), 3)
     return {"ok": True}
 '''
 
