@@ -1,5 +1,5 @@
 /* api_test_util.h: helpers shared by the API, config and registry tests: where the
- * echo plugins are, an executor on the echo driver, and assertions on errors. */
+ * echo plugins are, an executor (and a block) on the echo driver, assertions on errors. */
 #ifndef API_TEST_UTIL_H
 #define API_TEST_UTIL_H
 
@@ -7,6 +7,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,60 @@ static inline bb_block *load_code(bb_executor *ex, const char *code)
 }
 
 #define PLAIN_CODE "def run(self, **kw):\n    return {}\n"
+
+/* The usual fixture: an echo executor (with one extra setting, key may be NULL) and one
+ * block of PLAIN_CODE on it; echo_block_free frees both. */
+typedef struct echo_block {
+    bb_executor *ex;
+    bb_block *blk;
+} echo_block;
+
+static inline echo_block echo_block_with(const char *key, const char *value)
+{
+    echo_block b = {.ex = echo_executor_with(key, value)};
+    b.blk = load_code(b.ex, PLAIN_CODE);
+    return b;
+}
+
+static inline void echo_block_free(echo_block b)
+{
+    bb_block_free(b.blk);
+    bb_executor_free(b.ex);
+}
+
+/* Runs inputs (and context) on a new block of PLAIN_CODE on ex; returns the result. */
+static inline bb_result *run_plain(bb_executor *ex, const char *inputs, const char *context)
+{
+    bb_block *blk = load_code(ex, PLAIN_CODE);
+    bb_result *res = bb_block_run(blk, inputs, context);
+    bb_block_free(blk);
+    return res;
+}
+
+/* Runs the echo driver's command verb + arg (arg may be NULL): inputs {"__echo": ...}. */
+static inline bb_result *run_echo(bb_block *blk, const char *verb, const char *arg)
+{
+    cJSON *inputs = cJSON_CreateObject();
+    char *command = NULL;
+    ck_assert_int_ge(asprintf(&command, "%s%s", verb, arg ? arg : ""), 0);
+    cJSON_AddStringToObject(inputs, "__echo", command);
+    free(command);
+    char *text = cJSON_PrintUnformatted(inputs);
+    cJSON_Delete(inputs);
+    bb_result *res = bb_block_run(blk, text, NULL);
+    free(text);
+    ck_assert_ptr_nonnull(res);
+    return res;
+}
+
+/* The result must be a success; freed. */
+static inline void expect_ok(bb_result *res)
+{
+    ck_assert_ptr_nonnull(res);
+    ck_assert_msg(bb_result_ok(res), "the run failed: %s: %s", bb_error_type_name(bb_result_error(res)),
+                  bb_error_message(bb_result_error(res)));
+    bb_result_free(res);
+}
 
 /* The process-wide run counter of the echo plugin (the same dlopen handle as the
  * registry's, so the same counter). */

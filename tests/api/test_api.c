@@ -29,13 +29,38 @@ static double number_at(const cJSON *root, const char *a, const char *b)
     return node->valuedouble;
 }
 
-/* Runs inputs on a fresh echo executor and block; returns the result. */
-static bb_result *run_once(bb_executor *ex, const char *inputs, const char *context)
+/* A config of mode and, unless NULL, the plugins of driver_path (nothing else set). */
+static bb_config *plugin_config(const char *mode, const char *driver_path)
 {
-    bb_block *blk = load_code(ex, PLAIN_CODE);
-    bb_result *res = bb_block_run(blk, inputs, context);
-    bb_block_free(blk);
-    return res;
+    bb_config *cfg = bb_config_new();
+    bb_error *err = NULL;
+    ck_assert_int_eq(bb_config_set(cfg, "mode", mode, &err), 0);
+    if (driver_path)
+        ck_assert_int_eq(bb_config_set(cfg, "driver_path", driver_path, &err), 0);
+    return cfg;
+}
+
+/* The executor of cfg (NULL: the environment's), which must open on driver want;
+ * cfg is freed (the executor keeps its own copy). */
+static bb_executor *executor_of(bb_config *cfg, const char *want)
+{
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);
+    ck_assert_msg(ex != NULL, "driver %s: %s", want, err ? bb_error_message(err) : "?");
+    ck_assert_str_eq(bb_executor_driver(ex), want);
+    return ex;
+}
+
+/* cfg must not open an executor: returns the error (the caller frees it); cfg is freed. */
+static bb_error *executor_refused(bb_config *cfg)
+{
+    bb_error *err = NULL;
+    bb_executor *ex = bb_executor_new(cfg, &err);
+    bb_config_free(cfg);
+    ck_assert_msg(ex == NULL, "the executor opened on driver %s", bb_executor_driver(ex));
+    ck_assert_ptr_nonnull(err);
+    return err;
 }
 
 /* ---- driver selection ---------------------------------------------------- */
@@ -44,11 +69,8 @@ START_TEST(env_selects_the_plugin_driver)
 {
     setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "echo", 1);
     setenv("BLOCKBOX_DRIVER_PATH", echo_path(), 1);
-    bb_error *err = NULL;
-    bb_executor *ex = bb_executor_new(NULL, &err);
-    ck_assert_msg(ex != NULL, "%s", err ? bb_error_message(err) : "?");
-    ck_assert_str_eq(bb_executor_driver(ex), "echo");
-    bb_result *res = run_once(ex, "{\"x\": 41}", NULL);
+    bb_executor *ex = executor_of(NULL, "echo");
+    bb_result *res = run_plain(ex, "{\"x\": 41}", NULL);
     cJSON *out = outputs_of(res);
     ck_assert_double_eq(number_at(out, "inputs", "x"), 41);
     ck_assert_double_eq(number_at(out, "calls", NULL), 1);
@@ -68,24 +90,14 @@ END_TEST
 START_TEST(mode_is_case_insensitive)
 {
     static const char *const spellings[] = {"ECHO", "Echo", "  eChO  ", "'echo'", "\"ECHO\""};
-    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++) {
-        bb_config *cfg = echo_config("mode", spellings[i]);
-        bb_error *err = NULL;
-        bb_executor *ex = bb_executor_new(cfg, &err);
-        ck_assert_msg(ex != NULL, "mode '%s': %s", spellings[i], err ? bb_error_message(err) : "?");
-        ck_assert_str_eq(bb_executor_driver(ex), "echo");
-        bb_executor_free(ex);
-        bb_config_free(cfg);
-    }
+    for (size_t i = 0; i < sizeof spellings / sizeof spellings[0]; i++)
+        bb_executor_free(executor_of(echo_config("mode", spellings[i]), "echo"));
 }
 END_TEST
 
 START_TEST(unknown_mode_lists_known_drivers)
 {
-    bb_config *cfg = echo_config("mode", "quantum");
-    bb_error *err = NULL;
-    ck_assert_ptr_null(bb_executor_new(cfg, &err));
-    ck_assert_ptr_nonnull(err);
+    bb_error *err = executor_refused(echo_config("mode", "quantum"));
     ck_assert_int_eq(bb_error_get_kind(err), BB_ERR_CONFIGURATION);
     ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
     ck_assert_int_eq(bb_error_exit_code(err), 4);
@@ -95,35 +107,23 @@ START_TEST(unknown_mode_lists_known_drivers)
     ck_assert_ptr_nonnull(strstr(msg, "modal"));
     ck_assert_ptr_nonnull(strstr(msg, "echo"));
     bb_error_free(err);
-    bb_config_free(cfg);
 }
 END_TEST
 
 START_TEST(plugin_driver_needs_its_plugin)
 {
-    bb_config *cfg = bb_config_new();
-    bb_error *err = NULL;
-    ck_assert_int_eq(bb_config_set(cfg, "mode", "echo", &err), 0);
-    ck_assert_ptr_null(bb_executor_new(cfg, &err));
-    ck_assert_ptr_nonnull(err);
+    bb_error *err = executor_refused(plugin_config("echo", NULL));
     ck_assert_ptr_nonnull(strstr(bb_error_message(err), "local"));
     ck_assert_ptr_null(strstr(bb_error_message(err), "known drivers: local, modal, echo"));
     expect_err(err, BB_ERR_CONFIGURATION, "echo");
-    bb_config_free(cfg);
 }
 END_TEST
 
 /* Each broken plugin is refused with a ConfigurationError that says why. */
 static void expect_plugin_refused(const char *path, const char *mode, const char *needle)
 {
-    bb_config *cfg = bb_config_new();
-    bb_error *err = NULL;
-    ck_assert_int_eq(bb_config_set(cfg, "mode", mode, &err), 0);
-    ck_assert_int_eq(bb_config_set(cfg, "driver_path", path, &err), 0);
-    bb_executor *ex = bb_executor_new(cfg, &err);
-    ck_assert_msg(ex == NULL, "plugin %s was accepted", path);
+    bb_error *err = executor_refused(plugin_config(mode, path));
     expect_err(err, BB_ERR_CONFIGURATION, needle);
-    bb_config_free(cfg);
 }
 
 START_TEST(plugin_with_wrong_abi_is_refused)
@@ -169,18 +169,9 @@ START_TEST(two_plugins_register_two_drivers)
     ck_assert_int_ge(asprintf(&both, "%s:%s", echo_path(), plugin_path("BB_TEST_ECHO_OTHER")), 0);
     static const char *const modes[] = {"echo", "ECHO2"};
     for (int i = 0; i < 2; i++) {
-        bb_config *cfg = bb_config_new();
-        bb_error *err = NULL;
-        ck_assert_int_eq(bb_config_set(cfg, "mode", modes[i], &err), 0);
-        ck_assert_int_eq(bb_config_set(cfg, "driver_path", both, &err), 0);
-        bb_executor *ex = bb_executor_new(cfg, &err);
-        ck_assert_msg(ex != NULL, "%s", err ? bb_error_message(err) : "?");
-        ck_assert_str_eq(bb_executor_driver(ex), i == 0 ? "echo" : "echo2");
-        bb_result *res = run_once(ex, "{\"k\": true}", NULL);
-        ck_assert(bb_result_ok(res));
-        bb_result_free(res);
+        bb_executor *ex = executor_of(plugin_config(modes[i], both), i == 0 ? "echo" : "echo2");
+        expect_ok(run_plain(ex, "{\"k\": true}", NULL));
         bb_executor_free(ex);
-        bb_config_free(cfg);
     }
     free(both);
 }
@@ -247,8 +238,8 @@ static char *deep_inputs(size_t depth)
 
 START_TEST(invalid_inputs_never_reach_the_driver)
 {
-    bb_executor *ex = echo_executor_with("max_input_bytes", "4096");
-    bb_block *blk = load_code(ex, PLAIN_CODE);
+    echo_block b = echo_block_with("max_input_bytes", "4096");
+    bb_block *blk = b.blk;
     char *deep = deep_inputs(100000);
     char big[8192];
     memset(big, 'a', sizeof big);
@@ -284,13 +275,10 @@ START_TEST(invalid_inputs_never_reach_the_driver)
     expect_failed_result(bb_block_run(blk, "{}", deep), BB_ERR_INVALID_REQUEST, NULL);
     ck_assert_int_eq(echo_runs(), before);
     /* The counter does count: a good run reaches the driver. */
-    bb_result *res = bb_block_run(blk, "{\"ok\": 1}", NULL);
-    ck_assert(bb_result_ok(res));
-    bb_result_free(res);
+    expect_ok(bb_block_run(blk, "{\"ok\": 1}", NULL));
     ck_assert_int_eq(echo_runs(), before + 1);
     free(deep);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    echo_block_free(b);
 }
 END_TEST
 
@@ -340,9 +328,7 @@ END_TEST
 
 static void expect_hostile(bb_block *blk, const char *variant, bb_error_kind kind)
 {
-    char inputs[128];
-    snprintf(inputs, sizeof inputs, "{\"__echo\": \"hostile:%s\"}", variant);
-    bb_result *res = bb_block_run(blk, inputs, NULL);
+    bb_result *res = run_echo(blk, "hostile:", variant);
     ck_assert_msg(!bb_result_ok(res), "hostile response '%s' was accepted: %s", variant,
                   bb_result_outputs(res));
     ck_assert_msg(bb_error_get_kind(bb_result_error(res)) == kind, "'%s': kind %s, wanted %s: %s",
@@ -354,8 +340,7 @@ static void expect_hostile(bb_block *blk, const char *variant, bb_error_kind kin
 
 START_TEST(hostile_responses_are_refused)
 {
-    bb_executor *ex = echo_executor_with("max_output_bytes", "1048576");
-    bb_block *blk = load_code(ex, PLAIN_CODE);
+    echo_block b = echo_block_with("max_output_bytes", "1048576");
     static const char *const invalid[] = {
         "not_json", "truncated", "not_object", "no_success", "success_not_bool",
         "result_not_string", "result_not_json", "result_scalar", "unknown_tag", "bad_base64",
@@ -363,15 +348,12 @@ START_TEST(hostile_responses_are_refused)
         "invalid_utf8", "empty", "nul_byte", "len_past_body", "deep", "deep_result",
     };
     for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
-        expect_hostile(blk, invalid[i], BB_ERR_INVALID_RESPONSE);
-    expect_hostile(blk, "huge_result", BB_ERR_OUTPUT_LIMIT);
-    expect_hostile(blk, "runtime_mismatch", BB_ERR_CONFIGURATION);
+        expect_hostile(b.blk, invalid[i], BB_ERR_INVALID_RESPONSE);
+    expect_hostile(b.blk, "huge_result", BB_ERR_OUTPUT_LIMIT);
+    expect_hostile(b.blk, "runtime_mismatch", BB_ERR_CONFIGURATION);
     /* The block still works afterwards. */
-    bb_result *res = bb_block_run(blk, "{}", NULL);
-    ck_assert(bb_result_ok(res));
-    bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    expect_ok(bb_block_run(b.blk, "{}", NULL));
+    echo_block_free(b);
 }
 END_TEST
 
@@ -379,9 +361,8 @@ END_TEST
 
 START_TEST(block_error_keeps_line_function_traceback)
 {
-    bb_executor *ex = echo_executor();
-    bb_block *blk = load_code(ex, PLAIN_CODE);
-    bb_result *res = bb_block_run(blk, "{\"__echo\": \"block_error\"}", NULL);
+    echo_block b = echo_block_with(NULL, NULL);
+    bb_result *res = bb_block_run(b.blk, "{\"__echo\": \"block_error\"}", NULL);
     ck_assert(!bb_result_ok(res));
     const bb_error *e = bb_result_error(res);
     ck_assert_int_eq(bb_error_get_kind(e), BB_ERR_BLOCK);
@@ -394,8 +375,7 @@ START_TEST(block_error_keeps_line_function_traceback)
     ck_assert_str_eq(bb_result_stdout(res), "before the error\n");
     ck_assert_ptr_null(bb_result_outputs(res));
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    echo_block_free(b);
 }
 END_TEST
 
@@ -430,12 +410,9 @@ static const struct {
 
 START_TEST(reported_errors_are_the_blocks_own)
 {
-    bb_executor *ex = echo_executor();
-    bb_block *blk = load_code(ex, PLAIN_CODE);
+    echo_block b = echo_block_with(NULL, NULL);
     for (size_t i = 0; i < sizeof reported_names / sizeof reported_names[0]; i++) {
-        char inputs[128];
-        snprintf(inputs, sizeof inputs, "{\"__echo\": \"error:%s\"}", reported_names[i].name);
-        bb_result *res = bb_block_run(blk, inputs, NULL);
+        bb_result *res = run_echo(b.blk, "error:", reported_names[i].name);
         const bb_error *e = bb_result_error(res);
         ck_assert_ptr_nonnull(e);
         ck_assert_msg(bb_error_get_kind(e) == BB_ERR_BLOCK, "%s -> %s", reported_names[i].name,
@@ -444,8 +421,7 @@ START_TEST(reported_errors_are_the_blocks_own)
         ck_assert_int_eq(bb_error_exit_code(e), 1);
         bb_result_free(res);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    echo_block_free(b);
 }
 END_TEST
 
@@ -469,18 +445,14 @@ static const struct {
 
 START_TEST(driver_failures_keep_their_kind)
 {
-    bb_executor *ex = echo_executor();
-    bb_block *blk = load_code(ex, PLAIN_CODE);
+    echo_block b = echo_block_with(NULL, NULL);
     for (size_t i = 0; i < sizeof trusted_names / sizeof trusted_names[0]; i++) {
-        char inputs[128];
-        snprintf(inputs, sizeof inputs, "{\"__echo\": \"fail:%s\"}", trusted_names[i].name);
-        bb_result *res = bb_block_run(blk, inputs, NULL);
+        bb_result *res = run_echo(b.blk, "fail:", trusted_names[i].name);
         ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), trusted_names[i].exit_code);
         ck_assert_str_eq(bb_error_kind_name(trusted_names[i].kind), trusted_names[i].name);
         expect_failed_result(res, trusted_names[i].kind, "echo: run failed");
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    echo_block_free(b);
 }
 END_TEST
 
@@ -501,20 +473,17 @@ END_TEST
 
 START_TEST(execution_disabled_is_refused_at_open)
 {
-    bb_config *cfg = echo_config("allow_execution", "False");
-    bb_error *err = NULL;
-    ck_assert_ptr_null(bb_executor_new(cfg, &err));
+    bb_error *err = executor_refused(echo_config("allow_execution", "False"));
     ck_assert_str_eq(bb_error_type_name(err), "ExecutionDisabled");
     ck_assert_int_eq(bb_error_exit_code(err), 4);
     expect_err(err, BB_ERR_EXECUTION_DISABLED, "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS");
-    bb_config_free(cfg);
 }
 END_TEST
 
 START_TEST(denied_syscalls_are_reported)
 {
     bb_executor *ex = echo_executor();
-    bb_result *res = run_once(ex, "{\"__echo\": \"denied\"}", NULL);
+    bb_result *res = run_plain(ex, "{\"__echo\": \"denied\"}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_str_eq(bb_result_denied_syscalls(res), "socket,ptrace");
     bb_result_free(res);
@@ -546,7 +515,7 @@ START_TEST(secrets_stay_out_of_errors)
     unsetenv("BLOCKBOX_TIMEOUT");
     /* Through the echo driver: the driver is told "(set)", never the value. */
     bb_executor *ex = echo_executor();
-    bb_result *res = run_once(ex, "{}", NULL);
+    bb_result *res = run_plain(ex, "{}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_ptr_null(strstr(bb_result_outputs(res), secret));
     bb_result_free(res);
@@ -572,13 +541,11 @@ START_TEST(every_object_is_freed_once_and_null_is_fine)
     /* A run without a block is a failed result, not a crash. */
     expect_failed_result(bb_block_run(NULL, "{}", NULL), BB_ERR_INVALID_REQUEST, NULL);
     /* Results outlive their block and executor (ASan checks the frees). */
-    bb_executor *ex = echo_executor();
-    bb_block *blk = load_code(ex, PLAIN_CODE);
-    bb_result *ok = bb_block_run(blk, "{\"a\": [1, 2, 3]}", NULL);
-    bb_result *failed = bb_block_run(blk, "{\"__echo\": \"block_error\"}", NULL);
-    bb_result *hostile = bb_block_run(blk, "{\"__echo\": \"hostile:not_json\"}", NULL);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    echo_block b = echo_block_with(NULL, NULL);
+    bb_result *ok = bb_block_run(b.blk, "{\"a\": [1, 2, 3]}", NULL);
+    bb_result *failed = bb_block_run(b.blk, "{\"__echo\": \"block_error\"}", NULL);
+    bb_result *hostile = bb_block_run(b.blk, "{\"__echo\": \"hostile:not_json\"}", NULL);
+    echo_block_free(b);
     cJSON *out = outputs_of(ok);
     cJSON_Delete(out);
     ck_assert_str_eq(bb_error_type_name(bb_result_error(failed)), "ValueError");
@@ -666,13 +633,12 @@ static void *worker(void *p)
 
 START_TEST(eight_threads_share_one_executor)
 {
-    bb_executor *ex = echo_executor();
-    bb_block *shared = load_code(ex, PLAIN_CODE);
+    echo_block b = echo_block_with(NULL, NULL);
     long before = echo_runs();
     pthread_t threads[THREADS];
     worker_arg args[THREADS];
     for (int t = 0; t < THREADS; t++) {
-        args[t] = (worker_arg){.ex = ex, .shared = shared, .id = t};
+        args[t] = (worker_arg){.ex = b.ex, .shared = b.blk, .id = t};
         ck_assert_int_eq(pthread_create(&threads[t], NULL, worker, &args[t]), 0);
     }
     for (int t = 0; t < THREADS; t++) {
@@ -680,8 +646,7 @@ START_TEST(eight_threads_share_one_executor)
         ck_assert_msg(args[t].failures == 0, "%d failures, e.g. %s", args[t].failures, args[t].why);
     }
     ck_assert_int_eq(echo_runs() - before, THREADS * RUNS_PER_THREAD * 2);
-    bb_block_free(shared);
-    bb_executor_free(ex);
+    echo_block_free(b);
 }
 END_TEST
 
@@ -734,20 +699,11 @@ START_TEST(older_plugins_load_and_run)
 {
     static const char *const plugins[][2] = {{"BB_TEST_ECHO_ABI1", "echo_v1"}, {"BB_TEST_ECHO_SMALL", "echo_small"}};
     for (size_t i = 0; i < 2; i++) {
-        bb_config *cfg = bb_config_new();
-        bb_error *err = NULL;
-        ck_assert_int_eq(bb_config_set(cfg, "driver_path", plugin_path(plugins[i][0]), &err), 0);
-        ck_assert_int_eq(bb_config_set(cfg, "mode", plugins[i][1], &err), 0);
-        bb_executor *ex = bb_executor_new(cfg, &err);
-        bb_config_free(cfg);
-        ck_assert_msg(ex != NULL, "%s: %s", plugins[i][1], err ? bb_error_message(err) : "?");
-        ck_assert_str_eq(bb_executor_driver(ex), plugins[i][1]);
-        bb_block *blk = load_code(ex, PLAIN_CODE);
-        bb_result *res = bb_block_run(blk, "{\"x\": 1}", NULL);
+        bb_executor *ex = executor_of(plugin_config(plugins[i][1], plugin_path(plugins[i][0])), plugins[i][1]);
+        bb_result *res = run_plain(ex, "{\"x\": 1}", NULL);
         ck_assert_msg(bb_result_ok(res), "%s", bb_result_error(res) ? bb_error_message(bb_result_error(res)) : "?");
         ck_assert_ptr_nonnull(strstr(bb_result_outputs(res), "\"x\":1"));
         bb_result_free(res);
-        bb_block_free(blk);
         bb_executor_free(ex);
     }
 }

@@ -27,6 +27,15 @@ static void expect_value(const bb_config *cfg, const char *key, const char *want
                       got ? got : "(null)", want);
 }
 
+/* The config of the environment, which must be valid. */
+static bb_config *env_config(void)
+{
+    bb_error *err = NULL;
+    bb_config *cfg = bb_config_from_env(&err);
+    ck_assert_msg(cfg != NULL, "the environment's config: %s", err ? bb_error_message(err) : "?");
+    return cfg;
+}
+
 static void expect_bad(const char *key, const char *value, const char *needle)
 {
     bb_config *cfg = bb_config_new();
@@ -34,6 +43,31 @@ static void expect_bad(const char *key, const char *value, const char *needle)
     ck_assert_msg(bb_config_set(cfg, key, value, &err) == -1, "%s='%s' was accepted", key, value);
     ck_assert_str_eq(bb_error_type_name(err), "ConfigurationError");
     expect_err(err, BB_ERR_CONFIGURATION, needle);
+    bb_config_free(cfg);
+}
+
+/* A value given to a config: READS, read back as text (NULL: unset); or REFUSED
+ * (expect_bad, on a new config) with a message that contains text. */
+typedef enum { READS, REFUSED } value_outcome;
+typedef struct {
+    value_outcome outcome;
+    const char *key, *value, *text;
+} value_case;
+
+/* The cases in order; the accepted ones go to one config (NULL restores a default). */
+static void expect_values(const value_case *cases, size_t n)
+{
+    bb_config *cfg = bb_config_new();
+    for (size_t i = 0; i < n; i++) {
+        if (cases[i].outcome == REFUSED) {
+            expect_bad(cases[i].key, cases[i].value, cases[i].text);
+            continue;
+        }
+        bb_error *err = NULL;
+        ck_assert_msg(bb_config_set(cfg, cases[i].key, cases[i].value, &err) == 0, "%s='%s': %s", cases[i].key,
+                      cases[i].value ? cases[i].value : "(null)", err ? bb_error_message(err) : "?");
+        expect_value(cfg, cases[i].key, cases[i].text);
+    }
     bb_config_free(cfg);
 }
 
@@ -97,9 +131,7 @@ START_TEST(every_key_reads_its_variable)
             break;
         }
         setenv(k->env, value, 1);
-        bb_error *err = NULL;
-        bb_config *cfg = bb_config_from_env(&err);
-        ck_assert_msg(cfg != NULL, "%s=%s: %s", k->env, value, err ? bb_error_message(err) : "?");
+        bb_config *cfg = env_config();
         expect_value(cfg, k->key, want);
         bb_config_free(cfg);
         unsetenv(k->env);
@@ -124,98 +156,81 @@ START_TEST(bools)
         expect_value(cfg, "allow_execution", "False");
     }
     bb_config_free(cfg);
-    expect_bad("allow_execution", "maybe", "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS");
-    expect_bad("allow_execution", "", "True or False");
-    expect_bad("allow_execution", "truee", "truee");
-    expect_bad("modal_allow_anonymous", "2", "MODAL_ALLOW_ANONYMOUS_EXECUTION");
 }
 END_TEST
 
+/* The ends of memory_mb's range, from the table (its other values: VALUES). */
 START_TEST(whole_numbers)
 {
-    bb_config *cfg = bb_config_new();
-    bb_error *err = NULL;
     const bb_setting *mem = key_named("memory_mb");
-    char text[64];
-    snprintf(text, sizeof text, "%ld", mem->min);
-    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", text, &err), 0);
-    expect_value(cfg, "memory_mb", text);
-    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", " '256' ", &err), 0);
-    expect_value(cfg, "memory_mb", "256");
-    ck_assert_int_eq(bb_config_set(cfg, "memory_mb", "\"1024\"", &err), 0);
-    expect_value(cfg, "memory_mb", "1024");
-    bb_config_free(cfg);
-    snprintf(text, sizeof text, "%ld", mem->min - 1);
-    expect_bad("memory_mb", text, "BLOCKBOX_MEMORY_MB");
-    snprintf(text, sizeof text, "%ld", mem->max + 1);
-    expect_bad("memory_mb", text, "whole number");
-    expect_bad("memory_mb", "12abc", "12abc");
-    expect_bad("memory_mb", "0x100", "0x100");
-    expect_bad("memory_mb", "1e3", "1e3");
-    expect_bad("memory_mb", "", "whole number");
-    expect_bad("memory_mb", "99999999999999999999999999", "whole number");
-    expect_bad("max_inputs", "-1", "BLOCKBOX_MAX_INPUTS");
-    expect_bad("max_input_bytes", "10", "BLOCKBOX_MAX_INPUT_BYTES");
+    char min[32], below[32], above[32];
+    snprintf(min, sizeof min, "%ld", mem->min);
+    snprintf(below, sizeof below, "%ld", mem->min - 1);
+    snprintf(above, sizeof above, "%ld", mem->max + 1);
+    const value_case ends[] = {
+        {READS, "memory_mb", min, min},
+        {REFUSED, "memory_mb", below, "BLOCKBOX_MEMORY_MB"},
+        {REFUSED, "memory_mb", above, "whole number"},
+    };
+    expect_values(ends, BB_CHECK_COUNT(ends));
 }
 END_TEST
 
-START_TEST(seconds)
-{
-    bb_config *cfg = bb_config_new();
-    bb_error *err = NULL;
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", "1.5", &err), 0);
-    expect_value(cfg, "timeout", "1.5");
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", "'3'", &err), 0);
-    expect_value(cfg, "timeout", "3");
-    ck_assert_int_eq(bb_config_set(cfg, "cpu_seconds", "0", &err), 0);
-    expect_value(cfg, "cpu_seconds", "0");
-    bb_config_free(cfg);
-    expect_bad("timeout", "0", "BLOCKBOX_TIMEOUT");
-    expect_bad("timeout", "-1", "seconds");
-    expect_bad("timeout", "nan", "nan");
-    expect_bad("timeout", "inf", "inf");
-    expect_bad("timeout", "1e400", "seconds");
-    expect_bad("timeout", "3601", "seconds");
-    expect_bad("timeout", "20s", "20s");
-    expect_bad("cpu_seconds", "-0.5", "BLOCKBOX_CPU_SECONDS");
-    /* Issue 9: what cannot be applied as given is refused, naming the range. */
-    expect_bad("timeout", "0.0001", "from 0.001 to 3600");
-    expect_bad("timeout", "0.0015", "whole milliseconds");
-    expect_bad("cpu_seconds", "0.05", "from 0.1 to 86400");
-    expect_bad("max_input_bytes", "4294967296", "BLOCKBOX_MAX_INPUT_BYTES");
-    cfg = bb_config_new();
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", "0.001", &err), 0);
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", "0.25", &err), 0);
-    ck_assert_int_eq(bb_config_set(cfg, "cpu_seconds", "0.1", &err), 0);
-    bb_config_free(cfg);
-}
-END_TEST
-
-START_TEST(strings_and_quotes)
-{
-    bb_config *cfg = bb_config_new();
-    bb_error *err = NULL;
-    ck_assert_int_eq(bb_config_set(cfg, "mode", "  \"MoDaL\"  ", &err), 0);
-    expect_value(cfg, "mode", "modal");
-    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "'/etc/blockbox/p.json'", &err), 0);
-    expect_value(cfg, "policy_file", "/etc/blockbox/p.json");
+/* Values by type: what each reads back as, or what its refusal names. */
+static const value_case VALUES[] = {
+    /* bools (their spellings: the test bools) */
+    {REFUSED, "allow_execution", "maybe", "ALLOW_CUSTOM_PYTHON_EXECUTION_IN_WORKFLOWS"},
+    {REFUSED, "allow_execution", "", "True or False"},
+    {REFUSED, "allow_execution", "truee", "truee"},
+    {REFUSED, "modal_allow_anonymous", "2", "MODAL_ALLOW_ANONYMOUS_EXECUTION"},
+    /* whole numbers */
+    {READS, "memory_mb", " '256' ", "256"},
+    {READS, "memory_mb", "\"1024\"", "1024"},
+    {REFUSED, "memory_mb", "12abc", "12abc"},
+    {REFUSED, "memory_mb", "0x100", "0x100"},
+    {REFUSED, "memory_mb", "1e3", "1e3"},
+    {REFUSED, "memory_mb", "", "whole number"},
+    {REFUSED, "memory_mb", "99999999999999999999999999", "whole number"},
+    {REFUSED, "max_inputs", "-1", "BLOCKBOX_MAX_INPUTS"},
+    {REFUSED, "max_input_bytes", "10", "BLOCKBOX_MAX_INPUT_BYTES"},
+    /* seconds */
+    {READS, "timeout", "1.5", "1.5"},
+    {READS, "timeout", "'3'", "3"},
+    {READS, "cpu_seconds", "0", "0"},
+    {REFUSED, "timeout", "0", "BLOCKBOX_TIMEOUT"},
+    {REFUSED, "timeout", "-1", "seconds"},
+    {REFUSED, "timeout", "nan", "nan"},
+    {REFUSED, "timeout", "inf", "inf"},
+    {REFUSED, "timeout", "1e400", "seconds"},
+    {REFUSED, "timeout", "3601", "seconds"},
+    {REFUSED, "timeout", "20s", "20s"},
+    {REFUSED, "cpu_seconds", "-0.5", "BLOCKBOX_CPU_SECONDS"},
+    /* Issue 9: what cannot be applied as given is refused, naming the range; its ends apply. */
+    {REFUSED, "timeout", "0.0001", "from 0.001 to 3600"},
+    {REFUSED, "timeout", "0.0015", "whole milliseconds"},
+    {REFUSED, "cpu_seconds", "0.05", "from 0.1 to 86400"},
+    {REFUSED, "max_input_bytes", "4294967296", "BLOCKBOX_MAX_INPUT_BYTES"},
+    {READS, "timeout", "0.001", "0.001"},
+    {READS, "timeout", "0.25", "0.25"},
+    {READS, "cpu_seconds", "0.1", "0.1"},
+    /* strings and quotes */
+    {READS, "mode", "  \"MoDaL\"  ", "modal"},
+    {READS, "policy_file", "'/etc/blockbox/p.json'", "/etc/blockbox/p.json"},
     /* Unmatched quotes are kept: only one surrounding pair is stripped. */
-    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "'/a\"", &err), 0);
-    expect_value(cfg, "policy_file", "'/a\"");
-    ck_assert_int_eq(bb_config_set(cfg, "policy_file", "\"\"x\"\"", &err), 0);
-    expect_value(cfg, "policy_file", "\"x\"");
+    {READS, "policy_file", "'/a\"", "'/a\""},
+    {READS, "policy_file", "\"\"x\"\"", "\"x\""},
     /* Other names keep their case; an empty value unsets. */
-    ck_assert_int_eq(bb_config_set(cfg, "workspace_id", "MyWorkspace", &err), 0);
-    expect_value(cfg, "workspace_id", "MyWorkspace");
-    ck_assert_int_eq(bb_config_set(cfg, "workspace_id", "\"\"", &err), 0);
-    expect_value(cfg, "workspace_id", NULL);
+    {READS, "workspace_id", "MyWorkspace", "MyWorkspace"},
+    {READS, "workspace_id", "\"\"", NULL},
     /* NULL restores the default. */
-    ck_assert_int_eq(bb_config_set(cfg, "mode", NULL, &err), 0);
-    expect_value(cfg, "mode", "local");
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", "5", &err), 0);
-    ck_assert_int_eq(bb_config_set(cfg, "timeout", NULL, &err), 0);
-    expect_value(cfg, "timeout", "20");
-    bb_config_free(cfg);
+    {READS, "mode", NULL, "local"},
+    {READS, "timeout", "5", "5"},
+    {READS, "timeout", NULL, "20"},
+};
+
+START_TEST(values_read_back_or_are_refused)
+{
+    expect_values(VALUES, BB_CHECK_COUNT(VALUES));
 }
 END_TEST
 
@@ -224,14 +239,13 @@ START_TEST(secrets_read_back_as_set)
     const char *secret = "very-secret-token-value-42";
     setenv("MODAL_TOKEN_SECRET", secret, 1);
     setenv("MODAL_TOKEN_ID", "'ak-1234567'", 1);
-    bb_error *err = NULL;
-    bb_config *cfg = bb_config_from_env(&err);
-    ck_assert_ptr_nonnull(cfg);
+    bb_config *cfg = env_config();
     expect_value(cfg, "modal_token_secret", "(set)");
     expect_value(cfg, "modal_token_id", "(set)");
     /* The value is kept (the modal driver needs it), just never read back. */
     ck_assert_str_eq(bb_setting_string(cfg, "modal_token_secret"), secret);
     ck_assert_str_eq(bb_setting_string(cfg, "modal_token_id"), "ak-1234567");
+    bb_error *err = NULL;
     ck_assert_int_eq(bb_config_set(cfg, "modal_token_secret", "", &err), 0);
     expect_value(cfg, "modal_token_secret", NULL);
     bb_config_free(cfg);
@@ -259,11 +273,10 @@ START_TEST(env_then_set_overrides)
 {
     setenv("BLOCKBOX_TIMEOUT", "7", 1);
     setenv("WORKFLOWS_CUSTOM_PYTHON_EXECUTION_MODE", "MODAL", 1);
-    bb_error *err = NULL;
-    bb_config *cfg = bb_config_from_env(&err);
-    ck_assert_ptr_nonnull(cfg);
+    bb_config *cfg = env_config();
     expect_value(cfg, "timeout", "7");
     expect_value(cfg, "mode", "modal");
+    bb_error *err = NULL;
     ck_assert_int_eq(bb_config_set(cfg, "timeout", "2", &err), 0);
     ck_assert_int_eq(bb_config_set(cfg, "mode", "local", &err), 0);
     expect_value(cfg, "timeout", "2");
@@ -307,11 +320,7 @@ START_TEST(the_executor_copies_its_config)
     ck_assert_int_eq(bb_config_set(cfg, "mode", "local", &err), 0);
     bb_config_free(cfg);
     ck_assert_str_eq(bb_executor_driver(ex), "echo");
-    bb_block *blk = load_code(ex, PLAIN_CODE);
-    bb_result *res = bb_block_run(blk, "{}", NULL);
-    ck_assert(bb_result_ok(res));
-    bb_result_free(res);
-    bb_block_free(blk);
+    expect_ok(run_plain(ex, "{}", NULL));
     bb_executor_free(ex);
 }
 END_TEST
@@ -402,8 +411,7 @@ int main(void)
         {"config", every_key_reads_its_variable, 0, 0},
         {"config", bools, 0, 0},
         {"config", whole_numbers, 0, 0},
-        {"config", seconds, 0, 0},
-        {"config", strings_and_quotes, 0, 0},
+        {"config", values_read_back_or_are_refused, 0, 0},
         {"config", secrets_read_back_as_set, 0, 0},
         {"config", env_errors_name_the_variable, 0, 0},
         {"config", env_then_set_overrides, 0, 0},
