@@ -338,12 +338,12 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"truth", doctor_cgroup_matches_host, 0, 0},
-        {"truth", doctor_namespaces_match_host, 0, 0},
-        {"truth", doctor_python_and_readiness, 0, 0},
-        {"truth", doctor_require_fails_closed, 0, 0},
-        {"truth", doctor_text_is_one_screen, 0, 0},
-        {"truth", doctor_leaves_no_probe_groups, 0, 0},
+        BB_CHECK_TEST("truth", doctor_cgroup_matches_host),
+        BB_CHECK_TEST("truth", doctor_namespaces_match_host),
+        BB_CHECK_TEST("truth", doctor_python_and_readiness),
+        BB_CHECK_TEST("truth", doctor_require_fails_closed),
+        BB_CHECK_TEST("truth", doctor_text_is_one_screen),
+        BB_CHECK_TEST("truth", doctor_leaves_no_probe_groups),
     };
     return bb_check_run("doctor", 60, rows, BB_CHECK_COUNT(rows));
 }

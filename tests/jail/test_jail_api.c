@@ -166,12 +166,12 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"trust", block_cannot_erase_its_denials, 0, 0},
-        {"trust", block_cannot_invent_a_denial, 0, 0},
-        {"trust", unrelated_error_after_a_denial_keeps_its_type, 0, 0},
-        {"trust", error_raised_by_the_denied_call_is_a_violation, 0, 0},
-        {"trust", denials_are_per_call, 0, 0},
-        {"trust", each_worker_has_fresh_entropy, 0, 0},
+        BB_CHECK_TEST("trust", block_cannot_erase_its_denials),
+        BB_CHECK_TEST("trust", block_cannot_invent_a_denial),
+        BB_CHECK_TEST("trust", unrelated_error_after_a_denial_keeps_its_type),
+        BB_CHECK_TEST("trust", error_raised_by_the_denied_call_is_a_violation),
+        BB_CHECK_TEST("trust", denials_are_per_call),
+        BB_CHECK_TEST("trust", each_worker_has_fresh_entropy),
     };
     return bb_check_run("jail_api", 120, rows, BB_CHECK_COUNT(rows));
 }

@@ -174,6 +174,20 @@ static int host_hostname(void *arg)
     return strcmp(name, (const char *)arg) == 0 ? JT_ACHIEVED : JT_BLOCKED;
 }
 
+/* Writes zeros to fd until limit bytes are written or a write fails; returns how many. */
+static long write_up_to(int fd, long limit)
+{
+    static char block[1 << 16];
+    long written = 0;
+    while (written < limit) {
+        ssize_t n = write(fd, block, sizeof block);
+        if (n <= 0)
+            break;
+        written += n;
+    }
+    return written;
+}
+
 static int big_write(void *arg)
 {
     const char *path = (const char *)arg;
@@ -181,14 +195,7 @@ static int big_write(void *arg)
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd < 0)
         return JT_BROKEN;
-    static char block[1 << 16];
-    long written = 0;
-    while (written < (4L << 20)) {
-        ssize_t n = write(fd, block, sizeof block);
-        if (n <= 0)
-            break;
-        written += n;
-    }
+    long written = write_up_to(fd, 4L << 20);
     close(fd);
     unlink(path);
     return written >= (4L << 20) ? JT_ACHIEVED : JT_BLOCKED;
@@ -226,17 +233,6 @@ static int fork_many(void *arg)
         waitpid(kids[i], NULL, 0);
     }
     return made >= want ? JT_ACHIEVED : JT_BLOCKED;
-}
-
-static int memory_bomb(void *arg)
-{
-    long bytes = *(long *)arg;
-    char *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return JT_BLOCKED;
-    for (long i = 0; i < bytes; i += 4096)
-        p[i] = 1;
-    return JT_ACHIEVED;
 }
 
 static int read_other_users_file(void *arg) { return read_path(arg); }
@@ -340,12 +336,11 @@ static int root_contents(void *arg)
 START_TEST(fs_new_root_has_what_workers_need)
 {
     ck_assert_int_eq(attack(BB_LAYER_MNTNS, root_contents, NULL), JT_BLOCKED);
-    bb_layers *L = zygote_with(BB_LAYER_ALL & ~(unsigned)BB_LAYER_SECCOMP);
+    bb_jail_config c = jt_config();
+    c.disable = BB_LAYER_SECCOMP;
     jt_result r;
-    jt_run(L, root_contents, NULL, &r);
-    bb_layers_free(L);
-    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
-    ck_assert_int_eq(r.code, JT_BLOCKED);
+    jt_run_alone(&c, root_contents, NULL, &r);
+    JT_EXPECT_EXIT(&r, JT_BLOCKED, "what workers need, in the full jail");
 }
 END_TEST
 
@@ -356,14 +351,7 @@ static int fill_disk(void *arg)
     int fd = open("/work/fill", O_WRONLY | O_CREAT, 0600);
     if (fd < 0)
         return JT_BROKEN;
-    static char block[1 << 16];
-    long written = 0;
-    while (written < (256L << 20)) {
-        ssize_t n = write(fd, block, sizeof block);
-        if (n <= 0)
-            break;
-        written += n;
-    }
+    long written = write_up_to(fd, 256L << 20);
     return written >= (256L << 20) ? JT_ACHIEVED : JT_BLOCKED;
 }
 
@@ -378,37 +366,22 @@ END_TEST
 static int run_python(void *arg)
 {
     (void)arg;
-    int p[2];
-    if (pipe(p) < 0)
-        return JT_BROKEN;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(p[1], 1);
-        char *const argv[] = {
-            "/usr/bin/python3", "-c",
-            "import os, numpy as np, cv2, time, tempfile, json\n"
-            "assert os.cpu_count() and os.cpu_count() >= 1, os.cpu_count()\n"
-            "assert cv2.getNumberOfCPUs() >= 1\n"
-            "a = np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)\n"
-            "ok, enc = cv2.imencode('.png', a)\n"
-            "assert ok and (cv2.imdecode(enc, 1) == a).all()\n"
-            "assert cv2.GaussianBlur(a, (3, 3), 0).shape == a.shape\n"
-            "assert float((np.ones((300, 300)) @ np.ones((300, 300))).sum()) == 300.0 ** 3\n"
-            "open('f.txt', 'w').write('x'); tempfile.mkstemp()\n"
-            "time.localtime(); print(os.getcwd(), os.cpu_count(), os.uname().nodename, flush=True)\n",
-            NULL};
-        char *const envp[] = {NULL};
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    close(p[1]);
-    char out[256] = "";
-    ssize_t n = read(p[0], out, sizeof out - 1);
+    static const char script[] =
+        "import os, numpy as np, cv2, time, tempfile, json\n"
+        "assert os.cpu_count() and os.cpu_count() >= 1, os.cpu_count()\n"
+        "assert cv2.getNumberOfCPUs() >= 1\n"
+        "a = np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)\n"
+        "ok, enc = cv2.imencode('.png', a)\n"
+        "assert ok and (cv2.imdecode(enc, 1) == a).all()\n"
+        "assert cv2.GaussianBlur(a, (3, 3), 0).shape == a.shape\n"
+        "assert float((np.ones((300, 300)) @ np.ones((300, 300))).sum()) == 300.0 ** 3\n"
+        "open('f.txt', 'w').write('x'); tempfile.mkstemp()\n"
+        "time.localtime(); print(os.getcwd(), os.cpu_count(), os.uname().nodename, flush=True)\n";
+    char *const envp[] = {NULL};
+    char out[256];
     int st;
-    waitpid(pid, &st, 0);
-    if (n <= 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+    if (jt_python(script, envp, 1, out, sizeof out, &st) < 0 || !out[0] || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
         return JT_BROKEN;
-    out[n] = '\0';
     return strncmp(out, "/work ", 6) == 0 && strstr(out, "blockbox") ? JT_BLOCKED : JT_BROKEN;
 }
 
@@ -417,12 +390,9 @@ START_TEST(python_numpy_cv2_work_in_full_jail)
     bb_jail_config c = jt_config();
     c.disable = BB_LAYER_SECCOMP;
     c.max_file_bytes = 1 << 20;
-    bb_layers *L = jt_zygote(&c);
     jt_result r;
-    jt_run(L, run_python, NULL, &r);
-    bb_layers_free(L);
-    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
-    ck_assert_msg(r.exited && r.code == JT_BLOCKED, "python in the jail: exit %d signal %d", r.code, r.sig);
+    jt_run_alone(&c, run_python, NULL, &r);
+    JT_EXPECT_EXIT(&r, JT_BLOCKED, "python in the jail");
 }
 END_TEST
 
@@ -625,10 +595,8 @@ START_TEST(rlimit_fsize_stops_big_write)
     bb_jail_config c = jt_config();
     c.max_file_bytes = 1L << 20;
     c.disable = jt_only(BB_LAYER_RLIMITS);
-    bb_layers *L = jt_zygote(&c);
     jt_result r;
-    jt_run(L, big_write, path, &r);
-    bb_layers_free(L);
+    jt_run_alone(&c, big_write, path, &r);
     ck_assert_int_eq(r.code, JT_BLOCKED);
     ck_assert_int_eq(attack(0, big_write, path), JT_ACHIEVED);
     unlink(path);
@@ -645,7 +613,7 @@ START_TEST(rlimit_as_when_no_memory_cgroup)
 {
     /* Beyond the address-space budget (bb_rlimits_as_budget: about 1.5 GiB here). */
     long bytes = 2L << 30;
-    BLOCKED_BY(BB_LAYER_RLIMITS, memory_bomb, &bytes);
+    BLOCKED_BY(BB_LAYER_RLIMITS, jt_memory_bomb, &bytes);
 }
 END_TEST
 
@@ -696,48 +664,46 @@ START_TEST(cgroup_memory_bomb_is_oom_killed_and_reported)
     }
     long bytes = 512L << 20;
     jt_result r;
-    jt_run(L, memory_bomb, &bytes, &r);
+    jt_run(L, jt_memory_bomb, &bytes, &r);
     bb_layers_free(L);
     ck_assert_msg(!r.exited && r.sig == SIGKILL, "bomb not killed: exit %d sig %d", r.code, r.sig);
     ck_assert_int_eq(r.oom, 1);
     ck_assert_int_eq(r.gone_rc, 0);
     /* Without the layer (and without RLIMIT_AS) the same bomb runs to the end. */
     c.disable = jt_only(0);
-    L = jt_zygote(&c);
-    jt_run(L, memory_bomb, &bytes, &r);
-    bb_layers_free(L);
+    jt_run_alone(&c, jt_memory_bomb, &bytes, &r);
     ck_assert_int_eq(r.code, JT_ACHIEVED);
     ck_assert_int_eq(r.oom, 0);
 }
 END_TEST
 
+/* 100 forks in a worker with the layers of `disable` off and at most 16 threads: must be
+ * stopped (and the run set up cleanly). */
+static int fork_loop_want = 100;
+
+static void fork_loop_is_stopped(unsigned disable)
+{
+    bb_jail_config c = jt_config();
+    c.max_threads = 16;
+    c.disable = disable;
+    jt_result r;
+    jt_run_alone(&c, fork_many, &fork_loop_want, &r);
+    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
+    ck_assert_msg(r.code == JT_BLOCKED, "%d forks under disable 0x%x: exit %d signal %d", fork_loop_want,
+                  disable, r.code, r.sig);
+}
+
 START_TEST(cgroup_pids_max_stops_fork_loop)
 {
     ck_assert_msg(have_cgroup_layer(), "no usable cgroup here");
-    bb_jail_config c = jt_config();
-    c.max_threads = 16;
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
-    int want = 100;
-    jt_result r;
-    jt_run(L, fork_many, &want, &r);
-    bb_layers_free(L);
-    ck_assert_int_eq(r.code, JT_BLOCKED);
-    ck_assert_int_eq(attack(0, fork_many, &want), JT_ACHIEVED);
+    fork_loop_is_stopped(jt_only(BB_LAYER_CGROUP));
+    ck_assert_int_eq(attack(0, fork_many, &fork_loop_want), JT_ACHIEVED);
 }
 END_TEST
 
 START_TEST(rlimit_nproc_stops_fork_loop)
 {
-    bb_jail_config c = jt_config();
-    c.max_threads = 16;
-    c.disable = jt_only(BB_LAYER_RLIMITS | BB_LAYER_UID);
-    bb_layers *L = jt_zygote(&c);
-    int want = 100;
-    jt_result r;
-    jt_run(L, fork_many, &want, &r);
-    bb_layers_free(L);
-    ck_assert_int_eq(r.code, JT_BLOCKED);
+    fork_loop_is_stopped(jt_only(BB_LAYER_RLIMITS | BB_LAYER_UID));
 }
 END_TEST
 
@@ -745,16 +711,7 @@ END_TEST
  * namespace and uid), without the cgroup. */
 START_TEST(rlimit_nproc_holds_in_user_namespace)
 {
-    bb_jail_config c = jt_config();
-    c.max_threads = 16;
-    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP;
-    bb_layers *L = jt_zygote(&c);
-    int want = 100;
-    jt_result r;
-    jt_run(L, fork_many, &want, &r);
-    bb_layers_free(L);
-    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
-    ck_assert_int_eq(r.code, JT_BLOCKED);
+    fork_loop_is_stopped(BB_LAYER_SECCOMP | BB_LAYER_CGROUP);
 }
 END_TEST
 
@@ -788,9 +745,7 @@ static int count_entries(const char *dir, const char *prefix)
 START_TEST(cgroup_leaves_nothing_behind)
 {
     ck_assert_msg(have_cgroup_layer(), "no usable cgroup here");
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    bb_layers *L = zygote_with(BB_LAYER_CGROUP);
     bb_cgroup cg;
     bb_cgroup_detect(&cg, 0);
     char parent[BB_CG_PATH + 64];
@@ -839,9 +794,7 @@ START_TEST(cgroup_sweeps_groups_of_dead_zygotes)
     snprintf(worker, sizeof worker, "%s/worker-%d", parent, (int)dead + 1);
     ck_assert_int_eq(mkdir(parent, 0755), 0);
     ck_assert_int_eq(mkdir(worker, 0755), 0);
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    bb_layers *L = zygote_with(BB_LAYER_CGROUP);
     struct stat st;
     int left = stat(parent, &st) == 0;
     bb_layers_free(L);
@@ -925,38 +878,38 @@ int main(void)
         return 77;
     }
     const bb_check_case rows[] = {
-        {"layers", layer_names_parse, 0, 0},
-        {"layers", required_but_disabled_fails_closed, 0, 0},
-        {"layers", incomplete_config_fails_closed, 0, 0},
-        {"layers", seccomp_required_unless_disabled, 0, 0},
-        {"layers", fs_hides_host_tmp_file, 0, 0},
-        {"layers", fs_hides_host_dev_shm, 0, 0},
-        {"layers", fs_usr_is_read_only, 0, 0},
-        {"layers", fs_no_proc_sys_home_root_run, 0, 0},
-        {"layers", fs_new_root_has_what_workers_need, 0, 0},
-        {"layers", fs_tmpfs_is_size_capped, 0, 0},
-        {"layers", python_numpy_cv2_work_in_full_jail, 0, 0},
-        {"layers", netns_blocks_loopback_listener, 0, 0},
-        {"layers", pidns_hides_siblings, 0, 0},
-        {"layers", pidns_worker_is_pid_one, 0, 0},
-        {"layers", uid_cannot_signal_root_process, 0, 0},
-        {"layers", uid_cannot_read_root_only_file, 0, 0},
-        {"layers", userns_confines_capabilities, 0, 0},
-        {"layers", workers_cannot_signal_each_other, 0, 0},
-        {"layers", ipcns_hides_host_shm_segment, 0, 0},
-        {"layers", utsns_hides_host_name, 0, 0},
-        {"layers", caps_gone_and_dac_override_fails, 0, 0},
-        {"layers", full_jail_cannot_become_root, 0, 0},
-        {"layers", rlimit_fsize_stops_big_write, 0, 0},
-        {"layers", rlimit_nofile_stops_fd_hoarding, 0, 0},
-        {"layers", rlimit_as_when_no_memory_cgroup, 0, 0},
-        {"layers", rlimit_core_zero, 0, 0},
-        {"layers", rlimit_nproc_stops_fork_loop, 0, 0},
-        {"layers", rlimit_nproc_holds_in_user_namespace, 0, 0},
-        {"layers", cgroup_memory_bomb_is_oom_killed_and_reported, 0, 0},
-        {"layers", cgroup_pids_max_stops_fork_loop, 0, 0},
-        {"layers", cgroup_leaves_nothing_behind, 0, 0},
-        {"layers", cgroup_sweeps_groups_of_dead_zygotes, 0, 0},
+        BB_CHECK_TEST("layers", layer_names_parse),
+        BB_CHECK_TEST("layers", required_but_disabled_fails_closed),
+        BB_CHECK_TEST("layers", incomplete_config_fails_closed),
+        BB_CHECK_TEST("layers", seccomp_required_unless_disabled),
+        BB_CHECK_TEST("layers", fs_hides_host_tmp_file),
+        BB_CHECK_TEST("layers", fs_hides_host_dev_shm),
+        BB_CHECK_TEST("layers", fs_usr_is_read_only),
+        BB_CHECK_TEST("layers", fs_no_proc_sys_home_root_run),
+        BB_CHECK_TEST("layers", fs_new_root_has_what_workers_need),
+        BB_CHECK_TEST("layers", fs_tmpfs_is_size_capped),
+        BB_CHECK_TEST("layers", python_numpy_cv2_work_in_full_jail),
+        BB_CHECK_TEST("layers", netns_blocks_loopback_listener),
+        BB_CHECK_TEST("layers", pidns_hides_siblings),
+        BB_CHECK_TEST("layers", pidns_worker_is_pid_one),
+        BB_CHECK_TEST("layers", uid_cannot_signal_root_process),
+        BB_CHECK_TEST("layers", uid_cannot_read_root_only_file),
+        BB_CHECK_TEST("layers", userns_confines_capabilities),
+        BB_CHECK_TEST("layers", workers_cannot_signal_each_other),
+        BB_CHECK_TEST("layers", ipcns_hides_host_shm_segment),
+        BB_CHECK_TEST("layers", utsns_hides_host_name),
+        BB_CHECK_TEST("layers", caps_gone_and_dac_override_fails),
+        BB_CHECK_TEST("layers", full_jail_cannot_become_root),
+        BB_CHECK_TEST("layers", rlimit_fsize_stops_big_write),
+        BB_CHECK_TEST("layers", rlimit_nofile_stops_fd_hoarding),
+        BB_CHECK_TEST("layers", rlimit_as_when_no_memory_cgroup),
+        BB_CHECK_TEST("layers", rlimit_core_zero),
+        BB_CHECK_TEST("layers", rlimit_nproc_stops_fork_loop),
+        BB_CHECK_TEST("layers", rlimit_nproc_holds_in_user_namespace),
+        BB_CHECK_TEST("layers", cgroup_memory_bomb_is_oom_killed_and_reported),
+        BB_CHECK_TEST("layers", cgroup_pids_max_stops_fork_loop),
+        BB_CHECK_TEST("layers", cgroup_leaves_nothing_behind),
+        BB_CHECK_TEST("layers", cgroup_sweeps_groups_of_dead_zygotes),
     };
     return bb_check_run("jail", 120, rows, BB_CHECK_COUNT(rows));
 }

@@ -19,18 +19,48 @@
 #include "jailtest.h"
 #include "check_main.h"
 
-/* BB_TEST_CGROUP=none declares a host without a usable cgroup (vm-test's position without
- * delegation): the cgroup cases then check that detection says so and names a fix. */
-static int expect_none(const bb_cgroup *cg)
+/* BB_TEST_CGROUP=none declares a host without a usable cgroup (vm-test's position
+ * without delegation): main then runs detection_says_there_is_none and the rlimit
+ * fallback cases instead of the cgroup cases. */
+static int declared_none(void)
 {
     const char *e = getenv("BB_TEST_CGROUP");
-    if (!e || strcmp(e, "none") != 0) {
-        ck_assert_msg(cg->version > 0, "no usable cgroup here: %s", cg->detail);
-        return 0;
-    }
-    ck_assert_msg(cg->version == 0, "BB_TEST_CGROUP=none but cgroup v%d is usable", cg->version);
-    ck_assert_msg(cg->fix[0] != '\0', "no fix named for: %s", cg->detail);
-    return 1;
+    return e && strcmp(e, "none") == 0;
+}
+
+/* The cgroup cases: detection into cg must find a usable cgroup. */
+static void detect_usable(bb_cgroup *cg)
+{
+    bb_cgroup_detect(cg, 0);
+    ck_assert_msg(cg->version > 0, "no usable cgroup here: %s", cg->detail);
+}
+
+START_TEST(detection_says_there_is_none)
+{
+    bb_cgroup cg;
+    bb_cgroup_detect(&cg, 0);
+    ck_assert_msg(cg.version == 0, "BB_TEST_CGROUP=none but cgroup v%d is usable", cg.version);
+    ck_assert_msg(cg.fix[0] != '\0', "no fix named for: %s", cg.detail);
+}
+END_TEST
+
+/* A zygote with the cgroup layer alone (memory_bytes 0: jt_config's). */
+static bb_layers *cgroup_zygote(long memory_bytes)
+{
+    bb_jail_config c = jt_config();
+    if (memory_bytes)
+        c.memory_bytes = memory_bytes;
+    c.disable = jt_only(BB_LAYER_CGROUP);
+    return jt_zygote(&c);
+}
+
+/* The rlimit fallback: the layers without seccomp and the cgroup (the address-space
+ * limit applies). */
+static bb_jail_config fallback_config(void)
+{
+    bb_jail_config c = jt_config();
+    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP;
+    return c;
 }
 
 static int trivial(void *arg)
@@ -57,6 +87,16 @@ static int gone(const char *dir)
     return stat(dir, &st) < 0 && errno == ENOENT;
 }
 
+/* After bb_layers_free: no group of this zygote (blockbox-<pid>) is left in any hierarchy. */
+static void assert_groups_gone(const bb_cgroup *cg)
+{
+    for (int h = 0; h < cg->nhier; h++) {
+        char p[BB_CG_PATH + 64];
+        snprintf(p, sizeof p, "%s/blockbox-%d", cg->hier[h].own, (int)getpid());
+        ck_assert_msg(gone(p), "%s left behind", p);
+    }
+}
+
 /* A zygote killed with -9 leaves its groups, and its workers are still exiting when
  * the next zygote starts: its start-up sweep cannot remove them. The successor must
  * remove them once they are empty (issue 9 item 4). Without the later sweep (checked
@@ -64,9 +104,7 @@ static int gone(const char *dir)
 START_TEST(dead_zygote_groups_go_once_empty)
 {
     bb_cgroup cg;
-    bb_cgroup_detect(&cg, 0);
-    if (expect_none(&cg))
-        return;
+    detect_usable(&cg);
     pid_t dead = fork();
     if (dead == 0)
         _exit(0);
@@ -90,9 +128,7 @@ START_TEST(dead_zygote_groups_go_once_empty)
         ck_assert_int_eq(mkdir(dir, 0755), 0);
         ck_assert_msg(write_pid(dir, sleeper) == 0, "cannot move the sleeper into %s: %s", dir, strerror(errno));
     }
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    bb_layers *L = cgroup_zygote(0);
     /* v1: the sleeper keeps the group busy through the start-up sweep. v2: the sweep
      * saw the dead zygote's empty leaf and killed the group's leftovers itself. */
     kill(sleeper, SIGKILL);
@@ -116,21 +152,13 @@ END_TEST
 START_TEST(nothing_left_after_free)
 {
     bb_cgroup cg;
-    bb_cgroup_detect(&cg, 0);
-    if (expect_none(&cg))
-        return;
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    detect_usable(&cg);
+    bb_layers *L = cgroup_zygote(0);
     jt_result r;
     jt_run(L, trivial, NULL, &r);
     ck_assert_int_eq(r.gone_rc, 0);
     bb_layers_free(L);
-    for (int h = 0; h < cg.nhier; h++) {
-        char p[BB_CG_PATH + 64];
-        snprintf(p, sizeof p, "%s/blockbox-%d", cg.hier[h].own, (int)getpid());
-        ck_assert_msg(gone(p), "%s left behind", p);
-    }
+    assert_groups_gone(&cg);
     /* v2: the zygote went back to where it started (its leaf is gone with the group). */
     if (cg.version == 2) {
         char self[512] = "";
@@ -144,8 +172,6 @@ START_TEST(nothing_left_after_free)
 END_TEST
 
 /* ---- per-slot groups: made once, reused, clean for every worker (issue 12 item 4) ---- */
-
-static int map_and_touch(void *arg);
 
 static void slot_path(const bb_cgroup *cg, int h, int slot, char *out, size_t len)
 {
@@ -190,11 +216,13 @@ static int procs_in(const char *dir)
     return n;
 }
 
+/* The hierarchy with the memory controller (there must be one). */
 static int memory_hier(const bb_cgroup *cg)
 {
     for (int h = 0; h < cg->nhier; h++)
         if (cg->hier[h].ctrls & BB_CG_MEMORY)
             return h;
+    ck_abort_msg("no memory controller among %d hierarchies", cg->nhier);
     return -1;
 }
 
@@ -203,12 +231,8 @@ static int memory_hier(const bb_cgroup *cg)
 START_TEST(slot_groups_are_made_once_and_reused)
 {
     bb_cgroup cg;
-    bb_cgroup_detect(&cg, 0);
-    if (expect_none(&cg))
-        return;
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    detect_usable(&cg);
+    bb_layers *L = cgroup_zygote(0);
     ino_t first[BB_CG_MAX_HIER][2] = {{0}};
     for (int i = 0; i < 15; i++) {
         int slot = i < 12 ? 0 : 1;
@@ -242,11 +266,7 @@ START_TEST(slot_groups_are_made_once_and_reused)
         ck_assert_msg(groups == 2, "%d worker groups under %s after 15 workers in 2 slots", groups, parent);
     }
     bb_layers_free(L);
-    for (int h = 0; h < cg.nhier; h++) {
-        char p[BB_CG_PATH + 64];
-        snprintf(p, sizeof p, "%s/blockbox-%d", cg.hier[h].own, (int)getpid());
-        ck_assert_msg(gone(p), "%s left behind", p);
-    }
+    assert_groups_gone(&cg);
 }
 END_TEST
 
@@ -263,24 +283,17 @@ static int kill_self(void *arg)
 START_TEST(an_oom_kill_belongs_to_its_own_run)
 {
     bb_cgroup cg;
-    bb_cgroup_detect(&cg, 0);
-    if (expect_none(&cg))
-        return;
-    int mh = memory_hier(&cg);
-    ck_assert_int_ge(mh, 0);
-    bb_jail_config c = jt_config();
-    c.memory_bytes = 96L << 20;
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    detect_usable(&cg);
+    bb_layers *L = cgroup_zygote(96L << 20);
     char dir[BB_CG_PATH + 128];
-    slot_path(&cg, mh, 0, dir, sizeof dir);
+    slot_path(&cg, memory_hier(&cg), 0, dir, sizeof dir);
     jt_result r;
     jt_run(L, trivial, NULL, &r);
     ck_assert_int_eq(r.oom, 0);
     ino_t ino = inode_of(dir);
     ck_assert_msg(ino != 0, "%s is not there after its worker", dir);
     long bytes = 512L << 20;
-    jt_run(L, map_and_touch, &bytes, &r);
+    jt_run(L, jt_memory_bomb, &bytes, &r);
     ck_assert_msg(r.sig == SIGKILL && r.oom == 1, "512 MB under a 96 MB group: signal %d, oom %d", r.sig, r.oom);
     for (int i = 0; i < 3; i++) {
         jt_run(L, kill_self, NULL, &r);
@@ -291,7 +304,7 @@ START_TEST(an_oom_kill_belongs_to_its_own_run)
     }
     ck_assert_msg(inode_of(dir) == ino, "the group was made anew, so this did not test a reused one");
     /* and a second kill in the reused group is still seen */
-    jt_run(L, map_and_touch, &bytes, &r);
+    jt_run(L, jt_memory_bomb, &bytes, &r);
     ck_assert_msg(r.sig == SIGKILL && r.oom == 1, "second bomb: signal %d, oom %d", r.sig, r.oom);
     bb_layers_free(L);
 }
@@ -325,11 +338,7 @@ static int leave_things_behind(void *arg)
 START_TEST(a_reused_group_is_empty_and_released)
 {
     bb_cgroup cg;
-    bb_cgroup_detect(&cg, 0);
-    if (expect_none(&cg))
-        return;
-    int mh = memory_hier(&cg);
-    ck_assert_int_ge(mh, 0);
+    detect_usable(&cg);
     char path[] = "/var/tmp/bb-cgroup-cache-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -341,13 +350,11 @@ START_TEST(a_reused_group_is_empty_and_released)
     fsync(fd);
     posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
     close(fd);
-    bb_jail_config c = jt_config();
-    c.disable = jt_only(BB_LAYER_CGROUP);
-    bb_layers *L = jt_zygote(&c);
+    bb_layers *L = cgroup_zygote(0);
     jt_result r;
     jt_run(L, trivial, NULL, &r);
     char dir[BB_CG_PATH + 128];
-    slot_path(&cg, mh, 0, dir, sizeof dir);
+    slot_path(&cg, memory_hier(&cg), 0, dir, sizeof dir);
     ino_t ino = inode_of(dir);
     jt_run(L, leave_things_behind, NULL, &r);
     long used = read_number(dir, cg.version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL);
@@ -382,41 +389,13 @@ typedef struct {
 static int fresh_python(void *arg)
 {
     python_seen *seen = arg;
-    int err[2];
-    if (pipe(err) < 0)
-        return JT_BROKEN;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(err[1], 2);
-        close(err[0]);
-        char *const argv[] = {"/usr/bin/python3", "-c",
-                              "import numpy as np, cv2\n"
-                              "a = np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)\n"
-                              "ok, enc = cv2.imencode('.png', a)\n"
-                              "assert ok and (cv2.imdecode(enc, 1) == a).all()\n",
-                              NULL};
-        char *const envp[] = {"OPENBLAS_NUM_THREADS=1", NULL};
-        execve(argv[0], argv, envp);
-        _exit(127);
-    }
-    close(err[1]);
-    size_t used = 0;
-    char buf[512];
-    ssize_t n;
-    while ((n = read(err[0], buf, sizeof buf)) > 0) {
-        /* keep the last sizeof tail - 1 bytes (a read is shorter than that) */
-        size_t k = (size_t)n, room = sizeof seen->tail - 1;
-        if (used + k > room) {
-            memmove(seen->tail, seen->tail + (used + k - room), room - k);
-            used = room - k;
-        }
-        memcpy(seen->tail + used, buf, k);
-        used += k;
-        seen->tail[used] = '\0';
-    }
-    close(err[0]);
+    static const char script[] = "import numpy as np, cv2\n"
+                                 "a = np.random.randint(0, 255, (64, 64, 3), dtype=np.uint8)\n"
+                                 "ok, enc = cv2.imencode('.png', a)\n"
+                                 "assert ok and (cv2.imdecode(enc, 1) == a).all()\n";
+    char *const envp[] = {"OPENBLAS_NUM_THREADS=1", NULL};
     int st;
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
+    if (jt_python(script, envp, 2, seen->tail, sizeof seen->tail, &st) < 0)
         return JT_BROKEN;
     seen->status = st;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? JT_ACHIEVED : JT_BLOCKED;
@@ -424,15 +403,12 @@ static int fresh_python(void *arg)
 
 START_TEST(rlimit_fallback_runs_a_fresh_numpy_cv2_import)
 {
-    bb_jail_config c = jt_config();
-    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP; /* the address-space limit applies */
+    bb_jail_config c = fallback_config();
     python_seen *seen = mmap(NULL, sizeof *seen, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     ck_assert(seen != MAP_FAILED);
     seen->status = -1;
-    bb_layers *L = jt_zygote(&c);
     jt_result r;
-    jt_run(L, fresh_python, seen, &r);
-    bb_layers_free(L);
+    jt_run_alone(&c, fresh_python, seen, &r);
     ck_assert_msg(r.err[0] == '\0', "%s", r.err);
     ck_assert_msg(r.exited && r.code == JT_ACHIEVED,
                   "numpy/cv2 under RLIMIT_AS: exit %d signal %d; python: %s %d; its stderr ends: %s", r.code,
@@ -476,40 +452,22 @@ static int forty_threads(void *arg)
 
 START_TEST(rlimit_fallback_runs_forty_threads)
 {
-    bb_jail_config c = jt_config();
+    bb_jail_config c = fallback_config();
     c.max_threads = 64;
-    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP;
-    bb_layers *L = jt_zygote(&c);
     jt_result r;
-    jt_run(L, forty_threads, NULL, &r);
-    bb_layers_free(L);
-    ck_assert_msg(r.err[0] == '\0', "%s", r.err);
-    ck_assert_msg(r.exited && r.code == JT_ACHIEVED, "40 threads under RLIMIT_AS: exit %d signal %d", r.code, r.sig);
+    jt_run_alone(&c, forty_threads, NULL, &r);
+    JT_EXPECT_EXIT(&r, JT_ACHIEVED, "40 threads under RLIMIT_AS");
 }
 END_TEST
 
 /* ... and the limit still stops a memory bomb far beyond the cap. */
-static int map_and_touch(void *arg)
-{
-    long bytes = *(long *)arg;
-    char *p = mmap(NULL, (size_t)bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return JT_BLOCKED;
-    for (long i = 0; i < bytes; i += 4096)
-        p[i] = 1;
-    return JT_ACHIEVED;
-}
-
 START_TEST(rlimit_fallback_still_stops_a_memory_bomb)
 {
-    bb_jail_config c = jt_config();
+    bb_jail_config c = fallback_config();
     c.memory_bytes = 128L << 20;
-    c.disable = BB_LAYER_SECCOMP | BB_LAYER_CGROUP;
-    bb_layers *L = jt_zygote(&c);
     long bytes = 4L << 30;
     jt_result r;
-    jt_run(L, map_and_touch, &bytes, &r);
-    bb_layers_free(L);
+    jt_run_alone(&c, jt_memory_bomb, &bytes, &r);
     ck_assert_msg(r.exited && r.code == JT_BLOCKED, "4 GiB mapped under the fallback: exit %d signal %d", r.code,
                   r.sig);
     /* Without rlimits the same mapping succeeds (the test can fail): only mapped, the
@@ -522,15 +480,22 @@ END_TEST
 
 int main(void)
 {
+    /* The cgroup cases, then the rlimit fallback's, then the one without a cgroup: a
+     * host declared without one runs the last four rows, any other the first eight. */
     const bb_check_case rows[] = {
-        {"cgroup", dead_zygote_groups_go_once_empty, 0, 0},
-        {"cgroup", nothing_left_after_free, 0, 0},
-        {"cgroup", slot_groups_are_made_once_and_reused, 0, 0},
-        {"cgroup", an_oom_kill_belongs_to_its_own_run, 0, 0},
-        {"cgroup", a_reused_group_is_empty_and_released, 0, 0},
-        {"cgroup", rlimit_fallback_runs_a_fresh_numpy_cv2_import, 0, 0},
-        {"cgroup", rlimit_fallback_runs_forty_threads, 0, 0},
-        {"cgroup", rlimit_fallback_still_stops_a_memory_bomb, 0, 0},
+        BB_CHECK_TEST("cgroup", dead_zygote_groups_go_once_empty),
+        BB_CHECK_TEST("cgroup", nothing_left_after_free),
+        BB_CHECK_TEST("cgroup", slot_groups_are_made_once_and_reused),
+        BB_CHECK_TEST("cgroup", an_oom_kill_belongs_to_its_own_run),
+        BB_CHECK_TEST("cgroup", a_reused_group_is_empty_and_released),
+        BB_CHECK_TEST("cgroup", rlimit_fallback_runs_a_fresh_numpy_cv2_import),
+        BB_CHECK_TEST("cgroup", rlimit_fallback_runs_forty_threads),
+        BB_CHECK_TEST("cgroup", rlimit_fallback_still_stops_a_memory_bomb),
+        BB_CHECK_TEST("cgroup", detection_says_there_is_none),
     };
-    return bb_check_run("cgroup", 120, rows, BB_CHECK_COUNT(rows));
+    enum { CGROUP_CASES = 5, FALLBACK_CASES = 3 };
+    _Static_assert(BB_CHECK_COUNT(rows) == CGROUP_CASES + FALLBACK_CASES + 1, "rows and their counts");
+    if (declared_none())
+        return bb_check_run("cgroup", 120, rows + CGROUP_CASES, FALLBACK_CASES + 1);
+    return bb_check_run("cgroup", 120, rows, CGROUP_CASES + FALLBACK_CASES);
 }
