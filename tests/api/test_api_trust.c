@@ -89,10 +89,10 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"trust boundary", a_reply_with_an_unknown_key_is_refused, 0, 0},
-        {"trust boundary", outputs_are_written_by_the_trusted_side, 0, 0},
-        {"trust boundary", the_value_limit_applies_to_inputs_and_results, 0, 0},
-        {"trust boundary", overflowing_inputs_are_refused, 0, 0},
+        BB_CHECK_TEST("trust boundary", a_reply_with_an_unknown_key_is_refused),
+        BB_CHECK_TEST("trust boundary", outputs_are_written_by_the_trusted_side),
+        BB_CHECK_TEST("trust boundary", the_value_limit_applies_to_inputs_and_results),
+        BB_CHECK_TEST("trust boundary", overflowing_inputs_are_refused),
     };
     return bb_check_run("api_trust", 0, rows, BB_CHECK_COUNT(rows));
 }

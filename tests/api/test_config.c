@@ -407,19 +407,19 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"config", defaults, 0, 0},
-        {"config", every_key_reads_its_variable, 0, 0},
-        {"config", bools, 0, 0},
-        {"config", whole_numbers, 0, 0},
-        {"config", values_read_back_or_are_refused, 0, 0},
-        {"config", secrets_read_back_as_set, 0, 0},
-        {"config", env_errors_name_the_variable, 0, 0},
-        {"config", env_then_set_overrides, 0, 0},
-        {"config", unknown_keys, 0, 0},
-        {"config", the_executor_copies_its_config, 0, 0},
-        {"config", bad_env_fails_executor_creation, 0, 0},
-        {"config", a_driver_setting_is_checked_from_its_declaration, 0, 0},
-        {"config", get_is_read_only, 0, 0},
+        BB_CHECK_TEST("config", defaults),
+        BB_CHECK_TEST("config", every_key_reads_its_variable),
+        BB_CHECK_TEST("config", bools),
+        BB_CHECK_TEST("config", whole_numbers),
+        BB_CHECK_TEST("config", values_read_back_or_are_refused),
+        BB_CHECK_TEST("config", secrets_read_back_as_set),
+        BB_CHECK_TEST("config", env_errors_name_the_variable),
+        BB_CHECK_TEST("config", env_then_set_overrides),
+        BB_CHECK_TEST("config", unknown_keys),
+        BB_CHECK_TEST("config", the_executor_copies_its_config),
+        BB_CHECK_TEST("config", bad_env_fails_executor_creation),
+        BB_CHECK_TEST("config", a_driver_setting_is_checked_from_its_declaration),
+        BB_CHECK_TEST("config", get_is_read_only),
     };
     return bb_check_run("config", 0, rows, BB_CHECK_COUNT(rows));
 }

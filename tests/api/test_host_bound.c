@@ -153,8 +153,8 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"attacks", one_attack_alone, (int)BB_CHECK_COUNT(SINGLE), 0},
-        {"attacks", two_attacks_at_once, 0, 0},
+        BB_CHECK_LOOP("attacks", one_attack_alone, SINGLE),
+        BB_CHECK_TEST("attacks", two_attacks_at_once),
     };
     return bb_check_run("host_bound", 180, rows, BB_CHECK_COUNT(rows));
 }

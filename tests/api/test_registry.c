@@ -260,13 +260,13 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"registry", builtins_are_there, 0, 0},
-        {"registry", add_refuses_bad_drivers, 0, 0},
-        {"registry", a_full_registry_refuses_more, 0, 0},
-        {"registry", plugins_load_from_a_colon_list, 0, 0},
-        {"registry", broken_plugins_fail_init, 0, 0},
-        {"registry", older_structs_are_accepted_newer_majors_refused, 0, 0},
-        {"registry", bad_setting_declarations_are_refused, 0, 0},
+        BB_CHECK_TEST("registry", builtins_are_there),
+        BB_CHECK_TEST("registry", add_refuses_bad_drivers),
+        BB_CHECK_TEST("registry", a_full_registry_refuses_more),
+        BB_CHECK_TEST("registry", plugins_load_from_a_colon_list),
+        BB_CHECK_TEST("registry", broken_plugins_fail_init),
+        BB_CHECK_TEST("registry", older_structs_are_accepted_newer_majors_refused),
+        BB_CHECK_TEST("registry", bad_setting_declarations_are_refused),
     };
     return bb_check_run("registry", 0, rows, BB_CHECK_COUNT(rows));
 }

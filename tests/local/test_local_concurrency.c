@@ -144,8 +144,8 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"threads", eight_threads_each_with_its_own_instance_get_their_own_answers, 0, 0},
-        {"threads", one_instance_shared_by_four_threads_serialises_its_runs, 0, 0},
+        BB_CHECK_TEST("threads", eight_threads_each_with_its_own_instance_get_their_own_answers),
+        BB_CHECK_TEST("threads", one_instance_shared_by_four_threads_serialises_its_runs),
     };
     return bb_check_run("local_concurrency", 80, rows, BB_CHECK_COUNT(rows));
 }

@@ -376,16 +376,16 @@ int main(void)
 {
     signal(SIGPIPE, SIG_DFL);   /* a write to a dead worker must not kill us */
     const bb_check_case rows[] = {
-        {"zygote", a_stopped_zygote_is_killed_and_restarted_within_the_timeout, 0, 0},
-        {"zygote", a_waiting_spawn_does_not_hold_other_callers, 0, 0},
-        {"workers", a_worker_killed_while_idle_is_replaced_transparently, 0, 0},
-        {"workers", a_worker_killed_mid_run_fails_that_call_only, 0, 0},
-        {"workers", retired_workers_are_reaped_within_a_second, 0, 0},
-        {"workers", fresh_workers_reuse_their_slot_groups, 0, 0},
-        {"workers", a_memory_kill_is_not_reported_for_the_next_run, 0, 0},
-        {"exhaustion", a_full_tmpfs_is_the_blocks_own_error, 0, 0},
-        {"exhaustion", thread_exhaustion_is_the_blocks_own_error, 0, 0},
-        {"exhaustion", a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works, 0, 0},
+        BB_CHECK_TEST("zygote", a_stopped_zygote_is_killed_and_restarted_within_the_timeout),
+        BB_CHECK_TEST("zygote", a_waiting_spawn_does_not_hold_other_callers),
+        BB_CHECK_TEST("workers", a_worker_killed_while_idle_is_replaced_transparently),
+        BB_CHECK_TEST("workers", a_worker_killed_mid_run_fails_that_call_only),
+        BB_CHECK_TEST("workers", retired_workers_are_reaped_within_a_second),
+        BB_CHECK_TEST("workers", fresh_workers_reuse_their_slot_groups),
+        BB_CHECK_TEST("workers", a_memory_kill_is_not_reported_for_the_next_run),
+        BB_CHECK_TEST("exhaustion", a_full_tmpfs_is_the_blocks_own_error),
+        BB_CHECK_TEST("exhaustion", thread_exhaustion_is_the_blocks_own_error),
+        BB_CHECK_TEST("exhaustion", a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works),
     };
     return bb_check_run("local_faults", 60, rows, BB_CHECK_COUNT(rows));
 }

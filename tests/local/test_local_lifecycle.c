@@ -301,11 +301,11 @@ int main(void)
 {
     const bb_check_case rows[] = {
         {"zygote_death", killing_the_zygote_is_survived_and_it_restarts, 0, 60},
-        {"zygote_death", zygote_death_during_a_run_fails_that_run_only, 0, 0},
-        {"zygote_death", zygote_death_with_only_spares_then_load_works, 0, 0},
+        BB_CHECK_TEST("zygote_death", zygote_death_during_a_run_fails_that_run_only),
+        BB_CHECK_TEST("zygote_death", zygote_death_with_only_spares_then_load_works),
         {"zygote_start", the_zygote_start_limit_is_a_setting, 0, 60},
         {"leftovers", no_process_or_cgroup_outlives_the_executor, 0, 80},
-        {"leftovers", no_fd_leaks_over_100_load_run_free_cycles, 0, 0},
+        BB_CHECK_TEST("leftovers", no_fd_leaks_over_100_load_run_free_cycles),
         {"regressions", regression_zygote_death_is_reported_as_backend_unavailable, 0, 60},
     };
     return bb_check_run("local_lifecycle", 0, rows, BB_CHECK_COUNT(rows));

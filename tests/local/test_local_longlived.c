@@ -246,12 +246,12 @@ int main(void)
 {
     const bb_check_case rows[] = {
         {"cpu", cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit, 0, 120},
-        {"cpu", a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced, 0, 0},
-        {"cpu", many_trivial_runs_on_one_instance, 0, 0},
+        BB_CHECK_TEST("cpu", a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced),
+        BB_CHECK_TEST("cpu", many_trivial_runs_on_one_instance),
         {"threads", threads_keep_running_between_calls, 0, 60},
         {"frames", forged_frames_never_answer_another_call, 0, 60},
-        {"frames", a_forged_frame_with_a_made_up_id_is_refused, 0, 0},
-        {"frames", two_replies_to_one_request_fail_that_call_only, 0, 0},
+        BB_CHECK_TEST("frames", a_forged_frame_with_a_made_up_id_is_refused),
+        BB_CHECK_TEST("frames", two_replies_to_one_request_fail_that_call_only),
     };
     return bb_check_run("local_longlived", 0, rows, BB_CHECK_COUNT(rows));
 }

@@ -178,7 +178,7 @@ END_TEST
 int main(void)
 {
     const bb_check_case rows[] = {
-        {"soak", soak_mixed_runs_on_one_instance, 0, 0},
+        BB_CHECK_TEST("soak", soak_mixed_runs_on_one_instance),
     };
     return bb_check_run("local_soak", 600, rows, BB_CHECK_COUNT(rows));
 }
