@@ -21,23 +21,21 @@ static bb_error_kind run_failing(bb_block *blk, char *type, size_t tlen, char *d
  * came back empty. Now the module does not exist and the host still saw the call. */
 START_TEST(block_cannot_erase_its_denials)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import socket\n"
-                               "def run(self):\n"
-                               "    try:\n        socket.socket()\n    except PermissionError:\n        pass\n"
-                               "    try:\n        import _blockbox_jail\n        _blockbox_jail.reset()\n"
-                               "        hook = 'present'\n"
-                               "    except ImportError:\n        hook = 'absent'\n"
-                               "    return {'hook': hook}\n",
-                               NULL, 0);
-    bb_result *res = bb_block_run(blk, "{}", NULL);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import socket\n"
+                                   "def run(self):\n"
+                                   "    try:\n        socket.socket()\n    except PermissionError:\n        pass\n"
+                                   "    try:\n        import _blockbox_jail\n        _blockbox_jail.reset()\n"
+                                   "        hook = 'present'\n"
+                                   "    except ImportError:\n        hook = 'absent'\n"
+                                   "    return {'hook': hook}\n",
+                                   NULL, 0);
+    bb_result *res = bb_block_run(b.blk, "{}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_str_eq(bb_result_outputs(res), "{\"hook\":\"absent\"}");
     ck_assert_str_eq(bb_result_denied_syscalls(res), "socket");
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -45,23 +43,21 @@ END_TEST
  * [Errno 1]: no call was denied, so it is the block's own error with nothing denied. */
 START_TEST(block_cannot_invent_a_denial)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import os, json, struct\n"
-                               "def run(self):\n"
-                               "    body = json.dumps({'success': False, 'error_type': 'PermissionError',\n"
-                               "        'error': '[Errno 1] Operation not permitted', 'line_number': None,\n"
-                               "        'function_name': None, 'traceback': None, 'stdout': '', 'stderr': '',\n"
-                               "        'runtime_version': '1', 'denied_syscalls': ['socket']}).encode()\n"
-                               "    os.write(4, struct.pack('<I', len(body)) + body)\n"
-                               "    os._exit(0)\n",
-                               NULL, 0);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import os, json, struct\n"
+                                   "def run(self):\n"
+                                   "    body = json.dumps({'success': False, 'error_type': 'PermissionError',\n"
+                                   "        'error': '[Errno 1] Operation not permitted', 'line_number': None,\n"
+                                   "        'function_name': None, 'traceback': None, 'stdout': '', 'stderr': '',\n"
+                                   "        'runtime_version': '1', 'denied_syscalls': ['socket']}).encode()\n"
+                                   "    os.write(4, struct.pack('<I', len(body)) + body)\n"
+                                   "    os._exit(0)\n",
+                                   NULL, 0);
     char type[64], denied[256];
-    bb_error_kind k = run_failing(blk, type, sizeof type, denied, sizeof denied);
+    bb_error_kind k = run_failing(b.blk, type, sizeof type, denied, sizeof denied);
     ck_assert_int_ne(k, BB_ERR_SANDBOX_VIOLATION);
     ck_assert_str_eq(denied, "");
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -69,65 +65,60 @@ END_TEST
  * ValueError is a ValueError (exit 1), with the denial beside it. */
 START_TEST(unrelated_error_after_a_denial_keeps_its_type)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import platform\n"
-                               "def run(self):\n    platform.platform()\n    raise ValueError('mine')\n",
-                               NULL, 0);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import platform\n"
+                                   "def run(self):\n    platform.platform()\n    raise ValueError('mine')\n",
+                                   NULL, 0);
     char type[64], denied[256];
-    bb_error_kind k = run_failing(blk, type, sizeof type, denied, sizeof denied);
+    bb_error_kind k = run_failing(b.blk, type, sizeof type, denied, sizeof denied);
     ck_assert_int_eq(k, BB_ERR_BLOCK);
     ck_assert_str_eq(type, "ValueError");
     ck_assert_ptr_nonnull(strstr(denied, "clone"));
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
 /* The failure follows from the denial: PermissionError [Errno 1] out of a denied call. */
 START_TEST(error_raised_by_the_denied_call_is_a_violation)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, "import socket\ndef run(self):\n    socket.socket()\n", NULL, 0);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import socket\ndef run(self):\n    socket.socket()\n", NULL, 0);
     char type[64], denied[256];
-    bb_error_kind k = run_failing(blk, type, sizeof type, denied, sizeof denied);
+    bb_error_kind k = run_failing(b.blk, type, sizeof type, denied, sizeof denied);
     ck_assert_int_eq(k, BB_ERR_SANDBOX_VIOLATION);
     ck_assert_str_eq(denied, "socket");
     /* a PermissionError [Errno 1] of its own, with nothing denied: the block's */
-    bb_block *own = load_block(ex, "def run(self):\n    raise PermissionError(1, 'Operation not permitted')\n",
+    bb_block *own = load_block(b.ex, "def run(self):\n    raise PermissionError(1, 'Operation not permitted')\n",
                                NULL, 0);
     k = run_failing(own, type, sizeof type, denied, sizeof denied);
     ck_assert_int_eq(k, BB_ERR_BLOCK);
     ck_assert_str_eq(type, "PermissionError");
     ck_assert_str_eq(denied, "");
     bb_block_free(own);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
 /* Each run's record is its own: a denial in run 1 is not reported by run 2. */
 START_TEST(denials_are_per_call)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import socket\nn = 0\n"
-                               "def run(self):\n    global n\n    n += 1\n"
-                               "    if n == 1:\n        try:\n            socket.socket()\n"
-                               "        except OSError:\n            pass\n"
-                               "    return {'n': n}\n",
-                               NULL, 0);
-    bb_result *res = bb_block_run(blk, "{}", NULL);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import socket\nn = 0\n"
+                                   "def run(self):\n    global n\n    n += 1\n"
+                                   "    if n == 1:\n        try:\n            socket.socket()\n"
+                                   "        except OSError:\n            pass\n"
+                                   "    return {'n': n}\n",
+                                   NULL, 0);
+    bb_result *res = bb_block_run(b.blk, "{}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_str_eq(bb_result_denied_syscalls(res), "socket");
     bb_result_free(res);
-    res = bb_block_run(blk, "{}", NULL);
+    res = bb_block_run(b.blk, "{}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_str_eq(bb_result_outputs(res), "{\"n\":2}");
     ck_assert_str_eq(bb_result_denied_syscalls(res), "");
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 

@@ -1,5 +1,5 @@
 /* local_test_util.h: helpers for the local driver's end-to-end Check tests: executors
- * on the real zygote, loading blocks, reading outputs and describe(), asserting errors. */
+ * on the real zygote, a block on one, reading outputs and describe(), asserting errors. */
 #ifndef LOCAL_TEST_UTIL_H
 #define LOCAL_TEST_UTIL_H
 
@@ -68,6 +68,26 @@ static inline bb_block *load_block(bb_executor *ex, const char *run_code, const 
                   err ? bb_error_message(err) : "?");
     ck_assert_ptr_null(err);
     return blk;
+}
+
+/* The usual fixture: an executor (local_executor's or marked_executor's, owned from here
+ * on) and one block on it (as load_block); local_block_free frees both. */
+typedef struct local_block {
+    bb_executor *ex;
+    bb_block *blk;
+} local_block;
+
+static inline local_block local_block_on(bb_executor *ex, const char *run_code, const char *init_code,
+                                         int max_inputs)
+{
+    local_block b = {.ex = ex, .blk = load_block(ex, run_code, init_code, max_inputs)};
+    return b;
+}
+
+static inline void local_block_free(local_block b)
+{
+    bb_block_free(b.blk);
+    bb_executor_free(b.ex);
 }
 
 /* Runs and asserts success; returns the parsed outputs (caller deletes). */

@@ -362,13 +362,12 @@ END_TEST
  * the next call works on a new worker. */
 START_TEST(a_block_closing_its_reply_fd_is_a_crash_and_the_next_call_works)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, "def run(self, bad=False):\n    if bad:\n        os.close(4)\n    return {'ok': 1}\n",
-                               NULL, 0);
-    expect_failure(bb_block_run(blk, "{\"bad\": true}", NULL), BB_ERR_SANDBOX_CRASH, NULL);
-    cJSON_Delete(run_ok(blk, "{}"));
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "def run(self, bad=False):\n    if bad:\n        os.close(4)\n    return {'ok': 1}\n",
+                                   NULL, 0);
+    expect_failure(bb_block_run(b.blk, "{\"bad\": true}", NULL), BB_ERR_SANDBOX_CRASH, NULL);
+    cJSON_Delete(run_ok(b.blk, "{}"));
+    local_block_free(b);
 }
 END_TEST
 

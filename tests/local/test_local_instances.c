@@ -60,17 +60,15 @@ static bb_result *run_mode(bb_block *blk, const char *mode)
 
 START_TEST(module_state_persists_across_runs_of_one_instance)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 0);
-    char *first = state_run(blk, 1, 1);
+    local_block b = local_block_on(local_executor(NULL), STATE_RUN, STATE_INIT, 0);
+    char *first = state_run(b.blk, 1, 1);
     for (int i = 2; i <= 6; i++) {
-        char *token = state_run(blk, i, i);   /* runs counts up; init ran once */
+        char *token = state_run(b.blk, i, i);   /* runs counts up; init ran once */
         ck_assert_str_eq(token, first);
         free(token);
     }
     free(first);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -145,12 +143,11 @@ END_TEST
 
 START_TEST(max_inputs_one_gives_a_fresh_worker_per_run)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 1);
+    local_block b = local_block_on(local_executor(NULL), STATE_RUN, STATE_INIT, 1);
     char *tokens[5];
     char *modules[5];
     for (int i = 0; i < 5; i++) {
-        cJSON *out = run_ok(blk, "{\"x\": 1}");
+        cJSON *out = run_ok(b.blk, "{\"x\": 1}");
         ck_assert_msg((int)num(out, "runs") == 1, "run %d saw module counter %d", i, (int)num(out, "runs"));
         ck_assert_int_eq((int)num(out, "inits"), 1);
         tokens[i] = str_of(out, "token");
@@ -165,18 +162,16 @@ START_TEST(max_inputs_one_gives_a_fresh_worker_per_run)
         free(tokens[i]);
         free(modules[i]);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
 START_TEST(max_inputs_three_recycles_after_three_runs_and_reruns_init)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 3);
+    local_block b = local_block_on(local_executor(NULL), STATE_RUN, STATE_INIT, 3);
     char *gen[3] = {NULL, NULL, NULL};
     for (int i = 0; i < 7; i++) {
-        char *token = state_run(blk, i, i % 3 + 1);   /* 1 2 3 1 2 3 1 */
+        char *token = state_run(b.blk, i, i % 3 + 1);   /* 1 2 3 1 2 3 1 */
         int g = i / 3;
         if (!gen[g]) {
             gen[g] = token;
@@ -189,20 +184,17 @@ START_TEST(max_inputs_three_recycles_after_three_runs_and_reruns_init)
     ck_assert_str_ne(gen[1], gen[2]);
     for (int g = 0; g < 3; g++)
         free(gen[g]);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
 START_TEST(executor_max_inputs_applies_when_the_block_leaves_it_unset)
 {
     const char *const cfg[] = {"max_inputs", "2", NULL};
-    bb_executor *ex = local_executor(cfg);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 0);
+    local_block b = local_block_on(local_executor(cfg), STATE_RUN, STATE_INIT, 0);
     for (int i = 0; i < 4; i++)
-        free(state_run(blk, i, i % 2 + 1));   /* 1 2 1 2 */
-    bb_block_free(blk);
-    bb_executor_free(ex);
+        free(state_run(b.blk, i, i % 2 + 1));   /* 1 2 1 2 */
+    local_block_free(b);
 }
 END_TEST
 
@@ -211,47 +203,43 @@ END_TEST
 START_TEST(timeout_replaces_the_worker_and_init_runs_again)
 {
     const char *const cfg[] = {"timeout", "1", NULL};
-    bb_executor *ex = local_executor(cfg);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 0);
-    char *before = state_run(blk, 1, 1);
+    local_block b = local_block_on(local_executor(cfg), STATE_RUN, STATE_INIT, 0);
+    char *before = state_run(b.blk, 1, 1);
     double t0 = monotonic_s();
-    expect_failure(run_mode(blk, "sleep"), BB_ERR_TIMEOUT, "replaced");
+    expect_failure(run_mode(b.blk, "sleep"), BB_ERR_TIMEOUT, "replaced");
     double took = monotonic_s() - t0;
     ck_assert_msg(took >= 0.9 && took < 5.0, "the timeout took %.2f s for a 1 s limit", took);
     /* The message says init runs again; it does. */
-    bb_result *res = run_mode(blk, "sleep");
+    bb_result *res = run_mode(b.blk, "sleep");
     ck_assert_ptr_nonnull(res);
     ck_assert_msg(mentions(bb_error_message(bb_result_error(res)), "init will run again"), "%s",
                   bb_error_message(bb_result_error(res)));
     ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), 3);
     bb_result_free(res);
-    char *after = state_run(blk, 2, 1);   /* a fresh worker: counter restarts */
+    char *after = state_run(b.blk, 2, 1);   /* a fresh worker: counter restarts */
     ck_assert_str_ne(before, after);
-    char *again = state_run(blk, 3, 2);   /* and it persists again */
+    char *again = state_run(b.blk, 3, 2);   /* and it persists again */
     ck_assert_str_eq(after, again);
     free(before);
     free(after);
     free(again);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
 static void crash_then_recover(const char *mode, unsigned kinds)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 0);
-    char *before = state_run(blk, 1, 1);
-    bb_result *res = run_mode(blk, mode);
+    local_block b = local_block_on(local_executor(NULL), STATE_RUN, STATE_INIT, 0);
+    char *before = state_run(b.blk, 1, 1);
+    bb_result *res = run_mode(b.blk, mode);
     ck_assert_ptr_nonnull(res);
     ck_assert_int_eq(bb_error_exit_code(bb_result_error(res)), 3);
     expect_failure_in(res, kinds, "replaced");
-    char *after = state_run(blk, 2, 1);
+    char *after = state_run(b.blk, 2, 1);
     ck_assert_str_ne(before, after);
     free(before);
     free(after);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 
 START_TEST(segfault_is_a_crash_and_the_next_run_works)
@@ -394,27 +382,25 @@ END_TEST
 
 START_TEST(forged_huge_frame_header_is_an_output_limit_at_once)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "N = 0\n"
-                               "def run(self, forge=False):\n"
-                               "    global N\n"
-                               "    N += 1\n"
-                               "    if forge:\n"
-                               "        os.write(4, b'\\xff\\xff\\xff\\xff')\n"
-                               "        time.sleep(30)\n"
-                               "    return {'n': N}\n",
-                               NULL, 0);
-    cJSON_Delete(run_ok(blk, "{}"));
+    local_block b = local_block_on(local_executor(NULL),
+                                   "N = 0\n"
+                                   "def run(self, forge=False):\n"
+                                   "    global N\n"
+                                   "    N += 1\n"
+                                   "    if forge:\n"
+                                   "        os.write(4, b'\\xff\\xff\\xff\\xff')\n"
+                                   "        time.sleep(30)\n"
+                                   "    return {'n': N}\n",
+                                   NULL, 0);
+    cJSON_Delete(run_ok(b.blk, "{}"));
     double t0 = monotonic_s();
-    expect_failure(bb_block_run(blk, "{\"forge\": true}", NULL), BB_ERR_OUTPUT_LIMIT, "replaced");
+    expect_failure(bb_block_run(b.blk, "{\"forge\": true}", NULL), BB_ERR_OUTPUT_LIMIT, "replaced");
     double took = monotonic_s() - t0;
     ck_assert_msg(took < 5.0, "refusing a 4 GiB frame header took %.2f s", took);
-    cJSON *out = run_ok(blk, "{}");
+    cJSON *out = run_ok(b.blk, "{}");
     ck_assert_int_eq((int)num(out, "n"), 1);   /* a new worker */
     cJSON_Delete(out);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -447,23 +433,21 @@ END_TEST
 START_TEST(oversized_input_is_refused_before_the_worker_sees_it)
 {
     const char *const cfg[] = {"max_input_bytes", "4096", NULL};
-    bb_executor *ex = local_executor(cfg);
-    bb_block *blk = load_block(ex, STATE_RUN, STATE_INIT, 0);
+    local_block b = local_block_on(local_executor(cfg), STATE_RUN, STATE_INIT, 0);
     char *big = malloc(8192);
     ck_assert_ptr_nonnull(big);
     int n = snprintf(big, 8192, "{\"x\": 1, \"mode\": \"");
     memset(big + n, 'a', 6000);
     strcpy(big + n + 6000, "\"}");
-    expect_failure(bb_block_run(blk, big, NULL), BB_ERR_INVALID_REQUEST, NULL);
+    expect_failure(bb_block_run(b.blk, big, NULL), BB_ERR_INVALID_REQUEST, NULL);
     free(big);
     /* Malformed inputs are refused the same way. */
     static const char *const bad[] = {"{\"x\": ", "[1, 2]", "{\"x\": 1} trailing", "\"x\"", ""};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        expect_failure(bb_block_run(blk, bad[i], NULL), BB_ERR_INVALID_REQUEST, NULL);
-    char *token = state_run(blk, 1, 1);   /* the worker's first run is this one */
+        expect_failure(bb_block_run(b.blk, bad[i], NULL), BB_ERR_INVALID_REQUEST, NULL);
+    char *token = state_run(b.blk, 1, 1);   /* the worker's first run is this one */
     free(token);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -510,18 +494,17 @@ END_TEST
  * read as the answer to the NEXT run: run N+1 returns run N's outputs. */
 START_TEST(regression_stale_frame_answers_the_next_run)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "def run(self, x, forge=False):\n"
-                               "    if forge:\n"
-                               "        body = b'{\"success\": true, \"result\": \"{}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
-                               "        os.write(4, len(body).to_bytes(4, 'little') + body)\n"
-                               "    return {'x': x}\n",
-                               NULL, 0);
-    bb_result *res = bb_block_run(blk, "{\"x\": 1, \"forge\": true}", NULL);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "def run(self, x, forge=False):\n"
+                                   "    if forge:\n"
+                                   "        body = b'{\"success\": true, \"result\": \"{}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
+                                   "        os.write(4, len(body).to_bytes(4, 'little') + body)\n"
+                                   "    return {'x': x}\n",
+                                   NULL, 0);
+    bb_result *res = bb_block_run(b.blk, "{\"x\": 1, \"forge\": true}", NULL);
     bb_result_free(res);
     usleep(100 * 1000);   /* the real frame of run 1 is in the pipe by now */
-    res = bb_block_run(blk, "{\"x\": 2}", NULL);
+    res = bb_block_run(b.blk, "{\"x\": 2}", NULL);
     ck_assert_ptr_nonnull(res);
     if (bb_result_ok(res)) {
         cJSON *out = cJSON_Parse(bb_result_outputs(res));
@@ -531,8 +514,7 @@ START_TEST(regression_stale_frame_answers_the_next_run)
         cJSON_Delete(out);
     }
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -544,23 +526,22 @@ END_TEST
 START_TEST(regression_worker_death_between_runs_kills_the_host_with_SIGPIPE)
 {
     signal(SIGPIPE, SIG_DFL);
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, "def run(self):\n    os.close(3)\n    return {'ok': 1}\n", NULL, 0);
-    cJSON_Delete(run_ok(blk, "{}"));
+    local_block b = local_block_on(local_executor(NULL),
+                                   "def run(self):\n    os.close(3)\n    return {'ok': 1}\n", NULL, 0);
+    cJSON_Delete(run_ok(b.blk, "{}"));
     usleep(200 * 1000);   /* the worker has exited by now */
-    bb_result *res = bb_block_run(blk, "{}", NULL);   /* SIGPIPE killed us here */
+    bb_result *res = bb_block_run(b.blk, "{}", NULL);   /* SIGPIPE killed us here */
     /* Issue 9: the worker died idle (nothing of this call was sent), so the call is
      * run on a new worker and succeeds, saying the instance was restarted. */
     ck_assert_ptr_nonnull(res);
     ck_assert_msg(bb_result_ok(res), "%s", bb_error_message(bb_result_error(res)));
     ck_assert_int_eq(bb_result_restarted(res), 1);
     bb_result_free(res);
-    res = bb_block_run(blk, "{}", NULL);   /* that worker closed fd 3 too */
+    res = bb_block_run(b.blk, "{}", NULL);   /* that worker closed fd 3 too */
     ck_assert(bb_result_ok(res));
     ck_assert_int_eq(bb_result_restarted(res), 1);
     bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 

@@ -280,20 +280,18 @@ END_TEST
 START_TEST(regression_zygote_death_is_reported_as_backend_unavailable)
 {
     signal(SIGPIPE, SIG_IGN);   /* see above */
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, COUNTER, NULL, 0);
-    cJSON_Delete(run_ok(blk, "{}"));
-    pid_t zygote = zygote_pid_of(ex);
+    local_block b = local_block_on(local_executor(NULL), COUNTER, NULL, 0);
+    cJSON_Delete(run_ok(b.blk, "{}"));
+    pid_t zygote = zygote_pid_of(b.ex);
     kill(zygote, SIGKILL);
     ck_assert(wait_gone(zygote, 5));
     settle_us(100 * 1000);
-    bb_result *res = bb_block_run(blk, "{}", NULL);
+    bb_result *res = bb_block_run(b.blk, "{}", NULL);
     if (!bb_result_ok(res))
         expect_failure(res, BB_ERR_BACKEND_UNAVAILABLE, "zygote");
     else
         bb_result_free(res);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 

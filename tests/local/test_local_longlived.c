@@ -34,11 +34,10 @@ START_TEST(cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit)
      * and a per-run CPU budget of 1.5 s: as a lifetime limit (the old RLIMIT_CPU) that
      * budget ended the instance at run 7 (SandboxCrash, SIGKILL; verified). */
     const char *const cfg[] = {"timeout", "20", "cpu_seconds", "1.5", NULL};
-    bb_executor *ex = local_executor(cfg);
-    bb_block *blk = load_block(ex, BURNER, NULL, 0);
+    local_block b = local_block_on(local_executor(cfg), BURNER, NULL, 0);
     int runs = (int)count_from_env("BB_TEST_CPU_RUNS", 15);
     for (int i = 1; i <= runs; i++) {
-        bb_result *res = bb_block_run(blk, "{\"ms\": 400}", NULL);
+        bb_result *res = bb_block_run(b.blk, "{\"ms\": 400}", NULL);
         ck_assert_msg(bb_result_ok(res), "CPU-heavy run %d failed: %s: %s", i,
                       bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
         ck_assert_int_eq(bb_result_restarted(res), 0);
@@ -47,8 +46,7 @@ START_TEST(cpu_heavy_runs_do_not_add_up_to_a_lifetime_limit)
         cJSON_Delete(out);
         bb_result_free(res);
     }
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -83,13 +81,13 @@ END_TEST
  * full form is BB_TEST_TRIVIAL_RUNS=1000000 (see tests/local/README.md). */
 START_TEST(many_trivial_runs_on_one_instance)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex, "N = 0\ndef run(self):\n    global N\n    N += 1\n    return {'n': N}\n",
-                               NULL, 0);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "N = 0\ndef run(self):\n    global N\n    N += 1\n    return {'n': N}\n",
+                                   NULL, 0);
     long runs = count_from_env("BB_TEST_TRIVIAL_RUNS", 20000);
     double t0 = monotonic_s();
     for (long i = 1; i <= runs; i++) {
-        bb_result *res = bb_block_run(blk, "{}", NULL);
+        bb_result *res = bb_block_run(b.blk, "{}", NULL);
         ck_assert_msg(bb_result_ok(res), "trivial run %ld failed: %s: %s", i,
                       bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
         const char *o = bb_result_outputs(res);
@@ -100,8 +98,7 @@ START_TEST(many_trivial_runs_on_one_instance)
     }
     fprintf(stderr, "%ld trivial runs on one instance: %.1f s (%.0f us per run)\n", runs,
             monotonic_s() - t0, (monotonic_s() - t0) * 1e6 / (double)runs);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -110,29 +107,27 @@ END_TEST
  * Py_BEGIN_ALLOW_THREADS around the request read (the count stays put). */
 START_TEST(threads_keep_running_between_calls)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import threading\n"
-                               "TICKS = [0]\n"
-                               "def tick():\n"
-                               "    while True:\n"
-                               "        TICKS[0] += 1\n"
-                               "        time.sleep(0.01)\n"
-                               "threading.Thread(target=tick, daemon=True).start()\n"
-                               "def run(self):\n"
-                               "    return {'ticks': TICKS[0]}\n",
-                               NULL, 0);
-    cJSON *out = run_ok(blk, "{}");
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import threading\n"
+                                   "TICKS = [0]\n"
+                                   "def tick():\n"
+                                   "    while True:\n"
+                                   "        TICKS[0] += 1\n"
+                                   "        time.sleep(0.01)\n"
+                                   "threading.Thread(target=tick, daemon=True).start()\n"
+                                   "def run(self):\n"
+                                   "    return {'ticks': TICKS[0]}\n",
+                                   NULL, 0);
+    cJSON *out = run_ok(b.blk, "{}");
     int before = (int)num(out, "ticks");
     cJSON_Delete(out);
     usleep(600 * 1000);
-    out = run_ok(blk, "{}");
+    out = run_ok(b.blk, "{}");
     int after = (int)num(out, "ticks");
     cJSON_Delete(out);
     ck_assert_msg(after - before >= 20, "the block's thread ticked %d times in 0.6 s between calls",
                   after - before);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -145,31 +140,30 @@ END_TEST
  * next call is served. Verified failing by accepting any id in exchange(). */
 START_TEST(forged_frames_never_answer_another_call)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import threading, random\n"
-                               "def forger():\n"
-                               "    body = b'{\"success\": true, \"result\": \"{\\\\\"x\\\\\": -1}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
-                               "    while True:\n"
-                               "        time.sleep(random.random() * 0.02)\n"
-                               "        fid = os.urandom(16)\n"
-                               "        try:\n"
-                               "            os.write(4, len(body).to_bytes(4, 'little') + fid + body)\n"
-                               "        except OSError:\n"
-                               "            return\n"
-                               "STARTED = []\n"
-                               "def run(self, x, forge=False):\n"
-                               "    if forge and not STARTED:\n"
-                               "        STARTED.append(1)\n"
-                               "        threading.Thread(target=forger, daemon=True).start()\n"
-                               "    time.sleep(random.random() * 0.01)\n"
-                               "    return {'x': x}\n",
-                               NULL, 0);
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import threading, random\n"
+                                   "def forger():\n"
+                                   "    body = b'{\"success\": true, \"result\": \"{\\\\\"x\\\\\": -1}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
+                                   "    while True:\n"
+                                   "        time.sleep(random.random() * 0.02)\n"
+                                   "        fid = os.urandom(16)\n"
+                                   "        try:\n"
+                                   "            os.write(4, len(body).to_bytes(4, 'little') + fid + body)\n"
+                                   "        except OSError:\n"
+                                   "            return\n"
+                                   "STARTED = []\n"
+                                   "def run(self, x, forge=False):\n"
+                                   "    if forge and not STARTED:\n"
+                                   "        STARTED.append(1)\n"
+                                   "        threading.Thread(target=forger, daemon=True).start()\n"
+                                   "    time.sleep(random.random() * 0.01)\n"
+                                   "    return {'x': x}\n",
+                                   NULL, 0);
     int ok = 0, refused = 0;
     for (int i = 0; i < 200; i++) {
         char in[64];
         snprintf(in, sizeof in, "{\"x\": %d, \"forge\": %s}", i, i % 10 == 0 ? "true" : "false");
-        bb_result *res = bb_block_run(blk, in, NULL);
+        bb_result *res = bb_block_run(b.blk, in, NULL);
         ck_assert_ptr_nonnull(res);
         if (bb_result_ok(res)) {
             cJSON *out = cJSON_Parse(bb_result_outputs(res));
@@ -187,8 +181,7 @@ START_TEST(forged_frames_never_answer_another_call)
     fprintf(stderr, "forging block: %d calls answered with their own outputs, %d refused\n", ok, refused);
     ck_assert_int_gt(refused, 0);   /* the forger was caught */
     ck_assert_int_gt(ok, 0);        /* and the instance kept serving */
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -196,25 +189,23 @@ END_TEST
  * once, and the worker's real reply, left in the pipe, never answers the next call. */
 START_TEST(a_forged_frame_with_a_made_up_id_is_refused)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "N = 0\n"
-                               "def run(self, x, forge=False):\n"
-                               "    global N\n"
-                               "    N += 1\n"
-                               "    if forge:\n"
-                               "        body = b'{\"success\": true, \"result\": \"{}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
-                               "        os.write(4, len(body).to_bytes(4, 'little') + bytes(16) + body)\n"
-                               "    return {'x': x, 'n': N}\n",
-                               NULL, 0);
-    cJSON_Delete(run_ok(blk, "{\"x\": 0}"));
-    expect_failure(bb_block_run(blk, "{\"x\": 1, \"forge\": true}", NULL), BB_ERR_INVALID_RESPONSE, "replaced");
-    cJSON *out = run_ok(blk, "{\"x\": 2}");
+    local_block b = local_block_on(local_executor(NULL),
+                                   "N = 0\n"
+                                   "def run(self, x, forge=False):\n"
+                                   "    global N\n"
+                                   "    N += 1\n"
+                                   "    if forge:\n"
+                                   "        body = b'{\"success\": true, \"result\": \"{}\", \"stdout\": \"\", \"stderr\": \"\"}'\n"
+                                   "        os.write(4, len(body).to_bytes(4, 'little') + bytes(16) + body)\n"
+                                   "    return {'x': x, 'n': N}\n",
+                                   NULL, 0);
+    cJSON_Delete(run_ok(b.blk, "{\"x\": 0}"));
+    expect_failure(bb_block_run(b.blk, "{\"x\": 1, \"forge\": true}", NULL), BB_ERR_INVALID_RESPONSE, "replaced");
+    cJSON *out = run_ok(b.blk, "{\"x\": 2}");
     ck_assert_int_eq((int)num(out, "x"), 2);
     ck_assert_int_eq((int)num(out, "n"), 1);   /* a new worker */
     cJSON_Delete(out);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    local_block_free(b);
 }
 END_TEST
 
@@ -222,23 +213,21 @@ END_TEST
  * request fail that call; the next call is served by a new worker. */
 START_TEST(two_replies_to_one_request_fail_that_call_only)
 {
-    bb_executor *ex = local_executor(NULL);
-    bb_block *blk = load_block(ex,
-                               "import threading\n"
-                               "def late():\n"
-                               "    time.sleep(0.2)\n"
-                               "    os.write(4, (2).to_bytes(4, 'little') + bytes(16) + b'{}')\n"
-                               "def run(self, x, late_frame=False):\n"
-                               "    if late_frame:\n"
-                               "        threading.Thread(target=late).start()\n"
-                               "    return {'x': x}\n",
-                               NULL, 0);
-    cJSON_Delete(run_ok(blk, "{\"x\": 1, \"late_frame\": true}"));   /* its own reply came first */
+    local_block b = local_block_on(local_executor(NULL),
+                                   "import threading\n"
+                                   "def late():\n"
+                                   "    time.sleep(0.2)\n"
+                                   "    os.write(4, (2).to_bytes(4, 'little') + bytes(16) + b'{}')\n"
+                                   "def run(self, x, late_frame=False):\n"
+                                   "    if late_frame:\n"
+                                   "        threading.Thread(target=late).start()\n"
+                                   "    return {'x': x}\n",
+                                   NULL, 0);
+    cJSON_Delete(run_ok(b.blk, "{\"x\": 1, \"late_frame\": true}"));   /* its own reply came first */
     usleep(400 * 1000);   /* the extra frame is in the pipe, out of turn */
-    expect_failure(bb_block_run(blk, "{\"x\": 2}", NULL), BB_ERR_INVALID_RESPONSE, "out of turn");
-    run_expect(blk, "{\"x\": 3}", "x", 3);
-    bb_block_free(blk);
-    bb_executor_free(ex);
+    expect_failure(bb_block_run(b.blk, "{\"x\": 2}", NULL), BB_ERR_INVALID_RESPONSE, "out of turn");
+    run_expect(b.blk, "{\"x\": 3}", "x", 3);
+    local_block_free(b);
 }
 END_TEST
 
