@@ -150,8 +150,7 @@ END_TEST
 START_TEST(a_worker_killed_while_idle_is_replaced_transparently)
 {
     make_marker();
-    const char *const pairs[] = {"worker_path", marker_path, "spare_workers", "0", NULL};
-    bb_executor *ex = local_executor(pairs);
+    bb_executor *ex = marked_executor("spare_workers", "0");
     bb_block *blk = load_block(ex, COUNTER, "def init():\n    return {'at': 1}\n", 0);
     cJSON_Delete(run_ok(blk, "{}"));
     cJSON_Delete(run_ok(blk, "{}"));
@@ -192,8 +191,7 @@ static void *kill_soon(void *arg)
 START_TEST(a_worker_killed_mid_run_fails_that_call_only)
 {
     make_marker();
-    const char *const pairs[] = {"worker_path", marker_path, "spare_workers", "0", NULL};
-    bb_executor *ex = local_executor(pairs);
+    bb_executor *ex = marked_executor("spare_workers", "0");
     bb_block *blk = load_block(ex, COUNTER, NULL, 0);
     cJSON_Delete(run_ok(blk, "{}"));
     pid_t w[4];
@@ -217,8 +215,7 @@ END_TEST
 START_TEST(retired_workers_are_reaped_within_a_second)
 {
     make_marker();
-    const char *const pairs[] = {"worker_path", marker_path, "spare_workers", "0", NULL};
-    bb_executor *ex = local_executor(pairs);
+    bb_executor *ex = marked_executor("spare_workers", "0");
     pid_t zygote = zygote_pid_of(ex);
     bb_block *blks[8];
     for (int i = 0; i < 8; i++) {
