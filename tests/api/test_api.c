@@ -611,12 +611,18 @@ static int check_echo(bb_block *blk, int id, int i, char *why, size_t whylen)
     return bad;
 }
 
+/* load_code for the threads below, which must not call Check: NULL with *err set. */
+static bb_block *load_plain_quietly(bb_executor *ex, bb_error **err)
+{
+    bb_block_spec spec = {.run_code = PLAIN_CODE};
+    return bb_block_load(ex, &spec, err);
+}
+
 static void *worker(void *p)
 {
     worker_arg *a = p;
-    bb_block_spec spec = {.run_code = PLAIN_CODE};
     bb_error *err = NULL;
-    bb_block *own = bb_block_load(a->ex, &spec, &err);
+    bb_block *own = load_plain_quietly(a->ex, &err);
     if (!own) {
         a->failures++;
         snprintf(a->why, sizeof a->why, "load: %s", err ? bb_error_message(err) : "?");
@@ -666,8 +672,7 @@ static void *executor_worker(void *p)
             bb_error_free(err);
             continue;
         }
-        bb_block_spec spec = {.run_code = PLAIN_CODE};
-        bb_block *blk = bb_block_load(ex, &spec, &err);
+        bb_block *blk = load_plain_quietly(ex, &err);
         bb_result *res = blk ? bb_block_run(blk, "{\"a\": 1}", NULL) : NULL;
         if (!res || !bb_result_ok(res))
             (*failures)++;
