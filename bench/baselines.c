@@ -348,8 +348,8 @@ static int write_envelopes(const char *dir, const char *name, const char *code, 
 {
     char hash[33];
     bb_wire_code_hash(code, NULL, 0, hash);
-    bb_wire_block block = {.code_hash = hash, .run_code = code, .run_function_name = "run",
-                           .init_function_name = "init"};
+    bb_wire_block block = {
+        .info = {.code_hash = hash, .run_code = code, .run_function_name = "run", .init_function_name = "init"}};
     bb_buf load = {0}, run = {0};
     int rc = bb_wire_build_request(&block, 1, NULL, 0, NULL, &load, err);
     if (rc == 0)

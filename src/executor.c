@@ -203,13 +203,17 @@ bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **e
     }
     bb_wire_code_hash(b->run_code, (const char *const *)b->imports, b->n_imports, b->code_hash);
     b->wire = (bb_wire_block){
-        .code_hash = b->code_hash,
-        .run_code = b->run_code,
-        .run_function_name = b->run_name,
-        .init_code = b->init_code,
-        .init_function_name = b->init_name,
-        .imports = (const char *const *)b->imports,
-        .n_imports = b->n_imports,
+        .info = {
+            .code_hash = b->code_hash,
+            .run_code = b->run_code,
+            .run_function_name = b->run_name,
+            .init_code = b->init_code,
+            .init_function_name = b->init_name,
+            .imports = (const char *const *)b->imports,
+            .n_imports = b->n_imports,
+            .workspace_id = b->workspace_id,
+            .max_inputs = spec->max_inputs ? spec->max_inputs : (int)ex->max_inputs,
+        },
         .max_depth = ex->limits.max_depth,   /* the runtime refuses deeper outputs itself */
     };
     bb_buf load = {0};
@@ -219,19 +223,9 @@ bb_block *bb_block_load(bb_executor *ex, const bb_block_spec *spec, bb_error **e
         free(b);
         return NULL;
     }
-    bb_block_info info = {
-        .code_hash = b->code_hash,
-        .run_code = b->run_code,
-        .run_function_name = b->run_name,
-        .init_code = b->init_code,
-        .init_function_name = b->init_name,
-        .imports = (const char *const *)b->imports,
-        .n_imports = b->n_imports,
-        .workspace_id = b->workspace_id,
-        .max_inputs = spec->max_inputs ? spec->max_inputs : (int)ex->max_inputs,
-        .load_envelope = load.data,
-        .load_envelope_len = load.len,
-    };
+    bb_block_info info = b->wire.info;   /* what the driver is told: the block and its load envelope */
+    info.load_envelope = load.data;
+    info.load_envelope_len = load.len;
     int rc = driver_load(ex, &info, &b->state, err);
     bb_buf_free(&load);
     if (rc < 0) {

@@ -213,12 +213,13 @@ int bb_wire_build_request(const bb_wire_block *block, int with_code, const char 
                                       err);
 }
 
-int bb_wire_build_request_with(const bb_wire_block *block, int with_code, bb_wire_inputs_fn inputs,
+int bb_wire_build_request_with(const bb_wire_block *wire, int with_code, bb_wire_inputs_fn inputs,
                                void *ctx, size_t inputs_hint, const char *context_json, bb_buf *out,
                                bb_error **err)
 {
-    if (!block || !out)
+    if (!wire || !out)
         return bb_fail(err, BB_ERR_INTERNAL, "request: no block or buffer");
+    const bb_block_info *block = &wire->info;
     if (!block->run_code)
         return bb_fail(err, BB_ERR_INVALID_REQUEST, "request: no run code");
     const char *run_name = block->run_function_name ? block->run_function_name : "run";
@@ -276,10 +277,10 @@ int bb_wire_build_request_with(const bb_wire_block *block, int with_code, bb_wir
     put_key(out, &first, "workflow_context");
     bb_buf_puts(out, context_json ? context_json : "{}");
     put_string_field(out, &first, "runtime_version", BLOCKBOX_RUNTIME_VERSION);
-    if (block->max_depth > 0) {
+    if (wire->max_depth > 0) {
         /* extension: the runtime refuses outputs nested deeper as the block's own error */
         put_key(out, &first, "limits");
-        bb_buf_printf(out, "{\"max_depth\":%d}", block->max_depth);
+        bb_buf_printf(out, "{\"max_depth\":%d}", wire->max_depth);
     }
     bb_buf_putc(out, '}');
     if (out->failed)

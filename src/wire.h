@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <blockbox/driver.h>
+
 #include "blockbox.h"
 #include "buf.h"
 #include "json_text.h"
@@ -35,14 +37,11 @@ int bb_wire_check_identifier(const char *name, const char *what, bb_error **err)
 void bb_wire_code_hash(const char *run_code, const char *const *imports, size_t n_imports,
                        char out[33]);
 
+/* A block as the envelopes carry it: the fields drivers are told (driver.h; the wire
+ * reads code_hash, run_code, the names, init_code and the imports, not workspace_id,
+ * max_inputs or the load envelope) and the depth limit the runtime is sent. */
 typedef struct bb_wire_block {
-    const char *code_hash;
-    const char *run_code;
-    const char *run_function_name;
-    const char *init_code;           /* may be NULL */
-    const char *init_function_name;
-    const char *const *imports;
-    size_t n_imports;
+    bb_block_info info;              /* code_hash NULL: computed; names NULL: run, init */
     int max_depth;                   /* > 0: sent as limits.max_depth, so the runtime refuses
                                       * deeper outputs as the block's own error */
 } bb_wire_block;

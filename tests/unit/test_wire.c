@@ -289,14 +289,14 @@ static int key_count(const cJSON *tree)
 }
 
 static const char *const test_imports[] = {"import math", "from os import path"};
-static const bb_wire_block full_block = {
+static const bb_wire_block full_block = {.info = {
     .run_code = "def run(self, a):\n    return {\"b\": a}\n",
     .run_function_name = "run",
     .init_code = "def init():\n    return {'k': \"\\\\\"}\n",
     .init_function_name = "setup",
     .imports = test_imports,
     .n_imports = 2,
-};
+}};
 
 START_TEST(test_request_full)
 {
@@ -305,13 +305,13 @@ START_TEST(test_request_full)
     cJSON *tree = build(&full_block, 1, inputs, context);
     ck_assert_str_eq(string_of(tree, "code_hash"), "16a38014466cd727c44e5c8782e173ad");
     ck_assert_str_eq(string_of(tree, "run_function_name"), "run");
-    ck_assert_str_eq(string_of(tree, "code_str"), full_block.run_code);
+    ck_assert_str_eq(string_of(tree, "code_str"), full_block.info.run_code);
     const cJSON *imports = cJSON_GetObjectItemCaseSensitive(tree, "imports");
     ck_assert(cJSON_IsArray(imports));
     ck_assert_int_eq(cJSON_GetArraySize(imports), 2);
     ck_assert_str_eq(cJSON_GetArrayItem(imports, 0)->valuestring, "import math");
     ck_assert_str_eq(cJSON_GetArrayItem(imports, 1)->valuestring, "from os import path");
-    ck_assert_str_eq(string_of(tree, "init_function_code"), full_block.init_code);
+    ck_assert_str_eq(string_of(tree, "init_function_code"), full_block.info.init_code);
     ck_assert_str_eq(string_of(tree, "init_function_name"), "setup");
     ck_assert_str_eq(string_of(tree, "inputs_json"), inputs); /* a string, byte for byte */
     const cJSON *ctx = cJSON_GetObjectItemCaseSensitive(tree, "workflow_context");
@@ -340,7 +340,7 @@ START_TEST(test_request_hash_only_and_load_only)
 
     tree = build(&full_block, 1, NULL, NULL); /* load-only: compile and init */
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(tree, "inputs_json"));
-    ck_assert_str_eq(string_of(tree, "code_str"), full_block.run_code);
+    ck_assert_str_eq(string_of(tree, "code_str"), full_block.info.run_code);
     ck_assert_int_eq(key_count(tree), 8);
     cJSON_Delete(tree);
 }
@@ -348,14 +348,14 @@ END_TEST
 
 START_TEST(test_request_defaults_and_given_hash)
 {
-    bb_wire_block block = {.run_code = "def run(self):\n    return {}\n"};
+    bb_wire_block block = {.info.run_code = "def run(self):\n    return {}\n"};
     cJSON *tree = build(&block, 1, "{}", NULL);
     ck_assert_str_eq(string_of(tree, "code_hash"), "e171515ecc8bb2f32bbcca50dcfc09a0");
     ck_assert_str_eq(string_of(tree, "run_function_name"), "run");
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tree, "imports")), 0);
     ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(tree, "init_function_code"));
     cJSON_Delete(tree);
-    block.code_hash = "0123456789abcdef0123456789abcdef";
+    block.info.code_hash = "0123456789abcdef0123456789abcdef";
     tree = build(&block, 0, "{}", NULL);
     ck_assert_str_eq(string_of(tree, "code_hash"), "0123456789abcdef0123456789abcdef");
     cJSON_Delete(tree);
@@ -366,7 +366,7 @@ START_TEST(test_request_refusals)
 {
     bb_buf out = {0};
     bb_error *err = NULL;
-    bb_wire_block block = {.run_code = "def run(self):\n    return {}\n"};
+    bb_wire_block block = {.info.run_code = "def run(self):\n    return {}\n"};
     /* the attack: a context that closes the object and adds envelope keys */
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, "{}, \"code_str\": \"evil\"", &out, &err), err,
                  BB_ERR_INVALID_REQUEST, "workflow_context");
@@ -376,18 +376,18 @@ START_TEST(test_request_refusals)
                  "workflow_context");
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, "{\"a\": 1", &out, &err), err,
                  BB_ERR_INVALID_REQUEST, "workflow_context");
-    block.code_hash = "0123456789ABCDEF0123456789abcdef";
+    block.info.code_hash = "0123456789ABCDEF0123456789abcdef";
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, NULL, &out, &err), err, BB_ERR_INVALID_REQUEST,
                  "code_hash");
-    block.code_hash = "\"}, \"code_str\": \"x";
+    block.info.code_hash = "\"}, \"code_str\": \"x";
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, NULL, &out, &err), err, BB_ERR_INVALID_REQUEST,
                  "code_hash");
-    block.code_hash = NULL;
-    block.run_function_name = "run\", \"x\": \"";
+    block.info.code_hash = NULL;
+    block.info.run_function_name = "run\", \"x\": \"";
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, NULL, &out, &err), err, BB_ERR_INVALID_REQUEST,
                  "run_function_name");
-    block.run_function_name = NULL;
-    block.run_code = NULL;
+    block.info.run_function_name = NULL;
+    block.info.run_code = NULL;
     expect_error(bb_wire_build_request(&block, 0, "{}", 2, NULL, &out, &err), err, BB_ERR_INVALID_REQUEST,
                  "no run code");
     bb_buf_free(&out);
