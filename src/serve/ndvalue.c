@@ -170,7 +170,7 @@ static void put_dim(sv_buf *b, nd *a, int dim)
         return;
     }
     sv_buf_add(b, "[", 1);
-    for (long long i = 0; i < a->shape[dim] && !b->failed; i++) {
+    for (long long i = 0; i < a->shape[dim] && !b->text.failed; i++) {
         if (i)
             sv_buf_add(b, ", ", 2);
         put_dim(b, a, dim + 1);
@@ -221,7 +221,7 @@ static char *value_text(const cJSON *obj, size_t max_bytes, int *over)
     sv_buf b = {.max = max_bytes};
     put_dim(&b, &a, 0);
     free(raw);
-    if (b.failed) {
+    if (b.text.failed) {
         *over = 1;
         sv_buf_free(&b);
         return NULL;

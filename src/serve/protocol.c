@@ -34,7 +34,7 @@ static void md5_hex(const char *const *parts, const size_t *lens, size_t n_parts
         snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static int is_md5(const char *s)
+int sv_is_md5(const char *s)
 {
     if (strlen(s) != 32)
         return 0;
@@ -162,7 +162,7 @@ int sv_request_parse(const char *body, size_t len, sv_request *rq, char *why, si
         const char *ih = NULL;
         if (opt_string(root, "init_code_hash", &ih, why, why_len) < 0)
             return -1;
-        if (ih && !is_md5(ih))
+        if (ih && !sv_is_md5(ih))
             return fail(why, why_len, "'init_code_hash' must be 32 lowercase hex digits");
         if (ih && !rq->code_str)
             snprintf(rq->init_hash, sizeof rq->init_hash, "%s", ih);
@@ -192,7 +192,7 @@ int sv_request_parse(const char *body, size_t len, sv_request *rq, char *why, si
     } else {
         if (!hash)
             return fail(why, why_len, "the request must include either 'code_str' or 'code_hash'");
-        if (!is_md5(hash))
+        if (!sv_is_md5(hash))
             return fail(why, why_len, "'code_hash' must be 32 lowercase hex digits");
         memcpy(rq->code_hash, hash, 33);
     }

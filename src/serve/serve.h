@@ -8,15 +8,15 @@
 #include <stdint.h>
 
 #include "blockbox.h"
+#include <blockbox/text.h>
 
 /* The command: `blockbox serve [options]`; returns the process exit status. */
 int bb_serve_main(int argc, char **argv);
 
 /* ---- growable text (sbuf.c) ------------------------------------------------- */
 typedef struct sv_buf {
-    char *data;
-    size_t len, cap;
-    int failed;   /* an allocation failed or the cap was passed: the text is unusable */
+    bb_buf text;  /* the library's buffer (blockbox/text.h); failed: an allocation failed
+                   * or the cap was passed, the text is unusable */
     size_t max;   /* 0: no cap */
 } sv_buf;
 void sv_buf_add(sv_buf *b, const void *p, size_t n);
@@ -52,6 +52,9 @@ void sv_body_free(sv_body *b);
 
 /* ---- the protocol (protocol.c, ndvalue.c) ----------------------------------- */
 #define SV_MAX_IMPORTS 1024
+
+/* 1 if s is an md5 in hex as the protocol spells it: 32 lowercase hex digits. */
+int sv_is_md5(const char *s);
 
 typedef struct sv_request {
     void *root;                    /* the parsed cJSON envelope (owns the strings below) */

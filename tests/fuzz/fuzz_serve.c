@@ -23,16 +23,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static int is_hex32(const char *s)
-{
-    if (strlen(s) != 32)
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-            return 0;
-    return 1;
-}
-
 /* Layout: [flags][key len][secret len][chunk size][key][secret][body...]
  * flags bit 0: gzip. Headers are NUL-terminated copies, as libmicrohttpd hands them. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -80,9 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char why[256];
         int prc = sv_request_parse(body, len, &rq, why, sizeof why);
         if (prc == 0) {
-            if (!is_hex32(rq.code_hash) || !rq.run_function_name || !rq.inputs_json || !rq.init_name)
+            if (!sv_is_md5(rq.code_hash) || !rq.run_function_name || !rq.inputs_json || !rq.init_name)
                 abort();
-            if (rq.init_code && !is_hex32(rq.init_hash))
+            if (rq.init_code && !sv_is_md5(rq.init_hash))
                 abort();
         } else if (!why[0]) {
             abort();
