@@ -515,11 +515,7 @@ static int local_open(const bb_config *cfg, void **state, bb_error **err)
     }
     st->arena_idle_ms = bb_setting_long(cfg, "arena_idle_ms");
     pthread_mutex_init(&st->blocks_lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&st->sweep_cond, &ca);
-    pthread_condattr_destroy(&ca);
+    bb_cond_init_monotonic(&st->sweep_cond);
     st->pool = bb_pool_open(worker_path, &init, bb_setting_long(cfg, "spare_workers"),
                             (long)(bb_setting_seconds(cfg, "zygote_start_seconds") * 1000.0), err);
     if (!st->pool)

@@ -58,15 +58,6 @@ struct bb_pool {
     size_t arena_in, arena_out;  /* each worker's buffer arena (shm.h) */
 };
 
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
-
 /* Waits on c (a CLOCK_MONOTONIC condition) until the bb_now_ms() time `until`. */
 static void cond_wait_until(pthread_cond_t *c, pthread_mutex_t *m, long long until)
 {
@@ -412,8 +403,8 @@ bb_pool *bb_pool_open(const char *worker_path, const bb_zinit *init, long spare_
         return NULL;
     }
     pthread_mutex_init(&pool->pool_lock, NULL);
-    cond_init_monotonic(&pool->pool_cond);
-    cond_init_monotonic(&pool->spare_cond);
+    bb_cond_init_monotonic(&pool->pool_cond);
+    bb_cond_init_monotonic(&pool->spare_cond);
     pool->spare_max = spare_target;
     pool->spare_target = spare_target > 0 ? 1 : 0;
     pool->last_miss_ms = bb_now_ms();

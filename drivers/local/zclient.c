@@ -67,6 +67,15 @@ long long bb_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void bb_cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
 static struct timespec abs_time(long long ms)
 {
     return (struct timespec){.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
@@ -402,11 +411,7 @@ bb_zclient *bb_zclient_open(const char *worker_path, const bb_zinit *init, long 
     zc->init = *init;
     zc->start_timeout_ms = start_timeout_ms > 0 ? start_timeout_ms : 60000;
     zc->worker_path = strdup(worker_path);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&zc->cond, &ca);
-    pthread_condattr_destroy(&ca);
+    bb_cond_init_monotonic(&zc->cond);
     pthread_mutex_init(&zc->lock, NULL);
     if (!zc->worker_path || pipe2(zc->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
         bb_fail(err, BB_ERR_INTERNAL, "out of memory or descriptors");

@@ -4,6 +4,7 @@
 #ifndef BB_ZCLIENT_H
 #define BB_ZCLIENT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,6 +22,9 @@
 typedef struct bb_zclient bb_zclient;
 
 long long bb_now_ms(void);   /* CLOCK_MONOTONIC */
+/* Initialises c for timed waits on the clock of bb_now_ms (CLOCK_MONOTONIC), so a
+ * change of the wall clock neither cuts a wait short nor stretches it. */
+void bb_cond_init_monotonic(pthread_cond_t *c);
 
 /* Starts the zygote (waits up to start_timeout_ms for it to be ready: every start,
  * restarts included, gets that long) and the reader thread. */
