@@ -99,41 +99,51 @@ static void unescape(char *s)
 
 typedef bb_cg_mount mount_entry;
 
+/* The next line of a text, without its newline, into buf; *at moves past it. 1, or 0
+ * at the end. A line too long for buf comes back as "", which matches nothing. */
+static int next_line(const char **at, char *buf, size_t size)
+{
+    const char *line = *at;
+    if (!line || !*line)
+        return 0;
+    const char *nl = strchr(line, '\n');
+    size_t len = nl ? (size_t)(nl - line) : strlen(line);
+    *at = nl ? nl + 1 : NULL;
+    if (len >= size)
+        len = 0;
+    memcpy(buf, line, len);
+    buf[len] = '\0';
+    return 1;
+}
+
 /* Finds the cgroup mount: v2 when ctrl is NULL, else the v1 mount carrying ctrl.
  * Returns 0 when found. */
 static int find_mount(const char *mountinfo, const char *ctrl, mount_entry *out)
 {
-    const char *line = mountinfo;
-    while (line && *line) {
-        const char *nl = strchr(line, '\n');
-        size_t len = nl ? (size_t)(nl - line) : strlen(line);
-        char buf[2048];
-        if (len < sizeof buf) {
-            memcpy(buf, line, len);
-            buf[len] = '\0';
-            char *sep = strstr(buf, " - ");
-            if (sep) {
-                *sep = '\0';
-                char fstype[32], source[256], super[256];
-                char root[BB_CG_PATH], point[BB_CG_PATH];
-                super[0] = '\0';
-                if (sscanf(sep + 3, "%31s %255s %255s", fstype, source, super) >= 2 &&
-                    sscanf(buf, "%*s %*s %*s %511s %511s", root, point) == 2) {
-                    int match = ctrl ? (strcmp(fstype, "cgroup") == 0 && list_has(super, ctrl))
-                                     : strcmp(fstype, "cgroup2") == 0;
-                    if (match) {
-                        unescape(root);
-                        unescape(point);
-                        snprintf(out->root, sizeof out->root, "%s", root);
-                        snprintf(out->point, sizeof out->point, "%s", point);
-                        snprintf(out->fstype, sizeof out->fstype, "%s", fstype);
-                        snprintf(out->super, sizeof out->super, "%s", super);
-                        return 0;
-                    }
-                }
-            }
+    const char *at = mountinfo;
+    char buf[2048];
+    while (next_line(&at, buf, sizeof buf)) {
+        char *sep = strstr(buf, " - ");
+        if (!sep)
+            continue;
+        *sep = '\0';
+        char fstype[32], source[256], super[256];
+        char root[BB_CG_PATH], point[BB_CG_PATH];
+        super[0] = '\0';
+        if (sscanf(sep + 3, "%31s %255s %255s", fstype, source, super) < 2 ||
+            sscanf(buf, "%*s %*s %*s %511s %511s", root, point) != 2)
+            continue;
+        int match = ctrl ? (strcmp(fstype, "cgroup") == 0 && list_has(super, ctrl))
+                         : strcmp(fstype, "cgroup2") == 0;
+        if (match) {
+            unescape(root);
+            unescape(point);
+            snprintf(out->root, sizeof out->root, "%s", root);
+            snprintf(out->point, sizeof out->point, "%s", point);
+            snprintf(out->fstype, sizeof out->fstype, "%s", fstype);
+            snprintf(out->super, sizeof out->super, "%s", super);
+            return 0;
         }
-        line = nl ? nl + 1 : NULL;
     }
     return -1;
 }
@@ -141,28 +151,21 @@ static int find_mount(const char *mountinfo, const char *ctrl, mount_entry *out)
 /* The path of this process in the hierarchy with ctrl ("" selects the v2 line "0::"). */
 static int own_path(const char *proc_cgroup, const char *ctrl, char *out, size_t len)
 {
-    const char *line = proc_cgroup;
-    while (line && *line) {
-        const char *nl = strchr(line, '\n');
-        size_t l = nl ? (size_t)(nl - line) : strlen(line);
-        char buf[1024];
-        if (l < sizeof buf) {
-            memcpy(buf, line, l);
-            buf[l] = '\0';
-            char *c1 = strchr(buf, ':');
-            char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-            if (c2) {
-                *c1 = '\0';
-                *c2 = '\0';
-                const char *ctrls = c1 + 1;
-                int match = ctrl[0] ? list_has(ctrls, ctrl) : (strcmp(buf, "0") == 0 && ctrls[0] == '\0');
-                if (match) {
-                    snprintf(out, len, "%s", c2 + 1);
-                    return 0;
-                }
-            }
+    const char *at = proc_cgroup;
+    char buf[1024];
+    while (next_line(&at, buf, sizeof buf)) {
+        char *c1 = strchr(buf, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        *c1 = '\0';
+        *c2 = '\0';
+        const char *ctrls = c1 + 1;
+        int match = ctrl[0] ? list_has(ctrls, ctrl) : (strcmp(buf, "0") == 0 && ctrls[0] == '\0');
+        if (match) {
+            snprintf(out, len, "%s", c2 + 1);
+            return 0;
         }
-        line = nl ? nl + 1 : NULL;
     }
     return -1;
 }
