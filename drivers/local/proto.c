@@ -78,33 +78,18 @@ int bb_zrecv(int sock, bb_zmsg *msg, int *fds, int maxfds)
     return 0;
 }
 
-int bb_write_all(int fd, const void *buf, size_t len)
+/* All of len bytes through read (reading) or write, short transfers and EINTR retried;
+ * a read that meets the end first fails with errno 0. */
+static int transfer_all(int fd, char *p, size_t len, int reading)
 {
-    const char *p = buf;
     while (len) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = reading ? read(fd, p, len) : write(fd, p, len);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-int bb_read_all(int fd, void *buf, size_t len)
-{
-    char *p = buf;
-    while (len) {
-        ssize_t n = read(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
+        if (n == 0 && reading) {
             errno = 0;
             return -1;
         }
@@ -113,6 +98,10 @@ int bb_read_all(int fd, void *buf, size_t len)
     }
     return 0;
 }
+
+int bb_write_all(int fd, const void *buf, size_t len) { return transfer_all(fd, (char *)buf, len, 0); }
+
+int bb_read_all(int fd, void *buf, size_t len) { return transfer_all(fd, buf, len, 1); }
 
 void bb_frame_header(uint32_t len, unsigned char out[4])
 {
