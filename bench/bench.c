@@ -11,6 +11,7 @@
 
 #include "bench.h"
 #include "bench_internal.h"
+#include "stats.h"
 
 enum { EXIT_OK = 0, EXIT_USAGE = 2, EXIT_BACKEND = 4 };
 
@@ -67,6 +68,16 @@ static cJSON *add_scenario(bench_report *r, const char *name, const char *what, 
     cJSON_AddNumberToObject(o, "mean_us", round1(sum->mean_us));
     cJSON_AddNumberToObject(o, "min_us", round1(sum->min_us));
     cJSON_AddNumberToObject(o, "max_us", round1(sum->max_us));
+    return o;
+}
+
+/* A timed run's samples, as a scenario when the run went well (rc 0), freed either way;
+ * the scenario's object, or NULL. */
+static cJSON *keep_scenario(bench_report *r, int rc, const char *name, const char *what,
+                            bench_samples *s, bench_summary *sum)
+{
+    cJSON *o = rc == 0 ? add_scenario(r, name, what, s, sum) : NULL;
+    bench_samples_free(s);
     return o;
 }
 
@@ -276,30 +287,24 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
     /* Baselines that need no executor: nothing else runs while they are timed. */
     progress(b, "pipe_rtt");
     rc = bench_pipe_rtt(plan, -1, -1, &s, err);
-    if (rc == 0)
-        add_scenario(r, "pipe_rtt", "64-byte message to a child process and back through two pipes",
-                     &s, &n->pipe);
-    bench_samples_free(&s);
+    keep_scenario(r, rc, "pipe_rtt", "64-byte message to a child process and back through two pipes", &s,
+                  &n->pipe);
     if (rc < 0)
         return -1;
     if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
         progress(b, "pipe_rtt_cross_cpu");
         rc = bench_pipe_rtt(plan, 0, 1, &s, err);
-        if (rc == 0)
-            add_scenario(r, "pipe_rtt_cross_cpu",
-                         "pipe_rtt with the two processes pinned to different CPUs (cross-CPU wake-ups)",
-                         &s, &n->pipe_cross);
-        bench_samples_free(&s);
+        keep_scenario(r, rc, "pipe_rtt_cross_cpu",
+                      "pipe_rtt with the two processes pinned to different CPUs (cross-CPU wake-ups)", &s,
+                      &n->pipe_cross);
         if (rc < 0)
             return -1;
     }
 
     progress(b, "python_fresh");
     rc = bench_python_fresh(plan, &s, err);
-    if (rc == 0)
-        add_scenario(r, "python_fresh", "posix_spawn /usr/bin/python3 -c 'import numpy, cv2' and wait",
-                     &s, &n->python_fresh);
-    bench_samples_free(&s);
+    keep_scenario(r, rc, "python_fresh", "posix_spawn /usr/bin/python3 -c 'import numpy, cv2' and wait", &s,
+                  &n->python_fresh);
     if (rc < 0)
         return -1;
 
@@ -329,9 +334,7 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
         return -1;
     progress(b, "memcpy_frame");
     rc = bench_memcpy_frame(plan, &frame, &s, err);
-    if (rc == 0)
-        add_scenario(r, "memcpy_frame", "one memcpy of a 1920x1080x3 uint8 frame (6.2 MB)", &s, &n->memcpy_frame);
-    bench_samples_free(&s);
+    keep_scenario(r, rc, "memcpy_frame", "one memcpy of a 1920x1080x3 uint8 frame (6.2 MB)", &s, &n->memcpy_frame);
     bench_frame_free(&frame);
     if (rc < 0)
         return -1;
@@ -354,27 +357,24 @@ static int run_all(bench_state *b, bench_numbers *n, bb_error **err)
 
     progress(b, "fork_wait");
     rc = bench_fork_wait(plan, n->zygote_rss_kib, &s, &n->fork_process_kib, err);
-    if (rc == 0) {
-        cJSON *o = add_scenario(r, "fork_wait",
-                                "fork + _exit + waitpid from a process grown to the zygote's RSS", &s,
-                                &n->fork_wait);
-        cJSON_AddNumberToObject(o, "process_rss_kib", (double)n->fork_process_kib);
-    }
-    bench_samples_free(&s);
+    cJSON *fork_o = keep_scenario(r, rc, "fork_wait",
+                                  "fork + _exit + waitpid from a process grown to the zygote's RSS", &s,
+                                  &n->fork_wait);
+    if (fork_o)
+        cJSON_AddNumberToObject(fork_o, "process_rss_kib", (double)n->fork_process_kib);
     if (rc < 0)
         return -1;
 
     progress(b, "fork_wait_mirror");
     long vmas = 0, mirror_kib = 0;
     rc = bench_fork_wait_mirror(plan, zygote, &s, &vmas, &mirror_kib, err);
-    if (rc == 0) {
-        cJSON *o = add_scenario(r, "fork_wait_mirror",
-                                "fork + _exit + waitpid after mapping what the zygote maps (its files, "
-                                "its anonymous memory)", &s, &n->fork_mirror);
-        cJSON_AddNumberToObject(o, "mappings", (double)vmas);
-        cJSON_AddNumberToObject(o, "process_rss_kib", (double)mirror_kib);
+    cJSON *mirror_o = keep_scenario(r, rc, "fork_wait_mirror",
+                                    "fork + _exit + waitpid after mapping what the zygote maps (its files, "
+                                    "its anonymous memory)", &s, &n->fork_mirror);
+    if (mirror_o) {
+        cJSON_AddNumberToObject(mirror_o, "mappings", (double)vmas);
+        cJSON_AddNumberToObject(mirror_o, "process_rss_kib", (double)mirror_kib);
     }
-    bench_samples_free(&s);
     if (rc < 0)
         return -1;
 
@@ -565,11 +565,9 @@ int bb_bench_main(int argc, char **argv)
 {
     int quick = 0, json = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (bench_mode_option(argv[i], &quick, &json))
+            continue;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return EXIT_OK;
         } else {

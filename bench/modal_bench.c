@@ -96,11 +96,7 @@ int main(int argc, char **argv)
 {
     int quick = 0, json = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else {
+        if (!bench_mode_option(argv[i], &quick, &json)) {
             fprintf(stderr, "usage: bench_modal [--quick] [--json]\n");
             return 2;
         }

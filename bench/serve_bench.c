@@ -243,11 +243,9 @@ int main(int argc, char **argv)
     int quick = 0, json = 0;
     const char *bin = NULL;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--quick") == 0)
-            quick = 1;
-        else if (strcmp(argv[i], "--json") == 0)
-            json = 1;
-        else if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc)
+        if (bench_mode_option(argv[i], &quick, &json))
+            continue;
+        if (strcmp(argv[i], "--bin") == 0 && i + 1 < argc)
             bin = argv[++i];
     }
     if (!bin) {
