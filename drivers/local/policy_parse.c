@@ -19,12 +19,16 @@ static void set_error_line(bb_error **err, int line)
 
 /* ---- parse context: collects problems and warnings ---------------------------- */
 
-void bb_policy_problem(parse_ctx *ctx, const cJSON *node, const char *fmt, ...)
+/* One problem at line, as "SOURCE:LINE: text". capped: the list stops after
+ * BB_POLICY_MAX_PROBLEMS (the parse's problems); the conflicts between rules, found
+ * after the parse, are all listed. */
+static void add_problem(parse_ctx *ctx, int line, int capped, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void add_problem(parse_ctx *ctx, int line, int capped, const char *fmt, va_list ap)
 {
-    int line = bb_policy_line_of(&ctx->lines, node);
     if (ctx->n_problems == 0)
         ctx->first_line = line;
-    if (ctx->n_problems++ >= BB_POLICY_MAX_PROBLEMS) {
+    if (ctx->n_problems++ >= BB_POLICY_MAX_PROBLEMS && capped) {
         if (ctx->n_problems == BB_POLICY_MAX_PROBLEMS + 1)
             bb_buf_printf(&ctx->problems, "\n%s: too many problems; stopping the list", ctx->source);
         return;
@@ -32,9 +36,24 @@ void bb_policy_problem(parse_ctx *ctx, const cJSON *node, const char *fmt, ...)
     if (ctx->problems.len)
         bb_buf_putc(&ctx->problems, '\n');
     bb_buf_printf(&ctx->problems, "%s:%d: ", ctx->source, line ? line : 1);
+    bb_buf_vprintf(&ctx->problems, fmt, ap);
+}
+
+void bb_policy_problem(parse_ctx *ctx, const cJSON *node, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    bb_buf_vprintf(&ctx->problems, fmt, ap);
+    add_problem(ctx, bb_policy_line_of(&ctx->lines, node), 1, fmt, ap);
+    va_end(ap);
+}
+
+static void conflict_problem(parse_ctx *ctx, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conflict_problem(parse_ctx *ctx, int line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    add_problem(ctx, line, 0, fmt, ap);
     va_end(ap);
 }
 
@@ -204,33 +223,22 @@ static void check_conflicts(parse_ctx *ctx, const bb_policy *p)
             bb_policy_action_text(r->action, a1, sizeof a1);
             bb_policy_action_text(s->action, a2, sizeof a2);
             if (r->n_args == 0 || s->n_args == 0 || same_conditions(r, s)) {
-                ctx->n_problems++;
-                if (ctx->n_problems == 1)
-                    ctx->first_line = s->line;
-                if (ctx->problems.len)
-                    bb_buf_putc(&ctx->problems, '\n');
-                bb_buf_printf(&ctx->problems,
-                              "%s:%d: conflicting rules for %s: %s here, %s at line %d%s",
-                              ctx->source, s->line ? s->line : 1, s->name, a2, a1, r->line,
-                              (r->n_args == 0 || s->n_args == 0)
-                                  ? " (an unconditional rule cannot share a call with another action)"
-                                  : " (same conditions)");
+                conflict_problem(ctx, s->line, "conflicting rules for %s: %s here, %s at line %d%s", s->name,
+                                 a2, a1, r->line,
+                                 (r->n_args == 0 || s->n_args == 0)
+                                     ? " (an unconditional rule cannot share a call with another action)"
+                                     : " (same conditions)");
                 continue;
             }
             const bb_policy_rule *carve = bb_policy_action_equal(r->action, p->default_action) ? r
                                           : bb_policy_action_equal(s->action, p->default_action) ? s : NULL;
             if (carve) {
-                ctx->n_problems++;
-                if (ctx->n_problems == 1)
-                    ctx->first_line = carve->line;
-                if (ctx->problems.len)
-                    bb_buf_putc(&ctx->problems, '\n');
-                bb_buf_printf(&ctx->problems,
-                              "%s:%d: conditional rule for %s has the default action, which "
-                              "libseccomp cannot add, so it would not carve anything out of the "
-                              "other rule for %s: give it another action (e.g. SCMP_ACT_ERRNO or "
-                              "SCMP_ACT_KILL_PROCESS) or narrow the other rule",
-                              ctx->source, carve->line ? carve->line : 1, carve->name, carve->name);
+                conflict_problem(ctx, carve->line,
+                                 "conditional rule for %s has the default action, which "
+                                 "libseccomp cannot add, so it would not carve anything out of the "
+                                 "other rule for %s: give it another action (e.g. SCMP_ACT_ERRNO or "
+                                 "SCMP_ACT_KILL_PROCESS) or narrow the other rule",
+                                 carve->name, carve->name);
             }
         }
     }
