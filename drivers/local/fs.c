@@ -109,41 +109,42 @@ static int copy_symlink(const char *host, const char *inside, char *err, size_t 
     return 0;
 }
 
-/* Mirrors a top-level host entry (/bin, /lib64, …): a symlink is copied, a directory
- * is bound read-only, anything missing is skipped. */
-static int mirror_top(const char *name, char *err, size_t errlen)
+/* Mirrors the host entry `host` at `inside`: a symlink is copied, an entry of type
+ * `kind` (S_IFDIR: made as a directory, S_IFREG: as a file) is bound read-only, nosuid,
+ * nodev and with `flags`; anything else, or nothing there, is skipped. */
+static int mirror_host(const char *host, const char *inside, mode_t kind, unsigned long flags, char *err,
+                       size_t errlen)
 {
-    char host[64];
-    snprintf(host, sizeof host, "/%s", name);
-    struct stat st;
-    if (lstat(host, &st) < 0)
-        return 0;
-    if (S_ISLNK(st.st_mode))
-        return copy_symlink(host, name, err, errlen);
-    if (!S_ISDIR(st.st_mode))
-        return 0;
-    if (make_dir(name, 0755, err, errlen) < 0)
-        return -1;
-    return bind(host, name, MS_RDONLY | MS_NOSUID | MS_NODEV, err, errlen);
-}
-
-/* /etc/<name> from the host: a symlink is copied (it points into /usr), a regular
- * file is bound read-only; missing is fine. */
-static int mirror_etc(const char *name, char *err, size_t errlen)
-{
-    char host[64], inside[64];
-    snprintf(host, sizeof host, "/etc/%s", name);
-    snprintf(inside, sizeof inside, "etc/%s", name);
     struct stat st;
     if (lstat(host, &st) < 0)
         return 0;
     if (S_ISLNK(st.st_mode))
         return copy_symlink(host, inside, err, errlen);
-    if (!S_ISREG(st.st_mode))
+    if ((st.st_mode & S_IFMT) != kind)
         return 0;
-    if (make_file(inside, NULL, err, errlen) < 0)
+    int made = kind == S_IFDIR ? make_dir(inside, 0755, err, errlen) : make_file(inside, NULL, err, errlen);
+    if (made < 0)
         return -1;
-    return bind(host, inside, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err, errlen);
+    return bind(host, inside, MS_RDONLY | MS_NOSUID | MS_NODEV | flags, err, errlen);
+}
+
+/* A top-level host entry (/bin, /lib64, …): a symlink is copied, a directory is bound
+ * read-only. */
+static int mirror_top(const char *name, char *err, size_t errlen)
+{
+    char host[64];
+    snprintf(host, sizeof host, "/%s", name);
+    return mirror_host(host, name, S_IFDIR, 0, err, errlen);
+}
+
+/* /etc/<name> from the host: a symlink is copied (it points into /usr), a regular
+ * file is bound read-only and noexec. */
+static int mirror_etc(const char *name, char *err, size_t errlen)
+{
+    char host[64], inside[64];
+    snprintf(host, sizeof host, "/etc/%s", name);
+    snprintf(inside, sizeof inside, "etc/%s", name);
+    return mirror_host(host, inside, S_IFREG, MS_NOEXEC, err, errlen);
 }
 
 int bb_fs_make_proc(int *out, char *err, size_t errlen)
