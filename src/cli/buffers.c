@@ -80,6 +80,17 @@ static void path_push(walk *w, const char *s, size_t a, size_t b, size_t *saved)
 
 static int walk_value(walk *w, size_t *i, int depth);
 
+/* Walks the value at *at one level down, as the member s[a..b) (a name or an index) of
+ * the current path. */
+static int walk_child(walk *w, const char *s, size_t a, size_t b, size_t *at, int depth)
+{
+    size_t saved;
+    path_push(w, s, a, b, &saved);
+    int rc = walk_value(w, at, depth + 1);
+    w->path[saved] = '\0';
+    return rc;
+}
+
 /* Writes one output array to out_dir/<path>.npy and puts "file": PATH in its place.
  * tag tells apart two outputs whose names differ only in characters a file name cannot hold. */
 static int write_npy(walk *w, unsigned long tag, size_t dtype_a, size_t dtype_b, size_t shape_a, size_t shape_b,
@@ -206,12 +217,10 @@ static int walk_object(walk *w, size_t *i, int depth)
             w->replaced++;
         } else {
             bb_buf_append(w->out, s + ka, va - ka);
-            size_t saved;
-            path_push(w, s, ka + 1, kb - 1, &saved);
             size_t at = va;
-            int rc = is_ref ? (bb_buf_append(w->out, s + va, vb - va), at = vb, 0) : walk_value(w, &at, depth + 1);
-            w->path[saved] = '\0';
-            if (rc < 0)
+            if (is_ref)
+                bb_buf_append(w->out, s + va, vb - va);
+            else if (walk_child(w, s, ka + 1, kb - 1, &at, depth) < 0)
                 return -1;
         }
         k = vb < end && s[vb] == ',' ? vb + 1 : vb;
@@ -244,12 +253,8 @@ static int walk_value(walk *w, size_t *i, int depth)
             bb_buf_putc(w->out, ',');
         char index[24];
         int il = snprintf(index, sizeof index, "%lu", item);
-        size_t saved;
-        path_push(w, index, 0, (size_t)il, &saved);
         size_t at = k;
-        int rc = walk_value(w, &at, depth + 1);
-        w->path[saved] = '\0';
-        if (rc < 0)
+        if (walk_child(w, index, 0, (size_t)il, &at, depth) < 0)
             return -1;
         k = at < end && s[at] == ',' ? at + 1 : at;
     }
