@@ -398,6 +398,22 @@ static int read_envelope(envelope *e, bb_wire_response *out)
     return 0;
 }
 
+/* The rules a response's text is read by (json_scan.h): hostile, so NUL is read as
+ * U+FFFD, the values are counted against the limits and the deadline holds; nested to
+ * max_depth at the most. */
+static bb_json_rules response_rules(const bb_limits *limits, const char *what, int max_depth)
+{
+    return (bb_json_rules){
+        .max_depth = max_depth,
+        .max_values = limits->max_values,
+        .kind = BB_ERR_INVALID_RESPONSE,
+        .limit_kind = BB_ERR_OUTPUT_LIMIT,
+        .what = what,
+        .nul_to_fffd = 1,
+        .deadline_ms = limits->deadline_ms,
+    };
+}
+
 /*
  * The result text: checked strictly and written again by this side (the canonical
  * text replaces what came), then parsed once for the shape and typed-value checks.
@@ -405,16 +421,8 @@ static int read_envelope(envelope *e, bb_wire_response *out)
  */
 static int check_result(bb_buf *decoded, const bb_limits *limits, char **out, bb_error **err)
 {
-    bb_json_rules rules = {
-        .max_depth = limits->max_depth,
-        .max_values = limits->max_values,
-        .kind = BB_ERR_INVALID_RESPONSE,
-        .limit_kind = BB_ERR_OUTPUT_LIMIT,
-        .what = "result",
-        .nul_to_fffd = 1,
-        .deadline_ms = limits->deadline_ms,
-        .max_canon = limits->max_result_bytes,   /* escaping DEL/C1 may grow it */
-    };
+    bb_json_rules rules = response_rules(limits, "result", limits->max_depth);
+    rules.max_canon = limits->max_result_bytes;   /* escaping DEL/C1 may grow it */
     bb_buf canon = {0};
     size_t values = 0;
     int rc = bb_json_scan_text(decoded->data, decoded->len, &rules, &values, &canon, err);
@@ -478,15 +486,8 @@ static int parse(const char *body, size_t len, char *owned, const bb_limits *lim
     envelope e = {.text = body, .len = len, .limits = limits, .err = err};
     /* The envelope is flat; its list extensions (denied_syscalls, debug_traces of
      * {value: …} entries) hold values of the usual depth one or two levels down. */
-    e.rules = (bb_json_rules){
-        .max_depth = limits->max_depth < INT_MAX - 2 ? limits->max_depth + 2 : INT_MAX,
-        .max_values = limits->max_values,
-        .kind = BB_ERR_INVALID_RESPONSE,
-        .limit_kind = BB_ERR_OUTPUT_LIMIT,
-        .what = "response",
-        .nul_to_fffd = 1,
-        .deadline_ms = limits->deadline_ms,
-    };
+    e.rules = response_rules(limits, "response",
+                             limits->max_depth < INT_MAX - 2 ? limits->max_depth + 2 : INT_MAX);
     size_t max = bb_limits_max_response(limits);
     int rc;
     if (!body)
