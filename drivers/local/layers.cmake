@@ -1,17 +1,8 @@
 # The jail layers of the local driver (namespaces, filesystem, cgroups, privileges,
 # rlimits) with their detect() rules, the host probe and `blockbox doctor` (in the
 # library: doctor asks the layers); included by CMakeLists.txt here.
-target_sources(blockbox_obj PRIVATE
-  ${CMAKE_CURRENT_LIST_DIR}/jail.c
-  ${CMAKE_CURRENT_LIST_DIR}/ns.c
-  ${CMAKE_CURRENT_LIST_DIR}/fs.c
-  ${CMAKE_CURRENT_LIST_DIR}/cgroup.c
-  ${CMAKE_CURRENT_LIST_DIR}/cgroup_v2.c
-  ${CMAKE_CURRENT_LIST_DIR}/cgroup_slot.c
-  ${CMAKE_CURRENT_LIST_DIR}/caps.c
-  ${CMAKE_CURRENT_LIST_DIR}/rlimits.c
-  ${CMAKE_CURRENT_LIST_DIR}/probe.c
-  ${CMAKE_CURRENT_LIST_DIR}/doctor.c)
+target_sources(blockbox_obj PRIVATE   # names relative to drivers/local, whose CMakeLists.txt includes this
+  jail.c ns.c fs.c cgroup.c cgroup_v2.c cgroup_slot.c caps.c rlimits.c probe.c doctor.c)
 
 # The zygote's side of the seam (jail.h): set-up once, the self-test, the layers per
 # worker. Only the zygote (blockbox-worker) and the jail tests run it, so it is kept
