@@ -153,45 +153,32 @@ static int parse_opts(int argc, char **argv, opts *o)
     snprintf(o->host, sizeof o->host, "127.0.0.1");
     o->port = 8000;
     o->mode = "local";
-    o->max_runs = 16;
-    o->max_runs_ws = -1;
-    o->max_queue = 256;
-    o->max_queue_ws = 128;
-    o->queue_wait_s = -1;
-    o->max_instances = 64;
-    o->max_per_block = 4;
-    o->memory_budget = 16384;
-    o->max_inputs = -1;
-    o->max_body_mb = 96;
-    o->max_connections = 512;
-    o->max_conn_per_ip = 64;
-    o->max_instances_ws = -1;
-    o->max_request_mb = 256;
-    o->max_reply_mb = 128;
-    o->idle_timeout_s = 60;
-    o->body_deadline_s = 300;
+    /* The numeric options: default, then the range a given value must be in (a default
+     * of -1: not given, worked out from other settings where it is used). */
+    struct { const char *name; long *dst; long def, lo, hi; } nums[] = {
+        {"--max-runs", &o->max_runs, 16, 1, 4096},
+        {"--max-runs-per-workspace", &o->max_runs_ws, -1, 1, 4096},
+        {"--max-queue", &o->max_queue, 256, 0, 100000},
+        {"--max-queue-per-workspace", &o->max_queue_ws, 128, 1, 100000},
+        {"--queue-wait", &o->queue_wait_s, -1, 0, 3600},
+        {"--max-instances", &o->max_instances, 64, 1, 100000},
+        {"--max-instances-per-block", &o->max_per_block, 4, 1, 4096},
+        {"--instance-memory-mb", &o->memory_budget, 16384, 1, 1L << 30},
+        {"--max-inputs", &o->max_inputs, -1, 0, INT_MAX},
+        {"--max-body-mb", &o->max_body_mb, 96, 1, 4096},
+        {"--max-connections", &o->max_connections, 512, 1, 65536},
+        {"--max-connections-per-ip", &o->max_conn_per_ip, 64, 1, 65536},
+        {"--max-instances-per-workspace", &o->max_instances_ws, -1, 1, 100000},
+        {"--max-request-mb", &o->max_request_mb, 256, 2, 1L << 20},
+        {"--max-reply-mb", &o->max_reply_mb, 128, 1, 1L << 20},
+        {"--idle-timeout", &o->idle_timeout_s, 60, 1, 3600},
+        {"--body-deadline", &o->body_deadline_s, 300, 1, 86400},
+    };
+    for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
+        *nums[k].dst = nums[k].def;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        struct { const char *name; long *dst; long lo, hi; } nums[] = {
-            {"--max-runs", &o->max_runs, 1, 4096},
-            {"--max-runs-per-workspace", &o->max_runs_ws, 1, 4096},
-            {"--max-queue", &o->max_queue, 0, 100000},
-            {"--max-queue-per-workspace", &o->max_queue_ws, 1, 100000},
-            {"--queue-wait", &o->queue_wait_s, 0, 3600},
-            {"--max-instances", &o->max_instances, 1, 100000},
-            {"--max-instances-per-block", &o->max_per_block, 1, 4096},
-            {"--instance-memory-mb", &o->memory_budget, 1, 1L << 30},
-            {"--max-inputs", &o->max_inputs, 0, INT_MAX},
-            {"--max-body-mb", &o->max_body_mb, 1, 4096},
-            {"--max-connections", &o->max_connections, 1, 65536},
-            {"--max-connections-per-ip", &o->max_conn_per_ip, 1, 65536},
-            {"--max-instances-per-workspace", &o->max_instances_ws, 1, 100000},
-            {"--max-request-mb", &o->max_request_mb, 2, 1L << 20},
-            {"--max-reply-mb", &o->max_reply_mb, 1, 1L << 20},
-            {"--idle-timeout", &o->idle_timeout_s, 1, 3600},
-            {"--body-deadline", &o->body_deadline_s, 1, 86400},
-        };
         int matched = 0;
         for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++)
             if (strcmp(a, nums[k].name) == 0) {
