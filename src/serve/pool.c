@@ -24,9 +24,9 @@ struct sv_lease {               /* one live instance: a loaded bb_block */
 
 struct entry {
     entry *next;                /* bucket chain */
-    char *workspace, *fn, *code, *init_code, *init_name;
-    char **imports;
-    size_t n_imports, bytes;
+    bb_block_spec spec;         /* the code as sent and its workspace, what each instance is
+                                 * loaded from; the strings are in the entry's own allocation */
+    size_t bytes;
     char hash[33], init_hash[33];
     sv_lease *idle;
     int n_idle, n_busy, n_loading, refs;
@@ -125,8 +125,9 @@ static int same_str(const char *a, const char *b)
 static entry *find(sv_pool *p, const char *ws, const sv_request *rq)
 {
     for (entry *e = p->buckets[bucket_of(ws, rq->code_hash)]; e; e = e->next)
-        if (strcmp(e->hash, rq->code_hash) == 0 && strcmp(e->workspace, ws) == 0 &&
-            strcmp(e->fn, rq->run_function_name) == 0 && strcmp(e->init_hash, rq->init_hash) == 0)
+        if (strcmp(e->hash, rq->code_hash) == 0 && strcmp(e->spec.workspace_id, ws) == 0 &&
+            strcmp(e->spec.run_function_name, rq->run_function_name) == 0 &&
+            strcmp(e->init_hash, rq->init_hash) == 0)
             return e;
     return NULL;
 }
@@ -135,51 +136,50 @@ static entry *find(sv_pool *p, const char *ws, const sv_request *rq)
  * tell two codes apart). */
 static int same_code(const entry *e, const sv_request *rq)
 {
-    if (strcmp(e->code, rq->code_str) != 0 || e->n_imports != rq->n_imports ||
-        !same_str(e->init_code, rq->init_code) || !same_str(e->init_name, rq->init_name))
+    const bb_block_spec *s = &e->spec;
+    if (strcmp(s->run_code, rq->code_str) != 0 || s->n_imports != rq->n_imports ||
+        !same_str(s->init_code, rq->init_code) || !same_str(s->init_function_name, rq->init_name))
         return 0;
-    for (size_t i = 0; i < e->n_imports; i++)
-        if (strcmp(e->imports[i], rq->imports[i]) != 0)
+    for (size_t i = 0; i < s->n_imports; i++)
+        if (strcmp(s->imports[i], rq->imports[i]) != 0)
             return 0;
     return 1;
 }
 
-static void entry_free(entry *e)
+/* Copies s to *at, in an entry's own storage, and moves *at past it. */
+static char *put_string(char **at, const char *s)
 {
-    if (!e)
-        return;
-    free(e->workspace);
-    free(e->fn);
-    free(e->code);
-    free(e->init_code);
-    free(e->init_name);
-    for (size_t i = 0; i < e->n_imports; i++)
-        free(e->imports[i]);
-    free(e->imports);
-    free(e);
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*at, s, n);
+    *at += n;
+    return d;
 }
 
+/* One allocation holds the entry, its import pointers and every string it keeps: it is
+ * freed with one free(). */
 static entry *entry_new(const char *ws, const sv_request *rq)
 {
-    entry *e = calloc(1, sizeof *e);
+    size_t code = strlen(rq->code_str) + (rq->init_code ? strlen(rq->init_code) : 0);
+    for (size_t i = 0; i < rq->n_imports; i++)
+        code += strlen(rq->imports[i]);
+    size_t strings = strlen(ws) + strlen(rq->run_function_name) + strlen(rq->init_name) + code +
+                     4 + (rq->init_code ? 1 : 0) + rq->n_imports;   /* the NULs */
+    entry *e = calloc(1, sizeof *e + rq->n_imports * sizeof(char *) + strings);
     if (!e)
         return NULL;
-    int ok = (e->workspace = strdup(ws)) && (e->fn = strdup(rq->run_function_name)) &&
-             (e->code = strdup(rq->code_str)) && (e->init_name = strdup(rq->init_name)) &&
-             (!rq->init_code || (e->init_code = strdup(rq->init_code)));
-    e->bytes = strlen(rq->code_str) + (rq->init_code ? strlen(rq->init_code) : 0);
-    if (ok && rq->n_imports) {
-        ok = (e->imports = calloc(rq->n_imports, sizeof *e->imports)) != NULL;
-        for (size_t i = 0; ok && i < rq->n_imports; i++) {
-            ok = (e->imports[i] = strdup(rq->imports[i])) != NULL;
-            e->n_imports += ok;
-            e->bytes += strlen(rq->imports[i]);
-        }
-    }
-    if (!ok) {
-        entry_free(e);
-        return NULL;
-    }
+    char **imports = (char **)(e + 1);
+    char *at = (char *)(imports + rq->n_imports);
+    bb_block_spec *s = &e->spec;
+    s->workspace_id = put_string(&at, ws);
+    s->run_function_name = put_string(&at, rq->run_function_name);
+    s->run_code = put_string(&at, rq->code_str);
+    s->init_function_name = put_string(&at, rq->init_name);
+    s->init_code = rq->init_code ? put_string(&at, rq->init_code) : NULL;
+    for (size_t i = 0; i < rq->n_imports; i++)
+        imports[i] = put_string(&at, rq->imports[i]);
+    s->imports = (const char *const *)imports;
+    s->n_imports = rq->n_imports;
+    e->bytes = code;
     memcpy(e->hash, rq->code_hash, 33);
     memcpy(e->init_hash, rq->init_hash, 33);
     return e;
@@ -187,7 +187,7 @@ static entry *entry_new(const char *ws, const sv_request *rq)
 
 static void unlink_entry(sv_pool *p, entry *e)
 {
-    for (entry **pp = &p->buckets[bucket_of(e->workspace, e->hash)]; *pp; pp = &(*pp)->next)
+    for (entry **pp = &p->buckets[bucket_of(e->spec.workspace_id, e->hash)]; *pp; pp = &(*pp)->next)
         if (*pp == e) {
             *pp = e->next;
             p->n_entries--;
@@ -210,7 +210,7 @@ static void trim_entries(sv_pool *p)
         if (!oldest)
             return;
         unlink_entry(p, oldest);
-        entry_free(oldest);
+        free(oldest);
     }
 }
 
@@ -220,7 +220,7 @@ static long ws_live(const sv_pool *p, const char *ws)
     long n = 0;
     for (int b = 0; b < N_BUCKETS; b++)
         for (const entry *e = p->buckets[b]; e; e = e->next)
-            if (strcmp(e->workspace, ws) == 0)
+            if (strcmp(e->spec.workspace_id, ws) == 0)
                 n += e->n_idle + e->n_busy + e->n_loading;
     return n;
 }
@@ -233,7 +233,7 @@ static sv_lease *take_lru_idle(sv_pool *p, const char *ws)
     entry *best_e = NULL;
     for (int b = 0; b < N_BUCKETS; b++)
         for (entry *e = p->buckets[b]; e; e = e->next)
-            for (sv_lease **pp = &e->idle; *pp && (!ws || strcmp(e->workspace, ws) == 0);
+            for (sv_lease **pp = &e->idle; *pp && (!ws || strcmp(e->spec.workspace_id, ws) == 0);
                  pp = &(*pp)->next)
                 if (!best || (*pp)->last < best->last) {
                     best = *pp;
@@ -263,16 +263,8 @@ static void deadline_after(struct timespec *ts, long ms)
 
 static bb_block *load(sv_pool *p, const entry *e, bb_error **err)
 {
-    bb_block_spec spec = {
-        .run_code = e->code,
-        .run_function_name = e->fn,
-        .init_code = e->init_code,
-        .init_function_name = e->init_name,
-        .imports = (const char *const *)e->imports,
-        .n_imports = e->n_imports,
-        .workspace_id = e->workspace,
-        .max_inputs = p->lim.max_inputs,
-    };
+    bb_block_spec spec = e->spec;
+    spec.max_inputs = p->lim.max_inputs;
     return bb_block_load(p->ex, &spec, err);
 }
 
@@ -486,7 +478,7 @@ void sv_pool_free(sv_pool *p)
                 bb_block_free(l->blk);
                 free(l);
             }
-            entry_free(e);
+            free(e);
         }
     for (wsstat *w = p->ws, *n; w; w = n) {
         n = w->next;
