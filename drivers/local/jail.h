@@ -132,6 +132,15 @@ int bb_layers_after_clone(bb_layers *L, pid_t child, int slot, char *errbuf, siz
 /* Takes proc_fd (closes it; -1: no /proc). */
 int bb_layers_child_setup(const bb_layers *L, int slot, int proc_fd, char *errbuf, size_t errlen);
 int bb_layers_worker_gone(bb_layers *L, pid_t child, int slot, int *oom);
+/* One worker started by hand, the whole sequence above in one call (the zygote's
+ * self-test and the jail tests, tests/jail/jailtest.c, use it; the zygote's own workers
+ * go through worker/main.c). The child also checks it is pid 1 of its pid namespace
+ * when that layer is active, then runs fn(arg) (NULL: nothing) and exits with what it
+ * returns; a failure before fn exits 120 and reports why. Returns 0, or -1 with err;
+ * *pid is the child, which the caller reaps (it is killed already on -1), or -1 when
+ * none was made. msg (msglen > 0 bytes): what the child reported, "" if nothing. */
+int bb_layers_start_worker(bb_layers *L, int slot, int (*fn)(void *), void *arg, pid_t *pid, char *msg,
+                           size_t msglen, char *err, size_t errlen);
 /* Before the zygote kills a live worker: is it at its memory cap (bb_cgroup_worker_at_cap)? */
 int bb_layers_worker_at_cap(const bb_layers *L, pid_t child);
 /* Which layers are active (BB_LAYER_* bits), for reports. */

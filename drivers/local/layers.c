@@ -86,69 +86,98 @@ static void names_of(unsigned bits, char *out, size_t len)
     }
 }
 
-/* One real worker through every step, before any user code exists: whatever the
- * host refuses shows up here, at start, rather than in the first request. */
-static int self_test(bb_layers *L, char *err, size_t errlen)
+/* The child side of bb_layers_start_worker: the sequence of jail.h, then fn. */
+static void __attribute__((noreturn)) worker_by_hand(const bb_layers *L, int slot, int (*fn)(void *), void *arg,
+                                                      const int ready[2], const int release[2],
+                                                      const int report[2])
 {
-    int ready[2], release[2], report[2];
-    if (pipe2(ready, O_CLOEXEC) < 0)
-        return bb_jail_fail(err, errlen, "pipe: %s", bb_jail_strerror(errno));
-    if (pipe2(release, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
-        close(ready[0]);
-        close(ready[1]);
-        return bb_jail_fail(err, errlen, "pipe: %s", bb_jail_strerror(errno));
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    close(ready[0]);
+    close(release[1]);
+    close(report[0]);
+    char go, msg[400] = "";
+    int proc_fd = -1;
+    int rc = bb_layers_child_unshare(L, &proc_fd, msg, sizeof msg);
+    if (write(ready[1], rc == 0 ? "r" : "f", 1) != 1)
+        _exit(121);
+    close(ready[1]);
+    if (rc == 0 && read(release[0], &go, 1) != 1)
+        _exit(121);
+    close(release[0]);
+    if (rc == 0)
+        rc = bb_layers_child_setup(L, slot, proc_fd, msg, sizeof msg);
+    if (rc == 0 && (L->active & BB_LAYER_PIDNS) && getpid() != 1) {
+        snprintf(msg, sizeof msg, "the worker is not pid 1 of its pid namespace");
+        rc = -1;
     }
-    int rc = bb_layers_before_fork(L, err, errlen);
-    pid_t pid = rc < 0 ? -1 : fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        close(ready[0]);
-        close(release[1]);
-        close(report[0]);
-        char go, msg[300] = "";
-        int proc_fd = -1;
-        int crc = bb_layers_child_unshare(L, &proc_fd, msg, sizeof msg);
-        if (write(ready[1], crc == 0 ? "r" : "f", 1) != 1)
-            _exit(121);
-        if (crc == 0 && read(release[0], &go, 1) != 1)
-            _exit(121);
-        if (crc == 0)
-            crc = bb_layers_child_setup(L, 0, proc_fd, msg, sizeof msg);
-        if (crc == 0 && (L->active & BB_LAYER_PIDNS) && getpid() != 1) {
-            snprintf(msg, sizeof msg, "the worker is not pid 1 of its pid namespace");
-            crc = -1;
-        }
+    if (rc < 0) {
         if (msg[0] && write(report[1], msg, strlen(msg)) < 0)
             _exit(122);
-        _exit(crc == 0 ? 0 : 120);
+        _exit(120);
     }
+    close(report[1]);
+    _exit(fn ? fn(arg) : 0);
+}
+
+int bb_layers_start_worker(bb_layers *L, int slot, int (*fn)(void *), void *arg, pid_t *pid, char *msg,
+                           size_t msglen, char *err, size_t errlen)
+{
+    *pid = -1;
+    msg[0] = '\0';
+    int pipes[3][2];   /* ready (child to parent), release (parent to child), report */
+    for (int k = 0; k < 3; k++)
+        if (pipe2(pipes[k], O_CLOEXEC) < 0) {
+            int e = errno;
+            while (k-- > 0) {
+                close(pipes[k][0]);
+                close(pipes[k][1]);
+            }
+            return bb_jail_fail(err, errlen, "pipe: %s", bb_jail_strerror(e));
+        }
+    int *ready = pipes[0], *release = pipes[1], *report = pipes[2];
+    int rc = bb_layers_before_fork(L, err, errlen);
+    pid_t child = rc < 0 ? -1 : fork();
+    if (child == 0)
+        worker_by_hand(L, slot, fn, arg, ready, release, report);
     int fork_errno = errno;
     close(ready[1]);
     close(release[0]);
     close(report[1]);
-    if (pid < 0) {
+    if (child < 0) {
         close(ready[0]);
         close(release[1]);
         close(report[0]);
-        bb_layers_after_clone(L, -1, 0, NULL, 0); /* back to the zygote's pid namespace */
+        bb_layers_after_clone(L, -1, slot, NULL, 0); /* back to the zygote's pid namespace */
         return rc < 0 ? -1 : bb_jail_fail(err, errlen, "fork: %s", bb_jail_strerror(fork_errno));
     }
     char state = 0;
     if (read(ready[0], &state, 1) != 1 || state != 'r')
         rc = bb_jail_fail(err, errlen, "the test worker could not unshare its namespaces");
     close(ready[0]);
-    int arc = bb_layers_after_clone(L, pid, 0, err, errlen);
+    int arc = bb_layers_after_clone(L, child, slot, err, errlen);
     if (rc == 0)
         rc = arc;
     if (rc < 0)
-        kill(pid, SIGKILL);
+        kill(child, SIGKILL);
     else if (write(release[1], "x", 1) != 1)
         rc = bb_jail_fail(err, errlen, "releasing the test worker: %s", bb_jail_strerror(errno));
     close(release[1]);
-    char msg[300];
-    ssize_t n = read(report[0], msg, sizeof msg - 1);
+    ssize_t n = read(report[0], msg, msglen - 1);
     msg[n > 0 ? n : 0] = '\0';
     close(report[0]);
+    *pid = child;
+    return rc;
+}
+
+/* One real worker through every step, before any user code exists: whatever the
+ * host refuses shows up here, at start, rather than in the first request. */
+static int self_test(bb_layers *L, char *err, size_t errlen)
+{
+    char msg[300];
+    pid_t pid;
+    int rc = bb_layers_start_worker(L, 0, NULL, NULL, &pid, msg, sizeof msg, err, errlen);
+    if (pid < 0)
+        return rc;
     int status = 0;
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;

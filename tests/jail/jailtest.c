@@ -3,12 +3,9 @@
 #include "jailtest.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,64 +49,12 @@ bb_layers *jt_zygote(const bb_jail_config *cfg)
 pid_t jt_start(bb_layers *L, int slot, jt_fn fn, void *arg, jt_result *res)
 {
     memset(res, 0, sizeof *res);
-    int ready[2], release[2], report[2];
-    if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(release, O_CLOEXEC) < 0 || pipe2(report, O_CLOEXEC) < 0) {
-        snprintf(res->err, sizeof res->err, "pipe: %s", strerror(errno));
-        return -1;
-    }
-    /* The same sequence as worker/main.c (jail.h). */
-    if (bb_layers_before_fork(L, res->err, sizeof res->err) < 0)
-        return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(res->err, sizeof res->err, "fork: %s", strerror(errno));
-        bb_layers_after_clone(L, -1, slot, NULL, 0);
-        return -1;
-    }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-        close(ready[0]);
-        close(release[1]);
-        close(report[0]);
-        char go, msg[400] = "";
-        int proc_fd = -1;
-        int rc = bb_layers_child_unshare(L, &proc_fd, msg, sizeof msg);
-        if (write(ready[1], rc == 0 ? "r" : "f", 1) != 1)
-            _exit(121);
-        close(ready[1]);
-        if (rc == 0 && read(release[0], &go, 1) != 1)
-            _exit(121);
-        close(release[0]);
-        if (rc == 0)
-            rc = bb_layers_child_setup(L, slot, proc_fd, msg, sizeof msg);
-        if (rc < 0) {
-            if (write(report[1], msg, strlen(msg)) < 0)
-                _exit(122);
-            _exit(120);
-        }
-        close(report[1]);
-        _exit(fn(arg));
-    }
-    close(ready[1]);
-    close(release[0]);
-    close(report[1]);
-    char state = 0;
-    if (read(ready[0], &state, 1) != 1 || state != 'r')
-        snprintf(res->err, sizeof res->err, "child_unshare failed");
-    close(ready[0]);
-    if (bb_layers_after_clone(L, pid, slot, res->err[0] ? NULL : res->err, sizeof res->err) < 0 || res->err[0]) {
-        kill(pid, SIGKILL);
-    } else if (write(release[1], "x", 1) != 1) {
-        snprintf(res->err, sizeof res->err, "release: %s", strerror(errno));
-    }
-    close(release[1]);
+    /* The same sequence as worker/main.c (jail.h), by the jail's own starter. */
     char msg[400];
-    ssize_t n = read(report[0], msg, sizeof msg - 1);
-    close(report[0]);
-    if (n > 0) {
-        msg[n] = '\0';
+    pid_t pid;
+    bb_layers_start_worker(L, slot, fn, arg, &pid, msg, sizeof msg, res->err, sizeof res->err);
+    if (msg[0])
         snprintf(res->err, sizeof res->err, "%s", msg);
-    }
     return pid;
 }
 
