@@ -57,11 +57,10 @@ struct bb_call {
 
 struct bb_result {
     int ok;
-    char *outputs;
-    char *stdout_text;
-    char *stderr_text;
-    char *denied;
-    char *traces;
+    /* The texts the caller reads, taken from the checked response (wire.h): result (the
+     * outputs), stdout_text, stderr_text, denied_syscalls and debug_traces; the other
+     * fields stay NULL (a failure is `error`). */
+    bb_wire_response text;
     int restarted;
     bb_error *error;
     bb_reply_buffer *bufs;  /* the driver's, checked against the outputs */

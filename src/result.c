@@ -11,11 +11,12 @@ bb_result *bb_result_new_empty(void)
     bb_result *r = calloc(1, sizeof *r);
     if (!r)
         return NULL;
-    r->stdout_text = strdup("");
-    r->stderr_text = strdup("");
-    r->denied = strdup("");
-    r->traces = strdup("[]");
-    if (!r->stdout_text || !r->stderr_text || !r->denied || !r->traces) {
+    bb_wire_response *t = &r->text;
+    t->stdout_text = strdup("");
+    t->stderr_text = strdup("");
+    t->denied_syscalls = strdup("");
+    t->debug_traces = strdup("[]");
+    if (!t->stdout_text || !t->stderr_text || !t->denied_syscalls || !t->debug_traces) {
         bb_result_free(r);
         return NULL;
     }
@@ -61,10 +62,10 @@ bb_error *bb_denial_verdict(const char *observed, const bb_wire_response *resp)
 /* Turns a checked response envelope into a result. */
 bb_result *bb_result_from_response(bb_result *r, bb_wire_response *resp)
 {
-    take(&r->stdout_text, &resp->stdout_text);
-    take(&r->stderr_text, &resp->stderr_text);
-    take(&r->denied, &resp->denied_syscalls);
-    take(&r->traces, &resp->debug_traces);
+    take(&r->text.stdout_text, &resp->stdout_text);
+    take(&r->text.stderr_text, &resp->stderr_text);
+    take(&r->text.denied_syscalls, &resp->denied_syscalls);
+    take(&r->text.debug_traces, &resp->debug_traces);
     if (resp->runtime_version && strcmp(resp->runtime_version, BLOCKBOX_RUNTIME_VERSION) != 0)
         return bb_result_fail(r, bb_error_new(BB_ERR_CONFIGURATION,
                                             "the backend runs blockbox runtime %.32s, this library "
@@ -72,7 +73,7 @@ bb_result *bb_result_from_response(bb_result *r, bb_wire_response *resp)
                                             resp->runtime_version, BLOCKBOX_RUNTIME_VERSION));
     if (resp->success) {
         r->ok = 1;
-        take(&r->outputs, &resp->result);
+        take(&r->text.result, &resp->result);
         return r;
     }
     /* resp->error already reads "Error in line N, in F: T: msg" (wire_reply.c, errtext.c). */
@@ -127,15 +128,15 @@ bb_result *bb_result_without_buffers(bb_result *r)
         views[i] = (bb_buffer){r->bufs[i].data, r->bufs[i].len};
     bb_buf text = {0};
     bb_error *err = NULL;
-    if (bb_frames_to_data(r->outputs, strlen(r->outputs), views, r->n_bufs, &text, &err) < 0) {
+    if (bb_frames_to_data(r->text.result, strlen(r->text.result), views, r->n_bufs, &text, &err) < 0) {
         bb_buf_free(&text);
         return bb_result_fail(r, err);
     }
     char *converted = bb_buf_steal(&text, NULL);
     if (!converted)
         return bb_result_fail(r, bb_error_new(BB_ERR_INTERNAL, "out of memory"));
-    free(r->outputs);
-    r->outputs = converted;
+    free(r->text.result);
+    r->text.result = converted;
     bb_reply_buffers_release(r->bufs, r->n_bufs);
     r->bufs = NULL;
     r->n_bufs = 0;
@@ -153,13 +154,13 @@ static void *aligned_block(void *ctx, size_t len)
  * buffers too. Left as they are when there are more than BB_MAX_BUFFERS of them. */
 bb_result *bb_result_with_buffers(bb_result *r)
 {
-    if (!r || !r->ok || r->n_bufs || !strstr(r->outputs, "\"data\""))
+    if (!r || !r->ok || r->n_bufs || !strstr(r->text.result, "\"data\""))
         return r;
     void *data[BB_MAX_BUFFERS];
     size_t lens[BB_MAX_BUFFERS], n = 0;
     bb_buf text = {0};
     bb_error *err = NULL;
-    int rc = bb_frames_from_data(r->outputs, strlen(r->outputs), 0, aligned_block, NULL, &text, data, lens,
+    int rc = bb_frames_from_data(r->text.result, strlen(r->text.result), 0, aligned_block, NULL, &text, data, lens,
                                  &n, &err);
     bb_error_free(err);
     bb_reply_buffer *bufs = rc == 0 && n ? calloc(n, sizeof *bufs) : NULL;
@@ -173,19 +174,19 @@ bb_result *bb_result_with_buffers(bb_result *r)
     }
     for (size_t i = 0; i < n; i++)
         bufs[i] = (bb_reply_buffer){.data = data[i], .len = lens[i]};
-    free(r->outputs);
-    r->outputs = converted;
+    free(r->text.result);
+    r->text.result = converted;
     r->bufs = bufs;
     r->n_bufs = n;
     return r;
 }
 
 int bb_result_ok(const bb_result *res) { return res && res->ok; }
-const char *bb_result_outputs(const bb_result *res) { return res && res->ok ? res->outputs : NULL; }
-const char *bb_result_stdout(const bb_result *res) { return res ? res->stdout_text : ""; }
-const char *bb_result_stderr(const bb_result *res) { return res ? res->stderr_text : ""; }
-const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->denied : ""; }
-const char *bb_result_debug_traces(const bb_result *res) { return res ? res->traces : "[]"; }
+const char *bb_result_outputs(const bb_result *res) { return res && res->ok ? res->text.result : NULL; }
+const char *bb_result_stdout(const bb_result *res) { return res ? res->text.stdout_text : ""; }
+const char *bb_result_stderr(const bb_result *res) { return res ? res->text.stderr_text : ""; }
+const char *bb_result_denied_syscalls(const bb_result *res) { return res ? res->text.denied_syscalls : ""; }
+const char *bb_result_debug_traces(const bb_result *res) { return res ? res->text.debug_traces : "[]"; }
 const bb_error *bb_result_error(const bb_result *res) { return res ? res->error : NULL; }
 int bb_result_restarted(const bb_result *res) { return res && res->restarted; }
 size_t bb_result_buffer_count(const bb_result *res) { return res && res->ok ? res->n_bufs : 0; }
@@ -206,11 +207,7 @@ void bb_result_free(bb_result *res)
 {
     if (!res)
         return;
-    free(res->outputs);
-    free(res->stdout_text);
-    free(res->stderr_text);
-    free(res->denied);
-    free(res->traces);
+    bb_wire_response_clear(&res->text);
     bb_error_free(res->error);
     bb_reply_buffers_release(res->bufs, res->n_bufs);
     free(res);
