@@ -22,21 +22,26 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-/* Value of a base64 character, or -1. */
-static int sextet(unsigned char c)
+/* Decoding table: the sextet of each alphabet byte, 0xFF for any other; filled once,
+ * from the alphabet, by decode_table_ready. */
+static unsigned char decode_table[256];
+
+static void decode_table_fill(void)
 {
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
+    for (int i = 0; i < 256; i++)
+        decode_table[i] = 0xFF;
+    for (int i = 0; i < 64; i++)
+        decode_table[(unsigned char)alphabet[i]] = (unsigned char)i;
 }
+
+static void decode_table_ready(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, decode_table_fill);
+}
+
+/* Value of a base64 character, or -1 (decode_table_ready first). */
+static int sextet(unsigned char c) { return decode_table[c] == 0xFF ? -1 : decode_table[c]; }
 
 /* Two characters for each 12 bits: a frame's data form is encoded with half the
  * lookups and stores (a 1080p result for a JSON-only caller is 8.3 MB of base64). */
@@ -89,6 +94,7 @@ int bb_base64_encode(const unsigned char *in, size_t len, bb_buf *out)
  * the bytes. Returns the decoded length or -1. */
 static long long base64_walk(const char *in, size_t len, unsigned char *dst)
 {
+    decode_table_ready();
     const unsigned char *s = (const unsigned char *)in;
     if (len % 4 != 0 || len / 4 > (size_t)(LLONG_MAX / 3))
         return -1;
@@ -192,21 +198,9 @@ int bb_base64_decode(const char *in, size_t len, unsigned char **out, size_t *ou
     return 0;
 }
 
-/* Decoding table: the sextet of each alphabet byte, 0xFF for any other. */
-static unsigned char decode_table[256];
-
-static void decode_table_fill(void)
-{
-    for (int i = 0; i < 256; i++)
-        decode_table[i] = 0xFF;
-    for (int i = 0; i < 64; i++)
-        decode_table[(unsigned char)alphabet[i]] = (unsigned char)i;
-}
-
 int bb_base64_decode_into(const char *in, size_t len, void *out, size_t cap, size_t *out_len)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, decode_table_fill);
+    decode_table_ready();
     *out_len = 0;
     long long n = bb_base64_check(in, len);   /* the canonical form, vectorised */
     if (n < 0 || (unsigned long long)n > cap)
