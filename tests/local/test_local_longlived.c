@@ -60,10 +60,8 @@ START_TEST(a_run_over_its_cpu_budget_is_a_timeout_and_the_worker_is_replaced)
     bb_block *blk = load_block(ex, BURNER, NULL, 0);
     cJSON_Delete(run_ok(blk, "{\"ms\": 300}"));   /* under budget: fine, and again: */
     cJSON_Delete(run_ok(blk, "{\"ms\": 300}"));   /* budgets do not add up */
-    double t0 = monotonic_s();
-    expect_failure(bb_block_run(blk, "{\"ms\": 10000}", NULL), BB_ERR_TIMEOUT, "CPU time");
-    double took = monotonic_s() - t0;
-    ck_assert_msg(took < 5.0, "the CPU budget of 0.5 s was enforced after %.2f s", took);
+    /* ended by the 0.5 s CPU budget, not by the 20 s wall clock: the error names it */
+    expect_failure(bb_block_run(blk, "{\"ms\": 10000}", NULL), BB_ERR_TIMEOUT, "its 0.5 s of CPU time");
     bb_result *res = bb_block_run(blk, "{}", NULL);
     ck_assert(bb_result_ok(res));
     ck_assert_int_eq(bb_result_restarted(res), 1);   /* after a failure: fresh state */
