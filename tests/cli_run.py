@@ -37,10 +37,13 @@ def run_local(binary, code, inputs=None, env=None, args=(), timeout=60):
     for name, value in (inputs or {}).items():
         argv += ["--input", "%s=%s" % (name, json.dumps(value))]
     try:
-        return subprocess.run(argv, env=child_env, capture_output=True, encoding="utf-8",
-                              errors="replace", timeout=timeout)
+        proc = subprocess.run(argv, env=child_env, capture_output=True, timeout=timeout)
     finally:
         os.unlink(path)
+    # the report is read strictly (invalid UTF-8 in it fails the test); stderr is a log
+    proc.stdout = proc.stdout.decode("utf-8")
+    proc.stderr = proc.stderr.decode("utf-8", errors="replace")
+    return proc
 
 
 def report(proc):

@@ -61,6 +61,15 @@ static const denial_case DENIALS[] = {
     {"a PermissionError of the block's own is the block's",
      "def run(self):\n    raise PermissionError(1, 'Operation not permitted')\n",
      1, {{FAILS_AS, BB_ERR_BLOCK, "PermissionError", "", NULL}}},
+    /* A violation, then a PermissionError of the block's own on the same instance: the
+     * earlier denial is not credited to the later error (the old test's second block on
+     * the same executor, now the same worker's next call). */
+    {"a PermissionError after a violation is the block's",
+     "import socket\nn = 0\n"
+     "def run(self):\n    global n\n    n += 1\n"
+     "    if n == 1:\n        socket.socket()\n"
+     "    raise PermissionError(1, 'Operation not permitted')\n",
+     2, {{FAILS_AS, BB_ERR_SANDBOX_VIOLATION, NULL, "socket", NULL}, {FAILS_AS, BB_ERR_BLOCK, "PermissionError", "", NULL}}},
     /* Each run's record is its own: a denial in run 1 is not reported by run 2. */
     {"denials are per call",
      "import socket\nn = 0\n"

@@ -284,9 +284,10 @@ START_TEST(an_oom_kill_belongs_to_its_own_run)
 {
     bb_cgroup cg;
     detect_usable(&cg);
+    int mem = memory_hier(&cg);   /* before anything is made that a failure would leave */
     bb_layers *L = cgroup_zygote(96L << 20);
     char dir[BB_CG_PATH + 128];
-    slot_path(&cg, memory_hier(&cg), 0, dir, sizeof dir);
+    slot_path(&cg, mem, 0, dir, sizeof dir);
     jt_result r;
     jt_run(L, trivial, NULL, &r);
     ck_assert_int_eq(r.oom, 0);
@@ -339,6 +340,7 @@ START_TEST(a_reused_group_is_empty_and_released)
 {
     bb_cgroup cg;
     detect_usable(&cg);
+    int mem = memory_hier(&cg);   /* before the cache file and the zygote exist */
     char path[] = "/var/tmp/bb-cgroup-cache-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -354,7 +356,7 @@ START_TEST(a_reused_group_is_empty_and_released)
     jt_result r;
     jt_run(L, trivial, NULL, &r);
     char dir[BB_CG_PATH + 128];
-    slot_path(&cg, memory_hier(&cg), 0, dir, sizeof dir);
+    slot_path(&cg, mem, 0, dir, sizeof dir);
     ino_t ino = inode_of(dir);
     jt_run(L, leave_things_behind, NULL, &r);
     long used = read_number(dir, cg.version == 2 ? "memory.current" : "memory.usage_in_bytes", NULL);
