@@ -104,6 +104,9 @@ int bb_frames_check_inputs(const char *inputs_json, size_t len, const bb_buffer 
  * walk only); any other key is M_OTHER. */
 enum { M_NONE, M_TAG, M_TYPE, M_TARGET, M_SHAPE, M_DATA, M_COUNT, M_OTHER = -1 };
 
+/* What a typed value's `_type` says, as far as the walks care. */
+enum { TAG_OTHER, TAG_NDARRAY, TAG_IMAGE };
+
 typedef struct member_span {
     int have;
     size_t start, end;
@@ -111,7 +114,7 @@ typedef struct member_span {
 
 typedef struct frame {
     int is_object;
-    int tag;             /* 1 ndarray, 2 workflow_image, 0 other */
+    int tag;             /* TAG_NDARRAY, TAG_IMAGE (workflow_image) or TAG_OTHER */
     int raw;             /* its "type" is "raw" */
     int member;          /* the key of the member being read (M_NONE between members) */
     size_t member_start;
@@ -235,11 +238,11 @@ static int add_span(walker *w, size_t start, size_t end, double target_index, in
  * walk, a raw image's `type` member and its pixels (`buffer` or `data`, with `shape`). */
 static int value_spans(walker *w, const frame *f)
 {
-    if (!f->is_object || !(f->tag == 1 || (f->tag == 2 && f->raw)))
+    if (!f->is_object || !(f->tag == TAG_NDARRAY || (f->tag == TAG_IMAGE && f->raw)))
         return 0;
     const member_span *target = &f->at[M_TARGET], *type = &f->at[M_TYPE], *shape = &f->at[M_SHAPE],
                       *data = &f->at[M_DATA];
-    if (!w->forms || f->tag == 1)
+    if (!w->forms || f->tag == TAG_NDARRAY)
         return target->have ? add_span(w, target->start, target->end, f->target_index, BB_FRAMES_TARGET, 0, 0)
                             : 0;
     if (!target->have && !data->have)
@@ -319,7 +322,9 @@ static int find_spans(walker *w)
                 if (decode_short(w, value, sizeof value) < 0)
                     return -1;
                 if (top->member == M_TAG)
-                    top->tag = strcmp(value, "ndarray") == 0 ? 1 : strcmp(value, "workflow_image") == 0 ? 2 : 0;
+                    top->tag = strcmp(value, "ndarray") == 0          ? TAG_NDARRAY
+                               : strcmp(value, "workflow_image") == 0 ? TAG_IMAGE
+                                                                      : TAG_OTHER;
                 else
                     top->raw = strcmp(value, "raw") == 0;
             } else {
