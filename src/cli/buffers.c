@@ -53,7 +53,10 @@ typedef struct walk {
     int replaced;
     size_t written;   /* .npy files written */
     bb_buf names;     /* their paths, each NUL-terminated */
-    char path[256];   /* the value's place in the outputs, for a file name: "g", "a.0" */
+    /* The value's place in the outputs, for a file name: "g", "a.0"; cut so that
+     * "<path>.<tag>.npy" stays within a file name's 255 bytes (a longer key is the
+     * block's right; two keys cut to one name get a tag, as any collision does). */
+    char path[255 - sizeof ".18446744073709551615.npy" + 2];
     bb_error **err;
 } walk;
 

@@ -273,6 +273,23 @@ class RoundTrip(Npy):
         np.testing.assert_array_equal(np.load(out["l"][0]["file"]), np.arange(3))
         self.assertEqual(os.path.basename(out["l"][0]["file"]), "l.0.npy")
 
+    def test_output_dir_long_names_fit_a_file_name(self):
+        # Keys are any length; a file name is at most 255 bytes: the names are cut (and
+        # two keys cut to the same name get a tag), not refused as a bad request.
+        code = self.write("long.py", "def run(self):\n"
+                                     "    return {'k' * 260: np.zeros(2), 'k' * 261: np.ones(2),\n"
+                                     "            'n': {'m' * 200: {'o' * 200: np.arange(3)}}}\n")
+        outdir = self.output_dir()
+        _, report, _ = self.run_block("--code", code, "--output-dir", outdir, expect_exit=0)
+        out = report["outputs"]
+        files = [out["k" * 260]["file"], out["k" * 261]["file"], out["n"]["m" * 200]["o" * 200]["file"]]
+        self.assertEqual(len(set(files)), 3)
+        for f in files:
+            self.assertLessEqual(len(os.path.basename(f)), 255)
+        np.testing.assert_array_equal(np.load(files[0]), np.zeros(2))
+        np.testing.assert_array_equal(np.load(files[1]), np.ones(2))
+        np.testing.assert_array_equal(np.load(files[2]), np.arange(3))
+
     def test_no_output_names_a_buffer(self):
         # Whatever the driver hands back as buffers (arrays, raw images), the report prints
         # bytes, never a "buffer" index the reader could not resolve.
